@@ -1,0 +1,29 @@
+// The start-up banner: where everything is and how to point an agent at airlock.
+import path from 'node:path';
+import type { Airlock } from './main.ts';
+
+export function banner(a: Airlock): string {
+  const rel = (p: string) => path.relative(process.cwd(), p) || p;
+  const lines = ['airlock is running'];
+  const { proxy, transparent, routes } = a.addresses;
+  if (proxy) lines.push(`  explicit proxy  ${proxy.address}   (HTTP_PROXY / HTTPS_PROXY)`);
+  if (transparent) lines.push(`  transparent     ${transparent.address}   (iptables REDIRECT target for :443 and :80)`);
+  a.config.routes.forEach((r, i) => lines.push(`  route           ${routes[i].address} -> ${r.upstream.href}`));
+  lines.push(`  CA certificate  ${rel(a.caCertPath)}   (agents must trust it)`);
+  lines.push(`  flow store      ${rel(a.config.store.path)}`);
+  if (a.config.sourcePath) lines.push(`  policy          ${rel(a.config.sourcePath)}`);
+  lines.push('');
+  const n = a.config.hosts.length;
+  lines.push(
+    n === 0
+      ? 'Every host is denied until the policy allows it: add rules under "hosts:" in the policy and restart.'
+      : `${n} host rule(s) loaded; every other host is denied.`,
+  );
+  if (proxy && !proxy.address.startsWith('unix:')) {
+    lines.push('Point an agent at airlock:');
+    lines.push(`  export HTTPS_PROXY=http://${proxy.address} HTTP_PROXY=http://${proxy.address}`);
+    lines.push(`  export NODE_EXTRA_CA_CERTS=${path.resolve(a.caCertPath)} SSL_CERT_FILE=${path.resolve(a.caCertPath)}`);
+    lines.push(`  curl --cacert ${rel(a.caCertPath)} -x http://${proxy.address} https://example.com/`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,51 @@
+// One recorded exchange between an agent and airlock: allowed, denied, refused or failed.
+
+export type Entry = 'explicit' | 'transparent' | 'route';
+export type Decision = 'allow' | 'deny' | 'refuse' | 'error';
+
+export interface Flow {
+  id: string;
+  startedAt: number; // ms since epoch
+  entry: Entry;
+  listener: string;
+  client: string;
+  /** Proxy-Authorization user, when given (never the password). */
+  agentUser?: string;
+  method?: string;
+  scheme?: 'http' | 'https';
+  host?: string;
+  port?: number;
+  path?: string;
+  query?: string;
+  protocol: 'h1' | 'h2' | 'ws' | 'tls' | 'tcp';
+  status?: number;
+  decision: Decision;
+  ruleId?: string;
+  /** Stable machine code (host_not_allowed, upstream_tls, ...). */
+  code?: string;
+  reason?: string;
+  error?: string;
+  requestHeaders?: Record<string, string | string[]>;
+  responseHeaders?: Record<string, string | string[]>;
+  /** Names of headers airlock set from secrets (values are never stored). */
+  injected?: string[];
+  bytesUp: number;
+  bytesDown: number;
+  ttfbMs?: number;
+  totalMs?: number;
+}
+
+let counter = 0;
+const prefix = `${Date.now().toString(36)}-${process.pid.toString(36)}`;
+
+export function newFlow(init: Pick<Flow, 'entry' | 'listener' | 'client'> & Partial<Flow>): Flow {
+  return {
+    id: `${prefix}-${(++counter).toString(36)}`,
+    startedAt: Date.now(),
+    protocol: 'h1',
+    decision: 'allow',
+    bytesUp: 0,
+    bytesDown: 0,
+    ...init,
+  };
+}

@@ -1,0 +1,68 @@
+// The explicit proxy (HTTP_PROXY / HTTPS_PROXY): absolute-form HTTP requests and CONNECT tunnels.
+import http from 'node:http';
+import type net from 'node:net';
+import { decideConnect } from '../../policies/decide.ts';
+import { normalizeHost, splitAuthority } from '../../policies/hostnames.ts';
+import type { Config } from '../../policies/types.ts';
+import { agentUser } from '../agent-user.ts';
+import { attachConn, connOf, type ConnInfo } from '../conn.ts';
+import type { Pipeline } from '../pipeline.ts';
+import { writeRawRefusal } from '../respond.ts';
+import { badRequest } from './bad-request.ts';
+import type { InnerServers } from './inner.ts';
+import { sniff } from './sniff.ts';
+
+export function createExplicitServer(config: Config, pipeline: Pipeline, inner: InnerServers, listener: string): http.Server {
+  const server = http.createServer({ requireHostHeader: false });
+  server.on('connection', (socket: net.Socket) => {
+    attachConn(socket, { entry: 'explicit', listener, client: clientOf(socket), tls: false });
+  });
+  server.on('request', pipeline.handle);
+  server.on('upgrade', pipeline.upgrade);
+  server.on('clientError', (err, socket) => badRequest(pipeline, err, socket));
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const base = connOf(socket)!;
+    const conn: ConnInfo = { ...base, agentUser: agentUser(req.headers['proxy-authorization']) ?? base.agentUser };
+    socket.on('error', () => {});
+    const a = splitAuthority(req.url ?? '', 443);
+    if (!a.ok) {
+      const reason = `CONNECT target: ${a.problem}`;
+      writeRawRefusal(socket, 400, { error: 'bad_request', reason });
+      return pipeline.refuse(conn, 'bad_request', reason, 'tcp', 400, { method: 'CONNECT' });
+    }
+    const d = decideConnect(config, a.host, a.port);
+    if (!d.allow) {
+      // Refused before any TLS: no leaf is minted for a host the policy does not name.
+      writeRawRefusal(socket, 403, { error: d.code, host: a.host, reason: d.reason, rule: d.ruleId, hint: d.hint });
+      return pipeline.refuse(conn, d.code, d.reason, 'tcp', 403, { method: 'CONNECT', host: a.host, port: a.port, ruleId: d.ruleId });
+    }
+    conn.pinned = { host: a.host, port: a.port };
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length) socket.unshift(head);
+    void tunnel(socket, conn, pipeline, inner);
+  });
+  return server;
+}
+
+/** Inside a CONNECT tunnel: TLS (terminated with a leaf for the pinned host) or plain HTTP. */
+async function tunnel(socket: net.Socket, conn: ConnInfo, pipeline: Pipeline, inner: InnerServers): Promise<void> {
+  const s = await sniff(socket);
+  const pinned = conn.pinned!;
+  if (s.kind === 'tls') {
+    const sni = s.serverName === undefined ? undefined : normalizeHost(s.serverName);
+    if (sni && (!sni.ok || sni.host !== pinned.host)) {
+      const reason = `TLS server name ${JSON.stringify(s.serverName)} differs from the CONNECT host ${pinned.host}`;
+      socket.destroy();
+      return pipeline.refuse(conn, 'host_mismatch', reason, 'tls');
+    }
+    return inner.terminate(socket, { ...conn, tls: true }, s.serverName);
+  }
+  if (s.kind === 'http') return inner.plain(socket, conn);
+  socket.destroy();
+  pipeline.refuse(conn, 'bad_request', `tunnel carried neither TLS nor HTTP: ${s.reason}`, 'tcp');
+}
+
+export function clientOf(socket: net.Socket): string {
+  if (!socket.remoteAddress) return 'unix';
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}

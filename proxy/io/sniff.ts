@@ -1,0 +1,49 @@
+// Peeks at the first bytes of a connection to tell TLS from plain HTTP, without losing them:
+// whatever was read is pushed back with unshift() before the socket is handed on.
+import type net from 'node:net';
+import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.ts';
+
+export type Sniffed =
+  | { kind: 'tls'; serverName?: string; alpn: string[] }
+  | { kind: 'http' }
+  | { kind: 'other'; reason: string };
+
+const HTTP_START = /^[A-Z]{1,16}(?: |$)/;
+/** How long an agent may take to send its first bytes. */
+const SNIFF_TIMEOUT_MS = 10_000;
+
+export function sniff(socket: net.Socket): Promise<Sniffed> {
+  return new Promise((resolve) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const done = (result: Sniffed) => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onEnd);
+      clearTimeout(timer);
+      socket.pause();
+      if (buf.length) socket.unshift(buf);
+      resolve(result);
+    };
+    const onEnd = () => done({ kind: 'other', reason: 'connection closed before any request' });
+    const timer = setTimeout(() => done({ kind: 'other', reason: 'no bytes received in time' }), SNIFF_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (buf[0] === 0x16) {
+        const hello = parseClientHello(buf);
+        if (hello.kind === 'hello') done({ kind: 'tls', serverName: hello.serverName, alpn: hello.alpn });
+        else if (hello.kind === 'invalid') done({ kind: 'other', reason: `bad TLS ClientHello: ${hello.reason}` });
+        else if (buf.length > MAX_HELLO_BYTES + 1024) done({ kind: 'other', reason: 'ClientHello too large' });
+        return;
+      }
+      const head = buf.subarray(0, 18).toString('latin1');
+      if (HTTP_START.test(head)) {
+        if (head.includes(' ') || buf.length >= 17) done(head.includes(' ') ? { kind: 'http' } : { kind: 'other', reason: 'not HTTP or TLS' });
+        return;
+      }
+      done({ kind: 'other', reason: 'not HTTP or TLS' });
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('error', onEnd);
+  });
+}

@@ -1,0 +1,91 @@
+// Upstream connection pools. Each pool dials through a connector that resolves the name,
+// refuses addresses the rule does not allow, and connects to exactly the address it checked,
+// verifying TLS against airlock's trust roots.
+import net from 'node:net';
+import tls from 'node:tls';
+import { type buildConnector, Pool } from 'undici';
+import type { Config, HostRule } from '../../policies/types.ts';
+import { AirlockError } from '../errors.ts';
+import { checkedAddress, createResolver, type Resolver } from './resolve.ts';
+import { upstreamTrust } from './trust.ts';
+
+export interface Target {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+}
+
+export class Upstream {
+  private pools = new Map<string, Pool>();
+  private trust: tls.SecureContext;
+  private resolve: Resolver;
+
+  constructor(private config: Config) {
+    this.trust = upstreamTrust(config.upstream.caFiles);
+    this.resolve = createResolver(config);
+  }
+
+  pool(target: Target, rule: HostRule): Pool {
+    const key = `${target.scheme}://${target.host}:${target.port}#${rule.id}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      const u = this.config.upstream;
+      pool = new Pool(`${target.scheme}://${hostForUrl(target.host)}:${target.port}`, {
+        connect: this.connector(target, rule),
+        headersTimeout: u.responseTimeoutMs,
+        bodyTimeout: u.idleTimeoutMs,
+        keepAliveTimeout: 30_000,
+        // No redirect interceptor: a 3xx goes back to the agent, airlock never follows it.
+      });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private connector(target: Target, rule: HostRule): buildConnector.connector {
+    const timeoutMs = this.config.upstream.connectTimeoutMs;
+    return (_opts, callback) => {
+      checkedAddress(this.resolve, target.host, rule).then(
+        (ip) => {
+          const socket =
+            target.scheme === 'https'
+              ? tls.connect({
+                  host: ip,
+                  port: target.port,
+                  servername: net.isIP(target.host) ? undefined : target.host,
+                  secureContext: this.trust,
+                  ALPNProtocols: ['http/1.1'],
+                  rejectUnauthorized: true,
+                })
+              : net.connect({ host: ip, port: target.port });
+          const timer = setTimeout(
+            () => socket.destroy(new AirlockError('upstream_timeout', `connect to ${target.host} (${ip}) timed out`)),
+            timeoutMs,
+          );
+          const ready = target.scheme === 'https' ? 'secureConnect' : 'connect';
+          const onError = (err: Error) => {
+            clearTimeout(timer);
+            callback(err, null);
+          };
+          socket.once('error', onError);
+          socket.once(ready, () => {
+            clearTimeout(timer);
+            socket.off('error', onError);
+            socket.setNoDelay(true);
+            callback(null, socket);
+          });
+        },
+        (err: Error) => callback(err, null),
+      );
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+}
+
+function hostForUrl(host: string): string {
+  return net.isIPv6(host) ? `[${host}]` : host;
+}

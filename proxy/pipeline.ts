@@ -1,0 +1,288 @@
+// The per-request pipeline shared by every entry path:
+// target -> policy decision -> placeholder check -> injection -> upstream -> response; always recorded.
+import type http from 'node:http';
+import type http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
+import { decideRequest } from '../policies/decide.ts';
+import type { Config, HostRule } from '../policies/types.ts';
+import { agentUser } from './agent-user.ts';
+import { connOf, type ConnInfo } from './conn.ts';
+import { describeUpstreamError } from './errors.ts';
+import { newFlow, type Flow } from './flow.ts';
+import type { Upstream } from './io/upstream.ts';
+import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
+import { checkPlaceholders, inject, placeholderIndex, scrubResponseHeaders } from './stages/credentials.ts';
+import { forwardableHeaders, forwardableResponseHeaders, headersForRecord } from './stages/headers.ts';
+import { requestTarget, type RequestTarget } from './stages/target.ts';
+import type { FlowStore } from './store/writer.ts';
+
+type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+export interface PipelineDeps {
+  config: Config;
+  upstream: Upstream;
+  store: FlowStore;
+}
+
+export interface Pipeline {
+  handle(req: AnyRequest, res: AnyResponse): void;
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Records a connection that ended before any request (denied CONNECT, bad TLS, garbage). */
+  refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void;
+}
+
+interface Admitted {
+  flow: Flow;
+  rule: HostRule;
+  target: RequestTarget;
+  headers: [string, string][];
+}
+
+export function createPipeline({ config, upstream, store }: PipelineDeps): Pipeline {
+  const placeholders = placeholderIndex(config);
+
+  function finish(flow: Flow): void {
+    flow.totalMs = Date.now() - flow.startedAt;
+    store.record(flow);
+  }
+
+  /** Shared front half: target, decision, placeholder check, injection. A refusal is a value. */
+  function admit(
+    req: AnyRequest,
+    conn: ConnInfo,
+    websocket: boolean,
+  ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string } {
+    const isH2 = req.httpVersionMajor === 2;
+    const flow = newFlow({
+      entry: conn.entry,
+      listener: conn.listener,
+      client: conn.client,
+      agentUser: agentUser(req.headers['proxy-authorization'] as string | undefined) ?? conn.agentUser,
+      method: req.method,
+      protocol: websocket ? 'ws' : isH2 ? 'h2' : 'h1',
+    });
+    const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
+    const authority = isH2 ? (req.headers[':authority'] as string | undefined) ?? req.headers.host : req.headers.host;
+    const raw = forwardableHeaders(req.rawHeaders);
+    flow.requestHeaders = headersForRecord(raw);
+    const refuse = (status: number, code: string, reason: string, rule?: string) => {
+      flow.decision = 'deny';
+      flow.status = status;
+      flow.code = code;
+      flow.reason = reason;
+      flow.ruleId = rule;
+      return { ok: false as const, flow, status, code, reason, rule };
+    };
+
+    const t = requestTarget(conn, url, authority);
+    if (!t.ok) {
+      flow.host = t.host;
+      return refuse(t.status, t.code, t.reason);
+    }
+    const target = t.target;
+    const q = target.path.indexOf('?');
+    Object.assign(flow, {
+      scheme: target.scheme,
+      host: target.host,
+      port: target.port,
+      path: q < 0 ? target.path : target.path.slice(0, q),
+      query: q < 0 ? undefined : target.path.slice(q + 1),
+    });
+    const d = decideRequest(config, {
+      host: target.host,
+      port: target.port,
+      scheme: target.scheme,
+      method: req.method ?? 'GET',
+      path: flow.path ?? '/',
+      websocket,
+    });
+    if (!d.allow) return refuse(403, d.code, d.reason, d.ruleId);
+    const rule = d.rule;
+    flow.ruleId = rule.id;
+    const p = checkPlaceholders(placeholders, rule, target.path, raw);
+    if (!p.ok) {
+      return refuse(403, 'placeholder_exfiltration', `a credential placeholder for ${p.placeholderOf} was sent to ${target.host}`, rule.id);
+    }
+    const inj = inject(rule, raw);
+    flow.requestHeaders = headersForRecord(inj.recorded);
+    flow.injected = inj.injected;
+    const headers: [string, string][] = [['host', authorityOf(target)], ...inj.upstream];
+    return { ok: true, a: { flow, rule, target, headers } };
+  }
+
+  function handle(req: AnyRequest, res: AnyResponse): void {
+    const conn = connOf(req.socket);
+    if (!conn) {
+      res.destroy();
+      return;
+    }
+    const r = admit(req, conn, false);
+    if (!r.ok) {
+      sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
+      req.resume();
+      return finish(r.flow);
+    }
+    const { flow, rule, target, headers } = r.a;
+    const controller = new AbortController();
+    let done = false;
+    const end = (err?: unknown) => {
+      if (done) return;
+      done = true;
+      if (err) {
+        const e = describeUpstreamError(err);
+        flow.decision = e.code === 'address_not_allowed' ? 'deny' : 'error';
+        flow.code = e.code;
+        flow.error = e.message;
+        if (!res.headersSent) {
+          flow.status = e.status;
+          sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+        } else res.destroy();
+      }
+      finish(flow);
+    };
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+
+    const hasBody = requestHasBody(req);
+    upstream
+      .pool(target, rule)
+      .stream(
+        {
+          path: target.path,
+          method: (req.method ?? 'GET') as 'GET',
+          headers: headers.flat(),
+          // undici pulls from the async iterator only as fast as the upstream drains it.
+          body: hasBody ? (countUp(req, flow) as unknown as Readable) : null,
+          signal: controller.signal,
+        },
+        ({ statusCode, headers: upHeaders }) => {
+          flow.ttfbMs = Date.now() - flow.startedAt;
+          flow.status = statusCode;
+          const out = forwardableResponseHeaders(upHeaders);
+          scrubResponseHeaders(rule, out);
+          flow.responseHeaders = out;
+          res.writeHead(statusCode, out);
+          return countDown(res, flow);
+        },
+      )
+      .then(() => end(), end);
+  }
+
+  function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const conn = connOf(req.socket);
+    const isWs = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+    if (!conn) return void socket.destroy();
+    if (!isWs) {
+      const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, method: req.method });
+      Object.assign(flow, { decision: 'deny', status: 400, code: 'bad_request', reason: `Upgrade: ${req.headers.upgrade} is not proxied` });
+      writeRawRefusal(socket, 400, { error: 'bad_request', reason: flow.reason! });
+      return finish(flow);
+    }
+    const r = admit(req, conn, true);
+    if (!r.ok) {
+      writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
+      return finish(r.flow);
+    }
+    const { flow, rule, target, headers } = r.a;
+    socket.on('error', () => {});
+    upstream
+      .pool(target, rule)
+      .upgrade({ path: target.path, method: 'GET', headers: headers.flat(), protocol: 'websocket' })
+      .then(
+        ({ headers: upHeaders, socket: up }) => {
+          flow.status = 101;
+          flow.ttfbMs = Date.now() - flow.startedAt;
+          const out = forwardableResponseHeaders(upHeaders);
+          scrubResponseHeaders(rule, out);
+          flow.responseHeaders = out;
+          let head101 = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
+          for (const [k, v] of Object.entries(out)) for (const one of [v].flat()) head101 += `${k}: ${one}\r\n`;
+          socket.write(head101 + '\r\n');
+          if (head.length) up.write(head);
+          relay(socket, up, flow, () => finish(flow));
+        },
+        (err) => {
+          const e = describeUpstreamError(err);
+          Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message, status: e.status });
+          writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
+          finish(flow);
+        },
+      );
+  }
+
+  function refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void {
+    const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, protocol });
+    Object.assign(flow, { decision: code.endsWith('_not_allowed') ? 'deny' : 'refuse', code, reason, status }, fields);
+    if (conn.pinned && !flow.host) Object.assign(flow, { host: conn.pinned.host, port: conn.pinned.port });
+    finish(flow);
+  }
+
+  return { handle, upgrade, refuse };
+}
+
+function authorityOf(t: RequestTarget): string {
+  const host = t.host.includes(':') ? `[${t.host}]` : t.host;
+  return t.port === (t.scheme === 'https' ? 443 : 80) ? host : `${host}:${t.port}`;
+}
+
+function requestHasBody(req: AnyRequest): boolean {
+  if (req.httpVersionMajor === 2) return !(req as http2.Http2ServerRequest).stream.endAfterHeaders;
+  const h = req.headers;
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+}
+
+async function* countUp(req: AnyRequest, flow: Flow): AsyncGenerator<Buffer> {
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    flow.bytesUp += chunk.length;
+    yield chunk;
+  }
+}
+
+/** The agent-side response as a Writable for undici, counting bytes and honouring backpressure. */
+function countDown(res: AnyResponse, flow: Flow): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      flow.bytesDown += chunk.length;
+      if ((res as http.ServerResponse).write(chunk)) cb();
+      else res.once('drain', () => cb());
+    },
+    final(cb) {
+      res.end(() => cb());
+    },
+    destroy(err, cb) {
+      if (err) res.destroy();
+      cb(err);
+    },
+  });
+}
+
+/** Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone. */
+function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void): void {
+  let closed = 0;
+  const close = () => {
+    if (++closed === 2) done();
+  };
+  agent.on('data', (c: Buffer) => {
+    flow.bytesUp += c.length;
+    if (!up.write(c)) agent.pause();
+  });
+  up.on('drain', () => agent.resume());
+  up.on('data', (c: Buffer) => {
+    flow.bytesDown += c.length;
+    if (!agent.write(c)) up.pause();
+  });
+  agent.on('drain', () => up.resume());
+  agent.on('end', () => up.end());
+  up.on('end', () => agent.end());
+  agent.on('close', () => {
+    up.destroy();
+    close();
+  });
+  up.on('close', () => {
+    agent.destroy();
+    close();
+  });
+  up.on('error', () => {});
+}

@@ -1,0 +1,61 @@
+// Airlock's own answers to the agent: JSON bodies an agent can read and act on.
+import type http from 'node:http';
+import type http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+
+export interface Refusal {
+  error: string; // stable code
+  host?: string;
+  reason: string;
+  rule?: string;
+  hint?: string;
+}
+
+export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+const HINTS: Record<string, string> = {
+  host_not_allowed: "airlock's policy does not allow this host. Do not retry; ask the operator to add it to the policy.",
+  address_not_allowed:
+    'The host resolves to a private or internal address, which the policy does not allow. Do not retry.',
+  host_mismatch: 'The host named in this request differs from the one the connection was opened for. Send each host its own connection.',
+  placeholder_exfiltration:
+    'This request carried a credential placeholder that belongs to another host. It was blocked and recorded.',
+  bad_request: 'The request could not be understood. Fix the request before retrying.',
+  upstream_tls: 'The upstream server presented a certificate airlock does not trust. Do not retry.',
+  upstream_timeout: 'The upstream server did not answer in time. Retrying later may help.',
+};
+
+export function hintFor(code: string): string {
+  return HINTS[code] ?? 'The upstream request failed; see reason.';
+}
+
+export function refusalBody(r: Refusal): string {
+  return JSON.stringify({ error: r.error, host: r.host ?? null, reason: r.reason, rule: r.rule ?? null, hint: r.hint ?? hintFor(r.error) });
+}
+
+export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = refusalBody(r);
+  (res as http.ServerResponse).writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-airlock-decision': r.error,
+  });
+  res.end(body);
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+
+/** An HTTP/1.1 refusal written straight onto a socket (CONNECT, upgrade), then closed. */
+export function writeRawRefusal(socket: Duplex, status: number, r: Refusal): void {
+  const body = refusalBody(r);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-airlock-decision: ${r.error}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}

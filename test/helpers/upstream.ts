@@ -1,0 +1,130 @@
+// A real HTTPS (or HTTP) upstream on loopback that records what reached it.
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+
+export interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  bodyBytes: number;
+}
+
+export interface TestUpstream {
+  port: number;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+/**
+ * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes streamed), /upload (counts the body),
+ * /redirect (302 elsewhere), /echo-headers (reflects request headers into response headers),
+ * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo.
+ */
+export async function startUpstream(
+  opts: { tls?: { cert: string; key: string }; gitRoot?: string; host?: string; port?: number } = {},
+): Promise<TestUpstream> {
+  const seen: Seen[] = [];
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const entry: Seen = { method: req.method!, url: req.url!, headers: req.headers, bodyBytes: 0 };
+    seen.push(entry);
+    const url = new URL(req.url!, 'http://x');
+    if (url.pathname.startsWith('/git/') && opts.gitRoot) return gitBackend(req, res, opts.gitRoot, url, entry);
+    req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
+    req.on('end', () => {
+      if (url.pathname === '/bytes') return streamBytes(res, Number(url.searchParams.get('n')));
+      if (url.pathname === '/redirect') {
+        res.writeHead(302, { location: 'https://elsewhere.test/' });
+        return res.end();
+      }
+      if (url.pathname === '/echo-headers') {
+        const reflected: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k.startsWith('x-')) reflected[`echo-${k}`] = v;
+        res.writeHead(200, reflected);
+        return res.end('ok');
+      }
+      const body = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyBytes: entry.bodyBytes });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws, req) => {
+    seen.push({ method: 'WS', url: req.url!, headers: req.headers, bodyBytes: 0 });
+    ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo: ${data}`));
+  });
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    close: () =>
+      new Promise((r) => {
+        wss.close();
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+function streamBytes(res: http.ServerResponse, n: number): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  let left = n;
+  const pump = () => {
+    while (left > 0) {
+      const c = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= c.length;
+      if (!res.write(c)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
+/** git's smart HTTP protocol through the real git-http-backend CGI program. */
+function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, root: string, url: URL, entry: Seen): void {
+  const cgi = spawn('git', ['http-backend'], {
+    env: {
+      ...process.env,
+      GIT_PROJECT_ROOT: root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: url.pathname.slice('/git'.length),
+      QUERY_STRING: url.search.slice(1),
+      REQUEST_METHOD: req.method!,
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      REMOTE_ADDR: '127.0.0.1',
+    },
+  });
+  req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
+  req.pipe(cgi.stdin);
+  let buf = Buffer.alloc(0);
+  let headersDone = false;
+  cgi.stdout.on('data', (c: Buffer) => {
+    if (headersDone) return void res.write(c);
+    buf = Buffer.concat([buf, c]);
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    headersDone = true;
+    let status = 200;
+    const headers: Record<string, string> = {};
+    for (const line of buf.subarray(0, end).toString().split('\r\n')) {
+      const i = line.indexOf(':');
+      const k = line.slice(0, i).trim().toLowerCase();
+      const v = line.slice(i + 1).trim();
+      if (k === 'status') status = parseInt(v, 10);
+      else headers[k] = v;
+    }
+    res.writeHead(status, headers);
+    res.write(buf.subarray(end + 4));
+  });
+  cgi.stdout.on('end', () => res.end());
+}
+
+/** A random loopback address, so each test's upstream can own :443 and :80 without clashes. */
+export function loopbackIp(): string {
+  const r = () => 1 + Math.floor(Math.random() * 250);
+  return `127.${r()}.${r()}.${r()}`;
+}
