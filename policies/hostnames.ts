@@ -1,0 +1,91 @@
+// Host names as the proxy compares them: one canonical spelling, so a rule
+// can never be dodged with "API.Example.com." or "[::0:1]".
+import { normalizeIp } from './ip.ts';
+
+export type HostResult = { ok: true; host: string } | { ok: false; problem: string };
+export type AuthorityResult = { ok: true; host: string; port: number } | { ok: false; problem: string };
+
+const NAME_CHARS = /^[a-z0-9._-]+$/;
+// A last label that is a number makes URL parsers read the name as an IPv4 address ("0x7f.1" is 127.0.0.1).
+const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/;
+
+/** Lower-cases, strips one trailing dot and IPv6 brackets; IP literals come back in ipaddr.js form. */
+export function normalizeHost(raw: string): HostResult {
+  let host = raw.toLowerCase();
+  if (host.startsWith('[') || host.endsWith(']')) {
+    const inner = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : '';
+    const ip = inner.includes(':') ? normalizeIp(inner) : null;
+    return ip ? { ok: true, host: ip } : { ok: false, problem: 'not a valid IPv6 address' };
+  }
+  // Only something that looks like an IPv6 literal gets the IPv6 message; "a.example:443" gets the ':' one.
+  if (/^[0-9a-f:.]+$/.test(host) && host.includes(':')) {
+    const ip = normalizeIp(host);
+    return ip ? { ok: true, host: ip } : { ok: false, problem: 'not a valid IPv6 address' };
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host === '') return { ok: false, problem: 'host is empty' };
+  const bad = [...host].find((ch) => !NAME_CHARS.test(ch));
+  if (bad !== undefined) return { ok: false, problem: `host name contains ${JSON.stringify(bad)}` };
+  if (host.length > 253) return { ok: false, problem: 'host name is longer than 253 characters' };
+  const labels = host.split('.');
+  if (labels.some((label) => label === '')) return { ok: false, problem: 'host name has an empty label' };
+  if (labels.some((label) => label.length > 63)) return { ok: false, problem: 'host name has a label longer than 63 characters' };
+  if (NUMERIC_LABEL.test(labels[labels.length - 1])) {
+    const ip = normalizeIp(host);
+    return ip ? { ok: true, host: ip } : { ok: false, problem: 'not a valid IPv4 address' };
+  }
+  return { ok: true, host };
+}
+
+const PORT_PROBLEM = 'port must be a number from 1 to 65535';
+
+/** Parses a port written as 1-5 digits; null when malformed or out of range. */
+export function parsePort(text: string): number | null {
+  if (!/^\d{1,5}$/.test(text)) return null;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : null;
+}
+
+/** "host", "host:port", "[v6]" or "[v6]:port" (CONNECT targets, Host headers). Userinfo is refused. */
+export function splitAuthority(authority: string, defaultPort: number): AuthorityResult {
+  if (authority.includes('@')) return { ok: false, problem: 'user info ("user@") is not allowed' };
+  let hostPart: string;
+  let portPart: string | undefined;
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close === -1) return { ok: false, problem: 'not a valid IPv6 address' };
+    hostPart = authority.slice(0, close + 1);
+    const rest = authority.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return { ok: false, problem: 'unexpected text after "]"' };
+      portPart = rest.slice(1);
+    }
+  } else {
+    const colons = authority.split(':').length - 1;
+    if (colons > 1) return { ok: false, problem: 'IPv6 addresses must be written in brackets' };
+    const colon = authority.indexOf(':');
+    hostPart = colon === -1 ? authority : authority.slice(0, colon);
+    portPart = colon === -1 ? undefined : authority.slice(colon + 1);
+  }
+  let port = defaultPort;
+  if (portPart !== undefined) {
+    const parsed = parsePort(portPart);
+    if (parsed === null) return { ok: false, problem: PORT_PROBLEM };
+    port = parsed;
+  }
+  const host = normalizeHost(hostPart);
+  return host.ok ? { ok: true, host: host.host, port } : host;
+}
+
+/** Exact name (case-insensitive, normalised) or "*.suffix", which needs at least one extra label. */
+export function hostMatches(pattern: string, host: string): boolean {
+  const target = normalizeHost(host);
+  if (!target.ok) return false;
+  if (pattern.startsWith('*.')) {
+    const suffix = normalizeHost(pattern.slice(2));
+    if (!suffix.ok || normalizeIp(target.host) !== null) return false;
+    return target.host.endsWith(`.${suffix.host}`);
+  }
+  const exact = normalizeHost(pattern);
+  return exact.ok && exact.host === target.host;
+}

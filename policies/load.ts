@@ -1,0 +1,39 @@
+// loadPolicyFile: reads and YAML-parses a policy file, then validates it with parsePolicy.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { parsePolicy } from './parse.ts';
+import type { ParseResult } from './types.ts';
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Data directory when the policy sets no data_dir. Default: ./.airlock */
+  defaultDataDir?: string;
+}
+
+/** Errors name the file as given, so YAML problems read like compiler output: "policy.yaml:3:7: ...". */
+export function loadPolicyFile(path: string, opts: LoadOptions = {}): ParseResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [`${path}: cannot read policy file (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) => {
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return `${path}:${line}:${col}: ${e.message}`;
+      }),
+    };
+  }
+  return parsePolicy(doc.toJS(), {
+    baseDir: dirname(resolve(path)),
+    env: opts.env ?? process.env,
+    defaultDataDir: opts.defaultDataDir ?? resolve('.airlock'),
+    sourcePath: resolve(path),
+  });
+}

@@ -1,0 +1,108 @@
+// parsePolicy: untrusted YAML data in, a frozen Config (or every problem found) out.
+import { resolve } from 'node:path';
+import { rulePorts } from './decide.ts';
+import { explainRule } from './explain.ts';
+import { deepFreeze } from './freeze.ts';
+import { hostMatches } from './hostnames.ts';
+import { parseCidr } from './ip.ts';
+import { parseHosts, type DraftRule } from './parse-hosts.ts';
+import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
+import { parseUpstream } from './parse-upstream.ts';
+import { Problems, checkKeys, mapping, optBool, optInt, optString, type Fields } from './problems.ts';
+import type { Config, HostRule, ParseResult, Route } from './types.ts';
+
+export interface ParseOptions {
+  /** Relative paths in the policy (data_dir, ca_files, file: secrets, unix sockets) are resolved here. */
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Used when the policy has no data_dir. */
+  defaultDataDir: string;
+  sourcePath?: string;
+}
+
+const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'hosts'];
+
+export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
+  const p = new Problems();
+  // An empty YAML file is null: treat it as an empty mapping so the real problem (no listener) is reported.
+  const root = raw === null || raw === undefined ? new Map<string, unknown>() : mapping(raw, 'policy', p);
+  if (!root) return { ok: false, errors: p.list };
+  checkKeys(root, TOP_KEYS, '', p);
+
+  const dataDirText = optString(root, 'data_dir', '', p);
+  const dataDir = dataDirText ? resolve(opts.baseDir, dataDirText) : resolve(opts.defaultDataDir);
+  const before = p.list.length;
+  const listen = parseListenSection(root.get('listen'), opts.baseDir, p);
+  const { routes, listeners } = parseRoutes(root.get('routes'), opts.baseDir, p);
+  checkListenerClashes(listen, listeners, p);
+  if (!listen.proxy && !listen.transparent && routes.length === 0 && p.list.length === before) {
+    p.add('listen', 'nothing to listen on; set listen.proxy, listen.transparent or routes');
+  }
+  const upstream = parseUpstream(root.get('upstream'), opts.baseDir, p);
+  const ca = parseCa(section(root, 'ca', p), p);
+  const store = parseStore(section(root, 'store', p), dataDir, p);
+  const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p });
+  addResolvedAddresses(drafts, upstream.resolve);
+  const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
+  checkRoutesAllowed(routes, hosts, p);
+
+  if (p.list.length > 0) return { ok: false, errors: p.list };
+  const config: Config = {
+    ...(opts.sourcePath === undefined ? {} : { sourcePath: resolve(opts.sourcePath) }),
+    dataDir,
+    listen,
+    routes,
+    upstream,
+    ca,
+    store,
+    hosts,
+  };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+function section(root: Fields, key: string, p: Problems): Fields {
+  const value = root.get(key);
+  if (value === null || value === undefined) return new Map();
+  return mapping(value, key, p) ?? new Map();
+}
+
+function parseCa(fields: Fields, p: Problems): Config['ca'] {
+  checkKeys(fields, ['name_constraints', 'cache_size'], 'ca', p);
+  return {
+    nameConstraints: optBool(fields, 'name_constraints', 'ca', p, false),
+    cacheSize: optInt(fields, 'cache_size', 'ca', p, 1000, 1),
+  };
+}
+
+function parseStore(fields: Fields, dataDir: string, p: Problems): Config['store'] {
+  checkKeys(fields, ['path'], 'store', p);
+  return { path: resolve(dataDir, optString(fields, 'path', 'store', p) ?? 'flows.sqlite') };
+}
+
+/**
+ * A pinned address was chosen by the operator for that name, so it is allowed even when private:
+ * it joins allowIps of every rule covering the name, and the proxy needs to check only allowIps.
+ */
+function addResolvedAddresses(rules: DraftRule[], pinned: Map<string, string>): void {
+  for (const [name, ip] of pinned) {
+    for (const rule of rules) {
+      if (!hostMatches(rule.match, name) || rule.allowIps.some((c) => c.text === ip)) continue;
+      const cidr = parseCidr(ip);
+      if (cidr) rule.allowIps.push(cidr);
+    }
+  }
+}
+
+/** A route whose upstream no rule allows could only ever answer 403: report it now. */
+function checkRoutesAllowed(routes: Route[], hosts: HostRule[], p: Problems): void {
+  for (const route of routes) {
+    const { hostname, protocol } = route.upstream;
+    const host = hostname.replace(/^\[|\]$/g, '');
+    const port = route.upstream.port === '' ? (protocol === 'https:' ? 443 : 80) : Number(route.upstream.port);
+    const plain = protocol === 'http:';
+    const covered = hosts.some((r) => hostMatches(r.match, host) && rulePorts(r).includes(port) && (!plain || r.plainHttp));
+    if (!covered) {
+      p.add(`routes[${route.index}].upstream`, `no hosts rule allows ${plain ? 'plain HTTP to ' : ''}${host} on port ${port}`);
+    }
+  }
+}

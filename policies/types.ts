@@ -1,0 +1,106 @@
+// The validated, frozen shape of an airlock policy file. Produced only by parsePolicy().
+import type { Secret } from './secrets.ts';
+
+export type ListenAddr =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string };
+
+/** A CIDR block that a host rule names explicitly (allow_ips), or a single resolve address. */
+export interface Cidr {
+  text: string; // as written, e.g. "198.18.0.0/15"
+  contains(ip: string): boolean;
+}
+
+export interface InjectedHeader {
+  name: string; // lower-case header name
+  secret: Secret;
+}
+
+export interface Placeholder {
+  value: string; // the string the agent is given instead of the real key
+  secret: Secret;
+}
+
+export interface HostRule {
+  /** Position in `hosts`, used in config paths: `hosts[2]`. */
+  index: number;
+  /** Stable id used in decisions and the store: the rule's `name`, or `hosts[N]`. */
+  id: string;
+  /** Lower-case exact name, IP literal, or `*.suffix` wildcard (never a bare `*`). */
+  match: string;
+  /** Allowed ports; undefined means the scheme's default port (443, or 80 with plain_http). */
+  ports?: number[];
+  /** Upper-case methods; undefined means any. */
+  methods?: string[];
+  /** Path prefixes (each starts with "/"); undefined means any path. */
+  paths?: string[];
+  /** Non-public addresses this rule may reach after DNS (loopback, private, ...). */
+  allowIps: Cidr[];
+  /** Plain-HTTP upstream requests (http://, transparent :80, plaintext in a tunnel). Default false. */
+  plainHttp: boolean;
+  /** WebSocket upgrades. Default true. */
+  websocket: boolean;
+  injectHeaders: InjectedHeader[];
+  placeholders: Placeholder[];
+  /** Plain words for auditors: what this rule allows. */
+  explain: string;
+}
+
+export interface Route {
+  index: number;
+  listen: ListenAddr;
+  /** Upstream origin plus optional base path, e.g. https://api.anthropic.com or https://h/v1 */
+  upstream: URL;
+}
+
+export interface Config {
+  /** Absolute path of the policy file, or undefined for an in-memory policy. */
+  sourcePath?: string;
+  /** Absolute data directory: CA, flow store. */
+  dataDir: string;
+  listen: { proxy?: ListenAddr; transparent?: ListenAddr };
+  routes: Route[];
+  upstream: {
+    /** Absolute paths of extra trusted CA bundles (PEM), on top of the system roots. */
+    caFiles: string[];
+    /** Lower-case host name -> IP address (like curl --resolve). */
+    resolve: Map<string, string>;
+    /** DNS servers ("ip" or "ip:port"); empty means the system resolver (getaddrinfo). */
+    dnsServers: string[];
+    connectTimeoutMs: number;
+    /** Time allowed until the upstream's response headers arrive. */
+    responseTimeoutMs: number;
+    /** Idle time allowed while a body streams. */
+    idleTimeoutMs: number;
+  };
+  ca: {
+    /** Write nameConstraints (the policy's hosts) into a CA created by `ca init`. */
+    nameConstraints: boolean;
+    /** How many leaf certificates (with SecureContext) stay cached. */
+    cacheSize: number;
+  };
+  store: {
+    /** Absolute path of the SQLite file. */
+    path: string;
+  };
+  hosts: HostRule[];
+}
+
+export type ParseResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/** A policy decision: a value, never an exception. `reason` is a fixed phrase tests can assert. */
+export type Decision =
+  | { allow: true; rule: HostRule }
+  | { allow: false; code: DenyCode; reason: string; hint: string; ruleId?: string };
+
+export type DenyCode =
+  | 'host_not_allowed'
+  | 'port_not_allowed'
+  | 'method_not_allowed'
+  | 'path_not_allowed'
+  | 'plain_http_not_allowed'
+  | 'websocket_not_allowed'
+  | 'address_not_allowed'
+  | 'host_mismatch'
+  | 'placeholder_exfiltration'
+  | 'bad_request';
