@@ -63,6 +63,8 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline): Inne
     plain(socket, conn) {
       attachConn(socket, conn);
       plainServer.emit('connection', socket);
+      socket.resume(); // sniff() paused it; the bytes it peeked are waiting in its buffer
+
     },
   };
 }
