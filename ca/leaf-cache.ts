@@ -1,0 +1,67 @@
+// Mints and caches per-host leaf certificates in memory for the TLS-terminating proxy.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import type { CaMaterial } from './material.ts';
+import { createLeafCertificate, leafNotAfter } from './x509.ts';
+
+const DAY = 86_400_000;
+
+interface Entry {
+  certPem: string;
+  notAfter: number;
+  context?: SecureContext; // built on first handshake only; certPem() callers do not need one
+}
+
+export class LeafMinter {
+  readonly stats = { minted: 0, hits: 0 };
+  readonly #ca: CaMaterial;
+  // One key for every leaf: minting is then a signature, not a key generation. Never on disk.
+  readonly #leafKey: KeyObject;
+  readonly #leafKeyPem: string;
+  readonly #cache: LRUCache<string, Entry>;
+
+  constructor(ca: CaMaterial, opts: { cacheSize?: number } = {}) {
+    this.#ca = ca;
+    this.#leafKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    // Node 20's createSecureContext takes PEM, not a KeyObject.
+    this.#leafKeyPem = this.#leafKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    this.#cache = new LRUCache({ max: opts.cacheSize ?? 1000 });
+  }
+
+  /** `host` must be normalised by the caller: lower case, no trailing dot. */
+  certPem(host: string): string {
+    return this.#entry(host).certPem;
+  }
+
+  secureContext(host: string): SecureContext {
+    const entry = this.#entry(host);
+    // A self-signed CA is the client's trust anchor, so the leaf alone is a complete chain;
+    // an imported intermediate must be sent along for clients that trust only its root.
+    const chain = this.#ca.selfSigned ? entry.certPem : entry.certPem + this.#ca.certPem;
+    entry.context ??= createSecureContext({ key: this.#leafKeyPem, cert: chain, minVersion: 'TLSv1.2' });
+    return entry.context;
+  }
+
+  #entry(host: string): Entry {
+    const now = Date.now();
+    const cached = this.#cache.get(host);
+    if (cached && !this.#needsRenewal(cached, now)) {
+      this.stats.hits++;
+      return cached;
+    }
+    const entry: Entry = {
+      certPem: createLeafCertificate(this.#ca, this.#leafKey, host),
+      notAfter: leafNotAfter(this.#ca.notAfter, now),
+    };
+    this.stats.minted++;
+    this.#cache.set(host, entry);
+    return entry;
+  }
+
+  // Renew with under a day left, unless the CA's own expiry caps it and a new leaf would be no better.
+  #needsRenewal(entry: Entry, now: number): boolean {
+    if (entry.notAfter <= now) return true;
+    return entry.notAfter - now < DAY && entry.notAfter < leafNotAfter(this.#ca.notAfter, now);
+  }
+}
