@@ -37,11 +37,13 @@ export async function startAirlock(config: Config): Promise<Airlock> {
     bound.push(b);
     return b;
   };
-  const closeAll = async () => {
-    await Promise.all(bound.map((b) => b.close()));
-    await upstream.close();
-    store.close();
-  };
+  let closing: Promise<void> | undefined;
+  const closeAll = () =>
+    (closing ??= (async () => {
+      await Promise.all(bound.map((b) => b.close()));
+      await upstream.close();
+      store.close();
+    })());
   try {
     const { proxy, transparent } = config.listen;
     const addresses: Airlock['addresses'] = { routes: [] };

@@ -1,0 +1,118 @@
+// The airlock command as a user runs it: a separate process, real files, real signals.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/airlock.ts';
+import { run } from '../helpers/run.ts';
+
+const BIN = path.resolve('bin/airlock.js');
+const airlockCli = (args: string[], cwd?: string) => run(process.execPath, [BIN, ...args], { cwd });
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+
+/** Starts `airlock start` and resolves with its banner once it is listening. */
+export function startCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; banner: string }> {
+  const proc = spawn(process.execPath, [BIN, 'start', ...args], { cwd, env: { ...process.env, ...env } });
+  children.push(proc);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (c) => {
+      out += c;
+      if (out.includes('airlock is running') && /\n\n/.test(out)) resolve({ proc, banner: out });
+    });
+    proc.stderr!.on('data', (c) => (err += c));
+    proc.on('exit', (code) => reject(new Error(`airlock exited ${code}: ${err}`)));
+  });
+}
+
+describe('airlock check-config', () => {
+  it('lists every problem with its path and exits non-zero', async () => {
+    const r = await airlockCli(['check-config', 'test/fixtures/policies/broken-many.yaml']);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('  '));
+    expect(lines.length).toBeGreaterThan(10);
+    expect(r.stderr).toContain('hosts[2].match: "*" would allow every host');
+    for (const l of lines) expect(l).toMatch(/^ {2}[a-z_]+[^:]*: \S/);
+  });
+
+  it('accepts a valid file', async () => {
+    const r = await airlockCli(['check-config', 'test/fixtures/policies/deny-all.yaml']);
+    expect(r.stdout.trim()).toBe('ok');
+    expect(r.code).toBe(0);
+  });
+
+  it('names the line of a YAML syntax error', async () => {
+    const r = await airlockCli(['check-config', 'test/fixtures/policies/syntax-error.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/syntax-error\.yaml:\d+:\d+: /);
+  });
+});
+
+describe('airlock start on embedded defaults', () => {
+  it('writes the example policy, creates the CA with a 0600 key, and prints the banner', async () => {
+    const cwd = tempDir();
+    // The default listen port 8080 may be taken on a shared machine: use the written policy
+    // with the port swapped, exactly as a user would edit it.
+    fs.mkdirSync(path.join(cwd, '.airlock'));
+    const policy = fs.readFileSync('policies/default-policy.yaml', 'utf8').replace('proxy: 127.0.0.1:8080', 'proxy: 127.0.0.1:0');
+    fs.writeFileSync(path.join(cwd, '.airlock', 'policy.yaml'), policy);
+    const { proc, banner } = await startCli([], cwd);
+    expect(banner).toContain('explicit proxy  127.0.0.1:');
+    expect(banner).toContain('CA certificate  .airlock/ca/ca.crt');
+    expect(banner).toMatch(/Every host is denied until the policy allows it/);
+    expect(fs.statSync(path.join(cwd, '.airlock', 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(cwd, '.airlock', 'ca')).mode & 0o777).toBe(0o700);
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => proc.on('exit', r));
+    expect(code).toBe(0);
+  });
+
+  it('copies the commented example policy on first run', async () => {
+    const cwd = tempDir();
+    const { proc } = await startCli([], cwd).catch((e: Error) => {
+      // 8080 busy on this machine: the policy must still have been written before binding.
+      expect(e.message).toMatch(/EADDRINUSE/);
+      return { proc: undefined };
+    });
+    proc?.kill('SIGTERM');
+    expect(fs.readFileSync(path.join(cwd, '.airlock', 'policy.yaml'), 'utf8')).toBe(fs.readFileSync('policies/default-policy.yaml', 'utf8'));
+  });
+});
+
+describe('airlock ca', () => {
+  it('init, show and export in PEM and DER', async () => {
+    const dir = tempDir();
+    const init = await airlockCli(['ca', 'init', '--data-dir', dir]);
+    expect(init.code, init.stderr).toBe(0);
+    const show = await airlockCli(['ca', 'show', '--data-dir', dir]);
+    expect(show.stdout).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const der = path.join(dir, 'ca.der');
+    expect((await airlockCli(['ca', 'export', '--format', 'der', '--out', der, '--data-dir', dir])).code).toBe(0);
+    const text = await run('openssl', ['x509', '-inform', 'der', '-in', der, '-noout', '-text']);
+    expect(text.stdout).toContain('CA:TRUE');
+    expect(text.stdout).toContain('prime256v1');
+  });
+
+  it('import adopts an existing RSA CA', async () => {
+    const dir = tempDir();
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${dir}/k.pem`, '-out', `${dir}/c.pem`, '-days', '3',
+      '-subj', '/CN=Org CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+    const r = await airlockCli(['ca', 'import', '--cert', `${dir}/c.pem`, '--key', `${dir}/k.pem`, '--data-dir', `${dir}/data`]);
+    expect(r.code, r.stderr).toBe(0);
+    const show = await airlockCli(['ca', 'show', '--data-dir', `${dir}/data`]);
+    expect(show.stdout.trim()).toBe(fs.readFileSync(`${dir}/c.pem`, 'utf8').trim());
+  });
+
+  it('--help on each command', async () => {
+    for (const c of ['start', 'check-config', 'ca']) {
+      const r = await airlockCli([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`usage: airlock ${c}`);
+    }
+  });
+});
