@@ -1,6 +1,7 @@
 // Command-line interface: start, ca init|show|export|import, check-config.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { caPaths, exportCa, importCa, initCa } from '../ca/authority.ts';
 import { loadPolicyFile } from '../policies/load.ts';
@@ -67,6 +68,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** A file shipped with airlock, found from this module whether it runs from source or the bundle. */
+function packageFile(rel: string): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return path.join(dir, rel);
+}
+
 function out(text: string, code: number): number {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   return code;
@@ -84,7 +92,7 @@ function loadConfig(configPath: string | undefined): Config | string[] {
     file = path.join(DEFAULT_DIR, 'policy.yaml');
     if (!fs.existsSync(file)) {
       fs.mkdirSync(DEFAULT_DIR, { recursive: true, mode: 0o700 });
-      fs.copyFileSync(new URL('../policies/default-policy.yaml', import.meta.url), file);
+      fs.copyFileSync(packageFile('policies/default-policy.yaml'), file);
     }
   }
   const r = loadPolicyFile(path.resolve(file), { defaultDataDir: path.resolve(DEFAULT_DIR) });

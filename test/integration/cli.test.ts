@@ -1,34 +1,15 @@
 // The airlock command as a user runs it: a separate process, real files, real signals.
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/airlock.ts';
 import { run } from '../helpers/run.ts';
+import { BIN, children, startCli } from '../helpers/cli.ts';
 
-const BIN = path.resolve('bin/airlock.js');
 const airlockCli = (args: string[], cwd?: string) => run(process.execPath, [BIN, ...args], { cwd });
-const children: ChildProcess[] = [];
-
 afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
 });
-
-/** Starts `airlock start` and resolves with its banner once it is listening. */
-export function startCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; banner: string }> {
-  const proc = spawn(process.execPath, [BIN, 'start', ...args], { cwd, env: { ...process.env, ...env } });
-  children.push(proc);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    proc.stdout!.on('data', (c) => {
-      out += c;
-      if (out.includes('airlock is running') && /\n\n/.test(out)) resolve({ proc, banner: out });
-    });
-    proc.stderr!.on('data', (c) => (err += c));
-    proc.on('exit', (code) => reject(new Error(`airlock exited ${code}: ${err}`)));
-  });
-}
 
 describe('airlock check-config', () => {
   it('lists every problem with its path and exits non-zero', async () => {
@@ -67,9 +48,9 @@ describe('airlock start on embedded defaults', () => {
     expect(banner).toMatch(/Every host is denied until the policy allows it/);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca')).mode & 0o777).toBe(0o700);
+    const exited = new Promise((r) => proc.on('exit', (code, signal) => r(code ?? signal)));
     proc.kill('SIGTERM');
-    const code = await new Promise((r) => proc.on('exit', r));
-    expect(code).toBe(0);
+    expect(await exited).toBe(0);
   });
 
   it('copies the commented example policy on first run', async () => {

@@ -1,4 +1,5 @@
 // Default deny on every entry path, host consistency, and address checks after DNS.
+import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { ProxyAgent, request } from 'undici';
@@ -207,5 +208,32 @@ describe('credentials', () => {
   it('the agent cannot override the injected header', async () => {
     const r = await curl('-x', airlock.proxyUrl, '-H', 'X-Api-Key: attacker-chosen', 'https://api.test/echo');
     expect(JSON.parse(r.stdout).headers['x-api-key']).toBe(SECRET);
+  });
+});
+
+describe('the flow store', () => {
+  it('holds every flow above with its decision, and never the injected secret', async () => {
+    airlock.store.flush();
+    const rows = airlock.store.db.prepare('SELECT decision, code, host, status, method FROM flows').all() as {
+      decision: string;
+      code: string | null;
+      host: string | null;
+      status: number | null;
+    }[];
+    const count = (pred: (r: (typeof rows)[number]) => boolean) => rows.filter(pred).length;
+    expect(count((r) => r.code === 'host_not_allowed' && r.host === 'denied.test')).toBe(4);
+    expect(count((r) => r.code === 'path_not_allowed' && r.host === 'limited.test')).toBe(1);
+    expect(count((r) => r.code === 'host_mismatch')).toBeGreaterThanOrEqual(3);
+    expect(count((r) => r.code === 'address_not_allowed' && r.decision === 'deny')).toBe(3);
+    expect(count((r) => r.code === 'upstream_tls' && r.decision === 'error' && r.status === 502)).toBe(1);
+    expect(count((r) => r.code === 'placeholder_exfiltration')).toBe(1);
+    expect(count((r) => r.decision === 'allow' && r.host === 'named.test' && r.status === 200)).toBe(1);
+    expect(count((r) => r.decision === 'allow' && r.host === 'api.test')).toBeGreaterThanOrEqual(6);
+
+    const file = airlock.config.store.path;
+    await airlock.close();
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      if (fs.existsSync(f)) expect(fs.readFileSync(f).includes(SECRET), f).toBe(false);
+    }
   });
 });
