@@ -111,6 +111,19 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     return { ok: true, a: { flow, rule, target, headers } };
   }
 
+  /** An unexpected throw must cost one request (recorded), never the process. */
+  function guarded<A extends unknown[]>(fn: (...a: A) => void, fail: (...a: A) => void) {
+    return (...a: A) => {
+      try {
+        fn(...a);
+      } catch (err) {
+        fail(...a);
+        const conn = connOf((a[0] as AnyRequest).socket);
+        if (conn) refuse(conn, 'internal_error', `airlock failed on this request: ${(err as Error).message}`, 'h1', 500);
+      }
+    };
+  }
+
   function handle(req: AnyRequest, res: AnyResponse): void {
     const conn = connOf(req.socket);
     if (!conn) {
@@ -219,7 +232,11 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     finish(flow);
   }
 
-  return { handle, upgrade, refuse };
+  return {
+    handle: guarded(handle, (_req, res) => sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' })),
+    upgrade: guarded(upgrade, (_req, socket) => socket.destroy()),
+    refuse,
+  };
 }
 
 function authorityOf(t: RequestTarget): string {

@@ -39,13 +39,17 @@ export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void 
     return;
   }
   const body = refusalBody(r);
-  (res as http.ServerResponse).writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-airlock-decision': r.error,
-  });
-  res.end(body);
+  try {
+    (res as http.ServerResponse).writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-airlock-decision': r.error,
+    });
+    res.end(body);
+  } catch {
+    res.destroy(); // the agent already went away (a closed HTTP/2 stream throws here)
+  }
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };

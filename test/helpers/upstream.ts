@@ -20,7 +20,7 @@ export interface TestUpstream {
 
 /**
  * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes streamed), /upload (counts the body),
- * /redirect (302 elsewhere), /echo-headers (reflects request headers into response headers),
+ * /redirect (302 elsewhere), /hang (never answers), /echo-headers (reflects request headers into response headers),
  * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo.
  */
 export async function startUpstream(
@@ -34,6 +34,7 @@ export async function startUpstream(
     if (url.pathname.startsWith('/git/') && opts.gitRoot) return gitBackend(req, res, opts.gitRoot, url, entry);
     req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
     req.on('end', () => {
+      if (url.pathname === '/hang') return; // never answers: upstream timeout tests
       if (url.pathname === '/bytes') return streamBytes(res, Number(url.searchParams.get('n')));
       if (url.pathname === '/redirect') {
         res.writeHead(302, { location: 'https://elsewhere.test/' });
