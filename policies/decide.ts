@@ -1,6 +1,6 @@
 // Policy decisions for the proxy: values with fixed reason phrases, plus a hint
 // an AI agent can act on (what to change, and that blind retries will not help).
-import { hostMatches, normalizeHost } from './hostnames.ts';
+import { matchesNormalized, normalizeHost } from './hostnames.ts';
 import type { Config, Decision, DenyCode, HostRule } from './types.ts';
 
 export interface RequestFacts {
@@ -54,7 +54,7 @@ function portHint(...rules: HostRule[]): string {
 export function decideConnect(config: Config, host: string, port: number): Decision {
   const target = normalizeHost(host);
   if (!target.ok) return BAD_HOST;
-  const candidates = config.hosts.filter((rule) => hostMatches(rule.match, target.host));
+  const candidates = config.hosts.filter((rule) => matchesNormalized(rule.match, target.host));
   if (candidates.length === 0) return NOT_IN_POLICY;
   const rule = candidates.find((r) => rulePorts(r).includes(port));
   if (rule) return { allow: true, rule };
@@ -112,7 +112,7 @@ function checks(req: RequestFacts, method: string, path: string): Check[] {
 export function decideRequest(config: Config, req: RequestFacts): Decision {
   const target = normalizeHost(req.host);
   if (!target.ok) return BAD_HOST;
-  const candidates = config.hosts.filter((rule) => hostMatches(rule.match, target.host));
+  const candidates = config.hosts.filter((rule) => matchesNormalized(rule.match, target.host));
   if (candidates.length === 0) return NOT_IN_POLICY;
   // Methods are case-sensitive (RFC 9110): "get" is not GET.
   const list = checks(req, req.method, pathOnly(req.path));

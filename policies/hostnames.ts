@@ -81,11 +81,17 @@ export function splitAuthority(authority: string, defaultPort: number): Authorit
 export function hostMatches(pattern: string, host: string): boolean {
   const target = normalizeHost(host);
   if (!target.ok) return false;
-  if (pattern.startsWith('*.')) {
-    const suffix = normalizeHost(pattern.slice(2));
-    if (!suffix.ok || normalizeIp(target.host) !== null) return false;
-    return target.host.endsWith(`.${suffix.host}`);
-  }
-  const exact = normalizeHost(pattern);
-  return exact.ok && exact.host === target.host;
+  const p = pattern.startsWith('*.') ? normalizeHost(pattern.slice(2)) : normalizeHost(pattern);
+  return p.ok && matchesNormalized(pattern.startsWith('*.') ? `*.${p.host}` : p.host, target.host);
+}
+
+/**
+ * hostMatches for a pattern and host that are both already normalised (rule patterns are at
+ * parse time, request hosts once per request): no re-parsing on the per-request path.
+ */
+export function matchesNormalized(pattern: string, host: string): boolean {
+  if (!pattern.startsWith('*.')) return pattern === host;
+  // A wildcard never matches an IP literal (normalised IPs are v6 with ':' or dotted digits).
+  if (host.includes(':') || /^[\d.]+$/.test(host)) return false;
+  return host.length > pattern.length - 1 && host.endsWith(pattern.slice(1));
 }

@@ -1,12 +1,12 @@
 // Command-line interface: start, ca init|show|export|import, check-config.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { caPaths, exportCa, importCa, initCa } from '../ca/authority.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import type { Config } from '../policies/types.ts';
 import { banner } from './banner.ts';
+import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
 
 const USAGE = `usage: airlock <command> [options]
@@ -68,13 +68,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** A file shipped with airlock, found from this module whether it runs from source or the bundle. */
-function packageFile(rel: string): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return path.join(dir, rel);
-}
-
 function out(text: string, code: number): number {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
   return code;
@@ -103,13 +96,14 @@ async function start(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
   const config = loadConfig(values.config);
   if (Array.isArray(config)) return err(`airlock: the policy has ${config.length} problem(s):\n  ${config.join('\n  ')}`, 1);
+  // Handlers first: a supervisor may signal as soon as the banner says airlock is up.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
   const airlock = await startAirlock(config);
   process.stdout.write(banner(airlock));
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  await stopped;
   await airlock.close();
   return 0;
 }

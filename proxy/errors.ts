@@ -29,7 +29,8 @@ export function describeUpstreamError(err: unknown): { code: string; status: num
     const status = err.code === 'address_not_allowed' ? 403 : err.code === 'upstream_timeout' ? 504 : 502;
     return { code: err.code, status, message: err.message };
   }
-  const code = e?.code ?? '';
+  // Some errors carry a numeric code (OpenSSL, HTTP/2 stream errors): only strings are codes here.
+  const code = typeof e?.code === 'string' ? e.code : '';
   if (TLS_CODES.has(code) || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) {
     return { code: 'upstream_tls', status: 502, message: `upstream TLS verification failed: ${e.message}` };
   }

@@ -42,7 +42,7 @@ export async function startAirlock(config: Config): Promise<Airlock> {
     (closing ??= (async () => {
       await Promise.all(bound.map((b) => b.close()));
       await upstream.close();
-      store.close();
+      await store.close();
     })());
   try {
     const { proxy, transparent } = config.listen;

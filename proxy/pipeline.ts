@@ -3,17 +3,17 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { type Readable, Writable } from 'node:stream';
 import { decideRequest } from '../policies/decide.ts';
 import type { Config, HostRule } from '../policies/types.ts';
 import { agentUser } from './agent-user.ts';
 import { connOf, type ConnInfo } from './conn.ts';
 import { describeUpstreamError } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
+import { forwardRequest, forwardUpgrade, relay, relayHeaders } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
-import { checkPlaceholders, inject, placeholderIndex, scrubResponseHeaders } from './stages/credentials.ts';
-import { forwardableHeaders, forwardableResponseHeaders, headersForRecord } from './stages/headers.ts';
+import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
+import { forwardableHeaders, headersForRecord } from './stages/headers.ts';
 import { requestTarget, type RequestTarget } from './stages/target.ts';
 import type { FlowStore } from './store/writer.ts';
 
@@ -117,6 +117,8 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
       try {
         fn(...a);
       } catch (err) {
+        // The agent gets a generic 500; the operator gets the stack.
+        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request handler failed', error: (err as Error).stack ?? String(err) })}\n`);
         fail(...a);
         const conn = connOf((a[0] as AnyRequest).socket);
         if (conn) refuse(conn, 'internal_error', `airlock failed on this request: ${(err as Error).message}`, 'h1', 500);
@@ -137,50 +139,18 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
       return finish(r.flow);
     }
     const { flow, rule, target, headers } = r.a;
-    const controller = new AbortController();
-    let done = false;
-    const end = (err?: unknown) => {
-      if (done) return;
-      done = true;
+    const out = { path: target.path, method: req.method ?? 'GET', headers: headers.flat(), body: requestHasBody(req) ? countUp(req, flow) : null };
+    forwardRequest(upstream.pool(target, rule), out, res, flow, rule, (err) => {
       if (err) {
         const e = describeUpstreamError(err);
-        flow.decision = e.code === 'address_not_allowed' ? 'deny' : 'error';
-        flow.code = e.code;
-        flow.error = e.message;
+        Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message });
         if (!res.headersSent) {
           flow.status = e.status;
           sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
         } else res.destroy();
       }
       finish(flow);
-    };
-    res.on('close', () => {
-      if (!res.writableFinished) controller.abort();
     });
-
-    const hasBody = requestHasBody(req);
-    upstream
-      .pool(target, rule)
-      .stream(
-        {
-          path: target.path,
-          method: (req.method ?? 'GET') as 'GET',
-          headers: headers.flat(),
-          // undici pulls from the async iterator only as fast as the upstream drains it.
-          body: hasBody ? (countUp(req, flow) as unknown as Readable) : null,
-          signal: controller.signal,
-        },
-        ({ statusCode, headers: upHeaders }) => {
-          flow.ttfbMs = Date.now() - flow.startedAt;
-          flow.status = statusCode;
-          const out = forwardableResponseHeaders(upHeaders);
-          scrubResponseHeaders(rule, out);
-          flow.responseHeaders = out;
-          res.writeHead(statusCode, out);
-          return countDown(res, flow);
-        },
-      )
-      .then(() => end(), end);
   }
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -200,29 +170,25 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     }
     const { flow, rule, target, headers } = r.a;
     socket.on('error', () => {});
-    upstream
-      .pool(target, rule)
-      .upgrade({ path: target.path, method: 'GET', headers: headers.flat(), protocol: 'websocket' })
-      .then(
-        ({ headers: upHeaders, socket: up }) => {
-          flow.status = 101;
-          flow.ttfbMs = Date.now() - flow.startedAt;
-          const out = forwardableResponseHeaders(upHeaders);
-          scrubResponseHeaders(rule, out);
-          flow.responseHeaders = out;
-          let head101 = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
-          for (const [k, v] of Object.entries(out)) for (const one of [v].flat()) head101 += `${k}: ${one}\r\n`;
-          socket.write(head101 + '\r\n');
-          if (head.length) up.write(head);
-          relay(socket, up, flow, () => finish(flow));
-        },
-        (err) => {
-          const e = describeUpstreamError(err);
-          Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message, status: e.status });
-          writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
-          finish(flow);
-        },
-      );
+    forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: headers.flat(), body: null }).then(
+      ({ headers: upHeaders, socket: up }) => {
+        flow.status = 101;
+        flow.ttfbMs = Date.now() - flow.startedAt;
+        const out = relayHeaders(rule, upHeaders);
+        flow.responseHeaders = out;
+        let head101 = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
+        for (const [k, v] of Object.entries(out)) for (const one of [v].flat()) head101 += `${k}: ${one}\r\n`;
+        socket.write(head101 + '\r\n');
+        if (head.length) up.write(head);
+        relay(socket, up, flow, () => finish(flow));
+      },
+      (err) => {
+        const e = describeUpstreamError(err);
+        Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message, status: e.status });
+        writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
+        finish(flow);
+      },
+    );
   }
 
   function refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void {
@@ -257,49 +223,3 @@ async function* countUp(req: AnyRequest, flow: Flow): AsyncGenerator<Buffer> {
   }
 }
 
-/** The agent-side response as a Writable for undici, counting bytes and honouring backpressure. */
-function countDown(res: AnyResponse, flow: Flow): Writable {
-  return new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      flow.bytesDown += chunk.length;
-      if ((res as http.ServerResponse).write(chunk)) cb();
-      else res.once('drain', () => cb());
-    },
-    final(cb) {
-      res.end(() => cb());
-    },
-    destroy(err, cb) {
-      if (err) res.destroy();
-      cb(err);
-    },
-  });
-}
-
-/** Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone. */
-function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void): void {
-  let closed = 0;
-  const close = () => {
-    if (++closed === 2) done();
-  };
-  agent.on('data', (c: Buffer) => {
-    flow.bytesUp += c.length;
-    if (!up.write(c)) agent.pause();
-  });
-  up.on('drain', () => agent.resume());
-  up.on('data', (c: Buffer) => {
-    flow.bytesDown += c.length;
-    if (!agent.write(c)) up.pause();
-  });
-  agent.on('drain', () => up.resume());
-  agent.on('end', () => up.end());
-  up.on('end', () => agent.end());
-  agent.on('close', () => {
-    up.destroy();
-    close();
-  });
-  up.on('close', () => {
-    agent.destroy();
-    close();
-  });
-  up.on('error', () => {});
-}

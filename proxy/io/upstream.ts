@@ -3,7 +3,12 @@
 // verifying TLS against airlock's trust roots.
 import net from 'node:net';
 import tls from 'node:tls';
-import { type buildConnector, Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { buildConnector, Pool as PoolType } from 'undici';
+
+// undici's index also loads fetch, WebSocket, caches and more (~19 MB of RSS); airlock needs only
+// Pool.dispatch() (~10 MB). The lockfile pins undici; the CLI integration tests run this path.
+const Pool: typeof PoolType = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js');
 import type { Config, HostRule } from '../../policies/types.ts';
 import { AirlockError } from '../errors.ts';
 import { checkedAddress, createResolver, type Resolver } from './resolve.ts';
@@ -16,7 +21,7 @@ export interface Target {
 }
 
 export class Upstream {
-  private pools = new Map<string, Pool>();
+  private pools = new Map<string, PoolType>();
   private trust: tls.SecureContext;
   private resolve: Resolver;
 
@@ -25,7 +30,7 @@ export class Upstream {
     this.resolve = createResolver(config);
   }
 
-  pool(target: Target, rule: HostRule): Pool {
+  pool(target: Target, rule: HostRule): PoolType {
     const key = `${target.scheme}://${target.host}:${target.port}#${rule.id}`;
     let pool = this.pools.get(key);
     if (!pool) {

@@ -1,93 +1,100 @@
-// Batched flow writer: flows queue in memory and are written in one transaction per batch,
-// so the proxy's request path never waits on a per-row fsync.
+// The flow store. record() only queues a row; batches go to a writer thread that inserts them in
+// one transaction each, so neither inserts nor WAL checkpoints (fsync) stall the proxy's thread.
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Flow } from '../flow.ts';
+import { packageFile } from '../package-file.ts';
+import { INSERT_FLOW, toRow } from './rows.ts';
 import { migrate } from './schema.ts';
 
 const BATCH = 500;
 const FLUSH_MS = 50;
-/** Past this many queued flows, record() writes synchronously: backpressure, never a silent drop. */
-const MAX_QUEUE = 20_000;
+/** Past this many rows the writer has not confirmed, record() writes on this thread: the proxy
+ * slows down (backpressure) rather than dropping a flow or growing without bound. */
+const MAX_IN_FLIGHT = 20_000;
 
 export class FlowStore {
+  /** This thread's connection: migrations, reads, and the overload fallback. */
   readonly db: Database.Database;
-  private queue: Flow[] = [];
+  readonly stats = { written: 0, failed: 0, highWater: 0, batches: 0, syncWrites: 0 };
+  private worker: Worker;
+  private batch: unknown[][] = [];
+  private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
-  private insert: Database.Statement;
-  readonly stats = { written: 0, highWater: 0, batches: 0 };
+  private waiters: (() => void)[] = [];
+  private fallback: Database.Statement | undefined;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
-    this.insert = this.db.prepare(`INSERT INTO flows (
-      flow_id, started_at, entry, listener, client, agent_user, method, scheme, host, port, path, query,
-      protocol, status, decision, rule_id, code, reason, error, injected, bytes_up, bytes_down, ttfb_ms,
-      total_ms, request_headers, response_headers)
-      VALUES (@id, @startedAt, @entry, @listener, @client, @agentUser, @method, @scheme, @host, @port,
-      @path, @query, @protocol, @status, @decision, @ruleId, @code, @reason, @error, @injected, @bytesUp,
-      @bytesDown, @ttfbMs, @totalMs, @requestHeaders, @responseHeaders)`);
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.worker = new Worker(packageFile('proxy/store/writer-worker.cjs'), {
+      workerData: { file, sql: INSERT_FLOW, driver },
+      // The writer holds one batch at a time: a small heap keeps the second isolate cheap.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
+    });
+    this.worker.on('message', (m: { written?: number; failed?: number; error?: string }) => this.confirmed(m));
+    this.worker.on('error', (err) => process.stderr.write(`airlock: flow writer failed: ${err.message}\n`));
   }
 
   record(flow: Flow): void {
-    this.queue.push(flow);
-    if (this.queue.length > this.stats.highWater) this.stats.highWater = this.queue.length;
-    if (this.queue.length >= MAX_QUEUE) this.flush();
-    else if (this.queue.length >= BATCH) setImmediate(() => this.flush());
-    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+    this.batch.push(toRow(flow));
+    const queued = this.inFlight + this.batch.length;
+    if (queued > this.stats.highWater) this.stats.highWater = queued;
+    if (this.batch.length >= BATCH) this.send();
+    else this.timer ??= setTimeout(() => this.send(), FLUSH_MS);
   }
 
-  flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    this.db.transaction((flows: Flow[]) => {
-      for (const f of flows) this.insert.run(toRow(f));
-    })(batch);
-    this.stats.written += batch.length;
-    this.stats.batches++;
+  /** Resolves once every flow recorded so far is committed. */
+  flush(): Promise<void> {
+    this.send();
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  close(): void {
-    this.flush();
+  async close(): Promise<void> {
+    await this.flush();
+    await new Promise<void>((resolve) => {
+      this.worker.on('message', (m: { closed?: boolean }) => m.closed && resolve());
+      this.worker.postMessage({ close: true });
+    });
+    await this.worker.terminate();
     this.db.close();
   }
-}
 
-function toRow(f: Flow): Record<string, unknown> {
-  return {
-    id: f.id,
-    startedAt: f.startedAt,
-    entry: f.entry,
-    listener: f.listener,
-    client: f.client,
-    agentUser: f.agentUser ?? null,
-    method: f.method ?? null,
-    scheme: f.scheme ?? null,
-    host: f.host ?? null,
-    port: f.port ?? null,
-    path: f.path ?? null,
-    query: f.query ?? null,
-    protocol: f.protocol,
-    status: f.status ?? null,
-    decision: f.decision,
-    ruleId: f.ruleId ?? null,
-    code: f.code ?? null,
-    reason: f.reason ?? null,
-    error: f.error ?? null,
-    injected: f.injected?.length ? JSON.stringify(f.injected) : null,
-    bytesUp: f.bytesUp,
-    bytesDown: f.bytesDown,
-    ttfbMs: f.ttfbMs ?? null,
-    totalMs: f.totalMs ?? null,
-    requestHeaders: f.requestHeaders ? JSON.stringify(f.requestHeaders) : null,
-    responseHeaders: f.responseHeaders ? JSON.stringify(f.responseHeaders) : null,
-  };
+  private send(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.batch.length === 0) return;
+    const rows = this.batch;
+    this.batch = [];
+    this.stats.batches++;
+    if (this.inFlight >= MAX_IN_FLIGHT) return this.writeHere(rows);
+    this.inFlight += rows.length;
+    this.worker.postMessage({ rows });
+  }
+
+  private writeHere(rows: unknown[][]): void {
+    this.fallback ??= this.db.prepare(INSERT_FLOW);
+    const stmt = this.fallback;
+    this.db.transaction(() => rows.forEach((r) => stmt.run(r)))();
+    this.stats.written += rows.length;
+    this.stats.syncWrites++;
+  }
+
+  private confirmed(m: { written?: number; failed?: number; error?: string }): void {
+    if (m.written) this.stats.written += m.written;
+    if (m.failed) {
+      this.stats.failed += m.failed;
+      process.stderr.write(`airlock: could not record ${m.failed} flows: ${m.error}\n`);
+    }
+    this.inFlight -= (m.written ?? 0) + (m.failed ?? 0);
+    if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
+  }
 }

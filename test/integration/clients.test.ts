@@ -126,6 +126,11 @@ print(json.load(opener.open("https://api.test/echo?via=python"))["headers"]["x-a
     ws.close();
     expect(reply).toBe('echo: ping');
     expect(lastSeen('/socket').headers['x-api-key']).toBe(SECRET);
+    // The flow is recorded when both sides of the relay have closed.
+    await expect.poll(async () => {
+      await airlock.store.flush();
+      return airlock.store.db.prepare("SELECT protocol, status, decision FROM flows WHERE path = '/socket'").get();
+    }).toEqual({ protocol: 'ws', status: 101, decision: 'allow' });
     await dispatcher.close();
   });
 
@@ -137,10 +142,10 @@ print(json.load(opener.open("https://api.test/echo?via=python"))["headers"]["x-a
     expect(body.headers['x-api-key']).toBe(SECRET);
   });
 
-  it('the upstream saw every request with the key, and no agent request ever carried it', () => {
+  it('the upstream saw every request with the key, and no agent request ever carried it', async () => {
     // The agent-side requests above were built by us without the secret; the store proves
     // what airlock forwarded was recorded masked.
-    airlock.store.flush();
+    await airlock.store.flush();
     const rows = airlock.store.db.prepare("SELECT request_headers FROM flows WHERE decision = 'allow'").all() as { request_headers: string }[];
     expect(rows.length).toBeGreaterThanOrEqual(7);
     for (const r of rows) {

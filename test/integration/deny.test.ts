@@ -213,7 +213,7 @@ describe('credentials', () => {
 
 describe('the flow store', () => {
   it('holds every flow above with its decision, and never the injected secret', async () => {
-    airlock.store.flush();
+    await airlock.store.flush();
     const rows = airlock.store.db.prepare('SELECT decision, code, host, status, method FROM flows').all() as {
       decision: string;
       code: string | null;

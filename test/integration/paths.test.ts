@@ -122,9 +122,9 @@ describe('upstream time-outs', () => {
 });
 
 describe('recording', () => {
-  it('records each flow under the entry path it came through', () => {
-    airlock.store.flush();
-    const rows = airlock.store.db.prepare("SELECT entry, path, query, protocol, decision, code, status FROM flows WHERE host IS NOT NULL").all() as Record<string, unknown>[];
+  it('records each flow under the entry path it came through', async () => {
+    await airlock.store.flush();
+    const rows = airlock.store.db.prepare("SELECT entry, path, query, protocol, decision, code, status, error FROM flows WHERE host IS NOT NULL").all() as Record<string, unknown>[];
     const find = (q: string) => rows.find((r) => r.query === q);
     expect(find('via=route')).toMatchObject({ entry: 'route', protocol: 'ws', status: 101, decision: 'allow' });
     expect(find('via=transparent')).toMatchObject({ entry: 'transparent', protocol: 'ws', status: 101 });

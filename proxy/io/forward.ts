@@ -1,0 +1,122 @@
+// Sends an admitted request upstream through undici's low-level dispatch() and relays the answer.
+// One small handler object per request: no AbortController, no intermediate stream, and
+// backpressure by pausing undici while the agent's socket drains.
+import type http from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { HostRule } from '../../policies/types.ts';
+import type { Flow } from '../flow.ts';
+import type { AnyResponse } from '../respond.ts';
+import { scrubResponseHeaders } from '../stages/credentials.ts';
+import { forwardableResponseHeaders } from '../stages/headers.ts';
+
+export interface Outbound {
+  path: string;
+  method: string;
+  headers: string[]; // flat [name, value, ...]
+  body: AsyncIterable<Buffer> | null;
+}
+
+/** Relays the upstream response to `res`; `done` runs once, with the error if the exchange failed. */
+export function forwardRequest(
+  pool: Dispatcher,
+  out: Outbound,
+  res: AnyResponse,
+  flow: Flow,
+  rule: HostRule,
+  done: (err?: unknown) => void,
+): void {
+  let finished = false;
+  const finish = (err?: unknown) => {
+    if (finished) return;
+    finished = true;
+    done(err);
+  };
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart(controller) {
+      res.once('close', () => {
+        if (!res.writableFinished && !controller.aborted) controller.abort(Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }));
+      });
+    },
+    onResponseStart(_controller, statusCode, headers) {
+      if (statusCode < 200) return; // 1xx informational: Node answers 100-continue itself
+      flow.ttfbMs = Date.now() - flow.startedAt;
+      flow.status = statusCode;
+      flow.responseHeaders = relayHeaders(rule, headers);
+      (res as http.ServerResponse).writeHead(statusCode, flow.responseHeaders);
+    },
+    onResponseData(controller, chunk) {
+      flow.bytesDown += chunk.length;
+      if (!(res as http.ServerResponse).write(chunk)) {
+        controller.pause();
+        res.once('drain', () => controller.resume());
+      }
+    },
+    onResponseEnd() {
+      res.end();
+      finish();
+    },
+    onResponseError(_controller, err) {
+      finish(err);
+    },
+  };
+  pool.dispatch(
+    { path: out.path, method: out.method as Dispatcher.HttpMethod, headers: out.headers, body: out.body as unknown as Readable | null },
+    handler,
+  );
+}
+
+/** Asks the upstream to switch to WebSocket; resolves with its 101 headers and socket. */
+export function forwardUpgrade(pool: Dispatcher, out: Outbound): Promise<{ headers: IncomingHttpHeaders; socket: Duplex }> {
+  return new Promise((resolve, reject) => {
+    pool.dispatch(
+      { path: out.path, method: 'GET', headers: out.headers, upgrade: 'websocket' },
+      {
+        onRequestStart() {}, // marks this as a handler of undici's current API
+        onRequestUpgrade(_controller, _statusCode, headers, socket) {
+          resolve({ headers, socket });
+        },
+        onResponseError(_controller, err) {
+          reject(err);
+        },
+      },
+    );
+  });
+}
+
+/** Response headers the agent may see: hop-by-hop removed, the rule's secrets scrubbed. */
+export function relayHeaders(rule: HostRule, headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out = forwardableResponseHeaders(headers);
+  scrubResponseHeaders(rule, out);
+  return out;
+}
+
+/** Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone. */
+export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void): void {
+  let closed = 0;
+  const close = () => {
+    if (++closed === 2) done();
+  };
+  agent.on('data', (c: Buffer) => {
+    flow.bytesUp += c.length;
+    if (!up.write(c)) agent.pause();
+  });
+  up.on('drain', () => agent.resume());
+  up.on('data', (c: Buffer) => {
+    flow.bytesDown += c.length;
+    if (!agent.write(c)) up.pause();
+  });
+  agent.on('drain', () => up.resume());
+  agent.on('end', () => up.end());
+  up.on('end', () => agent.end());
+  agent.on('close', () => {
+    up.destroy();
+    close();
+  });
+  up.on('close', () => {
+    agent.destroy();
+    close();
+  });
+  up.on('error', () => {});
+}
