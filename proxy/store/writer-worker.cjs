@@ -13,12 +13,12 @@ const write = db.transaction((rows) => {
 });
 
 parentPort.on('message', (msg) => {
-  if (msg.rows) {
+  if (msg.json) {
     try {
-      write(msg.rows);
-      parentPort.postMessage({ written: msg.rows.length });
+      write(JSON.parse(msg.json));
+      parentPort.postMessage({ written: msg.count });
     } catch (err) {
-      parentPort.postMessage({ failed: msg.rows.length, error: String(err && err.message) });
+      parentPort.postMessage({ failed: msg.count, error: String(err && err.message) });
     }
   }
   if (msg.close) {
