@@ -6,5 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One file at a time: integration tests measure a separate airlock process (memory) and
+    // time-outs, which other files' load on a 2-core machine would make noisy.
+    fileParallelism: false,
   },
 });

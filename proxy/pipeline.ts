@@ -9,7 +9,7 @@ import { agentUser } from './agent-user.ts';
 import { connOf, type ConnInfo } from './conn.ts';
 import { describeUpstreamError } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
-import { forwardRequest, forwardUpgrade, relay, relayHeaders } from './io/forward.ts';
+import { forwardRequest, forwardUpgrade, relay, relayHeaders, switchingProtocols } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
 import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
@@ -65,8 +65,8 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
     const authority = isH2 ? (req.headers[':authority'] as string | undefined) ?? req.headers.host : req.headers.host;
     const raw = forwardableHeaders(req.rawHeaders);
-    flow.requestHeaders = headersForRecord(raw);
     const refuse = (status: number, code: string, reason: string, rule?: string) => {
+      flow.requestHeaders = headersForRecord(raw);
       flow.decision = 'deny';
       flow.status = status;
       flow.code = code;
@@ -142,12 +142,9 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     const out = { path: target.path, method: req.method ?? 'GET', headers: headers.flat(), body: requestHasBody(req) ? countUp(req, flow) : null };
     forwardRequest(upstream.pool(target, rule), out, res, flow, rule, (err) => {
       if (err) {
-        const e = describeUpstreamError(err);
-        Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message });
-        if (!res.headersSent) {
-          flow.status = e.status;
-          sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
-        } else res.destroy();
+        const e = markFailed(flow, err);
+        if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+        else res.destroy();
       }
       finish(flow);
     });
@@ -174,17 +171,13 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
       ({ headers: upHeaders, socket: up }) => {
         flow.status = 101;
         flow.ttfbMs = Date.now() - flow.startedAt;
-        const out = relayHeaders(rule, upHeaders);
-        flow.responseHeaders = out;
-        let head101 = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
-        for (const [k, v] of Object.entries(out)) for (const one of [v].flat()) head101 += `${k}: ${one}\r\n`;
-        socket.write(head101 + '\r\n');
+        flow.responseHeaders = relayHeaders(rule, upHeaders);
+        socket.write(switchingProtocols(flow.responseHeaders));
         if (head.length) up.write(head);
         relay(socket, up, flow, () => finish(flow));
       },
       (err) => {
-        const e = describeUpstreamError(err);
-        Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message, status: e.status });
+        const e = markFailed(flow, err);
         writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
         finish(flow);
       },
@@ -203,6 +196,14 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     upgrade: guarded(upgrade, (_req, socket) => socket.destroy()),
     refuse,
   };
+}
+
+/** Records an upstream failure on the flow; returns what the agent is told. */
+function markFailed(flow: Flow, err: unknown): ReturnType<typeof describeUpstreamError> {
+  const e = describeUpstreamError(err);
+  Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message });
+  flow.status ??= e.status; // a response already under way keeps the status the agent saw
+  return e;
 }
 
 function authorityOf(t: RequestTarget): string {

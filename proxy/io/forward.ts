@@ -92,6 +92,13 @@ export function relayHeaders(rule: HostRule, headers: IncomingHttpHeaders): Reco
   return out;
 }
 
+/** The 101 response to the agent, with the upstream's (scrubbed) WebSocket headers. */
+export function switchingProtocols(headers: Record<string, string | string[]>): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\n';
+  for (const [k, v] of Object.entries(headers)) for (const one of [v].flat()) head += `${k}: ${one}\r\n`;
+  return head + '\r\n';
+}
+
 /** Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone. */
 export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void): void {
   let closed = 0;
