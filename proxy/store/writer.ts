@@ -10,8 +10,8 @@ import { packageFile } from '../package-file.ts';
 import { INSERT_FLOW, toRow } from './rows.ts';
 import { migrate } from './schema.ts';
 
-const BATCH = 500;
-const FLUSH_MS = 50;
+const BATCH = 200;
+const FLUSH_MS = 20;
 /** Past this many rows the writer has not confirmed, record() writes on this thread: the proxy
  * slows down (backpressure) rather than dropping a flow or growing without bound. */
 const MAX_IN_FLIGHT = 20_000;
