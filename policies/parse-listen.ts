@@ -4,13 +4,16 @@ import { formatListen, parseListen, sameSocket } from './listen.ts';
 import { Problems, checkKeys, join, mapping, optList, present, readString, type Fields } from './problems.ts';
 import type { ListenAddr, Route } from './types.ts';
 
-export function parseListenSection(value: unknown, baseDir: string, p: Problems): { proxy?: ListenAddr; transparent?: ListenAddr } {
+type ListenSection = { proxy?: ListenAddr; transparent?: ListenAddr; admin?: ListenAddr };
+const LISTEN_KEYS = ['proxy', 'transparent', 'admin'] as const;
+
+export function parseListenSection(value: unknown, baseDir: string, p: Problems): ListenSection {
   if (value === null || value === undefined) return {};
   const fields = mapping(value, 'listen', p);
   if (!fields) return {};
-  checkKeys(fields, ['proxy', 'transparent'], 'listen', p);
-  const out: { proxy?: ListenAddr; transparent?: ListenAddr } = {};
-  for (const key of ['proxy', 'transparent'] as const) {
+  checkKeys(fields, [...LISTEN_KEYS], 'listen', p);
+  const out: ListenSection = {};
+  for (const key of LISTEN_KEYS) {
     const addr = readListen(fields, key, 'listen', baseDir, p);
     if (addr) out[key] = addr;
   }
@@ -77,11 +80,10 @@ export function parseRoutes(value: unknown, baseDir: string, p: Problems): { rou
 }
 
 /** Reports listeners that would fail with EADDRINUSE against an earlier one. */
-export function checkListenerClashes(listen: { proxy?: ListenAddr; transparent?: ListenAddr }, routeListeners: Listener[], p: Problems): void {
+export function checkListenerClashes(listen: ListenSection, routeListeners: Listener[], p: Problems): void {
   const taken: Listener[] = [];
   const all: { path: string; addr: ListenAddr | undefined }[] = [
-    { path: 'listen.proxy', addr: listen.proxy },
-    { path: 'listen.transparent', addr: listen.transparent },
+    ...LISTEN_KEYS.map((key) => ({ path: `listen.${key}`, addr: listen[key] })),
     ...routeListeners,
   ];
   for (const { path, addr } of all) {

@@ -20,7 +20,7 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'hosts'];
+const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'hosts'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -41,6 +41,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const upstream = parseUpstream(root.get('upstream'), opts.baseDir, p);
   const ca = parseCa(section(root, 'ca', p), p);
   const store = parseStore(section(root, 'store', p), dataDir, p);
+  const log = parseLog(section(root, 'log', p), p);
   const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p });
   addResolvedAddresses(drafts, upstream.resolve);
   const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
@@ -55,6 +56,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     upstream,
     ca,
     store,
+    log,
     hosts,
   };
   return { ok: true, config: deepFreeze(config) };
@@ -72,6 +74,11 @@ function parseCa(fields: Fields, p: Problems): Config['ca'] {
     nameConstraints: optBool(fields, 'name_constraints', 'ca', p, false),
     cacheSize: optInt(fields, 'cache_size', 'ca', p, 1000, 1),
   };
+}
+
+function parseLog(fields: Fields, p: Problems): Config['log'] {
+  checkKeys(fields, ['flows'], 'log', p);
+  return { flows: optBool(fields, 'flows', 'log', p, true) };
 }
 
 function parseStore(fields: Fields, dataDir: string, p: Problems): Config['store'] {

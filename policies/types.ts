@@ -58,7 +58,8 @@ export interface Config {
   sourcePath?: string;
   /** Absolute data directory: CA, flow store. */
   dataDir: string;
-  listen: { proxy?: ListenAddr; transparent?: ListenAddr };
+  /** proxy: explicit proxy; transparent: iptables REDIRECT target; admin: /healthz and /metrics. */
+  listen: { proxy?: ListenAddr; transparent?: ListenAddr; admin?: ListenAddr };
   routes: Route[];
   upstream: {
     /** Absolute paths of extra trusted CA bundles (PEM), on top of the system roots. */
@@ -82,6 +83,10 @@ export interface Config {
   store: {
     /** Absolute path of the SQLite file. */
     path: string;
+  };
+  log: {
+    /** One JSON line per flow on stdout. */
+    flows: boolean;
   };
   hosts: HostRule[];
 }

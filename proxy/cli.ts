@@ -6,6 +6,7 @@ import { caPaths, exportCa, importCa, initCa } from '../ca/authority.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import type { Config } from '../policies/types.ts';
 import { banner } from './banner.ts';
+import { logEvent } from './log.ts';
 import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
 
@@ -27,7 +28,8 @@ const HELP: Record<string, string> = {
 Runs the proxy with the policy in FILE. Without --config, airlock uses ./.airlock/policy.yaml,
 writing a commented example policy there on first run (explicit proxy on 127.0.0.1:8080, every
 host denied). The CA is created in the data dir if it does not exist yet. SIGTERM or SIGINT
-stops it after recording every flow.`,
+stops it after recording every flow (requests in progress get up to 10 s to finish). SIGHUP
+re-reads the policy: a policy with problems is reported and not applied.`,
   'check-config': `usage: airlock check-config FILE
 
 Validates a policy file exactly as "airlock start" would, without starting. Prints every problem
@@ -103,6 +105,11 @@ async function start(args: string[]): Promise<number> {
   });
   const airlock = await startAirlock(config);
   process.stdout.write(banner(airlock));
+  process.on('SIGHUP', () => {
+    const r = airlock.reload();
+    if (r.ok) logEvent('info', 'policy reloaded', { hosts: airlock.config.hosts.length, restart_needed: r.restartNeeded });
+    else logEvent('error', 'policy reload failed; the policy in force stays', { errors: r.errors });
+  });
   await stopped;
   await airlock.close();
   return 0;

@@ -2,61 +2,101 @@
 import type net from 'node:net';
 import { caPaths, initCa, loadCa } from '../ca/authority.ts';
 import { LeafMinter } from '../ca/leaf-cache.ts';
-import type { Config } from '../policies/types.ts';
+import type { Config, ListenAddr } from '../policies/types.ts';
+import type { ConfigRef } from './config-ref.ts';
+import type { Flow } from './flow.ts';
+import { createAdminServer } from './io/admin.ts';
 import { createExplicitServer } from './io/explicit.ts';
 import { createInnerServers } from './io/inner.ts';
 import { type Bound, describeAddr, listen } from './io/listen.ts';
 import { createRouteServer } from './io/route-server.ts';
 import { createTransparentServer } from './io/transparent.ts';
 import { Upstream } from './io/upstream.ts';
+import { flushLog, logFlow } from './log.ts';
+import { createMetrics, noMetrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
+import { reloadPolicy, type ReloadResult } from './reload.ts';
 import { FlowStore } from './store/writer.ts';
 
+/** How long a graceful stop waits for requests in progress before closing their connections. */
+const DRAIN_MS = 10_000;
+
 export interface Airlock {
-  config: Config;
+  /** The policy in force (reload() replaces it). */
+  readonly config: Config;
   caCertPath: string;
   minter: LeafMinter;
   store: FlowStore;
-  /** Real addresses: proxy, transparent, and one per route (in policy order). */
-  addresses: { proxy?: Bound; transparent?: Bound; routes: Bound[] };
+  /** Real addresses: proxy, transparent, admin, and one per route (in policy order). */
+  addresses: { proxy?: Bound; transparent?: Bound; admin?: Bound; routes: Bound[] };
+  /** Re-reads the policy file; on any problem the policy in force stays. */
+  reload(): ReloadResult;
+  /** Stops accepting, lets requests in progress finish (up to 10 s), records every flow. */
   close(): Promise<void>;
 }
 
-export async function startAirlock(config: Config): Promise<Airlock> {
-  initCa(config.dataDir, config.ca.nameConstraints ? { nameConstraints: config.hosts.map((h) => h.match) } : {});
-  const ca = loadCa(config.dataDir);
-  const minter = new LeafMinter(ca, { cacheSize: config.ca.cacheSize });
-  const store = new FlowStore(config.store.path);
-  const upstream = new Upstream(config);
-  const pipeline = createPipeline({ config, upstream, store });
+export async function startAirlock(initial: Config): Promise<Airlock> {
+  initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
+  const minter = new LeafMinter(loadCa(initial.dataDir), { cacheSize: initial.ca.cacheSize });
+  const store = new FlowStore(initial.store.path);
+  const ref: ConfigRef = { current: initial };
+  const upstream = new Upstream(initial);
+  let metrics = noMetrics;
+  const record = (flow: Flow) => {
+    store.record(flow);
+    metrics.flow(flow);
+    if (ref.current.log.flows) logFlow(flow);
+  };
+  const pipeline = createPipeline({ config: ref, upstream, record });
   const inner = createInnerServers(minter, pipeline);
 
   const bound: Bound[] = [];
-  const start = async (server: net.Server, addr: Parameters<typeof listen>[1]) => {
+  const start = async (server: net.Server, addr: ListenAddr) => {
     const b = await listen(server, addr);
     bound.push(b);
     return b;
   };
   let closing: Promise<void> | undefined;
-  const closeAll = () =>
+  const close = () =>
     (closing ??= (async () => {
+      await Promise.all(bound.map((b) => b.stopAccepting()));
+      const deadline = Date.now() + DRAIN_MS;
+      while (pipeline.active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await Promise.all(bound.map((b) => b.close()));
       await upstream.close();
       await store.close();
+      flushLog();
     })());
   try {
-    const { proxy, transparent } = config.listen;
+    const { proxy, transparent, admin } = initial.listen;
     const addresses: Airlock['addresses'] = { routes: [] };
-    if (proxy) addresses.proxy = await start(createExplicitServer(config, pipeline, inner, describeAddr(proxy)), proxy);
+    if (proxy) addresses.proxy = await start(createExplicitServer(ref, pipeline, inner, describeAddr(proxy)), proxy);
     if (transparent) {
-      addresses.transparent = await start(createTransparentServer(config, pipeline, inner, describeAddr(transparent)), transparent);
+      addresses.transparent = await start(createTransparentServer(ref, pipeline, inner, describeAddr(transparent)), transparent);
     }
-    for (const route of config.routes) {
+    for (const route of initial.routes) {
       addresses.routes.push(await start(createRouteServer(route, pipeline, describeAddr(route.listen)), route.listen));
     }
-    return { config, caCertPath: caPaths(config.dataDir).cert, minter, store, addresses, close: closeAll };
+    if (admin) {
+      metrics = await createMetrics({ store, minter, active: pipeline.active });
+      const health = () => ({ ok: !closing, detail: { active: pipeline.active(), store_queue: store.queueDepth() } });
+      addresses.admin = await start(createAdminServer(metrics, health), admin);
+    }
+    // airlock never dials itself, whatever a rule's allow_ips say.
+    upstream.setOwnListeners(bound.flatMap((b) => (b.port === undefined ? [] : [{ host: b.host, port: b.port }])));
+    return {
+      get config() {
+        return ref.current;
+      },
+      caCertPath: caPaths(initial.dataDir).cert,
+      minter,
+      store,
+      addresses,
+      reload: () => reloadPolicy(ref, upstream),
+      close,
+    };
   } catch (err) {
-    await closeAll();
+    await close();
     throw err;
   }
 }

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { decideRequest } from '../policies/decide.ts';
 import type { Config, HostRule } from '../policies/types.ts';
 import { agentUser } from './agent-user.ts';
+import type { ConfigRef } from './config-ref.ts';
 import { connOf, type ConnInfo } from './conn.ts';
 import { describeUpstreamError } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
@@ -15,19 +16,21 @@ import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respo
 import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
 import { forwardableHeaders, headersForRecord } from './stages/headers.ts';
 import { requestTarget, type RequestTarget } from './stages/target.ts';
-import type { FlowStore } from './store/writer.ts';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
 export interface PipelineDeps {
-  config: Config;
+  config: ConfigRef;
   upstream: Upstream;
-  store: FlowStore;
+  /** Every finished flow, exactly once: the store, metrics, the log. */
+  record: (flow: Flow) => void;
 }
 
 export interface Pipeline {
   handle(req: AnyRequest, res: AnyResponse): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Requests admitted and not yet finished (for draining on shutdown). */
+  active(): number;
   /** Records a connection that ended before any request (denied CONNECT, bad TLS, garbage). */
   refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void;
 }
@@ -39,12 +42,25 @@ interface Admitted {
   headers: [string, string][];
 }
 
-export function createPipeline({ config, upstream, store }: PipelineDeps): Pipeline {
-  const placeholders = placeholderIndex(config);
+export function createPipeline({ config: ref, upstream, record }: PipelineDeps): Pipeline {
+  let active = 0;
+  // Computed once per policy: a reload brings a new Config object.
+  const placeholderIndexes = new WeakMap<Config, ReturnType<typeof placeholderIndex>>();
+  const placeholdersOf = (c: Config) => {
+    let index = placeholderIndexes.get(c);
+    if (!index) placeholderIndexes.set(c, (index = placeholderIndex(c)));
+    return index;
+  };
 
   function finish(flow: Flow): void {
     flow.totalMs = Date.now() - flow.startedAt;
-    store.record(flow);
+    record(flow);
+  }
+
+  /** finish() for an admitted request, which counted as active. */
+  function done(flow: Flow): void {
+    active--;
+    finish(flow);
   }
 
   /** Shared front half: target, decision, placeholder check, injection. A refusal is a value. */
@@ -53,6 +69,7 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     conn: ConnInfo,
     websocket: boolean,
   ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string } {
+    const config = ref.current;
     const isH2 = req.httpVersionMajor === 2;
     const flow = newFlow({
       entry: conn.entry,
@@ -100,7 +117,7 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
     if (!d.allow) return refuse(403, d.code, d.reason, d.ruleId);
     const rule = d.rule;
     flow.ruleId = rule.id;
-    const p = checkPlaceholders(placeholders, rule, target.path, raw);
+    const p = checkPlaceholders(placeholdersOf(config), rule, target.path, raw);
     if (!p.ok) {
       return refuse(403, 'placeholder_exfiltration', `a credential placeholder for ${p.placeholderOf} was sent to ${target.host}`, rule.id);
     }
@@ -139,6 +156,7 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
       return finish(r.flow);
     }
     const { flow, rule, target, headers } = r.a;
+    active++;
     const out = { path: target.path, method: req.method ?? 'GET', headers: headers.flat(), body: requestHasBody(req) ? countUp(req, flow) : null };
     forwardRequest(upstream.pool(target, rule), out, res, flow, rule, (err) => {
       if (err) {
@@ -146,7 +164,7 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
         if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
         else res.destroy();
       }
-      finish(flow);
+      done(flow);
     });
   }
 
@@ -166,6 +184,7 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
       return finish(r.flow);
     }
     const { flow, rule, target, headers } = r.a;
+    active++;
     socket.on('error', () => {});
     forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: headers.flat(), body: null }).then(
       ({ headers: upHeaders, socket: up }) => {
@@ -174,12 +193,12 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
         flow.responseHeaders = relayHeaders(rule, upHeaders);
         socket.write(switchingProtocols(flow.responseHeaders));
         if (head.length) up.write(head);
-        relay(socket, up, flow, () => finish(flow));
+        relay(socket, up, flow, () => done(flow));
       },
       (err) => {
         const e = markFailed(flow, err);
         writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
-        finish(flow);
+        done(flow);
       },
     );
   }
@@ -194,6 +213,7 @@ export function createPipeline({ config, upstream, store }: PipelineDeps): Pipel
   return {
     handle: guarded(handle, (_req, res) => sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' })),
     upgrade: guarded(upgrade, (_req, socket) => socket.destroy()),
+    active: () => active,
     refuse,
   };
 }

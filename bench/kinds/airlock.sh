@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Project copy of the shared kind: runs `node proxy/airlock.js` itself (exec), so the PID the
 # harness stops is airlock and not an npx wrapper that leaves airlock holding its ports.
-# Recording is on (the flow store in the kind dir); no per-flow logging. AIRLOCK_NODE_FLAGS adds
+# Recording is on (the flow store in the kind dir); no per-flow log line, like squid's
+# `access_log none` (AIRLOCK_LOG_FLOWS=true turns it on). AIRLOCK_NODE_FLAGS adds
 # node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a run).
 # Kind "airlock": the project under test, run from its checkout ($AIRLOCK_DIR, default: the
 # directory bench/run.sh was started from). transparent: one port for TLS (SNI) and plain HTTP
@@ -35,6 +36,7 @@ case ${1:-} in
       echo "    allow_ips: [198.18.0.0/15]"
       echo "  - match: \"*.upstream.test\""
       echo "    allow_ips: [198.18.0.0/15]"
+      echo "log: { flows: ${AIRLOCK_LOG_FLOWS:-false} }"
       [[ -n ${AIRLOCK_EXTRA_YAML:-} ]] && cat "$AIRLOCK_EXTRA_YAML"
     } >"$d/policy.yaml"
     (cd "$repo" && node proxy/airlock.js ca import --data-dir "$d/data" \

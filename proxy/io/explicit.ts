@@ -3,7 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
 import { normalizeHost, splitAuthority } from '../../policies/hostnames.ts';
-import type { Config } from '../../policies/types.ts';
+import type { ConfigRef } from '../config-ref.ts';
 import { agentUser } from '../agent-user.ts';
 import { attachConn, connOf, type ConnInfo } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
@@ -12,7 +12,7 @@ import { badRequest } from './bad-request.ts';
 import type { InnerServers } from './inner.ts';
 import { sniff } from './sniff.ts';
 
-export function createExplicitServer(config: Config, pipeline: Pipeline, inner: InnerServers, listener: string): http.Server {
+export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, listener: string): http.Server {
   const server = http.createServer({ requireHostHeader: false });
   server.on('connection', (socket: net.Socket) => {
     attachConn(socket, { entry: 'explicit', listener, client: clientOf(socket), tls: false });
@@ -30,7 +30,7 @@ export function createExplicitServer(config: Config, pipeline: Pipeline, inner: 
       writeRawRefusal(socket, 400, { error: 'bad_request', reason });
       return pipeline.refuse(conn, 'bad_request', reason, 'tcp', 400, { method: 'CONNECT' });
     }
-    const d = decideConnect(config, a.host, a.port);
+    const d = decideConnect(config.current, a.host, a.port);
     if (!d.allow) {
       // Refused before any TLS: no leaf is minted for a host the policy does not name.
       writeRawRefusal(socket, 403, { error: d.code, host: a.host, reason: d.reason, rule: d.ruleId, hint: d.hint });

@@ -10,7 +10,11 @@ export function describeAddr(addr: ListenAddr): string {
 export interface Bound {
   /** Where it really listens (port 0 resolved). */
   address: string;
+  host?: string;
   port?: number;
+  /** Stop accepting new connections; the open ones go on. */
+  stopAccepting(): Promise<void>;
+  /** Close every connection still open. */
   close(): Promise<void>;
 }
 
@@ -27,14 +31,21 @@ export function listen(server: net.Server, addr: ListenAddr): Promise<Bound> {
       server.off('error', reject);
       const a = server.address();
       const port = typeof a === 'object' && a ? a.port : undefined;
+      let stopped: Promise<void> | undefined;
+      const stopAccepting = () => (stopped ??= new Promise<void>((done) => server.close(() => done())).catch(() => {}));
       resolve({
         address: addr.kind === 'unix' ? `unix:${addr.path}` : describeAddr({ ...addr, port: port ?? addr.port }),
+        host: addr.kind === 'tcp' ? addr.host : undefined,
         port,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            for (const s of sockets) s.destroy();
-          }),
+        stopAccepting: () => {
+          // server.close() waits for open connections; resolve as soon as the listener is gone.
+          void stopAccepting();
+          return Promise.resolve();
+        },
+        close: async () => {
+          for (const s of sockets) s.destroy();
+          await stopAccepting();
+        },
       });
     };
     if (addr.kind === 'unix') server.listen(addr.path, onListening);

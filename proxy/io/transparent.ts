@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
 import { normalizeHost } from '../../policies/hostnames.ts';
-import type { Config } from '../../policies/types.ts';
+import type { ConfigRef } from '../config-ref.ts';
 import type { ConnInfo } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { clientOf } from './explicit.ts';
@@ -13,7 +13,7 @@ import { sniff } from './sniff.ts';
 /** A fatal TLS alert, access_denied (49): a clear refusal without minting a certificate. */
 const ACCESS_DENIED_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
 
-export function createTransparentServer(config: Config, pipeline: Pipeline, inner: InnerServers, listener: string): net.Server {
+export function createTransparentServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, listener: string): net.Server {
   return net.createServer((socket) => {
     socket.on('error', () => {});
     const conn: ConnInfo = { entry: 'transparent', listener, client: clientOf(socket), tls: false };
@@ -21,7 +21,7 @@ export function createTransparentServer(config: Config, pipeline: Pipeline, inne
   });
 }
 
-async function route(socket: net.Socket, conn: ConnInfo, config: Config, pipeline: Pipeline, inner: InnerServers): Promise<void> {
+async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipeline: Pipeline, inner: InnerServers): Promise<void> {
   const s = await sniff(socket);
   if (s.kind === 'http') return inner.plain(socket, conn);
   if (s.kind === 'other') {
@@ -37,7 +37,7 @@ async function route(socket: net.Socket, conn: ConnInfo, config: Config, pipelin
     socket.end(ACCESS_DENIED_ALERT);
     return pipeline.refuse(conn, 'bad_request', `TLS server name: ${n.problem}`, 'tls');
   }
-  const d = decideConnect(config, n.host, 443);
+  const d = decideConnect(config.current, n.host, 443);
   if (!d.allow) {
     socket.end(ACCESS_DENIED_ALERT);
     return pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });

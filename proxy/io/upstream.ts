@@ -2,6 +2,7 @@
 // refuses addresses the rule does not allow, and connects to exactly the address it checked,
 // verifying TLS against airlock's trust roots.
 import net from 'node:net';
+import os from 'node:os';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
 import type { buildConnector, Pool as PoolType } from 'undici';
@@ -22,12 +23,33 @@ export interface Target {
 
 export class Upstream {
   private pools = new Map<string, PoolType>();
-  private trust: tls.SecureContext;
-  private resolve: Resolver;
+  private trust!: tls.SecureContext;
+  private resolve!: Resolver;
+  private config!: Config;
 
-  constructor(private config: Config) {
+  private own: { host: string; port: number }[] = [];
+
+  constructor(config: Config) {
+    this.reconfigure(config);
+  }
+
+  /** airlock's own TCP listeners: never an upstream (admin plane, loops). */
+  setOwnListeners(listeners: { host?: string; port: number }[]): void {
+    this.own = listeners.map((l) => ({ host: l.host ?? '', port: l.port }));
+  }
+
+  private isOwnListener(ip: string, port: number): boolean {
+    return this.own.some((l) => l.port === port && (l.host === ip || isWildcard(l.host) && isLocal(ip)));
+  }
+
+  /** A new policy: new trust roots and resolver; pools of the old one finish their requests and close. */
+  reconfigure(config: Config): void {
+    this.config = config;
     this.trust = upstreamTrust(config.upstream.caFiles);
     this.resolve = createResolver(config);
+    const old = [...this.pools.values()];
+    this.pools.clear();
+    for (const pool of old) void pool.close();
   }
 
   pool(target: Target, rule: HostRule): PoolType {
@@ -52,6 +74,9 @@ export class Upstream {
     return (_opts, callback) => {
       checkedAddress(this.resolve, target.host, rule).then(
         (ip) => {
+          if (this.isOwnListener(ip, target.port)) {
+            return callback(new AirlockError('address_not_allowed', `${target.host}:${target.port} is airlock itself`), null);
+          }
           const socket =
             target.scheme === 'https'
               ? tls.connect({
@@ -89,6 +114,16 @@ export class Upstream {
     await Promise.all([...this.pools.values()].map((p) => p.destroy()));
     this.pools.clear();
   }
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+/** Loopback, or an address of one of this machine's interfaces. */
+function isLocal(ip: string): boolean {
+  if (ip.startsWith('127.') || ip === '::1') return true;
+  return Object.values(os.networkInterfaces()).some((list) => list?.some((a) => a.address === ip));
 }
 
 function hostForUrl(host: string): string {

@@ -51,6 +51,11 @@ export class FlowStore {
     else this.timer ??= setTimeout(() => this.send(), FLUSH_MS);
   }
 
+  /** Flows recorded but not yet committed. */
+  queueDepth(): number {
+    return this.inFlight + this.batch.length;
+  }
+
   /** Resolves once every flow recorded so far is committed. */
   flush(): Promise<void> {
     this.send();

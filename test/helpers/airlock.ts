@@ -17,7 +17,8 @@ export function tempDir(prefix = 'airlock-test-'): string {
 
 export async function startTestAirlock(policyYaml: string, env: NodeJS.ProcessEnv = {}, dir = tempDir()): Promise<TestAirlock> {
   const file = path.join(dir, 'policy.yaml');
-  fs.writeFileSync(file, policyYaml);
+  // In-process airlocks keep the test output readable: flow log lines only where a test asks.
+  fs.writeFileSync(file, /^log:/m.test(policyYaml) ? policyYaml : `${policyYaml}\nlog: { flows: false }\n`);
   const r = loadPolicyFile(file, { env: { ...process.env, ...env }, defaultDataDir: path.join(dir, 'data') });
   if (!r.ok) throw new Error(`test policy invalid:\n${r.errors.join('\n')}`);
   const a = await startAirlock(r.config);

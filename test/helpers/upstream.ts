@@ -20,7 +20,7 @@ export interface TestUpstream {
 
 /**
  * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes streamed), /upload (counts the body),
- * /redirect (302 elsewhere), /hang (never answers), /echo-headers (reflects request headers into response headers),
+ * /redirect (302 elsewhere), /hang (never answers), /slow?ms=N (answers after N ms), /echo-headers (reflects request headers into response headers),
  * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo.
  */
 export async function startUpstream(
@@ -35,6 +35,10 @@ export async function startUpstream(
     req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
     req.on('end', () => {
       if (url.pathname === '/hang') return; // never answers: upstream timeout tests
+      if (url.pathname === '/slow') {
+        setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done'), Number(url.searchParams.get('ms')));
+        return;
+      }
       if (url.pathname === '/bytes') return streamBytes(res, Number(url.searchParams.get('n')));
       if (url.pathname === '/redirect') {
         res.writeHead(302, { location: 'https://elsewhere.test/' });

@@ -1,0 +1,30 @@
+// SIGHUP: re-read the policy file. A policy with any problem is not applied (the one in force
+// stays, and every problem is reported); a valid one applies to the next request on every
+// connection. Listeners, data dir, store and CA settings need a restart and are kept.
+import { isDeepStrictEqual } from 'node:util';
+import { loadPolicyFile } from '../policies/load.ts';
+import type { Config } from '../policies/types.ts';
+import type { ConfigRef } from './config-ref.ts';
+import type { Upstream } from './io/upstream.ts';
+
+export type ReloadResult = { ok: true; restartNeeded: string[] } | { ok: false; errors: string[] };
+
+const RESTART_ONLY = ['listen', 'routes', 'dataDir', 'store', 'ca'] as const;
+
+export function reloadPolicy(ref: ConfigRef, upstream: Upstream): ReloadResult {
+  const old = ref.current;
+  if (!old.sourcePath) return { ok: false, errors: ['this policy was not loaded from a file'] };
+  const r = loadPolicyFile(old.sourcePath, { defaultDataDir: old.dataDir });
+  if (!r.ok) return { ok: false, errors: r.errors };
+  const restartNeeded = RESTART_ONLY.filter((k) => !isDeepStrictEqual(plain(r.config[k]), plain(old[k])));
+  // Keep what cannot change while running, so ref.current always describes what airlock does.
+  const next: Config = Object.freeze({ ...r.config, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, old[k]])) });
+  upstream.reconfigure(next);
+  ref.current = next;
+  return { ok: true, restartNeeded: [...restartNeeded] };
+}
+
+/** URLs compare by their text. */
+function plain(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v));
+}
