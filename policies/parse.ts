@@ -82,8 +82,11 @@ function parseLog(fields: Fields, p: Problems): Config['log'] {
 }
 
 function parseStore(fields: Fields, dataDir: string, p: Problems): Config['store'] {
-  checkKeys(fields, ['path'], 'store', p);
-  return { path: resolve(dataDir, optString(fields, 'path', 'store', p) ?? 'flows.sqlite') };
+  checkKeys(fields, ['path', 'body_cap_bytes'], 'store', p);
+  return {
+    path: resolve(dataDir, optString(fields, 'path', 'store', p) ?? 'flows.sqlite'),
+    bodyCapBytes: optInt(fields, 'body_cap_bytes', 'store', p, 1024 * 1024, 0),
+  };
 }
 
 /**

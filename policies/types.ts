@@ -83,6 +83,8 @@ export interface Config {
   store: {
     /** Absolute path of the SQLite file. */
     path: string;
+    /** Bytes of each request and response body kept in the store (0: bodies are not kept). */
+    bodyCapBytes: number;
   };
   log: {
     /** One JSON line per flow on stdout. */

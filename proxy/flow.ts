@@ -1,4 +1,5 @@
 // One recorded exchange between an agent and airlock: allowed, denied, refused or failed.
+import type { FlowBodies } from './capture.ts';
 
 export type Entry = 'explicit' | 'transparent' | 'route';
 export type Decision = 'allow' | 'deny' | 'refuse' | 'error';
@@ -33,6 +34,8 @@ export interface Flow {
   bytesDown: number;
   ttfbMs?: number;
   totalMs?: number;
+  /** Body prefixes captured for the store (admitted HTTP requests, when store.body_cap_bytes > 0). */
+  bodies?: FlowBodies;
 }
 
 let counter = 0;

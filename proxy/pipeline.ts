@@ -8,6 +8,7 @@ import type { Config, HostRule } from '../policies/types.ts';
 import { agentUser } from './agent-user.ts';
 import type { ConfigRef } from './config-ref.ts';
 import { connOf, type ConnInfo } from './conn.ts';
+import { newFlowBodies } from './capture.ts';
 import { describeUpstreamError } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
 import { forwardRequest, forwardUpgrade, relay, relayHeaders, switchingProtocols } from './io/forward.ts';
@@ -157,6 +158,8 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     }
     const { flow, rule, target, headers } = r.a;
     active++;
+    const cap = ref.current.store.bodyCapBytes;
+    if (cap > 0) flow.bodies = newFlowBodies(cap, rule);
     const out = { path: target.path, method: req.method ?? 'GET', headers: headers.flat(), body: requestHasBody(req) ? countUp(req, flow) : null };
     forwardRequest(upstream.pool(target, rule), out, res, flow, rule, (err) => {
       if (err) {
@@ -240,6 +243,7 @@ function requestHasBody(req: AnyRequest): boolean {
 async function* countUp(req: AnyRequest, flow: Flow): AsyncGenerator<Buffer> {
   for await (const chunk of req as AsyncIterable<Buffer>) {
     flow.bytesUp += chunk.length;
+    flow.bodies?.request.add(chunk);
     yield chunk;
   }
 }

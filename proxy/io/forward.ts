@@ -48,6 +48,7 @@ export function forwardRequest(
     },
     onResponseData(controller, chunk) {
       flow.bytesDown += chunk.length;
+      flow.bodies?.response.add(chunk);
       if (!(res as http.ServerResponse).write(chunk)) {
         controller.pause();
         res.once('drain', () => controller.resume());

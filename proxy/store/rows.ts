@@ -1,13 +1,12 @@
 // A flow as a row of the flows table: column order shared by the INSERT and toRow().
 import type { Flow } from '../flow.ts';
 
-const COLUMNS = [
+/** The flows columns airlock fills, in row order (id, hash and prev_hash are the writer's). */
+export const COLUMNS = [
   'flow_id', 'started_at', 'entry', 'listener', 'client', 'agent_user', 'method', 'scheme', 'host', 'port', 'path',
   'query', 'protocol', 'status', 'decision', 'rule_id', 'code', 'reason', 'error', 'injected', 'bytes_up',
   'bytes_down', 'ttfb_ms', 'total_ms', 'request_headers', 'response_headers',
 ];
-
-export const INSERT_FLOW = `INSERT INTO flows (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
 
 /** Positional values (binding by name costs a property lookup per column per row). */
 export function toRow(f: Flow): unknown[] {

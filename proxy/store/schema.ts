@@ -35,7 +35,32 @@ const migrations: string[] = [
    CREATE INDEX flows_started_at ON flows(started_at);
    CREATE INDEX flows_host ON flows(host, started_at);
    CREATE INDEX flows_decision ON flows(decision, started_at);`,
+  // 2: the audit trail (docs/audit.md): body prefixes, DLP findings, and a hash chain over flows.
+  `ALTER TABLE flows ADD COLUMN hash TEXT;
+   ALTER TABLE flows ADD COLUMN prev_hash TEXT;
+   CREATE TABLE bodies (
+     flow_id INTEGER NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+     direction TEXT NOT NULL CHECK (direction IN ('request', 'response')),
+     content_type TEXT,
+     encoding TEXT,
+     size INTEGER NOT NULL,
+     truncated INTEGER NOT NULL,
+     data BLOB,
+     PRIMARY KEY (flow_id, direction)
+   );
+   CREATE TABLE findings (
+     id INTEGER PRIMARY KEY,
+     flow_id INTEGER NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+     rule_id TEXT NOT NULL,
+     location TEXT NOT NULL,
+     action TEXT NOT NULL,
+     preview TEXT
+   );
+   CREATE INDEX findings_flow ON findings(flow_id);`,
 ];
+
+/** The schema version this airlock writes. */
+export const SCHEMA_VERSION = migrations.length;
 
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;

@@ -1,66 +1,89 @@
 // The flow store. record() only queues a row; batches go to a writer thread that inserts them in
 // one transaction each, so neither inserts nor WAL checkpoints (fsync) stall the proxy's thread.
+// Bodies (capped prefixes, see capture.ts) travel with their flow in one transferred blob.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
 import { packageFile } from '../package-file.ts';
-import { INSERT_FLOW, toRow } from './rows.ts';
+import { type BodyMeta, createBatchWriter } from './batch.ts';
+import { COLUMNS, toRow } from './rows.ts';
 import { migrate } from './schema.ts';
 
 const BATCH = 200;
+/** A batch is sent early once its bodies reach this size. */
+const BATCH_BYTES = 4 * 1024 * 1024;
 const FLUSH_MS = 20;
-/** Past this many rows the writer has not confirmed, record() writes on this thread: the proxy
- * slows down (backpressure) rather than dropping a flow or growing without bound. */
+/** Past this many rows (or body bytes) the writer has not confirmed, record() writes on this
+ * thread: the proxy slows down (backpressure) rather than dropping a flow or growing without bound. */
 const MAX_IN_FLIGHT = 20_000;
+const MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+const NO_BODIES: StoredBody[] = [];
+
+type Queued = [row: unknown[], bodies: StoredBody[]];
 
 export class FlowStore {
   /** This thread's connection: migrations, reads, and the overload fallback. */
   readonly db: Database.Database;
   readonly stats = { written: 0, failed: 0, highWater: 0, batches: 0, syncWrites: 0 };
   private worker: Worker;
-  private batch: unknown[][] = [];
+  private batch: Queued[] = [];
+  private batchBytes = 0;
   private inFlight = 0;
+  private inFlightBytes = 0;
+  /** Flows whose bodies are still being decoded. */
+  private preparing = 0;
   private timer: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
-  private fallback: Database.Statement | undefined;
+  private prepWaiters: (() => void)[] = [];
+  private fallback: ReturnType<typeof createBatchWriter> | undefined;
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
     migrate(this.db);
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(packageFile('proxy/store/writer-worker.cjs'), {
-      workerData: { file, sql: INSERT_FLOW, driver },
+      workerData: { file, columns: COLUMNS, driver },
       // The writer holds one batch at a time: a small heap keeps the second isolate cheap.
+      // (Body bytes arrive as a transferred ArrayBuffer, outside the heap.)
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
     });
-    this.worker.on('message', (m: { written?: number; failed?: number; error?: string }) => this.confirmed(m));
+    this.worker.on('message', (m: { written?: number; failed?: number; bytes?: number; error?: string }) => this.confirmed(m));
     this.worker.on('error', (err) => process.stderr.write(`airlock: flow writer failed: ${err.message}\n`));
   }
 
   record(flow: Flow): void {
-    this.batch.push(toRow(flow));
-    const queued = this.inFlight + this.batch.length;
-    if (queued > this.stats.highWater) this.stats.highWater = queued;
-    if (this.batch.length >= BATCH) this.send();
-    else this.timer ??= setTimeout(() => this.send(), FLUSH_MS);
+    const row = toRow(flow);
+    const captured = flow.bodies;
+    if (!captured) return this.enqueue(row, NO_BODIES);
+    flow.bodies = undefined; // the flow may outlive this call (metrics, log); the bytes need not
+    const bodies = storedBodies(captured, flow.requestHeaders, flow.responseHeaders);
+    if (!(bodies instanceof Promise)) return this.enqueue(row, bodies);
+    this.preparing++;
+    bodies.then(
+      (b) => this.prepared(row, b),
+      () => this.prepared(row, NO_BODIES),
+    );
   }
 
   /** Flows recorded but not yet committed. */
   queueDepth(): number {
-    return this.inFlight + this.batch.length;
+    return this.preparing + this.inFlight + this.batch.length;
   }
 
   /** Resolves once every flow recorded so far is committed. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
+    while (this.preparing > 0) await new Promise<void>((resolve) => this.prepWaiters.push(resolve));
     this.send();
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (this.inFlight === 0) return;
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   async close(): Promise<void> {
@@ -73,34 +96,75 @@ export class FlowStore {
     this.db.close();
   }
 
+  private prepared(row: unknown[], bodies: StoredBody[]): void {
+    this.preparing--;
+    this.enqueue(row, bodies);
+    if (this.preparing === 0) for (const w of this.prepWaiters.splice(0)) w();
+  }
+
+  private enqueue(row: unknown[], bodies: StoredBody[]): void {
+    this.batch.push([row, bodies]);
+    for (const b of bodies) this.batchBytes += b.data.length;
+    const queued = this.queueDepth();
+    if (queued > this.stats.highWater) this.stats.highWater = queued;
+    if (this.batch.length >= BATCH || this.batchBytes >= BATCH_BYTES) this.send();
+    else this.timer ??= setTimeout(() => this.send(), FLUSH_MS);
+  }
+
   private send(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.batch.length === 0) return;
-    const rows = this.batch;
+    const queued = this.batch;
+    const bytes = this.batchBytes;
     this.batch = [];
+    this.batchBytes = 0;
     this.stats.batches++;
-    if (this.inFlight >= MAX_IN_FLIGHT) return this.writeHere(rows);
+    const { rows, bodies, blob } = pack(queued, bytes);
+    if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) return this.writeHere(rows, bodies, blob);
     this.inFlight += rows.length;
-    // One JSON string per batch: cheaper to hand across threads than structured-cloning rows.
-    this.worker.postMessage({ json: JSON.stringify(rows), count: rows.length });
+    this.inFlightBytes += bytes;
+    // Rows and body descriptors as one JSON string (cheaper to hand across threads than
+    // structured-cloning rows); the body bytes in one blob whose ArrayBuffer is transferred.
+    const json = JSON.stringify({ rows, bodies });
+    if (bytes === 0) this.worker.postMessage({ json, count: rows.length, bytes });
+    else this.worker.postMessage({ json, blob: blob.buffer, count: rows.length, bytes }, [blob.buffer as ArrayBuffer]);
   }
 
-  private writeHere(rows: unknown[][]): void {
-    this.fallback ??= this.db.prepare(INSERT_FLOW);
-    const stmt = this.fallback;
-    this.db.transaction(() => rows.forEach((r) => stmt.run(r)))();
+  private writeHere(rows: unknown[][], bodies: BodyMeta[], blob: Buffer): void {
+    this.fallback ??= createBatchWriter(this.db, COLUMNS);
+    this.fallback(rows, bodies, blob);
     this.stats.written += rows.length;
     this.stats.syncWrites++;
   }
 
-  private confirmed(m: { written?: number; failed?: number; error?: string }): void {
+  private confirmed(m: { written?: number; failed?: number; bytes?: number; error?: string }): void {
     if (m.written) this.stats.written += m.written;
     if (m.failed) {
       this.stats.failed += m.failed;
       process.stderr.write(`airlock: could not record ${m.failed} flows: ${m.error}\n`);
     }
     this.inFlight -= (m.written ?? 0) + (m.failed ?? 0);
+    this.inFlightBytes -= m.bytes ?? 0;
     if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
   }
+}
+
+/** Positional rows, body descriptors, and every body's bytes copied once into one unpooled blob. */
+function pack(queued: Queued[], bytes: number): { rows: unknown[][]; bodies: BodyMeta[]; blob: Buffer } {
+  const rows: unknown[][] = new Array(queued.length);
+  const bodies: BodyMeta[] = [];
+  // allocUnsafeSlow: an ArrayBuffer of its own (never the shared pool), so it can be transferred.
+  const blob = bytes === 0 ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(bytes);
+  let offset = 0;
+  for (let i = 0; i < queued.length; i++) {
+    const [row, bs] = queued[i];
+    rows[i] = row;
+    for (const b of bs) {
+      b.data.copy(blob, offset);
+      bodies.push([i, b.direction, b.contentType, b.encoding, b.size, b.truncated ? 1 : 0, offset, b.data.length]);
+      offset += b.data.length;
+    }
+  }
+  return { rows, bodies, blob };
 }

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import zlib from 'node:zlib';
 import { WebSocketServer } from 'ws';
 
 export interface Seen {
@@ -21,6 +22,7 @@ export interface TestUpstream {
 /**
  * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes streamed), /upload (counts the body),
  * /redirect (302 elsewhere), /hang (never answers), /slow?ms=N (answers after N ms), /echo-headers (reflects request headers into response headers),
+ * /gzip and /br (the /echo JSON, compressed with that Content-Encoding),
  * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo.
  */
 export async function startUpstream(
@@ -51,6 +53,11 @@ export async function startUpstream(
         return res.end('ok');
       }
       const body = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, bodyBytes: entry.bodyBytes });
+      if (url.pathname === '/gzip' || url.pathname === '/br') {
+        const packed = url.pathname === '/gzip' ? zlib.gzipSync(body) : zlib.brotliCompressSync(body);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': url.pathname.slice(1) });
+        return res.end(packed);
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     });

@@ -1,0 +1,198 @@
+// Body capture for the audit trail: the first store.body_cap_bytes of each direction, counted in
+// full, decoded (gzip/deflate/br) for storage, and scrubbed of the rule's injected secrets.
+// Only the capped prefix is ever held: a 256 MiB upload costs at most `cap` bytes here.
+import zlib from 'node:zlib';
+import type { HostRule } from '../policies/types.ts';
+import type { Secret } from '../policies/secrets.ts';
+
+export const REDACTED = '[redacted:injected]';
+
+/** The first `cap` bytes of a stream, plus its full size. */
+export class BodyCapture {
+  /** Every byte seen, kept or not. */
+  size = 0;
+  private kept = 0;
+  private chunks: Buffer[] = [];
+
+  constructor(readonly cap: number) {}
+
+  add(chunk: Buffer): void {
+    this.size += chunk.length;
+    const room = this.cap - this.kept;
+    if (room <= 0) return;
+    let part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+    // A small view into a large socket buffer would keep the whole buffer alive: copy it.
+    if (part.buffer.byteLength > 2 * part.length) part = Buffer.from(part);
+    this.chunks.push(part);
+    this.kept += part.length;
+  }
+
+  get truncated(): boolean {
+    return this.size > this.kept;
+  }
+
+  /** The kept prefix as one buffer (one copy); the chunks are released. */
+  take(): Buffer {
+    const b = Buffer.concat(this.chunks, this.kept);
+    this.chunks = [];
+    return b;
+  }
+}
+
+/** What a flow carries while it is in progress: one capture per direction and the secrets to scrub. */
+export interface FlowBodies {
+  request: BodyCapture;
+  response: BodyCapture;
+  secrets: readonly Secret[];
+}
+
+export function newFlowBodies(cap: number, rule: HostRule): FlowBodies {
+  return {
+    request: new BodyCapture(cap),
+    response: new BodyCapture(cap),
+    secrets: [...rule.injectHeaders.map((h) => h.secret), ...rule.placeholders.map((p) => p.secret)],
+  };
+}
+
+/** A body as the store keeps it. */
+export interface StoredBody {
+  direction: 'request' | 'response';
+  contentType: string | null;
+  /** The Content-Encoding `data` still carries: null when it is identity or was decoded. */
+  encoding: string | null;
+  /** Full size on the wire (before decoding). */
+  size: number;
+  /** The wire body was longer than the cap, or its decoded form was. */
+  truncated: boolean;
+  data: Buffer;
+}
+
+type Headers = Record<string, string | string[]> | undefined;
+
+const DECODABLE = new Set(['gzip', 'x-gzip', 'deflate', 'br']);
+
+/**
+ * Bodies ready for the store. Synchronous unless a body has to be decoded (zlib runs on the
+ * thread pool), so the common case adds no latency and no promise.
+ */
+export function storedBodies(bodies: FlowBodies, requestHeaders: Headers, responseHeaders: Headers): StoredBody[] | Promise<StoredBody[]> {
+  const out: (StoredBody | Promise<StoredBody>)[] = [];
+  let async = false;
+  for (const [direction, capture, headers] of [
+    ['request', bodies.request, requestHeaders],
+    ['response', bodies.response, responseHeaders],
+  ] as const) {
+    if (capture.size === 0) continue;
+    const one = storedBody(direction, capture, headers, bodies.secrets);
+    if (one instanceof Promise) async = true;
+    out.push(one);
+  }
+  return async ? Promise.all(out) : (out as StoredBody[]);
+}
+
+function storedBody(direction: StoredBody['direction'], capture: BodyCapture, headers: Headers, secrets: readonly Secret[]): StoredBody | Promise<StoredBody> {
+  const contentType = header(headers, 'content-type');
+  const coding = header(headers, 'content-encoding')?.trim().toLowerCase() || null;
+  const raw = capture.take();
+  const base = { direction, contentType, size: capture.size };
+  if (coding === null || coding === 'identity') {
+    return { ...base, encoding: null, truncated: capture.truncated, data: redact(raw, secrets, capture.truncated) };
+  }
+  if (!DECODABLE.has(coding)) {
+    return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, secrets, capture.truncated) };
+  }
+  return decodePrefix(raw, coding, capture.cap).then((d) => {
+    if (!d) return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, secrets, capture.truncated) };
+    const truncated = capture.truncated || d.capped;
+    return { ...base, encoding: null, truncated, data: redact(d.data, secrets, truncated) };
+  });
+}
+
+function header(headers: Headers, name: string): string | null {
+  const v = headers?.[name];
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * Decodes a (possibly truncated) compressed prefix. The streaming API with a sync flush at the
+ * end yields whatever the prefix holds instead of failing on the missing tail; output stops at
+ * `cap` bytes, so a decompression bomb costs at most `cap` plus one zlib chunk.
+ * Resolves null when nothing could be decoded.
+ */
+export function decodePrefix(input: Buffer, coding: string, cap: number): Promise<{ data: Buffer; capped: boolean } | null> {
+  return new Promise((resolve) => {
+    const { Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH } = zlib.constants;
+    const z =
+      coding === 'br'
+        ? zlib.createBrotliDecompress({ finishFlush: BROTLI_OPERATION_FLUSH })
+        : coding === 'deflate'
+          ? looksLikeZlib(input)
+            ? zlib.createInflate({ finishFlush: Z_SYNC_FLUSH })
+            : zlib.createInflateRaw({ finishFlush: Z_SYNC_FLUSH }) // servers that send raw deflate
+          : zlib.createGunzip({ finishFlush: Z_SYNC_FLUSH });
+    const parts: Buffer[] = [];
+    let n = 0;
+    let done = false;
+    const finish = (capped: boolean) => {
+      if (done) return;
+      done = true;
+      z.destroy();
+      resolve({ data: Buffer.concat(parts, n), capped });
+    };
+    z.on('data', (c: Buffer) => {
+      if (done || c.length === 0) return;
+      if (n >= cap) return finish(true);
+      const room = cap - n;
+      const part = c.length <= room ? c : c.subarray(0, room);
+      parts.push(part);
+      n += part.length;
+      if (c.length > room) finish(true);
+    });
+    z.on('end', () => finish(false));
+    z.on('error', () => {
+      if (n > 0) return finish(true); // corrupt after some output: keep what decoded, marked incomplete
+      done = true;
+      resolve(null);
+    });
+    z.end(input);
+  });
+}
+
+function looksLikeZlib(b: Buffer): boolean {
+  return b.length >= 2 && (b[0] & 0x0f) === 8 && ((b[0] << 8) | b[1]) % 31 === 0;
+}
+
+/**
+ * Replaces every exact occurrence of a secret with [redacted:injected]. When the body was cut at
+ * the cap, a tail that is the start of a secret is replaced too, so no prefix of a key is kept.
+ */
+export function redact(data: Buffer, secrets: readonly Secret[], cut: boolean): Buffer {
+  let out = data;
+  for (const s of secrets) {
+    const value = Buffer.from(s.reveal());
+    if (value.length === 0) continue;
+    let at = out.indexOf(value);
+    if (at >= 0) {
+      const parts: Buffer[] = [];
+      const marker = Buffer.from(REDACTED);
+      let from = 0;
+      while (at >= 0) {
+        parts.push(out.subarray(from, at), marker);
+        from = at + value.length;
+        at = out.indexOf(value, from);
+      }
+      parts.push(out.subarray(from));
+      out = Buffer.concat(parts);
+    }
+    if (cut) {
+      for (let k = Math.min(value.length - 1, out.length); k >= Math.min(4, value.length - 1) && k > 0; k--) {
+        if (out.subarray(out.length - k).equals(value.subarray(0, k))) {
+          out = Buffer.concat([out.subarray(0, out.length - k), Buffer.from(REDACTED)]);
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}

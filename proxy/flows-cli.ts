@@ -1,0 +1,491 @@
+// airlock flows list|show|export|verify: the audit trail for an operator, read-only.
+// Every user-supplied value reaches SQLite as a bound parameter; nothing is spliced into SQL.
+import fs from 'node:fs';
+import { STATUS_CODES } from 'node:http';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { parse as parseYaml } from 'yaml';
+import { SCHEMA_VERSION } from './store/schema.ts';
+import { verifyChain } from './store/verify.ts';
+
+export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options]
+
+  list [filters] [--limit N] [--after ID]   flows, oldest first; without --after the newest N (default 50)
+  show ID                                   one flow with its headers and bodies (ID or flow_id)
+  export --format jsonl|har [--out FILE] [filters] [--limit N] [--after ID]
+  verify                                    recompute the hash chain; exit 1 at the first broken link
+
+filters:
+  --host GLOB          host name, * and ? wildcards (e.g. "*.anthropic.com")
+  --decision D         allow, deny, refuse or error
+  --method M           GET, POST, ...
+  --status S           a status (404) or a class (4xx)
+  --since T, --until T ISO time (2025-01-31T12:00:00Z) or relative (30s, 15m, 1h, 2d, 1w)
+
+The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy given with
+--config FILE (default: ./.airlock). It is opened read-only: airlock may be running.`;
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const stdio: Io = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+};
+
+export async function flowsCommand(args: string[]): Promise<number> {
+  return runFlows(args, stdio);
+}
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  db: { type: 'string' },
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
+  host: { type: 'string' },
+  decision: { type: 'string' },
+  method: { type: 'string' },
+  status: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+export async function runFlows(args: string[], io: Io): Promise<number> {
+  let db: Database.Database | undefined;
+  try {
+    const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    const [sub, ...rest] = positionals;
+    if (values.help || !sub) return say(io.out, FLOWS_HELP, values.help ? 0 : 2, io);
+    if (!['list', 'show', 'export', 'verify'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}"`);
+    db = openStore(storePath(values));
+    switch (sub) {
+      case 'list':
+        return list(db, values, io);
+      case 'show':
+        if (rest.length !== 1) throw new UsageError('show takes one flow ID');
+        return show(db, rest[0], io);
+      case 'export':
+        return exportFlows(db, values, io);
+      default:
+        return verify(db, io);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      return say(io.err, `airlock flows: ${(e as Error).message}\n\n${FLOWS_HELP}`, 2, io);
+    }
+    return say(io.err, `airlock flows: ${(e as Error).message}`, 1, io);
+  } finally {
+    db?.close();
+  }
+}
+
+function say(to: (t: string) => void, text: string, code: number, _io: Io): number {
+  to(text.endsWith('\n') ? text : text + '\n');
+  return code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening the store
+
+/** The store named by --db, --data-dir, or the policy's data_dir/store.path (read without secrets). */
+function storePath(v: Values): string {
+  if (v.db) return path.resolve(v.db);
+  if (v['data-dir']) return path.resolve(v['data-dir'], 'flows.sqlite');
+  if (v.config) {
+    // Only data_dir and store.path are needed: an auditor must not need the API keys the policy names.
+    const file = path.resolve(v.config);
+    const doc = (parseYaml(fs.readFileSync(file, 'utf8')) ?? {}) as { data_dir?: unknown; store?: { path?: unknown } };
+    const dataDir = typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.resolve('.airlock');
+    const p = doc.store && typeof doc.store.path === 'string' ? doc.store.path : 'flows.sqlite';
+    return path.resolve(dataDir, p);
+  }
+  return path.resolve('.airlock', 'flows.sqlite');
+}
+
+function openStore(file: string): Database.Database {
+  if (!fs.existsSync(file)) throw new Error(`no flow store at ${file}`);
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version < SCHEMA_VERSION) {
+    db.close();
+    throw new Error(`${file} has schema version ${version}; start this airlock once to upgrade it to ${SCHEMA_VERSION}`);
+  }
+  return db;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filters
+
+const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+export function parseTime(text: string, now = Date.now()): number {
+  const rel = /^(\d+)\s*([smhdw])$/.exec(text.trim());
+  if (rel) return now - Number(rel[1]) * UNITS[rel[2]];
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new UsageError(`"${text}" is not an ISO time or a relative time like 1h`);
+  return t;
+}
+
+function positiveInt(text: string, name: string, min: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) throw new UsageError(`${name} must be a whole number of at least ${min}`);
+  return Number(text);
+}
+
+/** WHERE clause and its bound parameters. */
+function filters(v: Values): { where: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (v.host !== undefined) {
+    clauses.push('host GLOB ?');
+    params.push(v.host.toLowerCase());
+  }
+  if (v.decision !== undefined) {
+    if (!DECISIONS.includes(v.decision)) throw new UsageError(`--decision must be one of ${DECISIONS.join(', ')}`);
+    clauses.push('decision = ?');
+    params.push(v.decision);
+  }
+  if (v.method !== undefined) {
+    clauses.push('method = ?');
+    params.push(v.method.toUpperCase());
+  }
+  if (v.status !== undefined) {
+    const cls = /^([1-5])xx$/i.exec(v.status);
+    if (cls) {
+      clauses.push('status BETWEEN ? AND ?');
+      params.push(Number(cls[1]) * 100, Number(cls[1]) * 100 + 99);
+    } else {
+      clauses.push('status = ?');
+      params.push(positiveInt(v.status, '--status', 100));
+    }
+  }
+  if (v.since !== undefined) {
+    clauses.push('started_at >= ?');
+    params.push(parseTime(v.since));
+  }
+  if (v.until !== undefined) {
+    clauses.push('started_at < ?');
+    params.push(parseTime(v.until));
+  }
+  if (v.after !== undefined) {
+    clauses.push('id > ?');
+    params.push(positiveInt(v.after, '--after', 0));
+  }
+  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+interface FlowRow {
+  id: number;
+  flow_id: string;
+  started_at: number;
+  entry: string;
+  listener: string;
+  client: string;
+  agent_user: string | null;
+  method: string | null;
+  scheme: string | null;
+  host: string | null;
+  port: number | null;
+  path: string | null;
+  query: string | null;
+  protocol: string;
+  status: number | null;
+  decision: string;
+  rule_id: string | null;
+  code: string | null;
+  reason: string | null;
+  error: string | null;
+  injected: string | null;
+  bytes_up: number;
+  bytes_down: number;
+  ttfb_ms: number | null;
+  total_ms: number | null;
+  request_headers: string | null;
+  response_headers: string | null;
+  hash: string | null;
+  prev_hash: string | null;
+}
+
+interface BodyRow {
+  direction: 'request' | 'response';
+  content_type: string | null;
+  encoding: string | null;
+  size: number;
+  truncated: number;
+  data: Buffer | null;
+}
+
+function bodiesOf(db: Database.Database): (id: number) => BodyRow[] {
+  const stmt = db.prepare('SELECT direction, content_type, encoding, size, truncated, data FROM bodies WHERE flow_id = ? ORDER BY direction');
+  return (id) => stmt.all(id) as BodyRow[];
+}
+
+/** What was asked for: "POST https://host/path?q", or "CONNECT host:port" for a refused tunnel. */
+function requestLine(r: FlowRow): string {
+  if (!r.method) return r.host ?? '-';
+  if (r.method === 'CONNECT') return `CONNECT ${r.host?.includes(':') ? `[${r.host}]` : r.host}:${r.port ?? 443}`;
+  return `${r.method} ${urlOf(r)}`;
+}
+
+function urlOf(r: FlowRow): string {
+  const scheme = r.scheme ?? 'https';
+  const host = r.host?.includes(':') ? `[${r.host}]` : (r.host ?? '');
+  const port = r.port === null || r.port === (scheme === 'https' ? 443 : 80) ? '' : `:${r.port}`;
+  return `${scheme}://${host}${port}${r.path ?? '/'}${r.query !== null ? `?${r.query}` : ''}`;
+}
+
+function headerPairs(json: string | null): { name: string; value: string }[] {
+  if (!json) return [];
+  const h = JSON.parse(json) as Record<string, string | string[]>;
+  return Object.entries(h).flatMap(([name, v]) => [v].flat().map((value) => ({ name, value })));
+}
+
+const TEXTUAL = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|yaml|x-yaml|csv|graphql|x-ndjson)\b)/i;
+
+/** Text when the type says so, or when the bytes are valid UTF-8 without NULs. Never when still encoded. */
+function isText(b: BodyRow): boolean {
+  if (b.encoding !== null || !b.data) return false;
+  if (b.content_type && TEXTUAL.test(b.content_type)) return true;
+  if (b.data.includes(0)) return false;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b.data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Terminal-safe: control characters from an upstream (ANSI escapes, CR) are shown, not obeyed. */
+function clean(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function hexPreview(data: Buffer, max = 256): string {
+  const lines: string[] = [];
+  for (let i = 0; i < Math.min(data.length, max); i += 16) {
+    const row = data.subarray(i, Math.min(i + 16, data.length, max));
+    const hex = [...row].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+    const ascii = [...row].map((x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.')).join('');
+    lines.push(`  ${i.toString(16).padStart(8, '0')}  ${hex.padEnd(47)}  ${ascii}`);
+  }
+  if (data.length > max) lines.push(`  ... ${data.length - max} more bytes`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// list / show
+
+function list(db: Database.Database, v: Values, io: Io): number {
+  const limit = positiveInt(v.limit ?? '50', '--limit', 1);
+  const { where, params } = filters(v);
+  // Without a cursor: the newest page (like tail); with --after: the next page forward.
+  const order = v.after === undefined ? 'DESC' : 'ASC';
+  const rows = db
+    .prepare(`SELECT id, started_at, decision, status, method, scheme, host, port, path, query, code FROM flows ${where} ORDER BY id ${order} LIMIT ?`)
+    .all(...params, limit) as FlowRow[];
+  if (order === 'DESC') rows.reverse();
+  for (const r of rows) {
+    const what = requestLine(r);
+    io.out(
+      `${String(r.id).padStart(6)}  ${new Date(r.started_at).toISOString()}  ${r.decision.padEnd(6)} ${String(r.status ?? '-').padStart(3)}  ${clean(what)}${r.code ? `  (${r.code})` : ''}\n`,
+    );
+  }
+  if (rows.length === limit) io.err(`more: --after ${rows[rows.length - 1].id}\n`);
+  return 0;
+}
+
+function show(db: Database.Database, ref: string, io: Io): number {
+  const r = (
+    /^\d+$/.test(ref) ? db.prepare('SELECT * FROM flows WHERE id = ?').get(Number(ref)) : db.prepare('SELECT * FROM flows WHERE flow_id = ?').get(ref)
+  ) as FlowRow | undefined;
+  if (!r) return say(io.err, `airlock flows: no flow ${ref}`, 1, io);
+  const lines = [
+    `flow ${r.id} (${r.flow_id})  ${new Date(r.started_at).toISOString()}`,
+    `  ${r.decision}  ${r.status ?? '-'}  ${r.protocol}  via ${r.entry} ${r.listener}  from ${r.client}${r.agent_user ? ` (agent ${r.agent_user})` : ''}`,
+    `  ${requestLine(r)}`,
+  ];
+  if (r.rule_id || r.code) lines.push(`  rule ${r.rule_id ?? '-'}${r.code ? `  code ${r.code}` : ''}`);
+  if (r.reason) lines.push(`  reason: ${r.reason}`);
+  if (r.error) lines.push(`  error: ${r.error}`);
+  if (r.injected) lines.push(`  injected: ${(JSON.parse(r.injected) as string[]).join(', ')}`);
+  lines.push(`  bytes up ${r.bytes_up}, down ${r.bytes_down}; ttfb ${r.ttfb_ms ?? '-'} ms, total ${r.total_ms ?? '-'} ms`);
+  lines.push(`  hash ${r.hash ?? '-'}`, `  prev ${r.prev_hash || '-'}`);
+  const bodies = bodiesOf(db)(r.id);
+  for (const dir of ['request', 'response'] as const) {
+    const headers = headerPairs(dir === 'request' ? r.request_headers : r.response_headers);
+    if (headers.length) lines.push('', `${dir} headers`, ...headers.map((h) => `  ${h.name}: ${h.value}`));
+    const b = bodies.find((x) => x.direction === dir);
+    if (!b) continue;
+    const data = b.data ?? Buffer.alloc(0);
+    const notes = [b.content_type ?? 'no content-type', `${b.size} bytes`];
+    if (b.encoding) notes.push(`still ${b.encoding}-encoded`);
+    if (b.truncated) notes.push(`stored: first ${data.length} bytes`);
+    lines.push('', `${dir} body (${notes.join(', ')})`);
+    lines.push(isText(b) ? data.toString('utf8') : hexPreview(data));
+  }
+  io.out(clean(lines.join('\n')) + '\n');
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// export
+
+function exportFlows(db: Database.Database, v: Values, io: Io): number {
+  const format = v.format ?? 'jsonl';
+  if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');
+  const { where, params } = filters(v);
+  const limit = v.limit === undefined ? -1 : positiveInt(v.limit, '--limit', 1);
+  const stmt = db.prepare(`SELECT * FROM flows ${where} ORDER BY id ASC LIMIT ?`);
+  const bodies = bodiesOf(db);
+  const toFile = v.out !== undefined && v.out !== '-';
+  // Bodies and headers are sensitive: the export is readable by its owner only.
+  const fd = toFile ? fs.openSync(v.out!, 'w', 0o600) : 1;
+  let pending = '';
+  const write = (s: string) => {
+    if (!toFile) return void io.out(s);
+    pending += s;
+    if (pending.length >= 1 << 20) {
+      fs.writeSync(fd, pending);
+      pending = '';
+    }
+  };
+  let count = 0;
+  let skipped = 0;
+  try {
+    db.transaction(() => {
+      if (format === 'har') write(`{"log":{"version":"1.2","creator":{"name":"airlock","version":"0.1.0"},"pages":[],"entries":[`);
+      for (const r of stmt.iterate(...params, limit) as IterableIterator<FlowRow>) {
+        const bs = bodies(r.id);
+        if (format === 'jsonl') {
+          write(JSON.stringify(jsonlRecord(r, bs)) + '\n');
+          count++;
+        } else if (r.method && r.host) {
+          write((count ? ',' : '') + JSON.stringify(harEntry(r, bs)));
+          count++;
+        } else skipped++; // a refused connection (bad TLS, garbage) has no HTTP request to describe
+      }
+      if (format === 'har') write(']}}\n');
+    })();
+    if (toFile && pending) fs.writeSync(fd, pending);
+  } finally {
+    if (toFile) fs.closeSync(fd);
+  }
+  const note = skipped ? ` (${skipped} connection-level refusals without an HTTP request left out of HAR)` : '';
+  io.err(`exported ${count} flows${toFile ? ` to ${v.out}` : ''}${note}\n`);
+  return 0;
+}
+
+function bodyJson(b: BodyRow): Record<string, unknown> {
+  const data = b.data ?? Buffer.alloc(0);
+  const text = isText(b);
+  return {
+    direction: b.direction,
+    content_type: b.content_type,
+    encoding: b.encoding,
+    size: b.size,
+    truncated: b.truncated === 1,
+    stored_bytes: data.length,
+    ...(text ? { text: data.toString('utf8') } : { base64: data.toString('base64') }),
+  };
+}
+
+function jsonlRecord(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
+  return {
+    ...r,
+    time: new Date(r.started_at).toISOString(),
+    injected: r.injected ? JSON.parse(r.injected) : null,
+    request_headers: r.request_headers ? JSON.parse(r.request_headers) : null,
+    response_headers: r.response_headers ? JSON.parse(r.response_headers) : null,
+    bodies: bodies.map(bodyJson),
+  };
+}
+
+function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
+  const req = bodies.find((b) => b.direction === 'request');
+  const res = bodies.find((b) => b.direction === 'response');
+  const httpVersion = r.protocol === 'h2' ? 'HTTP/2' : 'HTTP/1.1';
+  const reqHeaders = headerPairs(r.request_headers);
+  const resHeaders = headerPairs(r.response_headers);
+  const total = r.total_ms ?? 0;
+  const wait = Math.min(r.ttfb_ms ?? total, total);
+  const query = r.query !== null ? [...new URLSearchParams(r.query)].map(([name, value]) => ({ name, value })) : [];
+  const content: Record<string, unknown> = {
+    size: res ? (res.truncated ? res.size : (res.data?.length ?? 0)) : 0,
+    mimeType: res?.content_type ?? resHeaders.find((h) => h.name === 'content-type')?.value ?? '',
+  };
+  if (res) {
+    const text = isText(res);
+    content.text = (res.data ?? Buffer.alloc(0)).toString(text ? 'utf8' : 'base64');
+    if (!text) content.encoding = 'base64';
+    if (res.truncated) content.comment = `truncated: first ${res.data?.length ?? 0} of ${res.size} bytes stored`;
+  }
+  const entry: Record<string, unknown> = {
+    startedDateTime: new Date(r.started_at).toISOString(),
+    time: total,
+    request: {
+      method: r.method,
+      url: urlOf(r),
+      httpVersion,
+      cookies: [],
+      headers: reqHeaders,
+      queryString: query,
+      ...(req
+        ? {
+            postData: {
+              mimeType: req.content_type ?? '',
+              text: (req.data ?? Buffer.alloc(0)).toString(isText(req) ? 'utf8' : 'base64'),
+              ...(isText(req) ? {} : { _encoding: 'base64' }),
+              ...(req.truncated ? { comment: `truncated: first ${req.data?.length ?? 0} of ${req.size} bytes stored` } : {}),
+            },
+          }
+        : {}),
+      headersSize: -1,
+      bodySize: r.bytes_up,
+    },
+    response: {
+      status: r.status ?? 0,
+      statusText: (r.status && STATUS_CODES[r.status]) || '',
+      httpVersion,
+      cookies: [],
+      headers: resHeaders,
+      content,
+      redirectURL: resHeaders.find((h) => h.name === 'location')?.value ?? '',
+      headersSize: -1,
+      bodySize: r.bytes_down,
+    },
+    cache: {},
+    timings: { send: 0, wait, receive: Math.max(0, total - wait) },
+    _airlock: { id: r.id, flow_id: r.flow_id, decision: r.decision, rule: r.rule_id, code: r.code, reason: r.reason, hash: r.hash },
+  };
+  return entry;
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify
+
+function verify(db: Database.Database, io: Io): number {
+  const r = verifyChain(db);
+  if (!r.ok) return say(io.err, `${r.problem}\n${r.verified} flows before it verified`, 1, io);
+  const notes: string[] = [];
+  if (r.unhashed) notes.push(`${r.unhashed} flows from before schema 2 carry no hash`);
+  if (r.startsAfterDeleted !== null) notes.push(`the chain starts at flow ${r.startsAfterDeleted} (older flows were deleted)`);
+  io.out(`ok: ${r.verified} flows verified${r.head ? `; head ${r.head}` : ''}\n`);
+  for (const n of notes) io.out(`note: ${n}\n`);
+  return 0;
+}

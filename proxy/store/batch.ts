@@ -1,0 +1,25 @@
+// Typed access to batch.cjs (the CommonJS module the writer thread shares with this thread).
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+import { packageFile } from '../package-file.ts';
+
+/** [rowIndex, direction, contentType, encoding, size, truncated (0|1), offset, length] */
+export type BodyMeta = [number, 'request' | 'response', string | null, string | null, number, 0 | 1, number, number];
+
+export interface HashedBody {
+  direction: string;
+  content_type: string | null;
+  encoding: string | null;
+  size: number;
+  truncated: number;
+  data: Buffer | null;
+}
+
+interface BatchModule {
+  createBatchWriter(db: Database.Database, columns: readonly string[]): (rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void;
+  flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[]): string;
+  sha256(data: Buffer | string): string;
+}
+
+const mod = createRequire(import.meta.url)(packageFile('proxy/store/batch.cjs')) as BatchModule;
+export const { createBatchWriter, flowHash, sha256 } = mod;

@@ -1,0 +1,88 @@
+// The flows hash chain: written by the batch writer (worker and fallback alike), checked by verifyChain.
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newFlow } from '../../proxy/flow.ts';
+import { createBatchWriter } from '../../proxy/store/batch.ts';
+import { COLUMNS, toRow } from '../../proxy/store/rows.ts';
+import { migrate } from '../../proxy/store/schema.ts';
+import { verifyChain } from '../../proxy/store/verify.ts';
+import { FlowStore } from '../../proxy/store/writer.ts';
+import { tempDir } from '../helpers/airlock.ts';
+
+const opened: Database.Database[] = [];
+afterEach(() => opened.splice(0).forEach((d) => d.open && d.close()));
+
+function store(): Database.Database {
+  const db = new Database(path.join(tempDir(), 'flows.sqlite'));
+  migrate(db);
+  opened.push(db);
+  return db;
+}
+
+function writeFlows(db: Database.Database, n: number, withBody = false): void {
+  const write = createBatchWriter(db, COLUMNS);
+  const rows = Array.from({ length: n }, (_, i) => toRow(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: `h${i}.test`, path: '/p' })));
+  const blob = Buffer.from('hello');
+  write(rows, withBody ? [[0, 'request', 'text/plain', null, 5, 0, 0, 5]] : [], blob);
+}
+
+describe('hash chain', () => {
+  it('verifies across batches and names the first broken link', () => {
+    const db = store();
+    writeFlows(db, 3, true);
+    writeFlows(db, 2);
+    expect(verifyChain(db)).toMatchObject({ ok: true, verified: 5 });
+
+    db.prepare("UPDATE bodies SET data = CAST('HELLO' AS BLOB) WHERE flow_id = 1").run();
+    expect(verifyChain(db)).toMatchObject({ ok: false, problem: 'flow 1: hash mismatch (row changed after it was written)' });
+  });
+
+  it('a deleted flow breaks the link of the next one', () => {
+    const db = store();
+    writeFlows(db, 4);
+    db.prepare('DELETE FROM flows WHERE id = 2').run();
+    expect(verifyChain(db)).toMatchObject({ ok: false, problem: 'flow 3: prev_hash does not match flow 1' });
+  });
+
+  it('deleting the oldest flows (retention) is reported, not failed', () => {
+    const db = store();
+    writeFlows(db, 4);
+    db.prepare('DELETE FROM flows WHERE id <= 2').run();
+    expect(verifyChain(db)).toMatchObject({ ok: true, verified: 2, startsAfterDeleted: 3 });
+  });
+
+  it('flows written before schema 2 are counted as unhashed; the chain starts after them', () => {
+    const db = new Database(path.join(tempDir(), 'old.sqlite'));
+    opened.push(db);
+    // A version-1 file with one flow, then the upgrade.
+    db.exec(`CREATE TABLE flows (id INTEGER PRIMARY KEY, flow_id TEXT NOT NULL UNIQUE, started_at INTEGER NOT NULL, entry TEXT NOT NULL,
+      listener TEXT NOT NULL, client TEXT NOT NULL, agent_user TEXT, method TEXT, scheme TEXT, host TEXT, port INTEGER, path TEXT,
+      query TEXT, protocol TEXT NOT NULL, status INTEGER, decision TEXT NOT NULL, rule_id TEXT, code TEXT, reason TEXT, error TEXT,
+      injected TEXT, bytes_up INTEGER NOT NULL, bytes_down INTEGER NOT NULL, ttfb_ms REAL, total_ms REAL, request_headers TEXT,
+      response_headers TEXT); PRAGMA user_version = 1;`);
+    db.prepare(`INSERT INTO flows (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`).run(
+      toRow(newFlow({ entry: 'explicit', listener: 'l', client: 'c' })),
+    );
+    migrate(db);
+    writeFlows(db, 2);
+    expect(verifyChain(db)).toMatchObject({ ok: true, verified: 2, unhashed: 1 });
+  });
+
+  it('the FlowStore writer thread and its overload fallback extend one chain', async () => {
+    const file = path.join(tempDir(), 'flows.sqlite');
+    const s = new FlowStore(file);
+    for (let i = 0; i < 50; i++) s.record(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'a.test' }));
+    await s.flush();
+    // The fallback path, as record() takes it when the writer thread is far behind.
+    (s as unknown as { writeHere(r: unknown[][], b: unknown[], blob: Buffer): void }).writeHere(
+      [toRow(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'b.test' }))],
+      [],
+      Buffer.alloc(0),
+    );
+    for (let i = 0; i < 50; i++) s.record(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'c.test' }));
+    await s.flush();
+    expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: 101 });
+    await s.close();
+  });
+});
