@@ -9,6 +9,9 @@ import { banner } from './banner.ts';
 import { logEvent } from './log.ts';
 import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
+import { IPTABLES_HELP, iptablesCommand } from './cli-iptables.ts';
+import { CA_INSTALL_HELP, caInstallCommand } from './ca-install.ts';
+import { FLOWS_HELP, flowsCommand } from './flows-cli.ts';
 
 const USAGE = `usage: airlock <command> [options]
 
@@ -19,6 +22,9 @@ commands:
   ca show [--data-dir DIR | --config FILE]                 print the CA certificate (PEM)
   ca export --format pem|der --out FILE [--data-dir DIR | --config FILE]
   ca import --cert FILE --key FILE [--force] [--data-dir DIR | --config FILE]
+  ca install [--trust-dir DIR] [--env-file FILE] [--proxy URL]   put the CA into a trust store
+  iptables --interface IFACE --port N [--dns IP] [--apply|--undo]  transparent-mode rules
+  flows list|show|export|verify    browse, export (JSONL, HAR) and verify the audit trail
 
 Run "airlock <command> --help" for one command's help.`;
 
@@ -46,6 +52,10 @@ The data dir comes from --data-dir DIR, or from the policy given with --config F
 (default: ./.airlock).`,
 };
 
+HELP.flows = FLOWS_HELP;
+HELP.iptables = IPTABLES_HELP;
+HELP.ca += `\n\n${CA_INSTALL_HELP}`;
+
 const DEFAULT_DIR = '.airlock';
 
 export async function main(argv: string[]): Promise<number> {
@@ -60,8 +70,12 @@ export async function main(argv: string[]): Promise<number> {
         return await start(rest);
       case 'check-config':
         return checkConfig(rest);
+      case 'iptables':
+        return await iptablesCommand(rest);
+      case 'flows':
+        return await flowsCommand(rest);
       case 'ca':
-        return ca(rest);
+        return rest[0] === 'install' ? await caInstallCommand(rest.slice(1), DEFAULT_DIR) : ca(rest);
       default:
         return err(`airlock: unknown command "${command}"\n\n${USAGE}`, 2);
     }
