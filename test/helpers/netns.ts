@@ -45,7 +45,8 @@ export function createNetns(hostNames: string[] = []): Netns {
   const hostIf = `alt${id}h`; // interface names are at most 15 characters
   const nsIf = `alt${id}a`;
   const { hostIp, nsIp } = freeSubnet();
-  const net6 = `2001:2:0:${id.slice(0, 4)}`;
+  // Canonical text (no leading zeros in a group), as the kernel and Node print it back.
+  const net6 = `2001:2:0:${parseInt(id.slice(0, 4), 16).toString(16)}`;
   const [hostIp6, nsIp6] = [`${net6}::1`, `${net6}::2`];
   const etcDir = `/etc/netns/${name}`;
   const madeEtcRoot = !fs.existsSync('/etc/netns');
