@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Ipv6Method, type Mode, type RuleOptions, applyScript, chains, undoScript, validate } from './iptables.ts';
+import { err, out } from './cli-output.ts';
 
 export const IPTABLES_HELP = `usage: airlock iptables --interface IFACE --port N [--dns IP]... [--airlock-ip IP] [--apply | --undo]
        airlock iptables --mode output --uid N --port N [--dns IP]... [--apply | --undo]
@@ -46,10 +47,10 @@ export async function iptablesCommand(args: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) return say(IPTABLES_HELP, 0);
-  if (values.apply && values.undo) return fail('--apply and --undo exclude each other', 2);
+  if (values.help) return out(IPTABLES_HELP, 0);
+  if (values.apply && values.undo) return err('--apply and --undo exclude each other', 2);
   const mode = (values.mode ?? 'forward') as Mode;
-  if (mode !== 'forward' && mode !== 'output') return fail('--mode must be forward or output', 2);
+  if (mode !== 'forward' && mode !== 'output') return err('--mode must be forward or output', 2);
   const opts: RuleOptions = {
     mode,
     iface: values.interface,
@@ -60,24 +61,24 @@ export async function iptablesCommand(args: string[]): Promise<number> {
   };
   const action = values.undo ? 'undo' : 'apply';
   const problems = validate(opts, action);
-  if (problems.length) return fail(`${problems.join('\n')}\n\n${IPTABLES_HELP}`, 2);
+  if (problems.length) return err(`${problems.join('\n')}\n\n${IPTABLES_HELP}`, 2);
 
   const env = { ...process.env, PATH: [process.env.PATH ?? '', ...PATH_EXTRA].filter(Boolean).join(':') };
   const installed = has('iptables', env.PATH) && has('iptables-restore', env.PATH);
-  if (!installed && (values.apply || values.undo)) return fail(MISSING, 1);
+  if (!installed && (values.apply || values.undo)) return err(MISSING, 1);
   if (!installed) process.stderr.write(`note: ${MISSING}\n`);
   // Printing for another machine: assume it has ip6tables.
   const ipv6 = installed ? ipv6Method(env) : 'ip6tables';
   const script = action === 'undo' ? undoScript(opts, ipv6) : applyScript(opts, ipv6);
-  if (!values.apply && !values.undo) return say(script, 0);
+  if (!values.apply && !values.undo) return out(script, 0);
 
   const code = await runSh(script, env);
   const { nat, filter } = chains(opts);
   const family = ipv6 === 'ip6tables' ? 'IPv4 and IPv6' : `IPv4; IPv6 switched ${action === 'undo' ? 'back on' : 'off'}`;
-  if (code !== 0) return fail(`airlock iptables: ${action} failed (see above); run without --apply/--undo to print the script`, 1);
-  if (action === 'undo') return say(`removed ${nat} and ${filter} and their jumps (${family})`, 0);
+  if (code !== 0) return err(`airlock iptables: ${action} failed (see above); run without --apply/--undo to print the script`, 1);
+  if (action === 'undo') return out(`removed ${nat} and ${filter} and their jumps (${family})`, 0);
   const undo = mode === 'output' ? '--mode output' : `--interface ${opts.iface}`;
-  return say(`applied ${nat} and ${filter} (${family}); remove with: airlock iptables --undo ${undo}`, 0);
+  return out(`applied ${nat} and ${filter} (${family}); remove with: airlock iptables --undo ${undo}`, 0);
 }
 
 /** Digits only: Number('') would be 0, a valid uid. */
@@ -120,12 +121,3 @@ function runSh(script: string, env: NodeJS.ProcessEnv): Promise<number> {
   });
 }
 
-function say(text: string, code: number): number {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
-  return code;
-}
-
-function fail(text: string, code: number): number {
-  process.stderr.write(text.endsWith('\n') ? text : text + '\n');
-  return code;
-}

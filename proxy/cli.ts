@@ -6,6 +6,7 @@ import { caPaths, exportCa, importCa, initCa } from '../ca/authority.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import type { Config } from '../policies/types.ts';
 import { banner } from './banner.ts';
+import { err, out } from './cli-output.ts';
 import { logEvent } from './log.ts';
 import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
@@ -84,15 +85,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function out(text: string, code: number): number {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
-  return code;
-}
-
-function err(text: string, code: number): number {
-  process.stderr.write(text.endsWith('\n') ? text : text + '\n');
-  return code;
-}
 
 /** Loads the policy, or prints every problem. Without a path, the embedded default is used. */
 function loadConfig(configPath: string | undefined): Config | string[] {
