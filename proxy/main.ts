@@ -60,6 +60,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
   const close = () =>
     (closing ??= (async () => {
       await Promise.all(bound.map((b) => b.stopAccepting()));
+      pipeline.drain();
       const deadline = Date.now() + DRAIN_MS;
       while (pipeline.active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await Promise.all(bound.map((b) => b.close()));

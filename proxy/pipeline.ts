@@ -32,6 +32,8 @@ export interface Pipeline {
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Requests admitted and not yet finished (for draining on shutdown). */
   active(): number;
+  /** From now on every response closes its connection, so keep-alive clients move away. */
+  drain(): void;
   /** Records a connection that ended before any request (denied CONNECT, bad TLS, garbage). */
   refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void;
 }
@@ -45,6 +47,7 @@ interface Admitted {
 
 export function createPipeline({ config: ref, upstream, record }: PipelineDeps): Pipeline {
   let active = 0;
+  let draining = false;
   // Computed once per policy: a reload brings a new Config object.
   const placeholderIndexes = new WeakMap<Config, ReturnType<typeof placeholderIndex>>();
   const placeholdersOf = (c: Config) => {
@@ -150,6 +153,7 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       res.destroy();
       return;
     }
+    if (draining) closeAfter(req, res);
     const r = admit(req, conn, false);
     if (!r.ok) {
       sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
@@ -217,8 +221,17 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     handle: guarded(handle, (_req, res) => sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' })),
     upgrade: guarded(upgrade, (_req, socket) => socket.destroy()),
     active: () => active,
+    drain: () => {
+      draining = true;
+    },
     refuse,
   };
+}
+
+/** Stopping: HTTP/1.1 answers with Connection: close, HTTP/2 gets a GOAWAY; this request still completes. */
+function closeAfter(req: AnyRequest, res: AnyResponse): void {
+  if (req.httpVersionMajor === 2) (req as http2.Http2ServerRequest).stream.session?.close();
+  else (res as http.ServerResponse).shouldKeepAlive = false;
 }
 
 /** Records an upstream failure on the flow; returns what the agent is told. */

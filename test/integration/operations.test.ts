@@ -152,16 +152,23 @@ describe('graceful stop', () => {
     const d = tempDir();
     const airlock = await startTestAirlock(policy(A_ONLY), { OPS_KEY: KEY }, d);
     const agent = new ProxyAgent({ uri: airlock.proxyUrl, requestTls: { ca: airlock.caPem } });
+    // Two keep-alive connections, open and idle.
+    await Promise.all([1, 2].map(async () => (await request('https://a.test/slow?ms=50', { dispatcher: agent })).body.text()));
     const pending = request('https://a.test/slow?ms=600', { dispatcher: agent });
     await new Promise((r) => setTimeout(r, 200));
     const closed = airlock.close();
+    // A request that arrives on the other open connection while stopping is served, and told to go.
+    const late = await request('https://a.test/slow?ms=100', { dispatcher: agent });
+    expect(late.statusCode).toBe(200);
+    expect(late.headers.connection).toBe('close');
+    await late.body.text();
     const res = await pending;
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe('slow done');
     await closed;
     await agent.close();
     const db = new Database(airlock.config.store.path, { readonly: true });
-    expect(db.prepare("SELECT status, decision FROM flows WHERE path = '/slow'").get()).toEqual({ status: 200, decision: 'allow' });
+    expect(db.prepare("SELECT status, decision FROM flows WHERE path = '/slow' AND query = 'ms=600'").get()).toEqual({ status: 200, decision: 'allow' });
     db.close();
   });
 });
