@@ -16,8 +16,8 @@ export function banner(a: Airlock): string {
   const n = a.config.hosts.length;
   lines.push(
     n === 0
-      ? 'Every host is denied until the policy allows it: add rules under "hosts:" in the policy and restart.'
-      : `${n} host rule(s) loaded; every other host is denied.`,
+      ? `Every host is denied until the policy allows it: add rules under "hosts:" in the policy, then run kill -HUP ${process.pid} to reload it.`
+      : `${n} host rule(s) loaded; every other host is denied. Reload the policy with kill -HUP ${process.pid}.`,
   );
   if (proxy && !proxy.address.startsWith('unix:')) {
     lines.push('Point an agent at airlock:');
