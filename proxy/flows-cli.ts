@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
 import { SCHEMA_VERSION } from './store/schema.ts';
+import { type FlowFilter, searchFlows, whereClause } from './store/search.ts';
 import { verifyChain } from './store/verify.ts';
 
 export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options]
@@ -22,6 +23,12 @@ filters:
   --method M           GET, POST, ...
   --status S           a status (404) or a class (4xx)
   --since T, --until T ISO time (2025-01-31T12:00:00Z) or relative (30s, 15m, 1h, 2d, 1w)
+  --rule ID            the policy rule that decided the flow
+  --agent USER         the agent user (agent_user)
+  --path PREFIX        request path starting with PREFIX (taken literally)
+  --has-finding        flows with at least one DLP finding
+  --text WORDS         every word occurs in the URL, the headers or a text body (full-text search;
+                       words are looked up as given, never as search syntax)
 
 The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy given with
 --config FILE (default: ./.airlock). It is opened read-only: airlock may be running.`;
@@ -52,6 +59,11 @@ const OPTIONS = {
   status: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
+  rule: { type: 'string' },
+  agent: { type: 'string' },
+  path: { type: 'string' },
+  'has-finding': { type: 'boolean' },
+  text: { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
   format: { type: 'string' },
@@ -144,46 +156,29 @@ function positiveInt(text: string, name: string, min: number): number {
   return Number(text);
 }
 
-/** WHERE clause and its bound parameters. */
-function filters(v: Values): { where: string; params: unknown[] } {
-  const clauses: string[] = [];
-  const params: unknown[] = [];
-  if (v.host !== undefined) {
-    clauses.push('host GLOB ?');
-    params.push(v.host.toLowerCase());
-  }
+/** The filter the options describe (validated; every value ends up bound, see store/search.ts). */
+function filterOf(v: Values): FlowFilter {
+  const f: FlowFilter = {};
+  if (v.host !== undefined) f.host = v.host;
   if (v.decision !== undefined) {
     if (!DECISIONS.includes(v.decision)) throw new UsageError(`--decision must be one of ${DECISIONS.join(', ')}`);
-    clauses.push('decision = ?');
-    params.push(v.decision);
+    f.decision = v.decision;
   }
-  if (v.method !== undefined) {
-    clauses.push('method = ?');
-    params.push(v.method.toUpperCase());
-  }
+  if (v.method !== undefined) f.method = v.method;
   if (v.status !== undefined) {
     const cls = /^([1-5])xx$/i.exec(v.status);
-    if (cls) {
-      clauses.push('status BETWEEN ? AND ?');
-      params.push(Number(cls[1]) * 100, Number(cls[1]) * 100 + 99);
-    } else {
-      clauses.push('status = ?');
-      params.push(positiveInt(v.status, '--status', 100));
-    }
+    if (cls) f.statusClass = Number(cls[1]);
+    else f.status = positiveInt(v.status, '--status', 100);
   }
-  if (v.since !== undefined) {
-    clauses.push('started_at >= ?');
-    params.push(parseTime(v.since));
-  }
-  if (v.until !== undefined) {
-    clauses.push('started_at < ?');
-    params.push(parseTime(v.until));
-  }
-  if (v.after !== undefined) {
-    clauses.push('id > ?');
-    params.push(positiveInt(v.after, '--after', 0));
-  }
-  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+  if (v.since !== undefined) f.since = parseTime(v.since);
+  if (v.until !== undefined) f.until = parseTime(v.until);
+  if (v.rule !== undefined) f.rule = v.rule;
+  if (v.agent !== undefined) f.agent = v.agent;
+  if (v.path !== undefined) f.pathPrefix = v.path;
+  if (v['has-finding']) f.hasFinding = true;
+  if (v.text !== undefined) f.text = v.text;
+  if (v.after !== undefined) f.after = positiveInt(v.after, '--after', 0);
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,6 +214,31 @@ interface FlowRow {
   response_headers: string | null;
   hash: string | null;
   prev_hash: string | null;
+  llm_provider: string | null;
+  llm_model: string | null;
+  llm_input_tokens: number | null;
+  llm_output_tokens: number | null;
+  llm_stop_reason: string | null;
+  llm_tools: string | null;
+}
+
+function llmTools(r: FlowRow): string[] {
+  if (!r.llm_tools) return [];
+  try {
+    const t: unknown = JSON.parse(r.llm_tools);
+    return Array.isArray(t) ? t.map(String) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** "anthropic claude-sonnet-4-5; tokens in 472, out 89; stop tool_use; tools get_weather" */
+function llmLine(r: FlowRow): string | null {
+  if (!r.llm_provider) return null;
+  const parts = [`${r.llm_provider} ${r.llm_model ?? '-'}`, `tokens in ${r.llm_input_tokens ?? '-'}, out ${r.llm_output_tokens ?? '-'}`, `stop ${r.llm_stop_reason ?? '-'}`];
+  const tools = llmTools(r);
+  if (tools.length) parts.push(`tools ${tools.join(', ')}`);
+  return parts.join('; ');
 }
 
 interface BodyRow {
@@ -293,13 +313,8 @@ function hexPreview(data: Buffer, max = 256): string {
 
 function list(db: Database.Database, v: Values, io: Io): number {
   const limit = positiveInt(v.limit ?? '50', '--limit', 1);
-  const { where, params } = filters(v);
   // Without a cursor: the newest page (like tail); with --after: the next page forward.
-  const order = v.after === undefined ? 'DESC' : 'ASC';
-  const rows = db
-    .prepare(`SELECT id, started_at, decision, status, method, scheme, host, port, path, query, code FROM flows ${where} ORDER BY id ${order} LIMIT ?`)
-    .all(...params, limit) as FlowRow[];
-  if (order === 'DESC') rows.reverse();
+  const rows = searchFlows<FlowRow>(db, filterOf(v), limit, 'id, started_at, decision, status, method, scheme, host, port, path, query, code');
   for (const r of rows) {
     const what = requestLine(r);
     io.out(
@@ -324,6 +339,8 @@ function show(db: Database.Database, ref: string, io: Io): number {
   if (r.reason) lines.push(`  reason: ${r.reason}`);
   if (r.error) lines.push(`  error: ${r.error}`);
   if (r.injected) lines.push(`  injected: ${(JSON.parse(r.injected) as string[]).join(', ')}`);
+  const llm = llmLine(r);
+  if (llm) lines.push(`  llm: ${llm}`);
   lines.push(`  bytes up ${r.bytes_up}, down ${r.bytes_down}; ttfb ${r.ttfb_ms ?? '-'} ms, total ${r.total_ms ?? '-'} ms`);
   lines.push(`  hash ${r.hash ?? '-'}`, `  prev ${r.prev_hash || '-'}`);
   const bodies = bodiesOf(db)(r.id);
@@ -349,7 +366,7 @@ function show(db: Database.Database, ref: string, io: Io): number {
 function exportFlows(db: Database.Database, v: Values, io: Io): number {
   const format = v.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');
-  const { where, params } = filters(v);
+  const { where, params } = whereClause(filterOf(v));
   const limit = v.limit === undefined ? -1 : positiveInt(v.limit, '--limit', 1);
   const stmt = db.prepare(`SELECT * FROM flows ${where} ORDER BY id ASC LIMIT ?`);
   const bodies = bodiesOf(db);
@@ -412,6 +429,7 @@ function jsonlRecord(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
     injected: r.injected ? JSON.parse(r.injected) : null,
     request_headers: r.request_headers ? JSON.parse(r.request_headers) : null,
     response_headers: r.response_headers ? JSON.parse(r.response_headers) : null,
+    llm_tools: r.llm_tools ? llmTools(r) : null,
     bodies: bodies.map(bodyJson),
   };
 }
@@ -471,7 +489,27 @@ function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
     },
     cache: {},
     timings: { send: 0, wait, receive: Math.max(0, total - wait) },
-    _airlock: { id: r.id, flow_id: r.flow_id, decision: r.decision, rule: r.rule_id, code: r.code, reason: r.reason, hash: r.hash },
+    _airlock: {
+      id: r.id,
+      flow_id: r.flow_id,
+      decision: r.decision,
+      rule: r.rule_id,
+      code: r.code,
+      reason: r.reason,
+      hash: r.hash,
+      ...(r.llm_provider
+        ? {
+            llm: {
+              provider: r.llm_provider,
+              model: r.llm_model,
+              input_tokens: r.llm_input_tokens,
+              output_tokens: r.llm_output_tokens,
+              stop_reason: r.llm_stop_reason,
+              tools: llmTools(r),
+            },
+          }
+        : {}),
+    },
   };
   return entry;
 }

@@ -16,10 +16,11 @@ export interface HashedBody {
 }
 
 interface BatchModule {
-  createBatchWriter(db: Database.Database, columns: readonly string[]): (rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void;
+  createBatchWriter(db: Database.Database, columns: readonly string[], hashed?: number): (rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void;
   flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[]): string;
+  hashValues(values: readonly unknown[], hashed: number): readonly unknown[];
   sha256(data: Buffer | string): string;
 }
 
 const mod = createRequire(import.meta.url)(packageFile('proxy/store/batch.cjs')) as BatchModule;
-export const { createBatchWriter, flowHash, sha256 } = mod;
+export const { createBatchWriter, flowHash, hashValues, sha256 } = mod;

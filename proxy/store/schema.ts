@@ -1,6 +1,16 @@
 // Versioned migrations, applied in order; PRAGMA user_version records how far a file has come.
 import type Database from 'better-sqlite3';
 
+/** Bytes (characters, for pre-existing rows) of each body that full-text search indexes; batch.cjs uses the same cap. */
+export const FTS_BODY_CAP = 256 * 1024;
+/** The URL as indexed: scheme://host:port/path?query (same text as batch.cjs builds). */
+const FTS_URL_SQL = `coalesce(f.scheme, '') || '://' || coalesce(f.host, '') || ':' || coalesce(f.port, '') || coalesce(f.path, '')
+          || CASE WHEN f.query IS NOT NULL THEN '?' || f.query ELSE '' END`;
+/** Text-like content types (batch.cjs TEXTUAL). */
+const FTS_TEXTUAL_SQL = `(b.content_type LIKE 'text/%' OR b.content_type LIKE '%json%' OR b.content_type LIKE '%xml%'
+          OR b.content_type LIKE '%javascript%' OR b.content_type LIKE '%x-www-form-urlencoded%' OR b.content_type LIKE '%yaml%'
+          OR b.content_type LIKE '%csv%' OR b.content_type LIKE '%graphql%')`;
+
 const migrations: string[] = [
   // 1: flows with headers; bodies and findings get their own tables in later versions.
   `CREATE TABLE flows (
@@ -57,17 +67,43 @@ const migrations: string[] = [
      preview TEXT
    );
    CREATE INDEX findings_flow ON findings(flow_id);`,
+  // 3: full-text search (docs/audit.md, proxy/store/search.ts). Contentless: the index keeps no
+  // copy of the text, rowid = flows.id. The writer fills it for new flows (batch.cjs); flows
+  // written before this version are indexed here from their stored columns and bodies.
+  `CREATE VIRTUAL TABLE flows_fts USING fts5(
+     url, headers, bodies,
+     content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+   );
+   INSERT INTO flows_fts (rowid, url, headers, bodies)
+   SELECT f.id,
+          ${FTS_URL_SQL},
+          coalesce(f.request_headers, '') || char(10) || coalesce(f.response_headers, ''),
+          coalesce((SELECT group_concat(substr(CAST(b.data AS TEXT), 1, ${FTS_BODY_CAP}), char(10)) FROM bodies b
+                     WHERE b.flow_id = f.id AND b.encoding IS NULL AND ${FTS_TEXTUAL_SQL}), '')
+     FROM flows f;
+   CREATE TRIGGER flows_fts_delete AFTER DELETE ON flows BEGIN
+     DELETE FROM flows_fts WHERE rowid = old.id;
+   END;`,
+  // 4: LLM calls (proxy/llm.ts): model, token usage, stop reason and tool names (a JSON array).
+  // NULL for every other flow and for flows written before this version.
+  `ALTER TABLE flows ADD COLUMN llm_provider TEXT;
+   ALTER TABLE flows ADD COLUMN llm_model TEXT;
+   ALTER TABLE flows ADD COLUMN llm_input_tokens INTEGER;
+   ALTER TABLE flows ADD COLUMN llm_output_tokens INTEGER;
+   ALTER TABLE flows ADD COLUMN llm_stop_reason TEXT;
+   ALTER TABLE flows ADD COLUMN llm_tools TEXT;`,
 ];
 
 /** The schema version this airlock writes. */
 export const SCHEMA_VERSION = migrations.length;
 
-export function migrate(db: Database.Database): void {
+/** Applies the migrations up to `target` (default: all; a lower target is for tests of upgrades). */
+export function migrate(db: Database.Database, target = migrations.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > migrations.length) {
     throw new Error(`flow store schema version ${current} is newer than this airlock (${migrations.length})`);
   }
-  for (let v = current; v < migrations.length; v++) {
+  for (let v = current; v < target; v++) {
     db.transaction(() => {
       db.exec(migrations[v]);
       db.pragma(`user_version = ${v + 1}`);

@@ -10,7 +10,7 @@ db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
 db.pragma('busy_timeout = 5000');
 db.pragma('foreign_keys = ON');
-const write = createBatchWriter(db, workerData.columns);
+const write = createBatchWriter(db, workerData.columns, workerData.hashed);
 const EMPTY = Buffer.alloc(0);
 
 parentPort.on('message', (msg) => {

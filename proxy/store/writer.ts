@@ -10,7 +10,8 @@ import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
 import { packageFile } from '../package-file.ts';
 import { type BodyMeta, createBatchWriter } from './batch.ts';
-import { COLUMNS, toRow } from './rows.ts';
+import { llmInfo, llmProvider } from '../llm.ts';
+import { COLUMNS, llmValues, NO_LLM, STORED_COLUMNS, toRow } from './rows.ts';
 import { migrate } from './schema.ts';
 
 const BATCH = 200;
@@ -43,6 +44,9 @@ export class FlowStore {
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // The store holds what agents sent: owner-only, and SQLite gives -wal/-shm the same mode.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    fs.chmodSync(file, 0o600);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
@@ -50,7 +54,7 @@ export class FlowStore {
     migrate(this.db);
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(packageFile('proxy/store/writer-worker.cjs'), {
-      workerData: { file, columns: COLUMNS, driver },
+      workerData: { file, columns: STORED_COLUMNS, hashed: COLUMNS.length, driver },
       // The writer holds one batch at a time: a small heap keeps the second isolate cheap.
       // (Body bytes arrive as a transferred ArrayBuffer, outside the heap.)
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
@@ -62,14 +66,14 @@ export class FlowStore {
   record(flow: Flow): void {
     const row = toRow(flow);
     const captured = flow.bodies;
-    if (!captured) return this.enqueue(row, NO_BODIES);
+    if (!captured) return this.enqueue(withLlm(row, flow, NO_BODIES), NO_BODIES);
     flow.bodies = undefined; // the flow may outlive this call (metrics, log); the bytes need not
     const bodies = storedBodies(captured, flow.requestHeaders, flow.responseHeaders);
-    if (!(bodies instanceof Promise)) return this.enqueue(row, bodies);
+    if (!(bodies instanceof Promise)) return this.enqueue(withLlm(row, flow, bodies), bodies);
     this.preparing++;
     bodies.then(
-      (b) => this.prepared(row, b),
-      () => this.prepared(row, NO_BODIES),
+      (b) => this.prepared(withLlm(row, flow, b), b),
+      () => this.prepared(withLlm(row, flow, NO_BODIES), NO_BODIES),
     );
   }
 
@@ -132,7 +136,7 @@ export class FlowStore {
   }
 
   private writeHere(rows: unknown[][], bodies: BodyMeta[], blob: Buffer): void {
-    this.fallback ??= createBatchWriter(this.db, COLUMNS);
+    this.fallback ??= createBatchWriter(this.db, STORED_COLUMNS, COLUMNS.length);
     this.fallback(rows, bodies, blob);
     this.stats.written += rows.length;
     this.stats.syncWrites++;
@@ -148,6 +152,30 @@ export class FlowStore {
     this.inFlightBytes -= m.bytes ?? 0;
     if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
   }
+}
+
+/**
+ * The row with its LLM columns (schema 4): read once per flow from the stored (decoded, capped,
+ * scrubbed) bodies, and only for a POST to an LLM API path; every other flow gets NULLs.
+ */
+function withLlm(row: unknown[], flow: Flow, bodies: StoredBody[]): unknown[] {
+  if (flow.method !== 'POST' || !llmProvider(flow.path)) {
+    row.push(...NO_LLM);
+    return row;
+  }
+  let request: string | null = null;
+  let response: string | null = null;
+  let contentType: string | null = null;
+  for (const b of bodies) {
+    if (b.encoding !== null) continue; // still compressed (an unknown coding): nothing to read
+    if (b.direction === 'request') request = b.data.toString('utf8');
+    else {
+      response = b.data.toString('utf8');
+      contentType = b.contentType;
+    }
+  }
+  row.push(...llmValues(llmInfo(flow.host, flow.path, request, contentType, response)));
+  return row;
 }
 
 /** Positional rows, body descriptors, and every body's bytes copied once into one unpooled blob. */

@@ -24,6 +24,8 @@ export interface TestUpstream {
  * /redirect (302 elsewhere), /hang (never answers), /slow?ms=N (answers after N ms), /echo-headers (reflects request headers into response headers),
  * /gzip and /br (the /echo JSON, compressed with that Content-Encoding),
  * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo.
+ * /reverse (the request body reversed, text/plain), POST /v1/messages (a streamed Anthropic
+ * Messages response, ANTHROPIC_SSE, sent one event at a time).
  */
 export async function startUpstream(
   opts: { tls?: { cert: string; key: string }; gitRoot?: string; host?: string; port?: number } = {},
@@ -34,13 +36,22 @@ export async function startUpstream(
     seen.push(entry);
     const url = new URL(req.url!, 'http://x');
     if (url.pathname.startsWith('/git/') && opts.gitRoot) return gitBackend(req, res, opts.gitRoot, url, entry);
-    req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      entry.bodyBytes += c.length;
+      if (url.pathname === '/reverse') chunks.push(c);
+    });
     req.on('end', () => {
       if (url.pathname === '/hang') return; // never answers: upstream timeout tests
       if (url.pathname === '/slow') {
         setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow done'), Number(url.searchParams.get('ms')));
         return;
       }
+      if (url.pathname === '/reverse') {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        return res.end([...Buffer.concat(chunks).toString('utf8')].reverse().join(''));
+      }
+      if (url.pathname === '/v1/messages' && req.method === 'POST') return streamEvents(res, ANTHROPIC_SSE);
       if (url.pathname === '/bytes') return streamBytes(res, Number(url.searchParams.get('n')));
       if (url.pathname === '/redirect') {
         res.writeHead(302, { location: 'https://elsewhere.test/' });
@@ -79,6 +90,31 @@ export async function startUpstream(
         server.close(() => r());
       }),
   };
+}
+
+/** A streamed Anthropic Messages response that ends in a tool call (the API's documented event shapes). */
+export const ANTHROPIC_SSE = [
+  'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5-20250929","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":472,"output_tokens":2}}}\n\n',
+  'event: ping\ndata: {"type": "ping"}\n\n',
+  'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Let me check the weather."}}\n\n',
+  'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+  'event: content_block_start\ndata: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6","name":"get_weather","input":{}}}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\\"location\\": \\"Paris\\"}"}}\n\n',
+  'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n',
+  'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":89}}\n\n',
+  'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+];
+
+function streamEvents(res: http.ServerResponse, events: string[]): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  let i = 0;
+  const next = () => {
+    if (i === events.length) return void res.end();
+    res.write(events[i++]);
+    setTimeout(next, 2);
+  };
+  next();
 }
 
 function streamBytes(res: http.ServerResponse, n: number): void {

@@ -48,6 +48,7 @@ describe('airlock start on embedded defaults', () => {
     expect(banner).toMatch(/Every host is denied until the policy allows it/);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca')).mode & 0o777).toBe(0o700);
+    for (const f of ['flows.sqlite', 'flows.sqlite-wal']) expect(fs.statSync(path.join(cwd, '.airlock', f)).mode & 0o777, f).toBe(0o600);
     const exited = new Promise((r) => proc.on('exit', (code, signal) => r(code ?? signal)));
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);

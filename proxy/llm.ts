@@ -1,0 +1,207 @@
+// LLM-aware fields for the audit trail: model, token usage, stop reason and tool names of
+// Anthropic Messages and OpenAI Chat Completions calls, read from the stored (capped, decoded)
+// bodies once per flow when it is recorded. Pure and total: any input, truncated or not JSON,
+// yields a result or null, never an exception.
+
+export interface LlmInfo {
+  provider: 'anthropic' | 'openai';
+  model: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  stopReason: string | null;
+  /** Tools the request declares and the response calls, each name once, in order of appearance. */
+  tools: string[];
+}
+
+type Provider = LlmInfo['provider'];
+type Json = Record<string, unknown>;
+
+const MAX_TOOLS = 128;
+const MAX_NAME = 200;
+
+/** The provider whose API this path is (any host: base-URL routes and proxies keep the path). */
+export function llmProvider(path: string | null | undefined): Provider | null {
+  if (!path) return null;
+  const q = path.indexOf('?');
+  const p = (q >= 0 ? path.slice(0, q) : path).replace(/\/+$/, '');
+  if (p.endsWith('/v1/messages')) return 'anthropic';
+  if (p.endsWith('/chat/completions')) return 'openai';
+  return null;
+}
+
+export function llmInfo(
+  host: string | null | undefined,
+  path: string | null | undefined,
+  requestBody: string | null | undefined,
+  responseContentType: string | null | undefined,
+  responseBody: string | null | undefined,
+): LlmInfo | null {
+  try {
+    void host; // recognised by path: the same API is reached under many host names
+    const provider = llmProvider(path);
+    if (!provider) return null;
+    const info: LlmInfo = { provider, model: null, inputTokens: null, outputTokens: null, stopReason: null, tools: [] };
+    const tools = new Set<string>();
+    if (requestBody) readRequest(provider, requestBody, info, tools);
+    let responseModel: string | null = null;
+    if (responseBody) {
+      const sse = /text\/event-stream/i.test(responseContentType ?? '') || /^\s*(event|data):/.test(responseBody.slice(0, 64));
+      const r = { ...info, model: null as string | null };
+      if (sse) readStream(provider, responseBody, r, tools);
+      else readResponse(provider, responseBody, r, tools);
+      responseModel = r.model;
+      info.inputTokens = r.inputTokens;
+      info.outputTokens = r.outputTokens;
+      info.stopReason = r.stopReason;
+    }
+    // The model that answered (e.g. a dated snapshot) over the alias the request named.
+    info.model = responseModel ?? info.model;
+    info.tools = [...tools];
+    const found = info.model !== null || info.inputTokens !== null || info.outputTokens !== null || info.stopReason !== null || info.tools.length > 0;
+    return found ? info : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function parse(text: string): Json | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
+  } catch {
+    return null;
+  }
+}
+
+const obj = (v: unknown): Json | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME ? v : null);
+const count = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+
+function addTool(tools: Set<string>, name: unknown): void {
+  const n = str(name);
+  if (n !== null && tools.size < MAX_TOOLS) tools.add(n);
+}
+
+/** From text JSON.parse rejects (a body cut at the cap): the first `"key": "string"`. */
+function scanString(text: string, key: string): string | null {
+  const m = new RegExp(`"${key}"\\s*:\\s*"([^"\\\\]{1,${MAX_NAME}})"`).exec(text);
+  return m ? m[1] : null;
+}
+
+function scanCount(text: string, key: string): number | null {
+  const m = new RegExp(`"${key}"\\s*:\\s*(\\d{1,15})\\b`).exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+function readRequest(provider: Provider, text: string, info: LlmInfo, tools: Set<string>): void {
+  const j = parse(text);
+  if (!j) {
+    info.model = scanString(text, 'model');
+    return;
+  }
+  info.model = str(j.model);
+  for (const t of arr(j.tools)) {
+    const o = obj(t);
+    if (!o) continue;
+    // Anthropic: {name, input_schema}; OpenAI: {type: "function", function: {name}}.
+    addTool(tools, provider === 'anthropic' ? o.name : (obj(o.function)?.name ?? o.name));
+  }
+  if (provider === 'openai') for (const f of arr(j.functions)) addTool(tools, obj(f)?.name);
+}
+
+function readResponse(provider: Provider, text: string, info: LlmInfo, tools: Set<string>): void {
+  const j = parse(text);
+  if (!j) {
+    // Cut at the cap: the leading fields are still there.
+    info.model = scanString(text, 'model');
+    if (provider === 'anthropic') {
+      info.stopReason = scanString(text, 'stop_reason');
+      info.inputTokens = scanCount(text, 'input_tokens');
+      info.outputTokens = scanCount(text, 'output_tokens');
+    } else {
+      info.stopReason = scanString(text, 'finish_reason');
+      info.inputTokens = scanCount(text, 'prompt_tokens');
+      info.outputTokens = scanCount(text, 'completion_tokens');
+    }
+    return;
+  }
+  info.model = str(j.model);
+  const usage = obj(j.usage);
+  if (provider === 'anthropic') {
+    info.inputTokens = count(usage?.input_tokens);
+    info.outputTokens = count(usage?.output_tokens);
+    info.stopReason = str(j.stop_reason);
+    for (const c of arr(j.content)) {
+      const o = obj(c);
+      if (o && (o.type === 'tool_use' || o.type === 'server_tool_use')) addTool(tools, o.name);
+    }
+  } else {
+    info.inputTokens = count(usage?.prompt_tokens);
+    info.outputTokens = count(usage?.completion_tokens);
+    for (const c of arr(j.choices)) {
+      const o = obj(c);
+      info.stopReason ??= str(o?.finish_reason);
+      for (const call of arr(obj(o?.message)?.tool_calls)) addTool(tools, obj(obj(call)?.function)?.name);
+      addTool(tools, obj(obj(o?.message)?.function_call)?.name);
+    }
+  }
+}
+
+/** Server-sent events: each event's data lines joined; a last event cut at the cap is skipped. */
+function* events(text: string): Generator<Json> {
+  let data: string[] = [];
+  const flush = function* () {
+    if (data.length === 0) return;
+    const payload = data.join('\n');
+    data = [];
+    if (payload === '[DONE]') return;
+    const j = parse(payload);
+    if (j) yield j;
+  };
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') yield* flush();
+    else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+  }
+  yield* flush();
+}
+
+function readStream(provider: Provider, text: string, info: LlmInfo, tools: Set<string>): void {
+  for (const e of events(text)) {
+    if (provider === 'anthropic') {
+      if (e.type === 'message_start') {
+        const m = obj(e.message);
+        info.model = str(m?.model) ?? info.model;
+        const u = obj(m?.usage);
+        info.inputTokens = count(u?.input_tokens) ?? info.inputTokens;
+        info.outputTokens = count(u?.output_tokens) ?? info.outputTokens;
+      } else if (e.type === 'content_block_start') {
+        const b = obj(e.content_block);
+        if (b && (b.type === 'tool_use' || b.type === 'server_tool_use')) addTool(tools, b.name);
+      } else if (e.type === 'message_delta') {
+        info.stopReason = str(obj(e.delta)?.stop_reason) ?? info.stopReason;
+        const u = obj(e.usage);
+        // output_tokens in message_delta is the running total, not an increment.
+        info.outputTokens = count(u?.output_tokens) ?? info.outputTokens;
+        info.inputTokens = count(u?.input_tokens) ?? info.inputTokens;
+      }
+    } else {
+      info.model = str(e.model) ?? info.model;
+      for (const c of arr(e.choices)) {
+        const o = obj(c);
+        info.stopReason = str(o?.finish_reason) ?? info.stopReason;
+        const delta = obj(o?.delta);
+        for (const call of arr(delta?.tool_calls)) addTool(tools, obj(obj(call)?.function)?.name);
+        addTool(tools, obj(delta?.function_call)?.name);
+      }
+      const u = obj(e.usage);
+      if (u) {
+        info.inputTokens = count(u.prompt_tokens) ?? info.inputTokens;
+        info.outputTokens = count(u.completion_tokens) ?? info.outputTokens;
+      }
+    }
+  }
+}
