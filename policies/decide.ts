@@ -11,6 +11,31 @@ export interface RequestFacts {
   /** Request target path; a query string is ignored. */
   path: string;
   websocket: boolean;
+  /** Who is asking; rules with `agents` apply only to a matching identity. */
+  agent?: AgentIdentity;
+}
+
+/** The identity of the agent behind a request or connection. */
+export interface AgentIdentity {
+  /** The Proxy-Authorization Basic user name, if any. */
+  user?: string;
+  /** The listener the request came in on, as printed (`127.0.0.1:8080`, `unix:/run/a.sock`). */
+  listener?: string;
+}
+
+/** A rule without `agents` applies to everyone; otherwise the user or `listener:ADDR` must be listed. */
+export function ruleAppliesTo(rule: HostRule, agent: AgentIdentity | undefined): boolean {
+  if (!rule.agents) return true;
+  if (!agent) return false;
+  // A Basic user name never holds ":" (it ends at the first one), so it cannot pose as `listener:...`.
+  const user = agent.user !== undefined && !agent.user.includes(':') ? agent.user : undefined;
+  if (user !== undefined && rule.agents.includes(user)) return true;
+  return agent.listener !== undefined && rule.agents.includes(`listener:${agent.listener}`);
+}
+
+/** The rules covering this host for this agent. Rules scoped to other agents do not exist for it. */
+function candidatesFor(config: Config, host: string, agent: AgentIdentity | undefined): HostRule[] {
+  return config.hosts.filter((rule) => matchesNormalized(rule.match, host) && ruleAppliesTo(rule, agent));
 }
 
 export const REASONS: Record<DenyCode, string> = {
@@ -51,10 +76,10 @@ function portHint(...rules: HostRule[]): string {
 }
 
 /** CONNECT and transparent connections: may anything be sent to host:port at all? */
-export function decideConnect(config: Config, host: string, port: number): Decision {
+export function decideConnect(config: Config, host: string, port: number, agent?: AgentIdentity): Decision {
   const target = normalizeHost(host);
   if (!target.ok) return BAD_HOST;
-  const candidates = config.hosts.filter((rule) => matchesNormalized(rule.match, target.host));
+  const candidates = candidatesFor(config, target.host, agent);
   if (candidates.length === 0) return NOT_IN_POLICY;
   const rule = candidates.find((r) => rulePorts(r).includes(port));
   if (rule) return { allow: true, rule };
@@ -112,7 +137,7 @@ function checks(req: RequestFacts, method: string, path: string): Check[] {
 export function decideRequest(config: Config, req: RequestFacts): Decision {
   const target = normalizeHost(req.host);
   if (!target.ok) return BAD_HOST;
-  const candidates = config.hosts.filter((rule) => matchesNormalized(rule.match, target.host));
+  const candidates = candidatesFor(config, target.host, req.agent);
   if (candidates.length === 0) return NOT_IN_POLICY;
   // Methods are case-sensitive (RFC 9110): "get" is not GET.
   const list = checks(req, req.method, pathOnly(req.path));

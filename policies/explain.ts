@@ -6,6 +6,7 @@ export function explainRule(rule: Omit<HostRule, 'explain'>): string {
   const ports = rule.ports ?? (rule.plainHttp ? [443, 80] : [443]);
   let text = `allows ${methods} to ${rule.match} on port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`;
   if (rule.paths) text += ` under ${rule.paths.join(', ')}`;
+  if (rule.agents?.length) text += ` for ${rule.agents.join(', ')} only`;
   const extras: string[] = [];
   if (rule.plainHttp) extras.push('plain HTTP too');
   if (!rule.websocket) extras.push('no WebSocket');

@@ -1,6 +1,7 @@
 // The `hosts` list: one rule per entry, every problem reported with its path.
 import { METHODS } from 'node:http';
 import { parseCidr } from './ip.ts';
+import { formatListen, parseListen } from './listen.ts';
 import { parseMatch } from './match.ts';
 import { Problems, checkKeys, join, mapping, optBool, optList, present, readString, type Fields } from './problems.ts';
 import { resolveSecretSource, type SecretResult } from './secrets.ts';
@@ -16,7 +17,7 @@ export interface HostsContext {
   secrets?: Map<string, SecretResult>;
 }
 
-const HOST_KEYS = ['name', 'match', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'inject', 'placeholder'];
+const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'inject', 'placeholder'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Framing and routing headers belong to the proxy; injecting them would corrupt or redirect requests.
@@ -54,6 +55,7 @@ function parseRule(
   checkKeys(fields, HOST_KEYS, path, p);
   const id = parseId(fields, path, p, ids);
   const match = parseRuleMatch(fields, path, p);
+  const agents = parseAgents(fields, path, ctx);
   const ports = parsePorts(fields, path, p);
   const methods = parseMethods(fields, path, p);
   const paths = parsePaths(fields, path, p);
@@ -70,7 +72,7 @@ function parseRule(
   const inject = parseInject(fields, path, ctx);
   const placeholders = parsePlaceholders(fields, path, p, inject, placeholderOwners);
   if (match === undefined) return undefined;
-  return { index, id: id ?? path, match, ports, methods, paths, allowIps, plainHttp, websocket, injectHeaders: inject.headers, placeholders };
+  return { index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, injectHeaders: inject.headers, placeholders };
 }
 
 function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {
@@ -99,6 +101,29 @@ function parseRuleMatch(fields: Fields, path: string, p: Problems): string | und
   const result = parseMatch(text);
   if (!result.ok) p.add(matchPath, result.problem);
   return result.ok ? result.match : undefined;
+}
+
+/** Proxy-Authorization users (printable ASCII without ":"), or `listener:ADDR` as printed. */
+const AGENT_USER = /^[\x21-\x39\x3b-\x7e]{1,128}$/;
+
+function parseAgents(fields: Fields, path: string, ctx: HostsContext): string[] | undefined {
+  const { p } = ctx;
+  const list = optList(fields, 'agents', path, p);
+  if (!list) return undefined;
+  const agents = new Set<string>();
+  list.forEach((entry, i) => {
+    const itemPath = `${path}.agents[${i}]`;
+    const text = readString(entry, itemPath, p);
+    if (text === undefined) return;
+    const trimmed = text.trim();
+    if (trimmed.startsWith('listener:')) {
+      const l = parseListen(trimmed.slice('listener:'.length), ctx.baseDir);
+      if (!l.ok) p.add(itemPath, `listener: ${l.problem}`);
+      else agents.add(`listener:${formatListen(l.addr)}`);
+    } else if (AGENT_USER.test(trimmed)) agents.add(trimmed);
+    else p.add(itemPath, 'expected a Proxy-Authorization user name (printable ASCII without ":" or spaces, up to 128) or "listener:ADDR"');
+  });
+  return [...agents];
 }
 
 function parsePorts(fields: Fields, path: string, p: Problems): number[] | undefined {

@@ -4,8 +4,8 @@ import { formatListen, parseListen, sameSocket } from './listen.ts';
 import { Problems, checkKeys, join, mapping, optList, present, readString, type Fields } from './problems.ts';
 import type { ListenAddr, Route } from './types.ts';
 
-type ListenSection = { proxy?: ListenAddr; transparent?: ListenAddr; admin?: ListenAddr };
-const LISTEN_KEYS = ['proxy', 'transparent', 'admin'] as const;
+type ListenSection = { proxy?: ListenAddr; transparent?: ListenAddr; admin?: ListenAddr; ui?: ListenAddr };
+const LISTEN_KEYS = ['proxy', 'transparent', 'admin', 'ui'] as const;
 
 export function parseListenSection(value: unknown, baseDir: string, p: Problems): ListenSection {
   if (value === null || value === undefined) return {};

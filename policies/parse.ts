@@ -8,7 +8,7 @@ import { parseCidr } from './ip.ts';
 import { parseHosts, type DraftRule } from './parse-hosts.ts';
 import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
 import { parseUpstream } from './parse-upstream.ts';
-import { Problems, checkKeys, mapping, optBool, optInt, optString, type Fields } from './problems.ts';
+import { Problems, checkKeys, mapping, optBool, optInt, optString, present, type Fields } from './problems.ts';
 import type { Config, HostRule, ParseResult, Route } from './types.ts';
 
 export interface ParseOptions {
@@ -82,11 +82,70 @@ function parseLog(fields: Fields, p: Problems): Config['log'] {
 }
 
 function parseStore(fields: Fields, dataDir: string, p: Problems): Config['store'] {
-  checkKeys(fields, ['path', 'body_cap_bytes'], 'store', p);
+  checkKeys(fields, ['path', 'body_cap_bytes', 'retention'], 'store', p);
   return {
     path: resolve(dataDir, optString(fields, 'path', 'store', p) ?? 'flows.sqlite'),
     bodyCapBytes: optInt(fields, 'body_cap_bytes', 'store', p, 1024 * 1024, 0),
+    retention: parseRetention(fields.get('retention'), p),
   };
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+};
+/** Retention below these would delete flows faster than anyone could look at them. */
+const MIN_AGE_MS = 60_000;
+const MIN_BYTES = 1024 * 1024;
+
+/** "90m", "12h", "30d", "2w", "45s" -> milliseconds; a problem text otherwise. */
+export function parseDuration(value: unknown): { ok: true; ms: number } | { ok: false; problem: string } {
+  const form = 'expected a duration like "90m", "12h", "30d" (units s, m, h, d, w)';
+  if (typeof value !== 'string') return { ok: false, problem: form };
+  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(value.trim());
+  if (!m) return { ok: false, problem: form };
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]];
+  if (!Number.isSafeInteger(Math.round(ms))) return { ok: false, problem: `${value} is too long` };
+  return { ok: true, ms: Math.round(ms) };
+}
+
+/** "500MiB", "10GiB", "2GB", "1e9", 1000000000 -> bytes; a problem text otherwise. */
+export function parseSize(value: unknown): { ok: true; bytes: number } | { ok: false; problem: string } {
+  const form = 'expected a size like "500MiB", "10GiB", "2GB" or a number of bytes';
+  let bytes: number;
+  if (typeof value === 'number') bytes = value;
+  else if (typeof value === 'string') {
+    const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]i?b|b)?$/i.exec(value.trim());
+    if (!m) return { ok: false, problem: form };
+    bytes = Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()];
+  } else return { ok: false, problem: form };
+  if (!Number.isFinite(bytes) || bytes < 0) return { ok: false, problem: form };
+  bytes = Math.floor(bytes);
+  if (!Number.isSafeInteger(bytes)) return { ok: false, problem: `${String(value)} is too large` };
+  return { ok: true, bytes };
+}
+
+function parseRetention(value: unknown, p: Problems): Config['store']['retention'] {
+  if (value === null || value === undefined) return {};
+  const fields = mapping(value, 'store.retention', p);
+  if (!fields) return {};
+  checkKeys(fields, ['max_age', 'max_bytes'], 'store.retention', p);
+  const retention: Config['store']['retention'] = {};
+  if (present(fields, 'max_age')) {
+    const raw = fields.get('max_age');
+    const d = parseDuration(raw);
+    if (!d.ok) p.add('store.retention.max_age', d.problem);
+    else if (d.ms < MIN_AGE_MS) p.add('store.retention.max_age', `${String(raw)} is shorter than the minimum of 1m`);
+    else retention.maxAgeMs = d.ms;
+  }
+  if (present(fields, 'max_bytes')) {
+    const raw = fields.get('max_bytes');
+    const s = parseSize(raw);
+    if (!s.ok) p.add('store.retention.max_bytes', s.problem);
+    else if (s.bytes < MIN_BYTES) p.add('store.retention.max_bytes', `${String(raw)} is smaller than the minimum of 1MiB`);
+    else retention.maxBytes = s.bytes;
+  }
+  return retention;
 }
 
 /**

@@ -34,6 +34,11 @@ export interface HostRule {
   methods?: string[];
   /** Path prefixes (each starts with "/"); undefined means any path. */
   paths?: string[];
+  /**
+   * Agent identities this rule applies to: a Proxy-Authorization Basic user name, or
+   * `listener:ADDR` (the listener as printed, e.g. `listener:unix:/run/a.sock`). Undefined: every agent.
+   */
+  agents?: string[];
   /** Non-public addresses this rule may reach after DNS (loopback, private, ...). */
   allowIps: Cidr[];
   /** Plain-HTTP upstream requests (http://, transparent :80, plaintext in a tunnel). Default false. */
@@ -58,8 +63,9 @@ export interface Config {
   sourcePath?: string;
   /** Absolute data directory: CA, flow store. */
   dataDir: string;
-  /** proxy: explicit proxy; transparent: iptables REDIRECT target; admin: /healthz and /metrics. */
-  listen: { proxy?: ListenAddr; transparent?: ListenAddr; admin?: ListenAddr };
+  /** proxy: explicit proxy; transparent: iptables REDIRECT target; admin: /healthz and /metrics;
+   * ui: the read-only, token-protected audit-trail API (web-ui/, docs/api.md). */
+  listen: { proxy?: ListenAddr; transparent?: ListenAddr; admin?: ListenAddr; ui?: ListenAddr };
   routes: Route[];
   upstream: {
     /** Absolute paths of extra trusted CA bundles (PEM), on top of the system roots. */
@@ -85,6 +91,13 @@ export interface Config {
     path: string;
     /** Bytes of each request and response body kept in the store (0: bodies are not kept). */
     bodyCapBytes: number;
+    /** Deleting the oldest flows in the background (writer thread); unset limits keep everything. */
+    retention: {
+      /** Flows that started longer ago than this are deleted. */
+      maxAgeMs?: number;
+      /** The oldest flows are deleted until the store's used pages fit in this many bytes. */
+      maxBytes?: number;
+    };
   };
   log: {
     /** One JSON line per flow on stdout. */

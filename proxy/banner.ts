@@ -5,9 +5,15 @@ import type { Airlock } from './main.ts';
 export function banner(a: Airlock): string {
   const rel = (p: string) => path.relative(process.cwd(), p) || p;
   const lines = ['airlock is running'];
-  const { proxy, transparent, routes } = a.addresses;
+  const { proxy, transparent, ui, routes } = a.addresses;
   if (proxy) lines.push(`  explicit proxy  ${proxy.address}   (HTTP_PROXY / HTTPS_PROXY)`);
   if (transparent) lines.push(`  transparent     ${transparent.address}   (iptables REDIRECT target for :443 and :80)`);
+  if (ui) {
+    lines.push(
+      `  web UI API      ${ui.address}   (` +
+        (a.uiToken ? `Authorization: Bearer ${a.uiToken}; shown only now, keep it)` : `token: the one printed at first start; delete ${rel(path.join(a.config.dataDir, 'ui-token.sha256'))} for a new one)`),
+    );
+  }
   a.config.routes.forEach((r, i) => lines.push(`  route           ${routes[i].address} -> ${r.upstream.href}`));
   lines.push(`  CA certificate  ${rel(a.caCertPath)}   (agents must trust it)`);
   lines.push(`  flow store      ${rel(a.config.store.path)}`);

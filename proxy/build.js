@@ -20,8 +20,11 @@ function newestSource(dir, newest = 0) {
 export async function build() {
   const esbuild = await import('esbuild');
   await esbuild.build({
-    entryPoints: [path.join(root, 'proxy', 'cli.ts')],
-    outfile: out,
+    entryPoints: { cli: path.join(root, 'proxy', 'cli.ts') },
+    outdir: path.dirname(out),
+    // Modules imported with import() (the UI, metrics) become their own chunks, loaded only
+    // when a policy turns them on.
+    splitting: true,
     bundle: true,
     platform: 'node',
     format: 'esm',

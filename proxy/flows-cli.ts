@@ -47,7 +47,8 @@ export async function flowsCommand(args: string[]): Promise<number> {
   return runFlows(args, stdio);
 }
 
-class UsageError extends Error {}
+/** Bad input from the user (an option, a query parameter): exit 2 in the CLI, 400 in the API. */
+export class UsageError extends Error {}
 
 const OPTIONS = {
   db: { type: 'string' },
@@ -125,7 +126,7 @@ function storePath(v: Values): string {
   return path.resolve('.airlock', 'flows.sqlite');
 }
 
-function openStore(file: string): Database.Database {
+export function openStore(file: string): Database.Database {
   if (!fs.existsSync(file)) throw new Error(`no flow store at ${file}`);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 5000');
@@ -140,7 +141,7 @@ function openStore(file: string): Database.Database {
 // ---------------------------------------------------------------------------------------------
 // Filters
 
-const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
+export const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 export function parseTime(text: string, now = Date.now()): number {
@@ -151,24 +152,43 @@ export function parseTime(text: string, now = Date.now()): number {
   return t;
 }
 
-function positiveInt(text: string, name: string, min: number): number {
+export function positiveInt(text: string, name: string, min: number): number {
   if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) throw new UsageError(`${name} must be a whole number of at least ${min}`);
   return Number(text);
 }
 
-/** The filter the options describe (validated; every value ends up bound, see store/search.ts). */
-function filterOf(v: Values): FlowFilter {
+/** The filter options of `flows list|export` (also the query parameters of the web UI's API). */
+export interface FilterOptions {
+  host?: string;
+  decision?: string;
+  method?: string;
+  status?: string;
+  since?: string;
+  until?: string;
+  rule?: string;
+  agent?: string;
+  path?: string;
+  'has-finding'?: boolean;
+  text?: string;
+  after?: string;
+}
+
+/**
+ * The filter the options describe (validated; every value ends up bound, see store/search.ts).
+ * `flag` prefixes option names in error messages: "--" for the CLI, "" for query parameters.
+ */
+export function filterOf(v: FilterOptions, flag = '--'): FlowFilter {
   const f: FlowFilter = {};
   if (v.host !== undefined) f.host = v.host;
   if (v.decision !== undefined) {
-    if (!DECISIONS.includes(v.decision)) throw new UsageError(`--decision must be one of ${DECISIONS.join(', ')}`);
+    if (!DECISIONS.includes(v.decision)) throw new UsageError(`${flag}decision must be one of ${DECISIONS.join(', ')}`);
     f.decision = v.decision;
   }
   if (v.method !== undefined) f.method = v.method;
   if (v.status !== undefined) {
     const cls = /^([1-5])xx$/i.exec(v.status);
     if (cls) f.statusClass = Number(cls[1]);
-    else f.status = positiveInt(v.status, '--status', 100);
+    else f.status = positiveInt(v.status, `${flag}status`, 100);
   }
   if (v.since !== undefined) f.since = parseTime(v.since);
   if (v.until !== undefined) f.until = parseTime(v.until);
@@ -177,14 +197,14 @@ function filterOf(v: Values): FlowFilter {
   if (v.path !== undefined) f.pathPrefix = v.path;
   if (v['has-finding']) f.hasFinding = true;
   if (v.text !== undefined) f.text = v.text;
-  if (v.after !== undefined) f.after = positiveInt(v.after, '--after', 0);
+  if (v.after !== undefined) f.after = positiveInt(v.after, `${flag}after`, 0);
   return f;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rows
 
-interface FlowRow {
+export interface FlowRow {
   id: number;
   flow_id: string;
   started_at: number;
@@ -222,7 +242,7 @@ interface FlowRow {
   llm_tools: string | null;
 }
 
-function llmTools(r: FlowRow): string[] {
+export function llmTools(r: FlowRow): string[] {
   if (!r.llm_tools) return [];
   try {
     const t: unknown = JSON.parse(r.llm_tools);
@@ -241,7 +261,7 @@ function llmLine(r: FlowRow): string | null {
   return parts.join('; ');
 }
 
-interface BodyRow {
+export interface BodyRow {
   direction: 'request' | 'response';
   content_type: string | null;
   encoding: string | null;
@@ -250,7 +270,7 @@ interface BodyRow {
   data: Buffer | null;
 }
 
-function bodiesOf(db: Database.Database): (id: number) => BodyRow[] {
+export function bodiesOf(db: Database.Database): (id: number) => BodyRow[] {
   const stmt = db.prepare('SELECT direction, content_type, encoding, size, truncated, data FROM bodies WHERE flow_id = ? ORDER BY direction');
   return (id) => stmt.all(id) as BodyRow[];
 }
@@ -262,14 +282,14 @@ function requestLine(r: FlowRow): string {
   return `${r.method} ${urlOf(r)}`;
 }
 
-function urlOf(r: FlowRow): string {
+export function urlOf(r: FlowRow): string {
   const scheme = r.scheme ?? 'https';
   const host = r.host?.includes(':') ? `[${r.host}]` : (r.host ?? '');
   const port = r.port === null || r.port === (scheme === 'https' ? 443 : 80) ? '' : `:${r.port}`;
   return `${scheme}://${host}${port}${r.path ?? '/'}${r.query !== null ? `?${r.query}` : ''}`;
 }
 
-function headerPairs(json: string | null): { name: string; value: string }[] {
+export function headerPairs(json: string | null): { name: string; value: string }[] {
   if (!json) return [];
   const h = JSON.parse(json) as Record<string, string | string[]>;
   return Object.entries(h).flatMap(([name, v]) => [v].flat().map((value) => ({ name, value })));
@@ -278,7 +298,7 @@ function headerPairs(json: string | null): { name: string; value: string }[] {
 const TEXTUAL = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|yaml|x-yaml|csv|graphql|x-ndjson)\b)/i;
 
 /** Text when the type says so, or when the bytes are valid UTF-8 without NULs. Never when still encoded. */
-function isText(b: BodyRow): boolean {
+export function isText(b: BodyRow): boolean {
   if (b.encoding !== null || !b.data) return false;
   if (b.content_type && TEXTUAL.test(b.content_type)) return true;
   if (b.data.includes(0)) return false;
@@ -363,6 +383,10 @@ function show(db: Database.Database, ref: string, io: Io): number {
 // ---------------------------------------------------------------------------------------------
 // export
 
+/** A HAR document is HAR_HEAD, the entries joined by ",", then HAR_TAIL. */
+export const HAR_HEAD = `{"log":{"version":"1.2","creator":{"name":"airlock","version":"0.1.0"},"pages":[],"entries":[`;
+export const HAR_TAIL = ']}}\n';
+
 function exportFlows(db: Database.Database, v: Values, io: Io): number {
   const format = v.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');
@@ -386,7 +410,7 @@ function exportFlows(db: Database.Database, v: Values, io: Io): number {
   let skipped = 0;
   try {
     db.transaction(() => {
-      if (format === 'har') write(`{"log":{"version":"1.2","creator":{"name":"airlock","version":"0.1.0"},"pages":[],"entries":[`);
+      if (format === 'har') write(HAR_HEAD);
       for (const r of stmt.iterate(...params, limit) as IterableIterator<FlowRow>) {
         const bs = bodies(r.id);
         if (format === 'jsonl') {
@@ -397,7 +421,7 @@ function exportFlows(db: Database.Database, v: Values, io: Io): number {
           count++;
         } else skipped++; // a refused connection (bad TLS, garbage) has no HTTP request to describe
       }
-      if (format === 'har') write(']}}\n');
+      if (format === 'har') write(HAR_TAIL);
     })();
     if (toFile && pending) fs.writeSync(fd, pending);
   } finally {
@@ -408,7 +432,7 @@ function exportFlows(db: Database.Database, v: Values, io: Io): number {
   return 0;
 }
 
-function bodyJson(b: BodyRow): Record<string, unknown> {
+export function bodyJson(b: BodyRow): Record<string, unknown> {
   const data = b.data ?? Buffer.alloc(0);
   const text = isText(b);
   return {
@@ -422,7 +446,7 @@ function bodyJson(b: BodyRow): Record<string, unknown> {
   };
 }
 
-function jsonlRecord(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
+export function jsonlRecord(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
   return {
     ...r,
     time: new Date(r.started_at).toISOString(),
@@ -434,7 +458,7 @@ function jsonlRecord(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
   };
 }
 
-function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
+export function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown> {
   const req = bodies.find((b) => b.direction === 'request');
   const res = bodies.find((b) => b.direction === 'response');
   const httpVersion = r.protocol === 'h2' ? 'HTTP/2' : 'HTTP/1.1';

@@ -17,6 +17,7 @@ import { createMetrics, noMetrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { reloadPolicy, type ReloadResult } from './reload.ts';
 import { FlowStore } from './store/writer.ts';
+import { ensureUiToken } from '../web-ui/token.ts';
 
 /** How long a graceful stop waits for requests in progress before closing their connections. */
 const DRAIN_MS = 10_000;
@@ -27,8 +28,10 @@ export interface Airlock {
   caCertPath: string;
   minter: LeafMinter;
   store: FlowStore;
-  /** Real addresses: proxy, transparent, admin, and one per route (in policy order). */
-  addresses: { proxy?: Bound; transparent?: Bound; admin?: Bound; routes: Bound[] };
+  /** Real addresses: proxy, transparent, admin, ui, and one per route (in policy order). */
+  addresses: { proxy?: Bound; transparent?: Bound; admin?: Bound; ui?: Bound; routes: Bound[] };
+  /** The web UI's API token, only on the start that created it (afterwards only its hash exists). */
+  uiToken?: string;
   /** Re-reads the policy file; on any problem the policy in force stays. */
   reload(): ReloadResult;
   /** Stops accepting, lets requests in progress finish (up to 10 s), records every flow. */
@@ -38,7 +41,7 @@ export interface Airlock {
 export async function startAirlock(initial: Config): Promise<Airlock> {
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const minter = new LeafMinter(loadCa(initial.dataDir), { cacheSize: initial.ca.cacheSize });
-  const store = new FlowStore(initial.store.path);
+  const store = new FlowStore(initial.store.path, { retention: initial.store.retention });
   const ref: ConfigRef = { current: initial };
   const upstream = new Upstream(initial);
   let metrics = noMetrics;
@@ -69,7 +72,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       flushLog();
     })());
   try {
-    const { proxy, transparent, admin } = initial.listen;
+    const { proxy, transparent, admin, ui } = initial.listen;
     const addresses: Airlock['addresses'] = { routes: [] };
     if (proxy) addresses.proxy = await start(createExplicitServer(ref, pipeline, inner, describeAddr(proxy)), proxy);
     if (transparent) {
@@ -83,6 +86,14 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       const health = () => ({ ok: !closing, detail: { active: pipeline.active(), store_queue: store.queueDepth() } });
       addresses.admin = await start(createAdminServer(metrics, health), admin);
     }
+    let uiToken: string | undefined;
+    if (ui) {
+      const t = ensureUiToken(initial.dataDir);
+      uiToken = t.token;
+      // Hono loads only when the UI listener is configured (like prom-client for admin).
+      const { createUiServer } = await import('../web-ui/server.ts');
+      addresses.ui = await start(createUiServer({ storePath: initial.store.path, tokenHash: t.hash }), ui);
+    }
     // airlock never dials itself, whatever a rule's allow_ips say.
     upstream.setOwnListeners(bound.flatMap((b) => (b.port === undefined ? [] : [{ host: b.host, port: b.port }])));
     return {
@@ -93,6 +104,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       minter,
       store,
       addresses,
+      ...(uiToken === undefined ? {} : { uiToken }),
       reload: () => reloadPolicy(ref, upstream),
       close,
     };

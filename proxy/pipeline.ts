@@ -117,6 +117,7 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       method: req.method ?? 'GET',
       path: flow.path ?? '/',
       websocket,
+      agent: { user: flow.agentUser, listener: conn.listener },
     });
     if (!d.allow) return refuse(403, d.code, d.reason, d.ruleId);
     const rule = d.rule;

@@ -30,7 +30,7 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
       writeRawRefusal(socket, 400, { error: 'bad_request', reason });
       return pipeline.refuse(conn, 'bad_request', reason, 'tcp', 400, { method: 'CONNECT' });
     }
-    const d = decideConnect(config.current, a.host, a.port);
+    const d = decideConnect(config.current, a.host, a.port, { user: conn.agentUser, listener: conn.listener });
     if (!d.allow) {
       // Refused before any TLS: no leaf is minted for a host the policy does not name.
       writeRawRefusal(socket, 403, { error: d.code, host: a.host, reason: d.reason, rule: d.ruleId, hint: d.hint });

@@ -37,7 +37,7 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
     socket.end(ACCESS_DENIED_ALERT);
     return pipeline.refuse(conn, 'bad_request', `TLS server name: ${n.problem}`, 'tls');
   }
-  const d = decideConnect(config.current, n.host, 443);
+  const d = decideConnect(config.current, n.host, 443, { listener: conn.listener });
   if (!d.allow) {
     socket.end(ACCESS_DENIED_ALERT);
     return pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });

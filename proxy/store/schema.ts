@@ -92,6 +92,11 @@ const migrations: string[] = [
    ALTER TABLE flows ADD COLUMN llm_output_tokens INTEGER;
    ALTER TABLE flows ADD COLUMN llm_stop_reason TEXT;
    ALTER TABLE flows ADD COLUMN llm_tools TEXT;`,
+  // 5: newest-first listing filtered by one host or one decision: (host, id) and (decision, id)
+  // let SQLite walk backwards and stop at the page size instead of sorting every match
+  // (bench/search.ts: 439 ms -> under 1 ms for a host with 300,000 flows).
+  `CREATE INDEX flows_host_id ON flows(host, id);
+   CREATE INDEX flows_decision_id ON flows(decision, id);`,
 ];
 
 /** The schema version this airlock writes. */

@@ -53,7 +53,8 @@ export function whereClause(f: FlowFilter): { where: string; params: unknown[] }
     clauses.push(clause);
     params.push(...values);
   };
-  if (f.host !== undefined) add('host GLOB ?', f.host.toLowerCase());
+  // Without glob characters, equality: it can use the (host, id) index for newest-first pages.
+  if (f.host !== undefined) add(/[*?[]/.test(f.host) ? 'host GLOB ?' : 'host = ?', f.host.toLowerCase());
   if (f.decision !== undefined) add('decision = ?', f.decision);
   if (f.method !== undefined) add('method = ?', f.method.toUpperCase());
   if (f.status !== undefined) add('status = ?', f.status);

@@ -26,10 +26,26 @@ const NO_BODIES: StoredBody[] = [];
 
 type Queued = [row: unknown[], bodies: StoredBody[]];
 
+/** Default seconds between retention runs; AIRLOCK_RETENTION_INTERVAL_MS or the option overrides. */
+const RETENTION_INTERVAL_MS = 60_000;
+
+export interface FlowStoreOptions {
+  /** store.retention from the policy; no limit set means no retention runs. */
+  retention?: { maxAgeMs?: number; maxBytes?: number };
+  /** How often the writer thread enforces retention (tests use a short interval). */
+  retentionIntervalMs?: number;
+}
+
+export interface RetentionResult {
+  deleted: number;
+  /** Bytes the store uses afterwards (used pages * page size). */
+  bytes: number;
+}
+
 export class FlowStore {
   /** This thread's connection: migrations, reads, and the overload fallback. */
   readonly db: Database.Database;
-  readonly stats = { written: 0, failed: 0, highWater: 0, batches: 0, syncWrites: 0 };
+  readonly stats = { written: 0, failed: 0, highWater: 0, batches: 0, syncWrites: 0, retentionDeleted: 0, retentionRuns: 0 };
   private worker: Worker;
   private batch: Queued[] = [];
   private batchBytes = 0;
@@ -41,25 +57,32 @@ export class FlowStore {
   private waiters: (() => void)[] = [];
   private prepWaiters: (() => void)[] = [];
   private fallback: ReturnType<typeof createBatchWriter> | undefined;
+  private retentionWaiters = new Map<number, (r: RetentionResult) => void>();
+  private retentionSeq = 0;
 
-  constructor(file: string) {
+  constructor(file: string, opts: FlowStoreOptions = {}) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     // The store holds what agents sent: owner-only, and SQLite gives -wal/-shm the same mode.
     fs.closeSync(fs.openSync(file, 'a', 0o600));
     fs.chmodSync(file, 0o600);
     this.db = new Database(file);
+    // A new store gives freed pages back to the file system (retention runs incremental_vacuum).
+    // auto_vacuum can only be chosen before the first table exists, and before WAL is enabled.
+    if (this.db.pragma('user_version', { simple: true }) === 0 && this.db.pragma('page_count', { simple: true }) === 0) {
+      this.db.pragma('auto_vacuum = INCREMENTAL');
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     migrate(this.db);
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(packageFile('proxy/store/writer-worker.cjs'), {
-      workerData: { file, columns: STORED_COLUMNS, hashed: COLUMNS.length, driver },
+      workerData: { file, columns: STORED_COLUMNS, hashed: COLUMNS.length, driver, retention: retentionOf(opts) },
       // The writer holds one batch at a time: a small heap keeps the second isolate cheap.
       // (Body bytes arrive as a transferred ArrayBuffer, outside the heap.)
       resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 },
     });
-    this.worker.on('message', (m: { written?: number; failed?: number; bytes?: number; error?: string }) => this.confirmed(m));
+    this.worker.on('message', (m: WorkerMessage) => (m.retained ? this.retained(m.retained, m.seq) : this.confirmed(m)));
     this.worker.on('error', (err) => process.stderr.write(`airlock: flow writer failed: ${err.message}\n`));
   }
 
@@ -88,6 +111,27 @@ export class FlowStore {
     this.send();
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Runs retention now on the writer thread (after the flows already sent); resolves with what it did. */
+  async enforceRetention(): Promise<RetentionResult> {
+    await this.flush();
+    const seq = ++this.retentionSeq;
+    return new Promise((resolve) => {
+      this.retentionWaiters.set(seq, resolve);
+      this.worker.postMessage({ retain: true, seq });
+    });
+  }
+
+  private retained(r: RetentionResult & { error?: string }, seq: number | undefined): void {
+    this.stats.retentionRuns++;
+    this.stats.retentionDeleted += r.deleted;
+    if (r.error) process.stderr.write(`airlock: flow retention failed: ${r.error}\n`);
+    const waiter = seq === undefined ? undefined : this.retentionWaiters.get(seq);
+    if (waiter) {
+      this.retentionWaiters.delete(seq!);
+      waiter({ deleted: r.deleted, bytes: r.bytes });
+    }
   }
 
   async close(): Promise<void> {
@@ -152,6 +196,23 @@ export class FlowStore {
     this.inFlightBytes -= m.bytes ?? 0;
     if (this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
   }
+}
+
+type WorkerMessage = {
+  written?: number;
+  failed?: number;
+  bytes?: number;
+  error?: string;
+  retained?: RetentionResult & { error?: string };
+  seq?: number;
+};
+
+function retentionOf(opts: FlowStoreOptions): { maxAgeMs?: number; maxBytes?: number; intervalMs: number } | null {
+  const r = opts.retention;
+  if (!r || (r.maxAgeMs === undefined && r.maxBytes === undefined)) return null;
+  const env = Number(process.env.AIRLOCK_RETENTION_INTERVAL_MS);
+  const intervalMs = opts.retentionIntervalMs ?? (Number.isFinite(env) && env > 0 ? env : RETENTION_INTERVAL_MS);
+  return { maxAgeMs: r.maxAgeMs, maxBytes: r.maxBytes, intervalMs };
 }
 
 /**

@@ -96,6 +96,8 @@ function execIn(ns: string, cmd: string, args: string[], opts: { env?: Record<st
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A command that exits without reading its input closes the pipe: that is not a failure.
+    p.stdin.on('error', () => {});
     p.stdin.end(opts.input ?? '');
   });
 }

@@ -1,0 +1,82 @@
+// Retention: deletes the oldest flows (by id, so the hash chain only ever loses a prefix and
+// `airlock flows verify` reports "the chain starts at flow N") past store.retention.max_age, then
+// until the store's used pages fit in store.retention.max_bytes. Runs on the writer thread, one
+// small transaction per step, so batches of new flows are written between steps.
+// Bodies and findings go with their flow (ON DELETE CASCADE, foreign_keys=ON on this connection),
+// the full-text row with it (trigger flows_fts_delete). The newest flow is never deleted: the
+// writer reads the chain head (id, hash) from it, so ids keep growing and the chain continues.
+// Plain CommonJS so it runs from source and bundle alike.
+'use strict';
+
+/** Flows deleted per transaction: small enough that a waiting insert batch is not held up long. */
+const STEP_FLOWS = 100;
+
+/**
+ * Bytes the store uses: pages in use (page_count - freelist_count) * page_size, after
+ * `PRAGMA incremental_vacuum` gave the free pages back to the file system where auto_vacuum is
+ * INCREMENTAL (stores created by this airlock). In an older store without it the file keeps its
+ * size, but freed pages are reused, so the used size is what the cap bounds.
+ */
+function usedBytes(db) {
+  const pageSize = db.pragma('page_size', { simple: true });
+  const pages = db.pragma('page_count', { simple: true });
+  const free = db.pragma('freelist_count', { simple: true });
+  return (pages - free) * pageSize;
+}
+
+function createRetention(db, { maxAgeMs, maxBytes }) {
+  const incremental = db.pragma('auto_vacuum', { simple: true }) === 2;
+  const oldest = db.prepare('SELECT id, started_at FROM flows ORDER BY id LIMIT ?').raw();
+  const newest = db.prepare('SELECT max(id) FROM flows').pluck();
+  const del = db.prepare('DELETE FROM flows WHERE id <= ?');
+  const vacuum = () => {
+    if (incremental) db.pragma('incremental_vacuum');
+  };
+
+  /** One step: deletes up to STEP_FLOWS of the oldest flows that have to go. Returns how many. */
+  const step = db.transaction((now) => {
+    const head = newest.get();
+    if (head === null || head === undefined) return 0;
+    const rows = oldest.all(STEP_FLOWS);
+    let upTo = -1;
+    let count = 0;
+    if (maxAgeMs !== undefined) {
+      const cutoff = now - maxAgeMs;
+      // Only a prefix: a younger flow stops the scan, so no hole opens in the chain.
+      for (const [id, startedAt] of rows) {
+        if (id >= head || startedAt >= cutoff) break;
+        upTo = id;
+        count++;
+      }
+    }
+    if (count === 0 && maxBytes !== undefined && usedBytes(db) > maxBytes) {
+      for (const [id] of rows) {
+        if (id >= head) break;
+        upTo = id;
+        count++;
+      }
+    }
+    if (count > 0) del.run(upTo);
+    return count;
+  });
+
+  /** Runs steps until nothing more has to go; `yieldFn` lets queued inserts in between. */
+  async function run(yieldFn) {
+    const result = { deleted: 0, bytes: 0 };
+    for (;;) {
+      const n = step.immediate(Date.now());
+      if (n === 0) break;
+      result.deleted += n;
+      // Freed pages count as unused at once; giving them back to the file system is separate.
+      vacuum();
+      await yieldFn();
+    }
+    vacuum();
+    result.bytes = usedBytes(db);
+    return result;
+  }
+
+  return { run, usedBytes: () => usedBytes(db) };
+}
+
+module.exports = { createRetention, usedBytes };
