@@ -40,12 +40,16 @@ describe('airlock start on embedded defaults', () => {
     // The default listen port 8080 may be taken on a shared machine: use the written policy
     // with the port swapped, exactly as a user would edit it.
     fs.mkdirSync(path.join(cwd, '.airlock'));
-    const policy = fs.readFileSync('policies/default-policy.yaml', 'utf8').replace('proxy: 127.0.0.1:8080', 'proxy: 127.0.0.1:0');
+    const policy = fs
+      .readFileSync('policies/default-policy.yaml', 'utf8')
+      .replace('proxy: 127.0.0.1:8080', 'proxy: 127.0.0.1:0')
+      .replace('ui: 127.0.0.1:8090', 'ui: 127.0.0.1:0');
     fs.writeFileSync(path.join(cwd, '.airlock', 'policy.yaml'), policy);
     const { proc, banner } = await startCli([], cwd);
     expect(banner).toContain('explicit proxy  127.0.0.1:');
     expect(banner).toContain('CA certificate  .airlock/ca/ca.crt');
     expect(banner).toMatch(/Every host is denied until the policy allows it/);
+    expect(banner).toMatch(/web UI API +127\.0\.0\.1:\d+ +\(Authorization: Bearer [A-Za-z0-9_-]{43}; shown only now/);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca')).mode & 0o777).toBe(0o700);
     for (const f of ['flows.sqlite', 'flows.sqlite-wal']) expect(fs.statSync(path.join(cwd, '.airlock', f)).mode & 0o777, f).toBe(0o600);

@@ -12,7 +12,7 @@ describe('default-policy.yaml', () => {
     const result = loadPolicyFile(DEFAULT, { env: {}, defaultDataDir: '/tmp/airlock' });
     expect(result).toMatchObject({ ok: true });
     if (!result.ok) return;
-    expect(result.config.listen).toEqual({ proxy: { kind: 'tcp', host: '127.0.0.1', port: 8080 } });
+    expect(result.config.listen).toEqual({ proxy: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, ui: { kind: 'tcp', host: '127.0.0.1', port: 8090 } });
     expect(result.config.hosts).toEqual([]);
     expect(decideConnect(result.config, 'api.anthropic.com', 443)).toMatchObject({ allow: false, code: 'host_not_allowed' });
   });
