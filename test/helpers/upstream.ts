@@ -1,4 +1,6 @@
 // A real HTTPS (or HTTP) upstream on loopback that records what reached it.
+import path from 'node:path';
+import { makeUpstreamPki, type UpstreamPki } from './certs.ts';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
@@ -175,4 +177,11 @@ function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, root: s
 export function loopbackIp(): string {
   const r = () => 1 + Math.floor(Math.random() * 250);
   return `127.${r()}.${r()}.${r()}`;
+}
+
+/** The usual fixture: a TLS upstream for `names` on :443 of its own loopback address, signed by a fresh test CA. */
+export async function startTlsUpstream(dir: string, names: string[]): Promise<{ ip: string; pki: UpstreamPki; up: TestUpstream }> {
+  const ip = loopbackIp();
+  const pki = makeUpstreamPki(path.join(dir, 'pki'), names);
+  return { ip, pki, up: await startUpstream({ tls: pki, host: ip, port: 443 }) };
 }

@@ -2,9 +2,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
-import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';
-import { loopbackIp, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';
 
 let api: TestUpstream;
 let airlock: TestAirlock;
@@ -13,9 +12,8 @@ let proxyPort: string;
 
 beforeAll(async () => {
   const dir = tempDir();
-  const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['api.test', 'shared.test']);
-  api = await startUpstream({ tls: pki, host: ip, port: 443 });
+  const { ip, pki, up: started } = await startTlsUpstream(dir, ['api.test', 'shared.test']);
+  api = started;
   routeSock = path.join(dir, 'route.sock');
   airlock = await startTestAirlock(
     `

@@ -10,10 +10,9 @@ import { openStore } from '../../proxy/flows-cli.ts';
 import { createApi } from '../../web-ui/app.ts';
 import { TOKEN_FILE } from '../../web-ui/token.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
-import { makeUpstreamPki } from '../helpers/certs.ts';
 import { freePort } from '../helpers/dns.ts';
 import { run } from '../helpers/run.ts';
-import { loopbackIp, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';
 
 const SECRET = 'sk-api-test-SECRET-9c2d41';
 let api: TestUpstream;
@@ -28,9 +27,8 @@ const BINARY = Buffer.from([0x00, 0x01, 0x02, 0xff, 0xfe, 0x00, 0x7f, 0x80]);
 
 beforeAll(async () => {
   dir = tempDir();
-  const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['api.test', 'other.test']);
-  api = await startUpstream({ tls: pki, host: ip, port: 443 });
+  const { ip, pki, up: started } = await startTlsUpstream(dir, ['api.test', 'other.test']);
+  api = started;
   uiPort = await freePort();
   airlock = await startTestAirlock(
     `

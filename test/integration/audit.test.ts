@@ -6,9 +6,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFlows } from '../../proxy/flows-cli.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
-import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';
-import { loopbackIp, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';
 
 const SECRET = 'sk-audit-test-SECRET-5e1f0a77';
 const MiB = 1024 * 1024;
@@ -19,9 +18,8 @@ let db: string;
 
 beforeAll(async () => {
   dir = tempDir();
-  const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['api.test']);
-  api = await startUpstream({ tls: pki, host: ip, port: 443 });
+  const { ip, pki, up: started } = await startTlsUpstream(dir, ['api.test']);
+  api = started;
   airlock = await startTestAirlock(
     `
 listen:

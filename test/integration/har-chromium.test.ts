@@ -9,11 +9,10 @@ import path from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
-import { makeUpstreamPki } from '../helpers/certs.ts';
 import { launchChromium, type TestChromium } from '../helpers/chromium.ts';
 import { BIN } from '../helpers/cli.ts';
 import { run } from '../helpers/run.ts';
-import { loopbackIp, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';
 
 const FLOWS = 1000;
 const CONCURRENCY = 16;
@@ -45,9 +44,8 @@ async function one(i: number): Promise<void> {
 
 beforeAll(async () => {
   dir = tempDir('airlock-har-');
-  const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['har.test']);
-  api = await startUpstream({ tls: pki, host: ip, port: 443 });
+  const { ip, pki, up: started } = await startTlsUpstream(dir, ['har.test']);
+  api = started;
   airlock = await startTestAirlock(
     `
 listen:

@@ -4,10 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tempDir } from '../helpers/airlock.ts';
-import { makeUpstreamPki } from '../helpers/certs.ts';
 import { children, startCli } from '../helpers/cli.ts';
 import { run } from '../helpers/run.ts';
-import { loopbackIp, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';
 
 const SIZE = 256 * 1024 * 1024;
 const RSS_LIMIT_MB = 150;
@@ -18,9 +17,8 @@ let dir: string;
 
 beforeAll(async () => {
   dir = tempDir();
-  const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['big.test']);
-  up = await startUpstream({ tls: pki, host: ip, port: 443 });
+  const { ip, pki, up: started } = await startTlsUpstream(dir, ['big.test']);
+  up = started;
   fs.writeFileSync(
     path.join(dir, 'policy.yaml'),
     `listen: { proxy: 127.0.0.1:0 }

@@ -5,9 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFlows } from '../../proxy/flows-cli.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
-import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';
-import { loopbackIp, startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';
 
 const SECRET = 'sk-search-test-SECRET-77c2d9e1';
 /** Appears only in the response of /reverse (the request carries it reversed). */
@@ -33,9 +32,8 @@ const lastId = () => (airlock.store.db.prepare('SELECT max(id) AS id FROM flows'
 
 beforeAll(async () => {
   const dir = tempDir();
-  const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['api.test', 'other.test']);
-  api = await startUpstream({ tls: pki, host: ip, port: 443 });
+  const { ip, pki, up: started } = await startTlsUpstream(dir, ['api.test', 'other.test']);
+  api = started;
   airlock = await startTestAirlock(
     `
 listen:
