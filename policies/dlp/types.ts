@@ -1,0 +1,31 @@
+// The shape of a DLP rule: built-in ones live in policies/dlp/rules/, custom ones come from the
+// policy file (validated at load). Patterns are RE2 syntax and run on bytes (Buffers), never on
+// JS RegExp, so no rule can stall the proxy.
+
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export type DlpAction = 'block' | 'redact' | 'log';
+
+export interface DlpRule {
+  /** Stable kebab-case id, e.g. `aws-access-key-id`; shown in 403s, findings, `airlock dlp rules`. */
+  id: string;
+  /** Plain words for auditors: what the rule finds. */
+  description: string;
+  /**
+   * RE2 pattern (no lookaround, no backreferences). If it has a capture group, group 1 is the
+   * secret (what is masked, validated and redacted); otherwise the whole match is.
+   * Case-insensitivity is written inline: `(?i)`.
+   */
+  pattern: string;
+  /**
+   * Lower-case literals; the rule runs only on text containing at least one of them
+   * (case-insensitively). Empty: the rule always runs (card numbers, SSNs: no fixed literal).
+   */
+  keywords: string[];
+  /** Checksum / entropy / structure check on the secret; a false return drops the match. */
+  validate?: (secret: string) => boolean;
+  severity: Severity;
+  /** Default action; the policy may override it per rule and per host. */
+  action: DlpAction;
+  /** Run as tests: every `match` string must produce a finding of this rule, no `nomatch` one may. */
+  examples: { match: string[]; nomatch: string[] };
+}
