@@ -1,0 +1,142 @@
+// Scans one buffer through its decoded views: raw, JSON-unescaped, URL-decoded, and base64
+// segments (recursively, so base64 inside JSON inside a form is found). Every match comes back in
+// raw coordinates; a match inside a base64 segment covers the whole segment.
+import { isUtf8 } from 'node:buffer';
+import RE2 from 're2';
+import { type CompiledRule, type Engine, findMatches } from './engine.ts';
+import { IDENTITY, jsonUnescapeView, stack, urlDecodeView, type View } from './views.ts';
+
+export interface Match {
+  rule: CompiledRule;
+  start: number;
+  end: number;
+  /** The secret's raw span (what is redacted); equals [start, end) for matches in base64. */
+  sStart: number;
+  sEnd: number;
+  /** How it was encoded: '' (as sent), 'json', 'url', 'base64', or a chain like 'json>base64'. */
+  via: string;
+  /** The decoded secret, for the masked preview only (never stored whole). */
+  secret: string;
+}
+
+export interface BlockScan {
+  matches: Match[];
+  /**
+   * Raw position before which a streaming caller may commit: a base64 segment that runs to the end
+   * of the buffer is kept whole until it ends (up to MAX_SEGMENT bytes).
+   */
+  holdFrom: number;
+  /** Raw spans of the base64 segments decoded here: a streaming caller must not split them. */
+  segments: [number, number][];
+}
+
+export interface ScanOptions {
+  enabled: (ruleIndex: number) => boolean;
+  /** `+` means a space (application/x-www-form-urlencoded, query strings). */
+  form?: boolean;
+}
+
+/** base64 segments longer than this (images, archives) are not decoded. */
+export const MAX_SEGMENT = 64 * 1024;
+const MIN_SEGMENT = 24;
+const MAX_DEPTH = 3;
+// Standard or URL-safe base64, optionally wrapped in lines (MIME, PEM-like).
+const SEGMENT = new RE2('[A-Za-z0-9+/_-]{24,}={0,2}(?:\\r?\\n[A-Za-z0-9+/_-]{4,}={0,2})*', 'g');
+
+export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanOptions, final: boolean, depth = 0): BlockScan {
+  let view = IDENTITY(raw);
+  let via = '';
+  const json = jsonUnescapeView(raw);
+  if (json) {
+    view = json;
+    via = 'json';
+  }
+  const url = urlDecodeView(view.buf, opts.form === true);
+  if (url) {
+    view = stack(view, url);
+    via = via ? `${via}>url` : 'url';
+    // A JSON document sent URL-encoded: its escapes appear only now.
+    const inner = jsonUnescapeView(view.buf);
+    if (inner) view = stack(view, inner);
+  }
+  const vFrom = view.fromRaw(from);
+  const matches: Match[] = [];
+  for (const m of findMatches(engine, view.buf, vFrom, opts.enabled)) {
+    const sStart = view.rawStart(m.sStart);
+    const sEnd = view.rawEnd(m.sEnd);
+    const secret = view.buf.subarray(m.sStart, m.sEnd);
+    matches.push({
+      rule: m.rule,
+      start: view.rawStart(m.start),
+      end: view.rawEnd(m.end),
+      sStart,
+      sEnd,
+      // Named only when decoding mattered, so the label does not depend on other bytes nearby.
+      via: raw.subarray(sStart, sEnd).equals(secret) ? '' : via,
+      secret: secret.toString('utf8'),
+    });
+  }
+  let holdFrom = raw.length;
+  const segments: [number, number][] = [];
+  if (depth < MAX_DEPTH) {
+    // Collected first: the recursive scans below reuse SEGMENT.
+    const found: [number, number][] = [];
+    const buf = view.buf;
+    SEGMENT.lastIndex = vFrom;
+    for (let s = SEGMENT.exec(buf); s; s = SEGMENT.exec(buf)) found.push([s.index, s.index + s[0].length]);
+    for (const [start, end] of found) {
+      if (!final && end === buf.length) {
+        // Runs to the end: may continue in the next chunk. Keep it whole unless it is too long to matter.
+        if (end - start <= MAX_SEGMENT) holdFrom = Math.min(holdFrom, view.rawStart(start));
+        break;
+      }
+      if (end - start > MAX_SEGMENT) continue;
+      const rs = view.rawStart(start);
+      const re = view.rawEnd(end);
+      segments.push([rs, re]);
+      const decoded = decodeBase64(buf.subarray(start, end));
+      if (!decoded) continue;
+      const inner = scanBlock(engine, decoded, 0, { enabled: opts.enabled }, true, depth + 1);
+      const outer = raw.subarray(rs, re).equals(buf.subarray(start, end)) ? '' : via;
+      for (const m of inner.matches) {
+        matches.push({ rule: m.rule, start: rs, end: re, sStart: rs, sEnd: re, via: [outer, 'base64', m.via].filter(Boolean).join('>'), secret: m.secret });
+      }
+    }
+  }
+  return { matches: dedupe(matches), holdFrom, segments };
+}
+
+/** Text decoded from a base64 segment, or null when it is binary (images, hashes, random tokens). */
+function decodeBase64(seg: Buffer): Buffer | null {
+  const text = seg.toString('latin1');
+  const out = Buffer.from(text.includes('-') || text.includes('_') ? text.replace(/-/g, '+').replace(/_/g, '/') : text, 'base64');
+  if (out.length < MIN_SEGMENT * 0.75 - 2) return null;
+  return mostlyText(out) ? out : null;
+}
+
+/** Valid UTF-8 that is nearly all printable (ASCII, whitespace or multi-byte characters). */
+function mostlyText(b: Buffer): boolean {
+  if (!isUtf8(b)) return false;
+  const n = Math.min(b.length, 512);
+  let text = 0;
+  for (let i = 0; i < n; i++) {
+    const c = b[i];
+    if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09 || c >= 0x80) text++;
+  }
+  return text >= n * 0.95;
+}
+
+/** The same secret found in two views (or twice via base64) is one finding. */
+function dedupe(ms: Match[]): Match[] {
+  if (ms.length < 2) return ms;
+  const seen = new Set<string>();
+  const out: Match[] = [];
+  for (const m of ms.sort((a, b) => a.start - b.start || a.rule.index - b.rule.index)) {
+    const k = `${m.rule.index}:${m.sStart}:${m.sEnd}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push(m);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,154 @@
+// Scans a byte stream and releases only bytes that were scanned: a window is held back so that
+// a secret split across chunks is caught before any of its bytes are released. Findings do not
+// depend on how the stream was chunked (test/unit/dlp-stream-props.test.ts).
+import type { DlpAction, Severity } from '../../policies/dlp/types.ts';
+import type { Engine } from './engine.ts';
+import { mask } from './mask.ts';
+import { type Match, scanBlock } from './scan.ts';
+
+export type RuleAction = DlpAction | 'off';
+/** What happened: report mode records what enforcement would have done. */
+export type TakenAction = DlpAction | 'would-block' | 'would-redact';
+
+export interface Finding {
+  ruleId: string;
+  severity: Severity;
+  action: TakenAction;
+  /** `request body`, `response body`, `url`, `query`, `header:NAME`, `websocket` */
+  location: string;
+  /** Byte offset of the secret in the (content-decoded) body or value. */
+  offset: number;
+  length: number;
+  /** How the secret was encoded where it was found ('' = as is; 'json>base64', ...). */
+  via: string;
+  /** Masked, never the whole secret. */
+  preview: string;
+}
+
+export interface Rules {
+  engine: Engine;
+  /** Effective action per rule index for this request (policy overrides and exceptions applied). */
+  actions: RuleAction[];
+  /** Record what would have been blocked or redacted; change nothing. */
+  report: boolean;
+}
+
+/** Bytes held back: longer than any built-in rule's longest match. */
+export const HOLD = 16 * 1024;
+/** Bytes kept before the release point as left context (`\b`, split escapes). */
+const CONTEXT = 64;
+/** Findings kept per stream; more are counted, not listed. */
+export const MAX_FINDINGS = 100;
+
+export class StreamScanner {
+  readonly findings: Finding[] = [];
+  dropped = 0;
+  blocked: Finding | undefined;
+  private keep: Buffer = Buffer.alloc(0);
+  /** Start of the unreleased bytes within `keep`. */
+  private from = 0;
+  /** Stream offset of keep[from]. */
+  private base = 0;
+  private readonly enabled: (i: number) => boolean;
+
+  constructor(
+    private readonly rules: Rules,
+    private readonly location: string,
+    private readonly form = false,
+  ) {
+    this.enabled = (i) => rules.actions[i] !== 'off';
+  }
+
+  /** Bytes now safe to forward (possibly redacted), or null once blocked. */
+  push(chunk: Buffer): Buffer | null {
+    if (this.blocked) return null;
+    this.keep = this.keep.length === this.from && this.from === 0 ? chunk : Buffer.concat([this.keep, chunk]);
+    // Scan in steps of at least HOLD so that many small chunks do not rescan the window each time.
+    if (this.keep.length - this.from < 2 * HOLD) return EMPTY;
+    return this.round(false);
+  }
+
+  /** The rest, scanned to the end; null if blocked. */
+  end(): Buffer | null {
+    if (this.blocked) return null;
+    return this.round(true);
+  }
+
+  private round(final: boolean): Buffer | null {
+    const buf = this.keep;
+    const from = this.from;
+    const scan = scanBlock(this.rules.engine, buf, from, { enabled: this.enabled, form: this.form }, final);
+    let boundary = final ? buf.length : Math.max(from, Math.min(buf.length - HOLD, scan.holdFrom));
+    // Never release part of a match or of a base64 segment that is still being decided.
+    const spans: [number, number][] = [...scan.matches.map((m): [number, number] => [m.start, m.end]), ...scan.segments];
+    for (let moved = true; moved && !final; ) {
+      moved = false;
+      for (const [s, e] of spans) {
+        if (s < boundary && e > boundary) {
+          boundary = Math.max(from, s);
+          moved = true;
+        }
+      }
+    }
+    const committed = scan.matches.filter((m) => m.end <= boundary);
+    const redactions: Match[] = [];
+    for (const m of committed) {
+      const action = this.rules.actions[m.rule.index] as DlpAction;
+      const taken: TakenAction = this.rules.report && action !== 'log' ? (`would-${action}` as TakenAction) : action;
+      const f = this.record(m, taken, from);
+      if (taken === 'block') {
+        this.blocked = f;
+        return null;
+      }
+      if (taken === 'redact') redactions.push(m);
+    }
+    const out = redact(buf, from, boundary, redactions);
+    const keepFrom = Math.max(0, boundary - CONTEXT);
+    this.keep = buf.subarray(keepFrom);
+    this.from = boundary - keepFrom;
+    this.base += boundary - from;
+    return out;
+  }
+
+  private record(m: Match, action: TakenAction, from: number): Finding {
+    const f: Finding = {
+      ruleId: m.rule.rule.id,
+      severity: m.rule.rule.severity,
+      action,
+      location: this.location,
+      offset: this.base + (m.sStart - from),
+      length: m.sEnd - m.sStart,
+      via: m.via,
+      preview: mask(m.secret),
+    };
+    if (this.findings.length < MAX_FINDINGS) this.findings.push(f);
+    else this.dropped++;
+    return f;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** buf[from, to) with each redacted secret replaced by `[REDACTED:rule-id]` (overlaps merged). */
+export function redact(buf: Buffer, from: number, to: number, ms: Match[]): Buffer {
+  if (ms.length === 0) return buf.subarray(from, to);
+  const parts: Buffer[] = [];
+  let at = from;
+  for (const m of [...ms].sort((a, b) => a.sStart - b.sStart)) {
+    if (m.sEnd <= at) continue;
+    if (m.sStart > at) parts.push(buf.subarray(at, m.sStart));
+    if (m.sStart >= at) parts.push(Buffer.from(`[REDACTED:${m.rule.rule.id}]`));
+    at = m.sEnd;
+  }
+  parts.push(buf.subarray(at, to));
+  return Buffer.concat(parts);
+}
+
+/** Scans a whole value at once (headers, URL parts, the CLI). `out` is null when blocked. */
+export function scanValue(rules: Rules, value: Buffer, location: string, form = false): { findings: Finding[]; blocked?: Finding; out: Buffer | null } {
+  const s = new StreamScanner(rules, location, form);
+  const head = s.push(value);
+  const tail = s.end();
+  const out = head === null || tail === null ? null : head.length ? Buffer.concat([head, tail]) : tail;
+  return { findings: s.findings, blocked: s.blocked, out };
+}
