@@ -12,7 +12,9 @@ export class Problems {
 export type Fields = Map<string, unknown>;
 
 export function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
+  // An empty key, or one with white space or any of :"[], is quoted so every problem still reads "path: problem".
+  const k = key === '' || /[\s:"[\]]/.test(key) ? JSON.stringify(key) : key;
+  return path === '' ? k : `${path}.${k}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
