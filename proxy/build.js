@@ -12,7 +12,7 @@ function newestSource(dir, newest = 0) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) {
       if (e.name !== 'dist' && e.name !== 'node_modules') newest = newestSource(p, newest);
-    } else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    } else if (/\.tsx?$/.test(e.name)) newest = Math.max(newest, fs.statSync(p).mtimeMs);
   }
   return newest;
 }
@@ -31,6 +31,9 @@ export async function build() {
     target: 'node20',
     packages: 'external',
     sourcemap: 'linked',
+    // The web UI's pages are .tsx (hono/jsx), as in tsconfig.json.
+    jsx: 'automatic',
+    jsxImportSource: 'hono/jsx',
     logLevel: 'warning',
   });
   return out;
