@@ -92,7 +92,15 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       uiToken = t.token;
       // Hono loads only when the UI listener is configured (like prom-client for admin).
       const { createUiServer } = await import('../web-ui/server.ts');
-      addresses.ui = await start(createUiServer({ storePath: initial.store.path, tokenHash: t.hash }), ui);
+      const uiServer = createUiServer({
+        storePath: initial.store.path,
+        dataDir: initial.dataDir,
+        config: () => ref.current,
+        reload: () => reloadPolicy(ref, upstream),
+        retain: () => store.enforceRetention(),
+        caCertPath: caPaths(initial.dataDir).cert,
+      });
+      addresses.ui = await start(uiServer, ui);
     }
     // airlock never dials itself, whatever a rule's allow_ips say.
     upstream.setOwnListeners(bound.flatMap((b) => (b.port === undefined ? [] : [{ host: b.host, port: b.port }])));

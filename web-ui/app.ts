@@ -19,12 +19,15 @@ import {
   UsageError,
 } from '../proxy/flows-cli.ts';
 import { type FlowFilter, searchFlows, whereClause } from '../proxy/store/search.ts';
+import type { UiTokens } from './tokens.ts';
 
 export interface ApiOptions {
   /** A read-only connection to the flow store (called per request; may open it lazily). */
   db: () => Database.Database;
-  /** sha256 hex of the bearer token (web-ui/token.ts). */
-  tokenHash: string;
+  /** sha256 hex of the one bearer token accepted (web-ui/token.ts); or: */
+  tokenHash?: string;
+  /** every token in force, of either role (web-ui/tokens.ts): the API is read-only for both. */
+  tokens?: UiTokens;
 }
 
 export const MAX_LIMIT = 500;
@@ -39,11 +42,11 @@ const EXPORT_PARAMS = [...LIST_PARAMS, 'format'];
 const STATS_PARAMS = FILTER_PARAMS;
 
 /** The columns of a list row: enough for a table, no headers or bodies. Constants, spliced as SQL. */
-const LIST_COLUMNS =
+export const LIST_COLUMNS =
   'id, flow_id, started_at, entry, listener, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
   'bytes_up, bytes_down, ttfb_ms, total_ms, llm_provider, llm_model';
 
-const SECURITY_HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
@@ -57,8 +60,13 @@ interface ErrorBody {
 }
 
 export function createApi(opts: ApiOptions): Hono {
-  if (!/^[0-9a-f]{64}$/i.test(opts.tokenHash)) throw new Error('tokenHash must be a sha256 hex digest');
-  const expected = Buffer.from(opts.tokenHash, 'hex');
+  if (!opts.tokens && !/^[0-9a-f]{64}$/i.test(opts.tokenHash ?? '')) throw new Error('tokenHash must be a sha256 hex digest');
+  const expected = opts.tokenHash ? Buffer.from(opts.tokenHash, 'hex') : undefined;
+  const valid = (token: string): boolean => {
+    if (opts.tokens) return opts.tokens.verify(token) !== undefined;
+    // Hashing first makes both sides 32 bytes: timingSafeEqual then compares without a length leak.
+    return crypto.timingSafeEqual(crypto.createHash('sha256').update(token, 'utf8').digest(), expected!);
+  };
   const app = new Hono();
   const fail = (c: Context, status: 400 | 401 | 404 | 405 | 500, error: string, reason: string) => c.json<ErrorBody>({ error, reason }, status);
 
@@ -70,9 +78,7 @@ export function createApi(opts: ApiOptions): Hono {
 
   app.use('*', async (c, next) => {
     const m = /^Bearer ([^\s]+)$/i.exec(c.req.header('authorization') ?? '');
-    // Hashing first makes both sides 32 bytes: timingSafeEqual then compares without a length leak.
-    const given = crypto.createHash('sha256').update(m ? m[1] : '', 'utf8').digest();
-    if (!m || !crypto.timingSafeEqual(given, expected)) {
+    if (!m || !valid(m[1])) {
       c.header('www-authenticate', 'Bearer realm="airlock"');
       return fail(c, 401, 'unauthorized', m ? 'the bearer token is not valid' : 'send the token as "Authorization: Bearer TOKEN"');
     }
@@ -135,7 +141,7 @@ export function createApi(opts: ApiOptions): Hono {
 }
 
 /** The query parameters, each at most once and every one known: a typo is a 400, not a silent no-op. */
-function params(c: Context, allowed: string[]): Record<string, string> {
+export function params(c: Context, allowed: string[]): Record<string, string> {
   const all = c.req.queries();
   const out: Record<string, string> = {};
   for (const [k, values] of Object.entries(all)) {
@@ -154,7 +160,7 @@ function limitOf(text: string | undefined, fallback: number): number {
 }
 
 /** Query parameters -> the CLI's filter options -> a validated FlowFilter. */
-function filterFrom(q: Record<string, string>): FlowFilter {
+export function filterFrom(q: Record<string, string>): FlowFilter {
   const o: FilterOptions = {};
   for (const k of ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'text', 'after'] as const) {
     if (q[k] !== undefined) o[k] = q[k];
@@ -168,7 +174,7 @@ function filterFrom(q: Record<string, string>): FlowFilter {
 }
 
 /** Every matching flow, oldest first, read EXPORT_CHUNK rows at a time as the client takes them. */
-function exportStream(db: Database.Database, f: FlowFilter, format: 'jsonl' | 'har', limit: number): ReadableStream<Uint8Array> {
+export function exportStream(db: Database.Database, f: FlowFilter, format: 'jsonl' | 'har', limit: number): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
   const bodies = bodiesOf(db);
   let cursor = f.after ?? 0;
@@ -198,25 +204,28 @@ function exportStream(db: Database.Database, f: FlowFilter, format: 'jsonl' | 'h
   });
 }
 
-interface Stats {
+export interface Stats {
   since: string | null;
   until: string | null;
   total: number;
   decisions: Record<string, number>;
-  per_minute: { minute: string; counts: Record<string, number> }[];
+  per_minute: { minute: string; counts: Record<string, number>; bytes: { up: number; down: number } }[];
   bytes: { up: number; down: number };
   top_hosts: { host: string; count: number }[];
   top_rules: { rule: string; count: number }[];
   latency_ms: { count: number; p50: number | null; p90: number | null; p99: number | null };
 }
 
-function stats(db: Database.Database, f: FlowFilter): Stats {
+/** Totals, top hosts and rules, percentiles, and counts and bytes per bucket (`bucketMs`, a minute for the API). */
+export function stats(db: Database.Database, f: FlowFilter, bucketMs = 60_000): Stats {
   const { where, params } = whereClause(f);
   const and = (clause: string) => (where ? `${where} AND ${clause}` : `WHERE ${clause}`);
   const run = db.transaction(() => {
     const perMinute = db
-      .prepare(`SELECT (started_at / 60000) * 60000 AS minute, decision, COUNT(*) AS n FROM flows ${where} GROUP BY minute, decision ORDER BY minute`)
-      .all(...params) as { minute: number; decision: string; n: number }[];
+      .prepare(
+        `SELECT (started_at / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS minute, decision, COUNT(*) AS n, SUM(bytes_up) AS up, SUM(bytes_down) AS down FROM flows ${where} GROUP BY minute, decision ORDER BY minute`,
+      )
+      .all(bucketMs, bucketMs, ...params) as { minute: number; decision: string; n: number; up: number; down: number }[];
     const totals = db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes_up), 0) AS up, COALESCE(SUM(bytes_down), 0) AS down FROM flows ${where}`).get(...params) as {
       n: number;
       up: number;
@@ -236,19 +245,21 @@ function stats(db: Database.Database, f: FlowFilter): Stats {
   });
   const r = run();
   const decisions: Record<string, number> = Object.fromEntries(DECISIONS.map((d) => [d, 0]));
-  const minutes = new Map<number, Record<string, number>>();
-  for (const { minute, decision, n } of r.perMinute) {
+  const minutes = new Map<number, { counts: Record<string, number>; bytes: { up: number; down: number } }>();
+  for (const { minute, decision, n, up, down } of r.perMinute) {
     decisions[decision] = (decisions[decision] ?? 0) + n;
     let m = minutes.get(minute);
-    if (!m) minutes.set(minute, (m = Object.fromEntries(DECISIONS.map((d) => [d, 0]))));
-    m[decision] = (m[decision] ?? 0) + n;
+    if (!m) minutes.set(minute, (m = { counts: Object.fromEntries(DECISIONS.map((d) => [d, 0])), bytes: { up: 0, down: 0 } }));
+    m.counts[decision] = (m.counts[decision] ?? 0) + n;
+    m.bytes.up += up;
+    m.bytes.down += down;
   }
   return {
     since: f.since === undefined ? null : new Date(f.since).toISOString(),
     until: f.until === undefined ? null : new Date(f.until).toISOString(),
     total: r.totals.n,
     decisions,
-    per_minute: [...minutes].map(([minute, counts]) => ({ minute: new Date(minute).toISOString(), counts })),
+    per_minute: [...minutes].map(([minute, m]) => ({ minute: new Date(minute).toISOString(), ...m })),
     bytes: { up: r.totals.up, down: r.totals.down },
     top_hosts: r.hosts,
     top_rules: r.rules,

@@ -1,18 +1,51 @@
-// The web UI's listener: the Hono app (app.ts) on a plain node http server, bound by proxy/io/listen.ts
-// like every other listener, so stopAccepting()/close() behave the same. The store is opened
-// read-only on the first request and closed with the server.
+// The web UI's listener: the JSON API (app.ts, bearer tokens) under /api/ and the browser UI
+// (ui.tsx, login sessions) everywhere else, on a plain node http server bound by
+// proxy/io/listen.ts like every other listener, so stopAccepting()/close() behave the same. The
+// store is opened read-only on the first request and closed with the server.
 import http from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type Database from 'better-sqlite3';
+import type { Config } from '../policies/types.ts';
 import { openStore } from '../proxy/flows-cli.ts';
+import type { ReloadResult } from '../proxy/reload.ts';
 import { createApi } from './app.ts';
+import type { DlpRuleInfo } from './dlp.ts';
+import { Sessions } from './sessions.ts';
+import { UiTokens } from './tokens.ts';
+import { createUi } from './ui.tsx';
 
-export function createUiServer(opts: { storePath: string; tokenHash: string }): http.Server {
+export interface UiServerOptions {
+  storePath: string;
+  /** Where ui-token.sha256 and ui-tokens.json are (re-read when they change). */
+  dataDir: string;
+  config?: () => Config;
+  reload?: () => ReloadResult;
+  retain?: () => Promise<{ deleted: number; bytes: number }>;
+  caCertPath?: string;
+  dlpRules?: () => DlpRuleInfo[];
+}
+
+export function createUiServer(opts: UiServerOptions): http.Server {
   let db: Database.Database | undefined;
-  const app = createApi({ db: () => (db ??= openStore(opts.storePath)), tokenHash: opts.tokenHash });
+  let closed = false;
+  const store = () => {
+    if (closed) throw new Error('the web UI is closing');
+    return (db ??= openStore(opts.storePath));
+  };
+  const tokens = new UiTokens(opts.dataDir);
+  const sessions = new Sessions();
+  const api = createApi({ db: store, tokens });
+  const ui = createUi({ ...opts, db: store, tokens, sessions });
+  const fetch = (req: Request, env: unknown) => {
+    const path = new URL(req.url).pathname;
+    return path === '/api' || path.startsWith('/api/') ? api.fetch(req, env) : ui.fetch(req, env);
+  };
   // overrideGlobalObjects: false keeps the process's global Request/Response (undici) untouched.
-  const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 60_000 }, getRequestListener(app.fetch, { overrideGlobalObjects: false }));
+  const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 60_000 }, getRequestListener(fetch, { overrideGlobalObjects: false }));
+  const sweep = setInterval(() => sessions.sweep(), 60_000).unref();
   server.on('close', () => {
+    closed = true;
+    clearInterval(sweep);
     db?.close();
     db = undefined;
   });

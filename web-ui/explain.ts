@@ -1,0 +1,64 @@
+// Plain words for a flow's decision: what airlock did, why, and which rule of the policy in force
+// says so now (the store keeps the rule's id and the fixed reason, not the rule as it was).
+import type { Config, HostRule } from '../policies/types.ts';
+import { matchesNormalized } from '../policies/hostnames.ts';
+
+/** What each stored code means, for someone who has not read the policy reference. */
+export const CODE_WORDS: Record<string, string> = {
+  host_not_allowed: 'No rule in the policy names this host, and airlock denies every host the policy does not name.',
+  port_not_allowed: 'A rule covers this host, but not this port.',
+  method_not_allowed: 'A rule covers this host, but it does not allow this HTTP method.',
+  path_not_allowed: 'A rule covers this host, but the path is not under any of the prefixes it allows (paths with "." or ".." segments never match).',
+  plain_http_not_allowed: 'The request was plain HTTP; the rule for this host allows only HTTPS.',
+  websocket_not_allowed: 'The request asked for a WebSocket upgrade, which the rule for this host does not allow.',
+  address_not_allowed:
+    'The host name resolved to an address airlock must not dial: loopback, private, link-local, metadata or another non-public range that no rule names, or one of airlock’s own listeners.',
+  host_mismatch: 'The request named a different host than the connection it came on (SNI, CONNECT authority and Host must agree).',
+  placeholder_exfiltration:
+    'The request carried a credential placeholder that belongs to another host. airlock blocked it as an attempt to send a key somewhere it does not belong.',
+  bad_request: 'airlock could not read a valid request (or host name) from the client.',
+  agent_tls: 'The TLS handshake between the agent and airlock failed, usually because the agent does not trust airlock’s CA.',
+  internal_error: 'airlock itself failed while handling this request.',
+  upstream_tls: 'The upstream server’s certificate could not be verified against the system roots and upstream.ca_files.',
+  upstream_timeout: 'The upstream server did not answer in time.',
+  upstream_connect: 'airlock could not connect to the upstream server.',
+  upstream_error: 'The upstream connection failed while the request was in progress.',
+  client_aborted: 'The agent closed the connection before the exchange finished.',
+  dlp_blocked: 'A DLP rule whose action is "block" found a secret or personal data in this exchange, so airlock stopped it (the findings below say which rule, where, and show it masked).',
+  decompression_bomb: 'The body decompressed to more than airlock allows (in size or ratio), so it could not be scanned for secrets and was blocked.',
+  unscannable_encoding: 'The body was sent with a Content-Encoding airlock cannot decode, so it could not be scanned for secrets and was blocked.',
+};
+
+export const DECISION_WORDS: Record<string, string> = {
+  allow: 'Allowed: the policy let this request through.',
+  deny: 'Denied by the policy: nothing was sent upstream.',
+  refuse: 'Refused: airlock would not handle this connection or request; nothing was sent upstream.',
+  error: 'Allowed, but it failed: airlock or the upstream could not complete it.',
+};
+
+export interface Explanation {
+  /** One sentence on the decision. */
+  decision: string;
+  /** What the code means, if the flow has one. */
+  code: string | null;
+  /** The rule named by the flow, as it is in the policy in force now. */
+  rule: { id: string; explain: string } | null;
+  /** Set when the flow names a rule that the policy in force no longer has. */
+  ruleGone: string | null;
+  /** For a host the policy does not name: rules of the policy in force that cover it now (it may have changed). */
+  nowCovered: { id: string; explain: string }[];
+}
+
+export function explainFlow(r: { decision: string; rule_id: string | null; code: string | null; host: string | null }, config: Config | undefined): Explanation {
+  const rule = r.rule_id && config ? config.hosts.find((h) => h.id === r.rule_id) : undefined;
+  const code = r.code ? (CODE_WORDS[r.code] ?? null) : null;
+  const nowCovered =
+    r.code === 'host_not_allowed' && r.host && config ? config.hosts.filter((h: HostRule) => matchesNormalized(h.match, r.host!.toLowerCase())) : [];
+  return {
+    decision: DECISION_WORDS[r.decision] ?? r.decision,
+    code,
+    rule: rule ? { id: rule.id, explain: rule.explain } : null,
+    ruleGone: r.rule_id && config && !rule ? `Rule "${r.rule_id}" is not in the policy in force now (it was renamed or removed since).` : null,
+    nowCovered: nowCovered.map((h) => ({ id: h.id, explain: h.explain })),
+  };
+}

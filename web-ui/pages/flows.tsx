@@ -1,0 +1,64 @@
+/** @jsxImportSource hono/jsx */
+// Flows: the filtered list, newest first, with cursor pages and (on the newest page) live updates.
+import { FlowTable, Layout, Note, type PageContext } from '../components.tsx';
+import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
+import type { Page } from '../queries.ts';
+
+export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[] }) {
+  const { f, page } = props;
+  const q = (extra: Record<string, string | number | undefined> = {}) => filterQuery(f.values, extra);
+  return (
+    <Layout ctx={props.ctx} title="Flows">
+      <h1>Flows</h1>
+      <FilterForm action="/flows" values={f.values} rules={props.rules} />
+      {f.error && <Note kind="bad">Filter not applied: {f.error}</Note>}
+      <div class="toolbar">
+        {props.head && !f.error ? (
+          <>
+            <span class="live" id="live-status" data-state="off" aria-live="polite">
+              <span class="dot"></span>
+              <span class="text">live updates need JavaScript</span>
+            </span>
+            <span class="muted">
+              new: <span id="live-count">0</span>
+            </span>
+            <button type="button" id="live-toggle" aria-pressed="false">
+              Pause
+            </button>
+          </>
+        ) : (
+          <span class="muted">{f.error ? '' : 'Older page: live updates are on the newest page.'}</span>
+        )}
+        <span class="spacer"></span>
+        <span>
+          Export this filter:{' '}
+          <a href={`/export${q({ format: 'har' })}`} download>
+            HAR
+          </a>{' '}
+          ·{' '}
+          <a href={`/export${q({ format: 'jsonl' })}`} download>
+            JSONL
+          </a>
+        </span>
+      </div>
+      <FlowTable rows={page.rows} live={props.head && !f.error ? `/flows/live${q()}` : undefined} after={props.head ? props.maxId : undefined} />
+      <nav class="pager" aria-label="Pages">
+        {page.newer !== null || !props.head ? (
+          <a rel="prev" href={page.newer !== null ? `/flows${q({ after: page.newer })}` : `/flows${q()}`}>
+            ← Newer
+          </a>
+        ) : (
+          <span class="muted">Newest</span>
+        )}
+        <a href={`/flows${q()}`}>Newest</a>
+        {page.older !== null ? (
+          <a rel="next" href={`/flows${q({ before: page.older })}`}>
+            Older →
+          </a>
+        ) : (
+          <span class="muted">Oldest</span>
+        )}
+      </nav>
+    </Layout>
+  );
+}

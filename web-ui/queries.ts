@@ -1,0 +1,208 @@
+// The UI's reads from the flow store. Filters are store/search.ts's (every value bound); the only
+// SQL spliced here is constants and the WHERE clause whereClause() builds from placeholders.
+import type Database from 'better-sqlite3';
+import type { FlowRow } from '../proxy/flows-cli.ts';
+import { type FlowFilter, whereClause } from '../proxy/store/search.ts';
+
+/** A row of the flows table: no headers or bodies, plus how many DLP findings the flow has. */
+export interface ListRow {
+  id: number;
+  flow_id: string;
+  started_at: number;
+  entry: string;
+  agent_user: string | null;
+  method: string | null;
+  scheme: string | null;
+  host: string | null;
+  port: number | null;
+  path: string | null;
+  query: string | null;
+  protocol: string;
+  status: number | null;
+  decision: string;
+  rule_id: string | null;
+  code: string | null;
+  bytes_up: number;
+  bytes_down: number;
+  total_ms: number | null;
+  llm_model: string | null;
+  findings: number;
+}
+
+const LIST_COLUMNS =
+  'id, flow_id, started_at, entry, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
+  'bytes_up, bytes_down, total_ms, llm_model, (SELECT count(*) FROM findings WHERE findings.flow_id = flows.id) AS findings';
+
+export interface Page {
+  /** Newest first. */
+  rows: ListRow[];
+  /** Cursor for the next older page (`before`), or null at the oldest match. */
+  older: number | null;
+  /** Cursor for the next newer page (`after`), or null when this page holds the newest match. */
+  newer: number | null;
+}
+
+function where(f: FlowFilter, extra?: string): { sql: string; params: unknown[] } {
+  const { where, params } = whereClause({ ...f, after: undefined });
+  if (!extra) return { sql: where, params };
+  return { sql: where ? `${where} AND ${extra}` : `WHERE ${extra}`, params };
+}
+
+/**
+ * One page of the flows table, newest first. No cursor: the newest `limit` matches. `before`: the
+ * `limit` matches just older than that id. `after`: the `limit` matches just newer. Each is one
+ * walk of an index in id order (flows_host_id, flows_decision_id, or the table itself).
+ */
+export function flowPage(db: Database.Database, f: FlowFilter, cursor: { before?: number; after?: number }, limit: number): Page {
+  const exists = (cond: string, id: number) => {
+    const w = where(f, cond);
+    return db.prepare(`SELECT 1 FROM flows ${w.sql} LIMIT 1`).get(...w.params, id) !== undefined;
+  };
+  if (cursor.after !== undefined) {
+    const w = where(f, 'id > ?');
+    const rows = db.prepare(`SELECT ${LIST_COLUMNS} FROM flows ${w.sql} ORDER BY id ASC LIMIT ?`).all(...w.params, cursor.after, limit + 1) as ListRow[];
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit).reverse();
+    return {
+      rows: page,
+      newer: more ? page[0].id : null,
+      older: page.length ? (exists('id < ?', page[page.length - 1].id) ? page[page.length - 1].id : null) : null,
+    };
+  }
+  const w = where(f, cursor.before !== undefined ? 'id < ?' : undefined);
+  const args = cursor.before !== undefined ? [...w.params, cursor.before] : w.params;
+  const rows = db.prepare(`SELECT ${LIST_COLUMNS} FROM flows ${w.sql} ORDER BY id DESC LIMIT ?`).all(...args, limit + 1) as ListRow[];
+  const page = rows.slice(0, limit);
+  return {
+    rows: page,
+    older: rows.length > limit ? page[page.length - 1].id : null,
+    newer: cursor.before !== undefined && page.length && exists('id > ?', page[0].id) ? page[0].id : null,
+  };
+}
+
+/** Matches newer than `after`, oldest first (the live view polls with this). */
+export function flowsAfter(db: Database.Database, f: FlowFilter, after: number, limit: number): ListRow[] {
+  const w = where(f, 'id > ?');
+  return db.prepare(`SELECT ${LIST_COLUMNS} FROM flows ${w.sql} ORDER BY id ASC LIMIT ?`).all(...w.params, after, limit) as ListRow[];
+}
+
+/** The largest flow id (0 for an empty store). */
+export function maxId(db: Database.Database): number {
+  return (db.prepare('SELECT coalesce(max(id), 0) AS m FROM flows').get() as { m: number }).m;
+}
+
+export function flowByRef(db: Database.Database, ref: string): FlowRow | undefined {
+  if (/^\d{1,15}$/.test(ref)) return db.prepare('SELECT * FROM flows WHERE id = ?').get(Number(ref)) as FlowRow | undefined;
+  return db.prepare('SELECT * FROM flows WHERE flow_id = ?').get(ref) as FlowRow | undefined;
+}
+
+/** The neighbours of a flow in the whole store (for "older" / "newer" on the detail page). */
+export function neighbours(db: Database.Database, id: number): { older: number | null; newer: number | null } {
+  const older = db.prepare('SELECT max(id) AS v FROM flows WHERE id < ?').get(id) as { v: number | null };
+  const newer = db.prepare('SELECT min(id) AS v FROM flows WHERE id > ?').get(id) as { v: number | null };
+  return { older: older.v, newer: newer.v };
+}
+
+export interface Finding {
+  id: number;
+  flow_id: number;
+  rule_id: string;
+  location: string;
+  action: string;
+  preview: string | null;
+}
+
+export function findingsOf(db: Database.Database, flowId: number): Finding[] {
+  return db.prepare('SELECT id, flow_id, rule_id, location, action, preview FROM findings WHERE flow_id = ? ORDER BY id').all(flowId) as Finding[];
+}
+
+export interface HostRow {
+  host: string;
+  n: number;
+  allow: number;
+  deny: number;
+  refuse: number;
+  error: number;
+  up: number;
+  down: number;
+  last: number;
+}
+
+/** Per host: flows by decision, bytes, last seen; busiest first. */
+export function hostsOverview(db: Database.Database, f: FlowFilter, limit = 500): HostRow[] {
+  const w = where(f, 'host IS NOT NULL');
+  return db
+    .prepare(
+      `SELECT host, count(*) AS n, sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny, sum(decision = 'refuse') AS refuse,
+              sum(decision = 'error') AS error, sum(bytes_up) AS up, sum(bytes_down) AS down, max(started_at) AS last
+         FROM flows ${w.sql} GROUP BY host ORDER BY n DESC, host LIMIT ?`,
+    )
+    .all(...w.params, limit) as HostRow[];
+}
+
+export interface FindingRuleRow {
+  rule_id: string;
+  n: number;
+  flows: number;
+  actions: string;
+  last: number;
+}
+
+export interface FindingListRow extends Finding {
+  started_at: number;
+  method: string | null;
+  host: string | null;
+  path: string | null;
+  decision: string;
+}
+
+/** DLP findings of the flows the filter matches: per rule, and the newest ones (cursor `before` on findings.id). */
+export function findingsOverview(
+  db: Database.Database,
+  f: FlowFilter,
+  opts: { rule?: string; before?: number; limit: number },
+): { rules: FindingRuleRow[]; list: FindingListRow[]; older: number | null } {
+  const { where: fw, params } = whereClause({ ...f, after: undefined, hasFinding: undefined });
+  // The flow filter runs inside a subquery, where its column names (id, rule_id) mean flows' own.
+  const from = `findings g JOIN (SELECT id AS fid, started_at, method, host, path, decision FROM flows ${fw}) AS fl ON fl.fid = g.flow_id`;
+  const rules = db
+    .prepare(
+      `SELECT g.rule_id AS rule_id, count(*) AS n, count(DISTINCT g.flow_id) AS flows, group_concat(DISTINCT g.action) AS actions, max(fl.started_at) AS last
+         FROM ${from} GROUP BY g.rule_id ORDER BY n DESC, g.rule_id`,
+    )
+    .all(...params) as FindingRuleRow[];
+  const extra: string[] = [];
+  const extraParams: unknown[] = [];
+  if (opts.rule !== undefined) extra.push('g.rule_id = ?'), extraParams.push(opts.rule);
+  if (opts.before !== undefined) extra.push('g.id < ?'), extraParams.push(opts.before);
+  const list = db
+    .prepare(
+      `SELECT g.id, g.flow_id, g.rule_id, g.location, g.action, g.preview, fl.started_at, fl.method, fl.host, fl.path, fl.decision
+         FROM ${from} ${extra.length ? `WHERE ${extra.join(' AND ')}` : ''} ORDER BY g.id DESC LIMIT ?`,
+    )
+    .all(...params, ...extraParams, opts.limit + 1) as FindingListRow[];
+  const page = list.slice(0, opts.limit);
+  return { rules, list: page, older: list.length > opts.limit ? page[page.length - 1].id : null };
+}
+
+/** Upper bounds (ms) of the latency histogram's bins; the last bin is everything slower. */
+export const LATENCY_BINS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];
+
+/** How many timed flows fall in each LATENCY_BINS bin (length LATENCY_BINS.length + 1). */
+export function latencyHistogram(db: Database.Database, f: FlowFilter): number[] {
+  const w = where(f, 'total_ms IS NOT NULL');
+  const cases = LATENCY_BINS.map((b, i) => `WHEN total_ms < ${b} THEN ${i}`).join(' ');
+  const rows = db.prepare(`SELECT CASE ${cases} ELSE ${LATENCY_BINS.length} END AS bin, count(*) AS n FROM flows ${w.sql} GROUP BY bin`).all(...w.params) as {
+    bin: number;
+    n: number;
+  }[];
+  const out = new Array<number>(LATENCY_BINS.length + 1).fill(0);
+  for (const r of rows) out[r.bin] = r.n;
+  return out;
+}
+
+/** The oldest flow's start (for "all time" stats windows). */
+export function firstStart(db: Database.Database, f: FlowFilter): number | null {
+  const w = where(f);
+  return (db.prepare(`SELECT min(started_at) AS t FROM flows ${w.sql}`).get(...w.params) as { t: number | null }).t;
+}

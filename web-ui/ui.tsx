@@ -1,0 +1,468 @@
+/** @jsxImportSource hono/jsx */
+// The auditors' web UI: server-rendered pages over the flow store (docs/ui.md). Sessions come from
+// a login form (a token of web-ui/tokens.ts); every state-changing request must be same-origin
+// and carry the session's CSRF token; every page has a CSP with a fresh nonce and no
+// 'unsafe-inline'. This module never listens: server.ts mounts it next to the JSON API.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type Database from 'better-sqlite3';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { type Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { streamSSE } from 'hono/streaming';
+import type { Config } from '../policies/types.ts';
+import { bodiesOf, UsageError } from '../proxy/flows-cli.ts';
+import { logEvent } from '../proxy/log.ts';
+import { packageFile } from '../proxy/package-file.ts';
+import type { ReloadResult } from '../proxy/reload.ts';
+import { exportStream, filterFrom, stats } from './app.ts';
+import { FlowRowView, type PageContext } from './components.tsx';
+import { type DlpRuleInfo, dlpRulesOf, dlpSummaryOf } from './dlp.ts';
+import { explainFlow } from './explain.ts';
+import { firstValues, readFilter } from './filters.tsx';
+import { CaPage, type CaInfo, LoginPage, MessagePage, PolicyPage } from './pages/admin.tsx';
+import { FlowPage } from './pages/flow.tsx';
+import { FlowsPage } from './pages/flows.tsx';
+import { FindingsPage, HostsPage } from './pages/overviews.tsx';
+import { StatsPage } from './pages/stats.tsx';
+import { findingsOf, findingsOverview, firstStart, flowByRef, flowPage, flowsAfter, hostsOverview, latencyHistogram, maxId, neighbours } from './queries.ts';
+import { type Session, Sessions, sameSecret } from './sessions.ts';
+import type { UiTokens } from './tokens.ts';
+
+export interface UiOptions {
+  /** A read-only connection to the flow store. */
+  db: () => Database.Database;
+  tokens: UiTokens;
+  sessions?: Sessions;
+  /** The policy in force (explanations, the policy page). */
+  config?: () => Config;
+  /** Re-reads the policy file (admin). */
+  reload?: () => ReloadResult;
+  /** Runs retention now (admin). */
+  retain?: () => Promise<{ deleted: number; bytes: number }>;
+  /** The CA certificate (PEM) offered for download. */
+  caCertPath?: string;
+  /** DLP rules with plain-words descriptions (default: the policy's `dlp.rules`). */
+  dlpRules?: () => DlpRuleInfo[];
+  /** How often the live list looks for new flows (ms). */
+  livePollMs?: number;
+}
+
+type Env = { Variables: { nonce: string; session?: Session; cookie?: string } };
+
+const SESSION_COOKIE = 'airlock_session';
+const LOGIN_COOKIE = 'airlock_login';
+const PAGE_SIZE = 50;
+/** Live lists open at once (each polls the store once a second). */
+const MAX_LIVE = 32;
+/** Failed logins allowed per client address and window. */
+const LOGIN_FAILURES = 10;
+const LOGIN_WINDOW_MS = 5 * 60_000;
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  'ui.css': { file: 'web-ui/static/ui.css', type: 'text/css; charset=utf-8' },
+  'ui.js': { file: 'web-ui/static/ui.js', type: 'text/javascript; charset=utf-8' },
+  'icon.svg': { file: 'web-ui/static/icon.svg', type: 'image/svg+xml' },
+};
+
+/** The page CSP: scripts only with this response's nonce, styles and images from here (images also data:). */
+export function pageCsp(nonce: string): string {
+  return [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "require-trusted-types-for 'script'",
+    'trusted-types airlock',
+  ].join('; ');
+}
+
+/** Downloads (exports, raw bodies, the CA): never rendered, never scripted. */
+const DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
+const COMMON_HEADERS: Record<string, string> = {
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+  // Not no-referrer: with it, Chromium sends "Origin: null" on same-origin form posts.
+  'referrer-policy': 'same-origin',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+};
+
+export function createUi(opts: UiOptions): Hono<Env> {
+  const sessions = opts.sessions ?? new Sessions();
+  const app = new Hono<Env>();
+  const assets = new Map<string, { body: Buffer; type: string; etag: string }>();
+  for (const [name, a] of Object.entries(STATIC)) {
+    const body = fs.readFileSync(packageFile(a.file));
+    assets.set(name, { body, type: a.type, etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+  }
+  const failures = new Map<string, { n: number; until: number }>();
+  let live = 0;
+  const pollMs = opts.livePollMs ?? 1000;
+  const config = () => opts.config?.();
+  const dlp = () => opts.dlpRules?.() ?? dlpRulesOf(config());
+  const dlpWords = (id: string) => dlp().find((r) => r.id === id)?.description;
+  const ruleIds = () => config()?.hosts.map((h) => h.id) ?? [];
+  const ctx = (c: Context<Env>, current?: string): PageContext => ({ nonce: c.get('nonce'), session: c.get('session'), current });
+  const html = (c: Context<Env>, page: unknown, status: 200 | 400 | 403 | 404 | 429 | 500 = 200) => c.html(`<!doctype html>${String(page)}`, status);
+  const message = (c: Context<Env>, status: 400 | 403 | 404 | 429 | 500, title: string, text: string) =>
+    html(c, <MessagePage ctx={ctx(c)} title={title} text={text} />, status);
+
+  // 1. Headers on every response; the CSP nonce is made here, before any page renders.
+  app.use('*', async (c, next) => {
+    c.set('nonce', crypto.randomBytes(18).toString('base64'));
+    await next();
+    for (const [k, v] of Object.entries(COMMON_HEADERS)) c.res.headers.set(k, v);
+    if (!c.res.headers.has('content-security-policy')) c.res.headers.set('content-security-policy', pageCsp(c.get('nonce')));
+  });
+
+  // 2. Cross-site requests: anything but a top-level GET navigation from another site is refused,
+  //    and every state-changing request must come from this origin (Origin, else Sec-Fetch-Site).
+  app.use('*', async (c, next) => {
+    const site = c.req.header('sec-fetch-site');
+    const safe = c.req.method === 'GET' || c.req.method === 'HEAD';
+    if (safe) {
+      if ((site === 'cross-site' || site === 'same-site') && c.req.header('sec-fetch-mode') !== 'navigate') {
+        return message(c, 403, 'Refused', 'Cross-site request refused.');
+      }
+      return next();
+    }
+    const origin = c.req.header('origin');
+    const own = new URL(c.req.url).origin;
+    const sameOrigin = origin !== undefined ? origin === own : site === 'same-origin';
+    if (!sameOrigin || (site !== undefined && site !== 'same-origin')) {
+      return message(c, 403, 'Refused', 'Cross-site request refused: a change must come from a page of this UI.');
+    }
+    return next();
+  });
+
+  // Forms are small: a token, a CSRF token, a path.
+  app.use('*', bodyLimit({ maxSize: 8 * 1024, onError: (c) => c.text('request too large', 413) }));
+
+  // 3. Static assets: no data in them, so no login needed.
+  app.get('/static/:name', (c) => {
+    const a = assets.get(c.req.param('name'));
+    if (!a) return message(c, 404, 'Not found', 'No such file.');
+    if (c.req.header('if-none-match') === a.etag) return c.body(null, 304);
+    c.header('content-type', a.type);
+    c.header('etag', a.etag);
+    const res = c.body(new Uint8Array(a.body));
+    res.headers.set('cache-control', 'no-cache');
+    return res;
+  });
+
+  // 4. Login and logout.
+  const clientOf = (c: Context<Env>) => {
+    try {
+      return getConnInfo(c).remote.address ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  };
+  const secure = (c: Context<Env>) => new URL(c.req.url).protocol === 'https:';
+  const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[\x21-\x7e]*$/.test(n) && !n.startsWith('/login') ? n : '/flows');
+
+  const loginPage = (c: Context<Env>, next: string, error?: string, status: 200 | 403 | 429 = 200) => {
+    const token = crypto.randomBytes(24).toString('base64url');
+    setCookie(c, LOGIN_COOKIE, token, { path: '/login', httpOnly: true, sameSite: 'Strict', secure: secure(c), maxAge: 1800 });
+    return html(c, <LoginPage ctx={ctx(c)} loginCsrf={token} next={next} error={error} />, status);
+  };
+
+  app.get('/login', (c) => loginPage(c, safeNext(c.req.query('next'))));
+
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody();
+    const next = safeNext(form.next);
+    const cookie = getCookie(c, LOGIN_COOKIE);
+    if (!cookie || !sameSecret(typeof form.csrf === 'string' ? form.csrf : undefined, cookie)) {
+      return loginPage(c, next, 'The login form expired. Try again.', 403);
+    }
+    const client = clientOf(c);
+    const now = Date.now();
+    const f = failures.get(client);
+    if (f && f.until > now && f.n >= LOGIN_FAILURES) {
+      c.header('retry-after', String(Math.ceil((f.until - now) / 1000)));
+      return loginPage(c, next, 'Too many failed logins from this address. Wait a few minutes.', 429);
+    }
+    const entry = typeof form.token === 'string' && form.token.length <= 200 ? opts.tokens.verify(form.token.trim()) : undefined;
+    if (!entry) {
+      const cur = f && f.until > now ? f : { n: 0, until: now + LOGIN_WINDOW_MS };
+      cur.n++;
+      failures.set(client, cur);
+      if (failures.size > 10_000) failures.clear();
+      logEvent('warn', 'web UI login failed', { client });
+      return loginPage(c, next, 'That token is not valid.', 403);
+    }
+    failures.delete(client);
+    sessions.destroy(getCookie(c, SESSION_COOKIE));
+    const { cookie: sid } = sessions.create(entry);
+    setCookie(c, SESSION_COOKIE, sid, { path: '/', httpOnly: true, sameSite: 'Strict', secure: secure(c) });
+    deleteCookie(c, LOGIN_COOKIE, { path: '/login' });
+    logEvent('info', 'web UI login', { user: entry.name, role: entry.role, client });
+    return c.redirect(next, 303);
+  });
+
+  // 5. Everything else needs a live session of a token still in force.
+  app.use('*', async (c, next) => {
+    const cookie = getCookie(c, SESSION_COOKIE);
+    const s = sessions.get(cookie);
+    if (!s || !opts.tokens.byHash(s.token)) {
+      if (s) sessions.destroyToken(s.token);
+      const url = new URL(c.req.url);
+      if (c.req.method === 'GET' && url.pathname !== '/flows/live') return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+      return message(c, 403, 'Not logged in', 'Log in first.');
+    }
+    c.set('session', s);
+    c.set('cookie', cookie);
+    await next();
+  });
+
+  // 6. CSRF: every state-changing request carries the session's token in its form.
+  app.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const form = (await c.req.parseBody().catch(() => ({}))) as Record<string, unknown>;
+    if (!sameSecret(typeof form.csrf === 'string' ? form.csrf : undefined, c.get('session')!.csrf)) {
+      return message(c, 403, 'Refused', 'The form was not from this session (missing or wrong CSRF token). Reload the page and try again.');
+    }
+    return next();
+  });
+
+  const adminOnly = (c: Context<Env>) => (c.get('session')!.role === 'admin' ? null : message(c, 403, 'Admins only', 'This needs the admin role.'));
+
+  app.post('/logout', (c) => {
+    sessions.destroy(c.get('cookie'));
+    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    return c.redirect('/login', 303);
+  });
+
+  app.get('/', (c) => c.redirect('/flows', 303));
+
+  app.get('/flows', (c) => {
+    const q = firstValues(c.req.queries());
+    const f = readFilter(q);
+    const cursor: { before?: number; after?: number } = {};
+    if (q.before && /^\d{1,15}$/.test(q.before)) cursor.before = Number(q.before);
+    else if (q.after && /^\d{1,15}$/.test(q.after)) cursor.after = Number(q.after);
+    const db = opts.db();
+    const page = flowPage(db, f.filter, cursor, PAGE_SIZE);
+    const head = page.newer === null && cursor.before === undefined;
+    return html(c, <FlowsPage ctx={ctx(c, '/flows')} f={f} page={page} head={head} maxId={maxId(db)} rules={ruleIds()} />);
+  });
+
+  // Live list: server-sent events with rendered rows, newer than `after` (or Last-Event-ID).
+  app.get('/flows/live', (c) => {
+    const q = firstValues(c.req.queries());
+    const f = readFilter(q);
+    if (f.error) return c.text(f.error, 400);
+    if (live >= MAX_LIVE) return c.text('too many live lists open', 503);
+    const last = Number(c.req.header('last-event-id'));
+    let after = Math.max(/^\d{1,15}$/.test(q.after ?? '') ? Number(q.after) : 0, Number.isSafeInteger(last) ? last : 0);
+    const cookie = c.get('cookie');
+    live++;
+    let counted = true;
+    const done = () => {
+      if (counted) (counted = false), live--;
+    };
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(done);
+      try {
+        await stream.writeSSE({ event: 'hello', data: String(after), retry: 3000 });
+        let quiet = 0;
+        while (!stream.aborted && !stream.closed && !c.req.raw.signal.aborted) {
+          const s = sessions.get(cookie, false);
+          if (!s || !opts.tokens.byHash(s.token)) {
+            await stream.writeSSE({ event: 'expired', data: 'log in again' });
+            break;
+          }
+          const rows = flowsAfter(opts.db(), f.filter, after, 200);
+          if (rows.length) {
+            after = rows[rows.length - 1].id;
+            await stream.writeSSE({ event: 'rows', id: String(after), data: rows.map((r) => String(<FlowRowView r={r} />)).join('') });
+            quiet = 0;
+            if (rows.length === 200) continue;
+          } else if ((quiet += pollMs) >= 15_000) {
+            await stream.write(': still here\n\n');
+            quiet = 0;
+          }
+          await stream.sleep(pollMs);
+        }
+      } catch {
+        // the store closed (airlock stopping) or the client went away: end the stream
+      } finally {
+        done();
+      }
+    });
+  });
+
+  app.get('/flows/:id', (c) => {
+    const db = opts.db();
+    const r = flowByRef(db, c.req.param('id'));
+    if (!r) return message(c, 404, 'No such flow', `There is no flow ${c.req.param('id')} (retention may have deleted it).`);
+    return html(
+      c,
+      <FlowPage
+        ctx={ctx(c, '/flows')}
+        r={r}
+        bodies={bodiesOf(db)(r.id)}
+        findings={findingsOf(db, r.id)}
+        why={explainFlow(r, config())}
+        nav={neighbours(db, r.id)}
+        dlpWords={dlpWords}
+      />,
+    );
+  });
+
+  app.get('/flows/:id/body/:dir', (c) => {
+    const dir = c.req.param('dir');
+    const db = opts.db();
+    const r = flowByRef(db, c.req.param('id'));
+    const b = r && (dir === 'request' || dir === 'response') ? bodiesOf(db)(r.id).find((x) => x.direction === dir) : undefined;
+    if (!r || !b) return message(c, 404, 'No such body', 'This flow has no such body stored.');
+    c.header('content-type', 'application/octet-stream');
+    c.header('content-disposition', `attachment; filename="airlock-flow-${r.id}-${dir}.bin"`);
+    c.header('content-security-policy', DOWNLOAD_CSP);
+    return c.body(new Uint8Array(b.data ?? Buffer.alloc(0)));
+  });
+
+  app.get('/hosts', (c) => {
+    const f = readFilter(firstValues(c.req.queries()), { since: '24h' });
+    return html(c, <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={hostsOverview(opts.db(), f.filter)} config={config()} rules={ruleIds()} />);
+  });
+
+  app.get('/findings', (c) => {
+    const q = firstValues(c.req.queries());
+    const f = readFilter(q);
+    const rule = q.rule_id && q.rule_id.length <= 200 ? q.rule_id : undefined;
+    const before = /^\d{1,15}$/.test(q.before ?? '') ? Number(q.before) : undefined;
+    const o = findingsOverview(opts.db(), f.filter, { rule, before, limit: PAGE_SIZE });
+    return html(
+      c,
+      <FindingsPage ctx={ctx(c, '/findings')} f={f} rule={rule} rules={o.rules} list={o.list} older={o.older} dlpWords={dlpWords} policyRules={ruleIds()} />,
+    );
+  });
+
+  app.get('/stats', (c) => {
+    const f = readFilter(firstValues(c.req.queries()), { since: '1h' });
+    const db = opts.db();
+    const now = Date.now();
+    const to = f.filter.until ?? now;
+    const from = f.filter.since ?? firstStart(db, f.filter) ?? to - 3_600_000;
+    const bucketMs = bucketFor(to - from);
+    // Buckets are aligned to the epoch: the first one starts at or before `from`.
+    const alignedFrom = Math.floor(from / bucketMs) * bucketMs;
+    const s = f.error ? null : stats(db, f.filter, bucketMs);
+    const latency = f.error ? [] : latencyHistogram(db, f.filter);
+    return html(c, <StatsPage ctx={ctx(c, '/stats')} f={f} s={s} from={alignedFrom} to={to} bucketMs={bucketMs} latency={latency} rules={ruleIds()} />);
+  });
+
+  app.get('/policy', (c) => {
+    const s = c.get('session')!;
+    const flash = s.flash;
+    s.flash = undefined;
+    let storeBytes: number | null = null;
+    try {
+      const db = opts.db();
+      const pages = db.pragma('page_count', { simple: true }) as number;
+      const free = db.pragma('freelist_count', { simple: true }) as number;
+      storeBytes = (pages - free) * (db.pragma('page_size', { simple: true }) as number);
+    } catch {
+      // no store yet
+    }
+    return html(
+      c,
+      <PolicyPage ctx={ctx(c, '/policy')} config={config()} flash={flash} canReload={!!opts.reload} canRetain={!!opts.retain} storeBytes={storeBytes} dlp={dlp()} dlpSummary={dlpSummaryOf(config())} />,
+    );
+  });
+
+  app.post('/policy/reload', (c) => {
+    const denied = adminOnly(c);
+    if (denied) return denied;
+    const s = c.get('session')!;
+    if (!opts.reload) return message(c, 404, 'Not available', 'This UI cannot reload the policy.');
+    const r = opts.reload();
+    if (r.ok) {
+      const n = config()?.hosts.length ?? 0;
+      s.flash = {
+        ok: true,
+        lines: [`Policy reloaded: ${n} host rule${n === 1 ? '' : 's'} in force.`, ...(r.restartNeeded.length ? [`Changed but needing a restart to apply: ${r.restartNeeded.join(', ')}.`] : [])],
+      };
+      logEvent('info', 'policy reloaded', { by: s.name, via: 'web UI', hosts: n, restart_needed: r.restartNeeded });
+    } else {
+      s.flash = { ok: false, lines: ['The policy file has problems; the policy in force stays:', ...r.errors] };
+      logEvent('error', 'policy reload failed; the policy in force stays', { by: s.name, via: 'web UI', errors: r.errors });
+    }
+    return c.redirect('/policy', 303);
+  });
+
+  app.post('/retention', async (c) => {
+    const denied = adminOnly(c);
+    if (denied) return denied;
+    const s = c.get('session')!;
+    if (!opts.retain) return message(c, 404, 'Not available', 'This UI cannot run retention.');
+    const r = await opts.retain();
+    s.flash = { ok: true, lines: [`Retention ran: ${r.deleted} flow${r.deleted === 1 ? '' : 's'} deleted; the store now uses ${(r.bytes / 2 ** 20).toFixed(1)} MiB.`] };
+    logEvent('info', 'retention run', { by: s.name, via: 'web UI', deleted: r.deleted, bytes: r.bytes });
+    return c.redirect('/policy#store', 303);
+  });
+
+  app.get('/ca', (c) => html(c, <CaPage ctx={ctx(c, '/ca')} ca={caInfo(opts.caCertPath)} />));
+  app.get('/ca/:file{airlock-ca\\.(pem|der)}', (c) => {
+    if (!opts.caCertPath) return message(c, 404, 'Not available', 'No CA certificate here.');
+    const pem = fs.readFileSync(opts.caCertPath, 'utf8');
+    const der = c.req.param('file').endsWith('.der');
+    c.header('content-type', der ? 'application/pkix-cert' : 'application/x-pem-file');
+    c.header('content-disposition', `attachment; filename="${der ? 'airlock-ca.der' : 'airlock-ca.pem'}"`);
+    c.header('content-security-policy', DOWNLOAD_CSP);
+    return c.body(new Uint8Array(der ? new crypto.X509Certificate(pem).raw : Buffer.from(pem)));
+  });
+
+  // Exports: the API's streams, for the page's filter (a session instead of a bearer token).
+  app.get('/export', (c) => {
+    const q = firstValues(c.req.queries());
+    const format = q.format === 'har' ? 'har' : q.format === 'jsonl' ? 'jsonl' : null;
+    if (!format) return message(c, 400, 'Bad request', 'format must be har or jsonl.');
+    const f = readFilter(q);
+    if (f.error) return message(c, 400, 'Bad request', f.error);
+    const filter = { ...f.filter };
+    if (q.after !== undefined) filter.after = filterFrom({ after: q.after }).after;
+    const limit = q.limit !== undefined && /^\d{1,9}$/.test(q.limit) && Number(q.limit) > 0 ? Number(q.limit) : Infinity;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    c.header('content-type', format === 'har' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
+    c.header('content-disposition', `attachment; filename="airlock-flows-${stamp}.${format}"`);
+    c.header('content-security-policy', DOWNLOAD_CSP);
+    logEvent('info', 'web UI export', { by: c.get('session')!.name, format, filter: f.values });
+    return c.body(exportStream(opts.db(), filter, format, limit));
+  });
+
+  app.notFound((c) => message(c, 404, 'Not found', 'There is no such page.'));
+  app.onError((err, c) => {
+    if (err instanceof UsageError) return message(c, 400, 'Bad request', err.message);
+    process.stderr.write(`airlock: web UI: ${err.stack ?? err.message}\n`);
+    return message(c, 500, 'Something went wrong', 'airlock could not show this page; the details are in its log.');
+  });
+  return app;
+}
+
+/** Stats buckets: the smallest step that draws the window in at most 120 bars. */
+export function bucketFor(spanMs: number): number {
+  const steps = [60_000, 300_000, 900_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000, 12 * 3_600_000, 86_400_000, 7 * 86_400_000];
+  return steps.find((s) => spanMs / s <= 120) ?? 30 * 86_400_000;
+}
+
+function caInfo(file: string | undefined): CaInfo | null {
+  if (!file) return null;
+  try {
+    const cert = new crypto.X509Certificate(fs.readFileSync(file));
+    return { subject: cert.subject.replace(/\n/g, ', '), fingerprint256: cert.fingerprint256, validFrom: cert.validFrom, validTo: cert.validTo, path: file };
+  } catch {
+    return null;
+  }
+}
