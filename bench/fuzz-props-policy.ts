@@ -20,9 +20,9 @@ const policyShaped = fc.dictionary(
   ),
   { maxKeys: 6 },
 );
-// A path: segments (a bare key without white space or ':', or a quoted JSON string), each with
+// A path: segments (a bare key without control characters or ':', or a quoted JSON string), each with
 // optional [n] indexes, joined by '.'; then ": " and the problem.
-const SEGMENT = String.raw`(?:"(?:[^"\\]|\\.)*"|[^\s:"\[]+)(?:\[\d+\])*`;
+const SEGMENT = String.raw`(?:"(?:[^"\\]|\\.)*"|[^\x00-\x1f:"\[]+)(?:\[\d+\])*`;
 const PATH = new RegExp(String.raw`^${SEGMENT}(?:\.${SEGMENT})*: \S`, 's');
 
 export const POLICY_PROPS: Prop[] = [

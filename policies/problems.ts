@@ -12,8 +12,8 @@ export class Problems {
 export type Fields = Map<string, unknown>;
 
 export function join(path: string, key: string): string {
-  // An empty key, or one with white space or any of :"[], is quoted so every problem still reads "path: problem".
-  const k = key === '' || /[\s:"[\]]/.test(key) ? JSON.stringify(key) : key;
+  // An empty key, or one with a control character or any of :"[], is quoted so every problem still reads "path: problem".
+  const k = key === '' || /[\x00-\x1f\x7f:"[\]]/.test(key) ? JSON.stringify(key) : key;
   return path === '' ? k : `${path}.${k}`;
 }
 
