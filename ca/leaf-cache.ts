@@ -34,6 +34,12 @@ export class LeafMinter {
     return this.#entry(host).certPem;
   }
 
+  /** A usable leaf for `host` is cached: secureContext() will not mint. */
+  has(host: string): boolean {
+    const cached = this.#cache.peek(host);
+    return cached !== undefined && !this.#needsRenewal(cached, Date.now());
+  }
+
   secureContext(host: string): SecureContext {
     const entry = this.#entry(host);
     // A self-signed CA is the client's trust anchor, so the leaf alone is a complete chain;

@@ -6,6 +6,7 @@ import { deepFreeze } from './freeze.ts';
 import { hostMatches } from './hostnames.ts';
 import { parseCidr } from './ip.ts';
 import { parseHosts, type DraftRule } from './parse-hosts.ts';
+import { parseLimits } from './parse-limits.ts';
 import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
 import { parseUpstream } from './parse-upstream.ts';
 import { Problems, checkKeys, mapping, optBool, optInt, optString, present, type Fields } from './problems.ts';
@@ -20,7 +21,7 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'hosts'];
+const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -42,6 +43,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const ca = parseCa(section(root, 'ca', p), p);
   const store = parseStore(section(root, 'store', p), dataDir, p);
   const log = parseLog(section(root, 'log', p), p);
+  const limits = parseLimits(root.get('limits'), p);
   const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p });
   addResolvedAddresses(drafts, upstream.resolve);
   const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
@@ -57,6 +59,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     ca,
     store,
     log,
+    limits,
     hosts,
   };
   return { ok: true, config: deepFreeze(config) };

@@ -103,7 +103,30 @@ export interface Config {
     /** One JSON line per flow on stdout. */
     flows: boolean;
   };
+  /** What one agent may cost airlock (policies/parse-limits.ts; docs/policy.md#limits). */
+  limits: Limits;
   hosts: HostRule[];
+}
+
+export interface Limits {
+  /** HTTP/1 request line plus headers; HTTP/2 header list. Over it: 431. */
+  maxHeaderBytes: number;
+  /** Header fields in one request. Over it: 431. */
+  maxHeaders: number;
+  /** The request target (path and query, or absolute URL). Over it: 414. */
+  maxUrlBytes: number;
+  /** Time to send a request's headers once its first byte arrived (slowloris). Over it: 408. */
+  headerTimeoutMs: number;
+  /** A connection with no request in progress (also: the first bytes of a new connection). */
+  idleTimeoutMs: number;
+  /** Silence while the agent sends a request body. Over it: 408. */
+  bodyTimeoutMs: number;
+  /** Open connections from one client address (all listeners together). */
+  maxConnectionsPerClient: number;
+  /** New leaf certificates one client may cause per minute (a flood of new SNI names). */
+  leafMintsPerMinute: number;
+  /** HTTP/2 streams open at once on one agent connection. */
+  h2MaxConcurrentStreams: number;
 }
 
 export type ParseResult = { ok: true; config: Config } | { ok: false; errors: string[] };

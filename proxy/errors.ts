@@ -26,7 +26,8 @@ const TLS_CODES = new Set([
 export function describeUpstreamError(err: unknown): { code: string; status: number; message: string } {
   const e = err as NodeJS.ErrnoException & { code?: string };
   if (err instanceof AirlockError) {
-    const status = err.code === 'address_not_allowed' ? 403 : err.code === 'upstream_timeout' ? 504 : 502;
+    const status =
+      err.code === 'address_not_allowed' ? 403 : err.code === 'upstream_timeout' ? 504 : err.code === 'request_body_timeout' ? 408 : 502;
     return { code: err.code, status, message: err.message };
   }
   // Some errors carry a numeric code (OpenSSL, HTTP/2 stream errors): only strings are codes here.

@@ -7,6 +7,7 @@ import type { ConfigRef } from './config-ref.ts';
 import type { Flow } from './flow.ts';
 import { createAdminServer } from './io/admin.ts';
 import { createExplicitServer } from './io/explicit.ts';
+import { createGuard } from './io/guard.ts';
 import { createInnerServers } from './io/inner.ts';
 import { type Bound, describeAddr, listen } from './io/listen.ts';
 import { createRouteServer } from './io/route-server.ts';
@@ -51,7 +52,8 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     if (ref.current.log.flows) logFlow(flow);
   };
   const pipeline = createPipeline({ config: ref, upstream, record });
-  const inner = createInnerServers(minter, pipeline);
+  const guard = createGuard(ref, pipeline);
+  const inner = createInnerServers(minter, pipeline, guard);
 
   const bound: Bound[] = [];
   const start = async (server: net.Server, addr: ListenAddr) => {
@@ -74,12 +76,12 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
   try {
     const { proxy, transparent, admin, ui } = initial.listen;
     const addresses: Airlock['addresses'] = { routes: [] };
-    if (proxy) addresses.proxy = await start(createExplicitServer(ref, pipeline, inner, describeAddr(proxy)), proxy);
+    if (proxy) addresses.proxy = await start(createExplicitServer(ref, pipeline, inner, guard, describeAddr(proxy)), proxy);
     if (transparent) {
-      addresses.transparent = await start(createTransparentServer(ref, pipeline, inner, describeAddr(transparent)), transparent);
+      addresses.transparent = await start(createTransparentServer(ref, pipeline, inner, guard, describeAddr(transparent)), transparent);
     }
     for (const route of initial.routes) {
-      addresses.routes.push(await start(createRouteServer(route, pipeline, describeAddr(route.listen)), route.listen));
+      addresses.routes.push(await start(createRouteServer(route, pipeline, guard, describeAddr(route.listen)), route.listen));
     }
     if (admin) {
       metrics = await createMetrics({ store, minter, active: pipeline.active });

@@ -9,7 +9,7 @@ import type { Upstream } from './io/upstream.ts';
 
 export type ReloadResult = { ok: true; restartNeeded: string[] } | { ok: false; errors: string[] };
 
-const RESTART_ONLY = ['listen', 'routes', 'dataDir', 'store', 'ca'] as const;
+const RESTART_ONLY = ['listen', 'routes', 'dataDir', 'store', 'ca', 'limits'] as const;
 
 export function reloadPolicy(ref: ConfigRef, upstream: Upstream): ReloadResult {
   const old = ref.current;

@@ -23,6 +23,11 @@ const HINTS: Record<string, string> = {
   bad_request: 'The request could not be understood. Fix the request before retrying.',
   upstream_tls: 'The upstream server presented a certificate airlock does not trust. Do not retry.',
   upstream_timeout: 'The upstream server did not answer in time. Retrying later may help.',
+  headers_too_large: 'The request headers are larger than airlock accepts. Send fewer or smaller headers.',
+  too_many_headers: 'The request has more header fields than airlock accepts. Send fewer headers.',
+  url_too_long: 'The request URL is longer than airlock accepts. Send a shorter URL (put data in the body).',
+  header_timeout: 'The request headers arrived too slowly. Send the whole request at once.',
+  request_body_timeout: 'The request body stalled. Send the body without long pauses.',
 };
 
 export function hintFor(code: string): string {
@@ -52,7 +57,9 @@ export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void 
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 502: 'Bad Gateway', 504: 'Gateway Timeout' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 504: 'Gateway Timeout',
+};
 
 /** An HTTP/1.1 refusal written straight onto a socket (CONNECT, upgrade), then closed. */
 export function writeRawRefusal(socket: Duplex, status: number, r: Refusal): void {

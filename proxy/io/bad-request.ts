@@ -1,13 +1,32 @@
-// A request Node's strict HTTP parser rejected: answer 400, close, and record it.
+// A request Node's strict HTTP parser rejected (or timed out): answer, close, and record it.
+// Framing is never repaired: Node's llhttp runs strict (insecureHTTPParser is never enabled).
 import type { Duplex } from 'node:stream';
+import type { Limits } from '../../policies/types.ts';
 import { connOf } from '../conn.ts';
+import { closing } from '../limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { writeRawRefusal } from '../respond.ts';
 
-export function badRequest(pipeline: Pipeline, err: Error & { code?: string }, socket: Duplex): void {
+/** Status, stable code and plain reason for a Node client error. */
+export function describeClientError(err: Error & { code?: string; reason?: string }, limits?: Limits): { status: number; code: string; reason: string } {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: 'headers_too_large', reason: `the request line and headers exceed limits.max_header_bytes${limits ? ` (${limits.maxHeaderBytes})` : ''}` };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, code: 'header_timeout', reason: `the request headers did not arrive within limits.header_timeout${limits ? ` (${limits.headerTimeoutMs / 1000}s)` : ''}` };
+    case 'HPE_PAUSED_H2_UPGRADE':
+      return { status: 400, code: 'bad_request', reason: 'HTTP/2 connection preface on an HTTP/1 connection (prior-knowledge h2c is not proxied)' };
+    default:
+      return { status: 400, code: 'bad_request', reason: `malformed HTTP request (${err.code ?? 'error'}${err.reason ? `: ${err.reason}` : ''})` };
+  }
+}
+
+export function badRequest(pipeline: Pipeline, err: Error & { code?: string; reason?: string }, socket: Duplex, limits?: Limits): void {
   const conn = connOf(socket);
+  if (closing.has(socket)) return; // already answered (a refused request) and closing
   if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-  const reason = `malformed HTTP request (${err.code ?? err.message})`;
-  writeRawRefusal(socket, 400, { error: 'bad_request', reason });
-  if (conn) pipeline.refuse(conn, 'bad_request', reason, 'h1', 400);
+  closing.add(socket);
+  const d = describeClientError(err, limits);
+  writeRawRefusal(socket, d.status, { error: d.code, reason: d.reason });
+  if (conn) pipeline.refuse(conn, d.code, d.reason, 'h1', d.status);
 }

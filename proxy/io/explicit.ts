@@ -9,17 +9,21 @@ import { attachConn, connOf, type ConnInfo } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { writeRawRefusal } from '../respond.ts';
 import { badRequest } from './bad-request.ts';
+import { applyServerLimits, type Guard, httpServerOptions } from './guard.ts';
 import type { InnerServers } from './inner.ts';
 import { sniff } from './sniff.ts';
 
-export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, listener: string): http.Server {
-  const server = http.createServer({ requireHostHeader: false });
+export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, listener: string): http.Server {
+  const server = http.createServer(httpServerOptions(guard.limits));
+  applyServerLimits(server, guard.limits, true);
   server.on('connection', (socket: net.Socket) => {
-    attachConn(socket, { entry: 'explicit', listener, client: clientOf(socket), tls: false });
+    const conn: ConnInfo = { entry: 'explicit', listener, client: clientOf(socket), tls: false };
+    attachConn(socket, conn);
+    guard.admitConnection(socket, conn);
   });
-  server.on('request', pipeline.handle);
-  server.on('upgrade', pipeline.upgrade);
-  server.on('clientError', (err, socket) => badRequest(pipeline, err, socket));
+  server.on('request', guard.request);
+  server.on('upgrade', guard.upgrade);
+  server.on('clientError', (err, socket) => badRequest(pipeline, err, socket, guard.limits));
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const base = connOf(socket)!;
     const conn: ConnInfo = { ...base, agentUser: agentUser(req.headers['proxy-authorization']) ?? base.agentUser };
@@ -39,14 +43,14 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
     conn.pinned = { host: a.host, port: a.port };
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length) socket.unshift(head);
-    void tunnel(socket, conn, pipeline, inner);
+    void tunnel(socket, conn, pipeline, inner, guard);
   });
   return server;
 }
 
 /** Inside a CONNECT tunnel: TLS (terminated with a leaf for the pinned host) or plain HTTP. */
-async function tunnel(socket: net.Socket, conn: ConnInfo, pipeline: Pipeline, inner: InnerServers): Promise<void> {
-  const s = await sniff(socket);
+async function tunnel(socket: net.Socket, conn: ConnInfo, pipeline: Pipeline, inner: InnerServers, guard: Guard): Promise<void> {
+  const s = await sniff(socket, guard.limits.headerTimeoutMs);
   const pinned = conn.pinned!;
   if (s.kind === 'tls') {
     const sni = s.serverName === undefined ? undefined : normalizeHost(s.serverName);
@@ -59,6 +63,7 @@ async function tunnel(socket: net.Socket, conn: ConnInfo, pipeline: Pipeline, in
   }
   if (s.kind === 'http') return inner.plain(socket, conn);
   socket.destroy();
+  if (s.timeout) return pipeline.refuse(conn, 'header_timeout', `tunnel: ${s.reason}`, 'tcp');
   pipeline.refuse(conn, 'bad_request', `tunnel carried neither TLS nor HTTP: ${s.reason}`, 'tcp');
 }
 

@@ -6,14 +6,18 @@ import { attachConn } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { badRequest } from './bad-request.ts';
 import { clientOf } from './explicit.ts';
+import { applyServerLimits, type Guard, httpServerOptions } from './guard.ts';
 
-export function createRouteServer(route: Route, pipeline: Pipeline, listener: string): http.Server {
-  const server = http.createServer({ requireHostHeader: false });
+export function createRouteServer(route: Route, pipeline: Pipeline, guard: Guard, listener: string): http.Server {
+  const server = http.createServer(httpServerOptions(guard.limits));
+  applyServerLimits(server, guard.limits, true);
   server.on('connection', (socket: net.Socket) => {
-    attachConn(socket, { entry: 'route', listener, client: clientOf(socket), tls: false, route });
+    const conn = { entry: 'route' as const, listener, client: clientOf(socket), tls: false, route };
+    attachConn(socket, conn);
+    guard.admitConnection(socket, conn);
   });
-  server.on('request', pipeline.handle);
-  server.on('upgrade', pipeline.upgrade);
-  server.on('clientError', (err, socket) => badRequest(pipeline, err, socket));
+  server.on('request', guard.request);
+  server.on('upgrade', guard.upgrade);
+  server.on('clientError', (err, socket) => badRequest(pipeline, err, socket, guard.limits));
   return server;
 }

@@ -6,13 +6,12 @@ import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.ts';
 export type Sniffed =
   | { kind: 'tls'; serverName?: string; alpn: string[] }
   | { kind: 'http' }
-  | { kind: 'other'; reason: string };
+  | { kind: 'other'; reason: string; timeout?: boolean };
 
 const HTTP_START = /^[A-Z]{1,16}(?: |$)/;
-/** How long an agent may take to send its first bytes. */
-const SNIFF_TIMEOUT_MS = 10_000;
 
-export function sniff(socket: net.Socket): Promise<Sniffed> {
+/** `timeoutMs`: how long the agent may take to send its first request or ClientHello (limits.header_timeout). */
+export function sniff(socket: net.Socket, timeoutMs: number): Promise<Sniffed> {
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
     const done = (result: Sniffed) => {
@@ -25,7 +24,10 @@ export function sniff(socket: net.Socket): Promise<Sniffed> {
       resolve(result);
     };
     const onEnd = () => done({ kind: 'other', reason: 'connection closed before any request' });
-    const timer = setTimeout(() => done({ kind: 'other', reason: 'no bytes received in time' }), SNIFF_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => done({ kind: 'other', reason: `no complete ClientHello or request line within ${timeoutMs / 1000}s (limits.header_timeout)`, timeout: true }),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       if (buf[0] === 0x16) {

@@ -7,26 +7,25 @@ import type { ConfigRef } from '../config-ref.ts';
 import type { ConnInfo } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { clientOf } from './explicit.ts';
-import type { InnerServers } from './inner.ts';
+import type { Guard } from './guard.ts';
+import { ACCESS_DENIED_ALERT, type InnerServers } from './inner.ts';
 import { sniff } from './sniff.ts';
 
-/** A fatal TLS alert, access_denied (49): a clear refusal without minting a certificate. */
-const ACCESS_DENIED_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
-
-export function createTransparentServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, listener: string): net.Server {
+export function createTransparentServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, listener: string): net.Server {
   return net.createServer((socket) => {
     socket.on('error', () => {});
     const conn: ConnInfo = { entry: 'transparent', listener, client: clientOf(socket), tls: false };
-    void route(socket, conn, config, pipeline, inner);
+    if (!guard.admitConnection(socket, conn)) return;
+    void route(socket, conn, config, pipeline, inner, guard);
   });
 }
 
-async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipeline: Pipeline, inner: InnerServers): Promise<void> {
-  const s = await sniff(socket);
+async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard): Promise<void> {
+  const s = await sniff(socket, guard.limits.headerTimeoutMs);
   if (s.kind === 'http') return inner.plain(socket, conn);
   if (s.kind === 'other') {
     socket.destroy();
-    return pipeline.refuse(conn, 'bad_request', s.reason, 'tcp');
+    return pipeline.refuse(conn, s.timeout ? 'header_timeout' : 'bad_request', s.reason, 'tcp');
   }
   if (!s.serverName) {
     socket.end(ACCESS_DENIED_ALERT);

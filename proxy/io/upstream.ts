@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
-import type { buildConnector, Pool as PoolType } from 'undici';
+import type { buildConnector, Dispatcher, Pool as PoolType } from 'undici';
 
 // undici's index also loads fetch, WebSocket, caches and more (~19 MB of RSS); airlock needs only
 // Pool.dispatch() (~10 MB). The lockfile pins undici; the CLI integration tests run this path.
@@ -13,6 +13,7 @@ const Pool: typeof PoolType = createRequire(import.meta.url)('undici/lib/dispatc
 import type { Config, HostRule } from '../../policies/types.ts';
 import { AirlockError } from '../errors.ts';
 import { checkedAddress, createResolver, type Resolver } from './resolve.ts';
+import { strictResponses } from './strict-response.ts';
 import { upstreamTrust } from './trust.ts';
 
 export interface Target {
@@ -23,6 +24,7 @@ export interface Target {
 
 export class Upstream {
   private pools = new Map<string, PoolType>();
+  private strict = new WeakMap<PoolType, Dispatcher>();
   private trust!: tls.SecureContext;
   private resolve!: Resolver;
   private config!: Config;
@@ -52,7 +54,8 @@ export class Upstream {
     for (const pool of old) void pool.close();
   }
 
-  pool(target: Target, rule: HostRule): PoolType {
+  /** The pool for this target and rule, refusing upstream responses with ambiguous framing (502). */
+  pool(target: Target, rule: HostRule): Dispatcher {
     const key = `${target.scheme}://${target.host}:${target.port}#${rule.id}`;
     let pool = this.pools.get(key);
     if (!pool) {
@@ -65,8 +68,9 @@ export class Upstream {
         // No redirect interceptor: a 3xx goes back to the agent, airlock never follows it.
       });
       this.pools.set(key, pool);
+      this.strict.set(pool, pool.compose(strictResponses));
     }
-    return pool;
+    return this.strict.get(pool)!;
   }
 
   private connector(target: Target, rule: HostRule): buildConnector.connector {
