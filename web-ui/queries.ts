@@ -130,12 +130,15 @@ export interface HostRow {
 
 /** Per host: flows by decision, bytes, last seen; busiest first. */
 export function hostsOverview(db: Database.Database, f: FlowFilter, limit = 500): HostRow[] {
-  const w = where(f, 'host IS NOT NULL');
+  // "+host": grouping by the plain column makes SQLite walk the whole (host, id) index to skip a
+  // sort, whatever the time window (bench/ui-flows.ts: 3.4 s over 1,000,000 flows); this way it
+  // reads only the window through flows_started_at and sorts what it found (25 ms for 24 hours).
+  const w = where(f, '+host IS NOT NULL');
   return db
     .prepare(
       `SELECT host, count(*) AS n, sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny, sum(decision = 'refuse') AS refuse,
               sum(decision = 'error') AS error, sum(bytes_up) AS up, sum(bytes_down) AS down, max(started_at) AS last
-         FROM flows ${w.sql} GROUP BY host ORDER BY n DESC, host LIMIT ?`,
+         FROM flows ${w.sql} GROUP BY +host ORDER BY n DESC, host LIMIT ?`,
     )
     .all(...w.params, limit) as HostRow[];
 }
