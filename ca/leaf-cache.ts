@@ -7,6 +7,20 @@ import { createLeafCertificate, leafNotAfter } from './x509.ts';
 
 const DAY = 86_400_000;
 
+/**
+ * TLS 1.2 suites offered to agents: ECDHE (forward secrecy) with AEAD only, no CBC or SHA-1
+ * (the leaf key is always ECDSA P-256; the RSA names serve nothing but cost nothing). TLS 1.3's
+ * suites are all AEAD and stay Node's defaults. Checked by sslscan in test/adversarial/tls.test.ts.
+ */
+export const AGENT_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 interface Entry {
   certPem: string;
   notAfter: number;
@@ -45,7 +59,7 @@ export class LeafMinter {
     // A self-signed CA is the client's trust anchor, so the leaf alone is a complete chain;
     // an imported intermediate must be sent along for clients that trust only its root.
     const chain = this.#ca.selfSigned ? entry.certPem : entry.certPem + this.#ca.certPem;
-    entry.context ??= createSecureContext({ key: this.#leafKeyPem, cert: chain, minVersion: 'TLSv1.2' });
+    entry.context ??= createSecureContext({ key: this.#leafKeyPem, cert: chain, minVersion: 'TLSv1.2', ciphers: AGENT_CIPHERS, honorCipherOrder: true });
     return entry.context;
   }
 

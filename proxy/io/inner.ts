@@ -5,7 +5,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { LeafMinter } from '../../ca/leaf-cache.ts';
+import { AGENT_CIPHERS, type LeafMinter } from '../../ca/leaf-cache.ts';
 import { normalizeHost } from '../../policies/hostnames.ts';
 import { attachConn, connOf, type ConnInfo } from '../conn.ts';
 import { clientKey } from '../limits.ts';
@@ -27,6 +27,9 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
   const tlsServer = http2.createSecureServer({
     allowHTTP1: true,
     minVersion: 'TLSv1.2',
+    // The cipher list is the initial context's (SNICallback swaps only the certificate).
+    ciphers: AGENT_CIPHERS,
+    honorCipherOrder: true,
     handshakeTimeout: limits.headerTimeoutMs,
     // HTTP/2: bounded streams and header lists (nghttp2 also caps CONTINUATION frames per header block).
     settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
