@@ -1,0 +1,36 @@
+// The built-in DLP rule pack: every rule from policies/dlp/rules/, in a stable order.
+import type { DlpRule } from './types.ts';
+import { aiRules } from './rules/ai.ts';
+import { chatRules } from './rules/chat.ts';
+import { cloudRules } from './rules/cloud.ts';
+import { databaseRules } from './rules/databases.ts';
+import { genericRules } from './rules/generic.ts';
+import { keyRules } from './rules/keys.ts';
+import { paymentRules } from './rules/payment.ts';
+import { piiRules } from './rules/pii.ts';
+import { registryRules } from './rules/registries.ts';
+import { tokenRules } from './rules/tokens.ts';
+import { vcsRules } from './rules/vcs.ts';
+
+/** Vendor-specific rules first, generic assignments and PII last: the order findings are listed in. */
+export const BUILTIN_RULES: readonly DlpRule[] = Object.freeze([
+  ...keyRules,
+  ...cloudRules,
+  ...aiRules,
+  ...vcsRules,
+  ...paymentRules,
+  ...chatRules,
+  ...registryRules,
+  ...tokenRules,
+  ...databaseRules,
+  ...genericRules,
+  ...piiRules,
+]);
+
+const byId = new Map(BUILTIN_RULES.map((r) => [r.id, r]));
+if (byId.size !== BUILTIN_RULES.length) throw new Error('duplicate built-in DLP rule id');
+
+/** The built-in rule with this id, or undefined. */
+export function ruleById(id: string): DlpRule | undefined {
+  return byId.get(id);
+}

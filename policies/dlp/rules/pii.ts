@@ -1,0 +1,94 @@
+// Personal data: payment cards, IBANs, US SSNs (redacted by default); emails and phone numbers
+// (logged only). No fixed literal precedes a card number, IBAN or SSN, so those rules always run.
+import type { DlpRule } from '../types.ts';
+import { emailAddress, ibanMod97, paymentCard, phoneNumber, usSsn } from '../validators.ts';
+import { re } from './shape.ts';
+
+// Not part of a longer number, word, decimal or version (1.4111…, v4111…, 4111….5).
+const NUM_START = re`(?:^|[^0-9A-Za-z_.,+/-])`;
+const NUM_END = re`(?:$|[^0-9A-Za-z_.,/-]|[.,](?:$|[^0-9]))`;
+
+export const piiRules: DlpRule[] = [
+  {
+    id: 'payment-card-number',
+    description: 'Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners; Luhn-checked), plain or in 4-digit groups',
+    // 4-4-4-4 groups, Amex/Diners 4-6-5 / 4-6-4 groups, or 13-19 plain digits.
+    pattern: re`${NUM_START}([0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19})${NUM_END}`,
+    keywords: [],
+    validate: paymentCard,
+    severity: 'high',
+    action: 'redact',
+    examples: {
+      match: [
+        'card: 4166 5605 4256 1019',
+        '{"number": "5165077516189071", "exp": "09/27", "cvc": "123"}',
+        'Amex 3751 159646 32312 exp 03/26',
+        'pay with 6011-1312-3845-0073 please',
+        'JCB 3530969161617823 / Diners 3667 234953 3392',
+        'Visa 4055 4909 5472 7722 123',
+      ],
+      nomatch: [
+        'order 4408236671415985',
+        'card: 5110 9395 4170 8267',
+        'ts=1755195198922',
+        'ratio 0.4416400892435084',
+        'id 9488272063930082',
+        'mixed separators 4539 1488-0343 6467',
+        'Stripe test card 4242 4242 4242 4242',
+        'build 4000 0000 0000 0000',
+      ],
+    },
+  },
+  {
+    id: 'iban',
+    description: 'International Bank Account Number (IBAN; country length and mod-97 check digits verified)',
+    pattern: re`(?:^|[^A-Za-z0-9])([A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?))(?:[^A-Za-z0-9]|$)`,
+    keywords: [],
+    validate: ibanMod97,
+    severity: 'high',
+    action: 'redact',
+    examples: {
+      match: ['IBAN: DE23 5339 8623 3534 7607 31', '{"iban": "GB17SOHV85122695831994"}', 'Überweisung an FR14 5332 4463 7979 5544 7251 189.', 'NL: NL69HDAE3177945145'],
+      nomatch: ['IBAN: DE38 9992 9958 3517 8720 28', 'GB17YQYT95131879306112', 'ZZ12 3456 7890 1234 5678 90', 'SHA256 AB12CDEF34567890ABCDEF1234'],
+    },
+  },
+  {
+    id: 'us-ssn',
+    description: 'US Social Security Number (ddd-dd-dddd; area, group and serial rules checked)',
+    pattern: re`(?:^|[^0-9A-Za-z_./-])([0-9]{3}-[0-9]{2}-[0-9]{4})(?:$|[^0-9A-Za-z_/-]|[.](?:$|[^0-9]))`,
+    keywords: [],
+    validate: usSsn,
+    severity: 'high',
+    action: 'redact',
+    examples: {
+      match: ['SSN: 286-01-1360', '{"ssn":"221-42-3003"}'],
+      nomatch: ['SSN: 000-12-3456', 'SSN: 666-12-3456', 'SSN: 912-34-5678', 'SSN: 123-00-4567', 'SSN: 123-45-0000', 'SSN: 078-05-1120', 'part 123-45-67890', 'v1.123-45-6789'],
+    },
+  },
+  {
+    id: 'email-address',
+    description: 'Email address',
+    pattern: re`(?:^|[^A-Za-z0-9._%+/:-]|mailto:)([A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,6}[A-Za-z]{2,24})\b`,
+    keywords: ['@'],
+    validate: emailAddress,
+    severity: 'low',
+    action: 'log',
+    examples: {
+      match: ['contact: jane.doe+billing@acme-corp.co.uk', '{"to": "ops@acme.io"}', '<a href="mailto:sales@acme.io">'],
+      nomatch: ['https://examplePublicKey@o0.ingest.sentry.io/0', 'upstream: https://user:pw@api.acme.io/v1', 'logo@2x.png', 'git@github.com:acme/infra.git', '"lodash": "npm:@acme/lodash@4.17.21"', '@media (max-width: 600px)'],
+    },
+  },
+  {
+    id: 'phone-number',
+    description: 'International phone number (+country code, E.164 style)',
+    pattern: re`(?:^|[^0-9A-Za-z_+.=/)\]-])(\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5})(?:$|[^0-9A-Za-z_-]|[.](?:$|[^0-9]))`,
+    keywords: ['+'],
+    validate: phoneNumber,
+    severity: 'low',
+    action: 'log',
+    examples: {
+      match: ['call +1 415 555 0132', '{"phone": "+4930123456789"}', 'Tel. +44 20 7946 0958.', '+33 1 23 45 67 89'],
+      nomatch: ["Decimal('+35236450.6')", 'offset +05:30', 'x = a+1234567890', 'v1.2.3+20240611', 'version +12', 'count +1111111111'],
+    },
+  },
+];
