@@ -121,7 +121,11 @@ export function httpServerOptions(limits: Limits): http.ServerOptions {
  * listens (sockets are handed to it): Node starts them on 'listening'.
  */
 export function applyServerLimits(server: http.Server | http2.Http2SecureServer, limits: Limits, listens: boolean): void {
+  const s = server as http.Server;
   // Node silently drops headers past maxHeadersCount; one more than the limit lets the gate see and refuse it.
-  (server as http.Server).maxHeadersCount = limits.maxHeaders + 1;
+  s.maxHeadersCount = limits.maxHeaders + 1;
+  // Set as properties too: the HTTP/2 server's HTTP/1.1 side ignores these options (Node 20 hard-codes 60 s).
+  const o = httpServerOptions(limits);
+  Object.assign(s, { headersTimeout: o.headersTimeout, requestTimeout: o.requestTimeout, keepAliveTimeout: o.keepAliveTimeout, connectionsCheckingInterval: o.connectionsCheckingInterval });
   if (!listens) server.emit('listening');
 }

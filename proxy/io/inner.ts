@@ -47,6 +47,8 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
   applyServerLimits(tlsServer, limits, false);
   tlsServer.on('request', guard.request);
   tlsServer.on('upgrade', guard.upgrade);
+  // HTTP/1.1 inside TLS: parser errors and header timeouts, answered and recorded like the plain ones.
+  tlsServer.on('clientError', (err: Error, socket: net.Socket) => badRequest(pipeline, err, socket, limits));
   tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
     const conn = connOf(socket);
     if (conn) pipeline.refuse(conn, 'agent_tls', `TLS handshake with the agent failed: ${err.message}`, 'tls');
