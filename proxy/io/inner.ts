@@ -16,6 +16,14 @@ import { applyServerLimits, type Guard, httpServerOptions } from './guard.ts';
 /** A fatal TLS alert, access_denied (49): a clear refusal without minting a certificate. */
 export const ACCESS_DENIED_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
 
+/**
+ * Sends the alert and closes. The socket was paused by sniff(): a half-close alone would wait
+ * for a FIN nobody reads, and the socket (and its count against the client's limit) would leak.
+ */
+export function denyTls(socket: net.Socket): void {
+  socket.end(ACCESS_DENIED_ALERT, () => socket.destroy());
+}
+
 export interface InnerServers {
   /** TLS to the agent with a leaf for conn.pinned.host; `sni` is the name the ClientHello carried. */
   terminate(socket: net.Socket, conn: ConnInfo, sni: string | undefined): void;
@@ -75,7 +83,7 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
       const host = conn.pinned!.host;
       // A leaf not yet minted costs the client one from its budget (a flood of new names stops here).
       if (!minter.has(host) && !guard.mintBudget.take(clientKey(socket))) {
-        socket.end(ACCESS_DENIED_ALERT);
+        denyTls(socket);
         return pipeline.refuse(conn, 'leaf_mint_limit', `more than limits.leaf_mints_per_minute (${limits.leafMintsPerMinute}) new host names from this client`, 'tls', undefined, {
           host,
           port: conn.pinned!.port,

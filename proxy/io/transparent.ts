@@ -8,7 +8,7 @@ import type { ConnInfo } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { clientOf } from './explicit.ts';
 import type { Guard } from './guard.ts';
-import { ACCESS_DENIED_ALERT, type InnerServers } from './inner.ts';
+import { denyTls, type InnerServers } from './inner.ts';
 import { sniff } from './sniff.ts';
 
 export function createTransparentServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, listener: string): net.Server {
@@ -28,17 +28,17 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
     return pipeline.refuse(conn, s.timeout ? 'header_timeout' : 'bad_request', s.reason, 'tcp');
   }
   if (!s.serverName) {
-    socket.end(ACCESS_DENIED_ALERT);
+    denyTls(socket);
     return pipeline.refuse(conn, 'bad_request', 'TLS without a server name cannot be routed transparently', 'tls');
   }
   const n = normalizeHost(s.serverName);
   if (!n.ok) {
-    socket.end(ACCESS_DENIED_ALERT);
+    denyTls(socket);
     return pipeline.refuse(conn, 'bad_request', `TLS server name: ${n.problem}`, 'tls');
   }
   const d = decideConnect(config.current, n.host, 443, { listener: conn.listener });
   if (!d.allow) {
-    socket.end(ACCESS_DENIED_ALERT);
+    denyTls(socket);
     return pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });
   }
   inner.terminate(socket, { ...conn, tls: true, pinned: { host: n.host, port: 443 } }, s.serverName);
