@@ -184,6 +184,9 @@ try {
     ['older page, host = github.com, mid-table', `/flows?host=github.com&before=${hostMid}`, '-'],
     ['flow detail', `/flows/${midId}`, '-'],
     ['text = json (every flow)', '/flows?text=json', `${N}`],
+    ['text = json, older page (before = middle)', `/flows?text=json&before=${midId}`, '-'],
+    ['text = json, host = svc-417.example.com', '/flows?text=json&host=svc-417.example.com', `${count("host = 'svc-417.example.com'")}`],
+    ['text = json, host with no flows (worst case)', '/flows?text=json&host=none.example.com', '0'],
   ];
   const other: [string, string][] = [
     ['hosts overview (24h)', '/hosts'],

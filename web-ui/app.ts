@@ -18,7 +18,8 @@ import {
   urlOf,
   UsageError,
 } from '../proxy/flows-cli.ts';
-import { type FlowFilter, searchFlows, whereClause } from '../proxy/store/search.ts';
+import { type FlowFilter, whereClause } from '../proxy/store/search.ts';
+import { selectFlows } from './queries.ts';
 import type { UiTokens } from './tokens.ts';
 
 export interface ApiOptions {
@@ -43,7 +44,7 @@ const STATS_PARAMS = FILTER_PARAMS;
 
 /** The columns of a list row: enough for a table, no headers or bodies. Constants, spliced as SQL. */
 export const LIST_COLUMNS =
-  'id, flow_id, started_at, entry, listener, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
+  'flows.id AS id, flow_id, started_at, entry, listener, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
   'bytes_up, bytes_down, ttfb_ms, total_ms, llm_provider, llm_model';
 
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -96,7 +97,10 @@ export function createApi(opts: ApiOptions): Hono {
   app.get('/api/flows', (c) => {
     const q = params(c, LIST_PARAMS);
     const limit = limitOf(q.limit, DEFAULT_LIMIT);
-    const rows = searchFlows<FlowRow>(opts.db(), filterFrom(q), limit, LIST_COLUMNS);
+    // Like `airlock flows list`: without a cursor the newest `limit`, with one the next `limit` forward; oldest first.
+    const f = filterFrom(q);
+    const rows = selectFlows<FlowRow>(opts.db(), f, { order: f.after === undefined ? 'DESC' : 'ASC', limit, columns: LIST_COLUMNS });
+    if (f.after === undefined) rows.reverse();
     const flows = rows.map((r) => ({ ...r, time: new Date(r.started_at).toISOString(), url: r.method && r.method !== 'CONNECT' && r.host ? urlOf(r) : null }));
     return c.json({ flows, next: rows.length === limit ? rows[rows.length - 1].id : null });
   });
@@ -188,7 +192,7 @@ export function exportStream(db: Database.Database, f: FlowFilter, format: 'json
         started = true;
         if (format === 'har') out += HAR_HEAD;
       }
-      const rows = left > 0 ? searchFlows<FlowRow>(db, { ...f, after: cursor }, Math.min(EXPORT_CHUNK, left)) : [];
+      const rows = left > 0 ? selectFlows<FlowRow>(db, f, { after: cursor, order: 'ASC', limit: Math.min(EXPORT_CHUNK, left), columns: 'flows.*' }) : [];
       for (const r of rows) {
         cursor = r.id;
         left--;

@@ -38,17 +38,26 @@ export function StackedBars(props: {
   bucketMs: number;
   height?: number;
   format?: (n: number) => string;
+  /** Values are bytes: the axis is scaled in powers of 1024. */
+  binary?: boolean;
 }) {
   const H = props.height ?? 220;
   const fmt = props.format ?? num;
   const n = Math.max(1, Math.ceil((props.to - props.from) / props.bucketMs));
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
-  const max = niceMax(Math.max(0, ...props.buckets.map((b) => props.series.reduce((s, x) => s + (b.values[x.key] ?? 0), 0))));
+  const top = Math.max(0, ...props.buckets.map((b) => props.series.reduce((s, x) => s + (b.values[x.key] ?? 0), 0)));
+  // Bytes get round numbers of KiB, MiB, ...: 4 KiB, not 4.9 KiB.
+  const unit = props.binary && top >= 1024 ? 1024 ** Math.floor(Math.log(top) / Math.log(1024)) : 1;
+  const max = niceMax(top / unit) * unit;
   const slot = plotW / n;
   const barW = Math.max(1, slot * 0.8);
   const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
+  // Gridlines on round values: fifths of 2.5 and 5 (0.5, 1, ...), quarters of 1 and 2.
+  const scaled = max / unit;
+  const mantissa = scaled / 10 ** Math.floor(Math.log10(scaled));
+  const parts = mantissa === 2.5 || mantissa === 5 ? 5 : 4;
+  const ticks = Array.from({ length: parts + 1 }, (_, k) => (k / parts) * max);
   const labelEvery = Math.max(1, Math.ceil(n / 8));
   const total = props.buckets.reduce((s, b) => s + props.series.reduce((t, x) => t + (b.values[x.key] ?? 0), 0), 0);
   return (

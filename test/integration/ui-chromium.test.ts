@@ -178,6 +178,7 @@ describe('the web UI in Chromium', () => {
     // The styles apply (the stylesheet was allowed by the CSP): bars are coloured, not black.
     const fill = await chart.locator('rect.allow').first().evaluate((e) => getComputedStyle(e).fill);
     expect(fill).not.toBe('rgb(0, 0, 0)');
+    await page.goto(`${fx.base}/stats?since=10m`);
     await shot('stats');
   });
 

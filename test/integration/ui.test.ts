@@ -7,6 +7,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filterOf } from '../../proxy/flows-cli.ts';
+import { searchFlows } from '../../proxy/store/search.ts';
+import { selectFlows } from '../../web-ui/queries.ts';
 import { Sessions } from '../../web-ui/sessions.ts';
 import { addToken, revokeToken, UiTokens } from '../../web-ui/tokens.ts';
 import { createUi } from '../../web-ui/ui.tsx';
@@ -321,6 +324,22 @@ describe('filters are values', () => {
     expect(bad.text).toContain('No flows match.');
     const all = (fx.airlock.store.db.prepare('SELECT count(*) AS n FROM flows').get() as { n: number }).n;
     expect(all).toBeGreaterThanOrEqual(11);
+  });
+
+  it('the UI\'s index-driven walk finds exactly what `airlock flows list` finds', () => {
+    const db = fx.airlock.store.db;
+    const ids = (rows: { id: number }[]) => rows.map((r) => r.id);
+    const filters = [{}, { text: 'echo' }, { text: 'api.test', decision: 'allow' }, { text: 'echo', host: 'api.test' }, { text: 'wombat' }, { text: '"' }, { host: '*.test' }, { decision: 'deny' }];
+    for (const o of filters) {
+      const f = filterOf(o);
+      for (const limit of [1, 3, 500]) {
+        const label = `${JSON.stringify(o)} limit ${limit}`;
+        expect(ids(selectFlows(db, f, { order: 'DESC', limit, columns: 'flows.id AS id' })).reverse(), label).toEqual(ids(searchFlows(db, f, limit, 'id')));
+        for (const after of [0, 3, 7]) {
+          expect(ids(selectFlows(db, f, { after, order: 'ASC', limit, columns: 'flows.id AS id' })), `${label} after ${after}`).toEqual(ids(searchFlows(db, { ...f, after }, limit, 'id')));
+        }
+      }
+    }
   });
 
   it('filters by host and decision, pages with cursors, and exports the current filter', async () => {

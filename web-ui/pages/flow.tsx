@@ -103,6 +103,7 @@ export function FlowPage(props: {
   const side = (s: 'request' | 'response') => findings.filter((g) => findingSide(g.location) === s);
   const other = findings.filter((g) => findingSide(g.location) === 'other');
   const tools = llmTools(r);
+  const upstream = r.decision === 'allow' || r.decision === 'error';
   const noBody = r.decision === 'allow' || r.decision === 'error' ? 'No body stored (none was sent, or body capture is off).' : 'No body: airlock does not read the body of a request it does not admit.';
   return (
     <Layout ctx={props.ctx} title={`Flow ${r.id}`}>
@@ -188,15 +189,17 @@ export function FlowPage(props: {
         </section>
         <section class="card" aria-labelledby="timeline">
           <h2 id="timeline">Timeline</h2>
-          <Timeline ttfb={r.ttfb_ms} total={r.total_ms} upstream={r.decision === 'allow' || r.decision === 'error'} />
-          <div class="legend" aria-hidden="true">
-            <span>
-              <i class="up"></i>waiting for the upstream
-            </span>
-            <span>
-              <i class="down"></i>receiving
-            </span>
-          </div>
+          <Timeline ttfb={r.ttfb_ms} total={r.total_ms} upstream={upstream} />
+          {upstream && r.total_ms !== null && (
+            <div class="legend" aria-hidden="true">
+              <span>
+                <i class="up"></i>waiting for the upstream
+              </span>
+              <span>
+                <i class="down"></i>receiving
+              </span>
+            </div>
+          )}
           <table class="kv">
             <tbody>
               <tr>

@@ -89,6 +89,7 @@ export function StatsPage(props: {
                 to={props.to}
                 bucketMs={props.bucketMs}
                 format={bytes}
+                binary
               />
             </section>
             <section class="card" aria-labelledby="hosts">
