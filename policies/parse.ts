@@ -5,6 +5,7 @@ import { explainRule } from './explain.ts';
 import { deepFreeze } from './freeze.ts';
 import { hostMatches } from './hostnames.ts';
 import { parseCidr } from './ip.ts';
+import { parseDlp } from './parse-dlp.ts';
 import { parseHosts, type DraftRule } from './parse-hosts.ts';
 import { parseLimits } from './parse-limits.ts';
 import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
@@ -21,7 +22,7 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts'];
+const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'dlp'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -44,6 +45,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const store = parseStore(section(root, 'store', p), dataDir, p);
   const log = parseLog(section(root, 'log', p), p);
   const limits = parseLimits(root.get('limits'), p);
+  const dlp = parseDlp(root.get('dlp'), p);
   const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p });
   addResolvedAddresses(drafts, upstream.resolve);
   const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
@@ -61,6 +63,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     log,
     limits,
     hosts,
+    dlp,
   };
   return { ok: true, config: deepFreeze(config) };
 }

@@ -1,4 +1,5 @@
 // The validated, frozen shape of an airlock policy file. Produced only by parsePolicy().
+import type { DlpRule, RuleAction } from './dlp/types.ts';
 import type { Secret } from './secrets.ts';
 
 export type ListenAddr =
@@ -106,6 +107,7 @@ export interface Config {
   /** What one agent may cost airlock (policies/parse-limits.ts; docs/policy.md#limits). */
   limits: Limits;
   hosts: HostRule[];
+  dlp: DlpConfig;
 }
 
 export interface Limits {
@@ -127,6 +129,33 @@ export interface Limits {
   leafMintsPerMinute: number;
   /** HTTP/2 streams open at once on one agent connection. */
   h2MaxConcurrentStreams: number;
+}
+
+/** A DLP exception: for these hosts (and path prefixes), these rules get this action. */
+export interface DlpException {
+  index: number;
+  /** Normalised host patterns, as in hosts[].match. */
+  hosts: string[];
+  paths?: string[];
+  /** Rule ids, `prefix-*`, or `*`. */
+  rules: string[];
+  action: RuleAction;
+}
+
+export interface DlpConfig {
+  enabled: boolean;
+  /** report: record what would have been blocked or redacted, change nothing. */
+  mode: 'enforce' | 'report';
+  /** Scan response bodies with the rules too (echoes of injected secrets are scrubbed regardless). */
+  responses: boolean;
+  /** Built-in rules, then the policy's custom ones. */
+  rules: readonly DlpRule[];
+  /** Action per rule id, policy overrides applied. */
+  actions: Readonly<Record<string, RuleAction>>;
+  exceptions: DlpException[];
+  /** Decompressed bytes allowed per body, and decompressed:compressed ratio (bombs are blocked). */
+  maxDecodedBytes: number;
+  maxRatio: number;
 }
 
 export type ParseResult = { ok: true; config: Config } | { ok: false; errors: string[] };

@@ -11,6 +11,8 @@ export const REDACTED = '[redacted:injected]';
 export class BodyCapture {
   /** Every byte seen, kept or not. */
   size = 0;
+  /** The bytes added are already decoded (DLP captures what it scanned): Content-Encoding no longer applies. */
+  decoded = false;
   private kept = 0;
   private chunks: Buffer[] = [];
 
@@ -92,7 +94,7 @@ export function storedBodies(bodies: FlowBodies, requestHeaders: Headers, respon
 
 function storedBody(direction: StoredBody['direction'], capture: BodyCapture, headers: Headers, secrets: readonly Secret[]): StoredBody | Promise<StoredBody> {
   const contentType = header(headers, 'content-type');
-  const coding = header(headers, 'content-encoding')?.trim().toLowerCase() || null;
+  const coding = capture.decoded ? null : header(headers, 'content-encoding')?.trim().toLowerCase() || null;
   const raw = capture.take();
   const base = { direction, contentType, size: capture.size };
   if (coding === null || coding === 'identity') {

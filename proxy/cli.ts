@@ -12,6 +12,7 @@ import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
 import { IPTABLES_HELP, iptablesCommand } from './cli-iptables.ts';
 import { CA_INSTALL_HELP, caInstallCommand } from './ca-install.ts';
+import { DLP_HELP, dlpCommand } from './dlp-cli.ts';
 import { FLOWS_HELP, flowsCommand } from './flows-cli.ts';
 import { UI_HELP, uiCommand } from '../web-ui/cli.ts';
 
@@ -27,6 +28,7 @@ commands:
   ca install [--trust-dir DIR] [--env-file FILE] [--proxy URL]   put the CA into a trust store
   iptables --interface IFACE --port N [--dns IP] [--apply|--undo]  transparent-mode rules
   flows list|show|export|verify    browse, export (JSONL, HAR) and verify the audit trail
+  dlp scan FILE|- | dlp rules      run the DLP rules on a file or stdin; list the rules
   ui token add|list|revoke         who may log in to the web UI (auditor or admin)
 
 Run "airlock <command> --help" for one command's help.`;
@@ -56,6 +58,7 @@ The data dir comes from --data-dir DIR, or from the policy given with --config F
 };
 
 HELP.flows = FLOWS_HELP;
+HELP.dlp = DLP_HELP;
 HELP.ui = UI_HELP;
 HELP.iptables = IPTABLES_HELP;
 HELP.ca += `\n\n${CA_INSTALL_HELP}`;
@@ -78,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
         return await iptablesCommand(rest);
       case 'flows':
         return await flowsCommand(rest);
+      case 'dlp':
+        return await dlpCommand(rest);
       case 'ui':
         return await uiCommand(rest);
       case 'ca':

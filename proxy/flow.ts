@@ -1,5 +1,6 @@
 // One recorded exchange between an agent and airlock: allowed, denied, refused or failed.
 import type { FlowBodies } from './capture.ts';
+import type { Finding } from './dlp/stream.ts';
 
 export type Entry = 'explicit' | 'transparent' | 'route';
 export type Decision = 'allow' | 'deny' | 'refuse' | 'error';
@@ -36,6 +37,8 @@ export interface Flow {
   totalMs?: number;
   /** Body prefixes captured for the store (admitted HTTP requests, when store.body_cap_bytes > 0). */
   bodies?: FlowBodies;
+  /** DLP findings (masked), in the order found; at most MAX_FINDINGS per direction. */
+  findings?: Finding[];
 }
 
 let counter = 0;

@@ -39,6 +39,12 @@ export async function createMetrics(sources: { store: FlowStore; minter: LeafMin
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
+  const findings = new prom.Counter({
+    name: 'airlock_dlp_findings_total',
+    help: 'DLP findings, by rule, action taken and where (request body, header, url, websocket, ...)',
+    labelNames: ['rule', 'action', 'location'],
+    registers,
+  });
   const bytes = new prom.Counter({ name: 'airlock_body_bytes_total', help: 'Bytes relayed, by direction', labelNames: ['direction'], registers });
   new prom.Gauge({
     name: 'airlock_store_queue_depth',
@@ -82,6 +88,8 @@ export async function createMetrics(sources: { store: FlowStore; minter: LeafMin
       if (f.totalMs !== undefined) duration.observe({ entry: f.entry }, f.totalMs / 1000);
       if (f.bytesUp) bytes.inc({ direction: 'up' }, f.bytesUp);
       if (f.bytesDown) bytes.inc({ direction: 'down' }, f.bytesDown);
+      // Header names vary without bound; the label keeps only the kind of place.
+      for (const x of f.findings ?? []) findings.inc({ rule: x.ruleId, action: x.action, location: x.location.replace(/:.*/, '') });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

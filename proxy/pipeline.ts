@@ -11,7 +11,13 @@ import { connOf, type ConnInfo } from './conn.ts';
 import { newFlowBodies } from './capture.ts';
 import { describeUpstreamError } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
-import { forwardRequest, forwardUpgrade, relay, relayHeaders, switchingProtocols } from './io/forward.ts';
+import { BodyRefused, changesLength, scanBody, scannable } from './dlp/body.ts';
+import { scanHead } from './dlp/head.ts';
+import { scanAgentMessages } from './dlp/websocket.ts';
+import { rulesFor } from './dlp/policy.ts';
+import { responseFilter } from './dlp/response.ts';
+import type { Finding, Rules } from './dlp/stream.ts';
+import { forwardRequest, forwardUpgrade, relay, relayHeaders, type ResponseFilterFor, switchingProtocols } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
 import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
@@ -43,6 +49,8 @@ interface Admitted {
   rule: HostRule;
   target: RequestTarget;
   headers: [string, string][];
+  /** DLP rules for this request; null when DLP does not apply. */
+  rules: Rules | null;
 }
 
 export function createPipeline({ config: ref, upstream, record }: PipelineDeps): Pipeline {
@@ -126,11 +134,33 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     if (!p.ok) {
       return refuse(403, 'placeholder_exfiltration', `a credential placeholder for ${p.placeholderOf} was sent to ${target.host}`, rule.id);
     }
-    const inj = inject(rule, raw);
-    flow.requestHeaders = headersForRecord(inj.recorded);
+    const rules = rulesFor(config.dlp, target.host, flow.path ?? '/');
+    let agentHeaders = raw;
+    let path = target.path;
+    if (rules) {
+      const h = scanHead(rules, target.path, raw, injectedNames(rule));
+      if (h.findings.length) {
+        flow.findings = h.findings;
+        // The record keeps every finding redacted, whatever the action.
+        const q = h.storedPath.indexOf('?');
+        flow.path = q < 0 ? h.storedPath : h.storedPath.slice(0, q);
+        flow.query = q < 0 ? undefined : h.storedPath.slice(q + 1);
+      }
+      if (h.blocked) {
+        const r = refuse(403, 'dlp_blocked', blockReason(config, h.blocked), h.blocked.ruleId);
+        flow.requestHeaders = headersForRecord(h.storedHeaders);
+        flow.ruleId = rule.id;
+        return r;
+      }
+      agentHeaders = h.headers;
+      path = h.path;
+      if (h.findings.length) raw.splice(0, raw.length, ...h.storedHeaders);
+    }
+    const inj = inject(rule, agentHeaders);
+    flow.requestHeaders = headersForRecord(rules && flow.findings ? inject(rule, raw).recorded : inj.recorded);
     flow.injected = inj.injected;
     const headers: [string, string][] = [['host', authorityOf(target)], ...inj.upstream];
-    return { ok: true, a: { flow, rule, target, headers } };
+    return { ok: true, a: { flow, rule, target: path === target.path ? target : { ...target, path }, headers, rules } };
   }
 
   /** An unexpected throw must cost one request (recorded), never the process. */
@@ -161,19 +191,65 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       req.resume();
       return finish(r.flow);
     }
-    const { flow, rule, target, headers } = r.a;
+    const { flow, rule, target, headers, rules } = r.a;
+    const config = ref.current;
+    const encoding = headerValue(req.headers['content-encoding']);
+    if (rules && requestHasBody(req) && !scannable(encoding)) {
+      const reason = `the request body is sent with Content-Encoding: ${encoding}, which airlock cannot scan`;
+      Object.assign(flow, { decision: 'deny', status: 415, code: 'unscannable_encoding', reason });
+      sendRefusal(res, 415, { error: 'unscannable_encoding', host: target.host, reason, rule: rule.id });
+      req.resume();
+      return finish(flow);
+    }
     active++;
-    const cap = ref.current.store.bodyCapBytes;
+    const cap = config.store.bodyCapBytes;
     if (cap > 0) flow.bodies = newFlowBodies(cap, rule);
-    const out = { path: target.path, method: req.method ?? 'GET', headers: headers.flat(), body: requestHasBody(req) ? countUp(req, flow) : null };
-    forwardRequest(upstream.pool(target, rule), out, res, flow, rule, (err) => {
-      if (err) {
-        const e = markFailed(flow, err);
-        if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
-        else res.destroy();
-      }
-      done(flow);
-    });
+    let body: AsyncIterable<Buffer> | null = requestHasBody(req) ? countUp(req, flow, !rules) : null;
+    let outHeaders = headers;
+    if (body && rules) {
+      const lengthChanges = changesLength(encoding);
+      if (lengthChanges) outHeaders = headers.filter(([k]) => k !== 'content-length');
+      const capture = flow.bodies?.request;
+      body = scanBody(body, {
+        rules,
+        location: 'request body',
+        encoding,
+        form: /^application\/x-www-form-urlencoded\b/i.test(headerValue(req.headers['content-type']) ?? ''),
+        sameLength: !lengthChanges,
+        maxDecodedBytes: config.dlp.maxDecodedBytes,
+        maxRatio: config.dlp.maxRatio,
+        wireBytes: () => flow.bytesUp,
+        onFinding: (f) => (flow.findings ??= []).push(f),
+        ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
+      });
+      if (capture) capture.decoded = true;
+    }
+    const out = { path: target.path, method: req.method ?? 'GET', headers: outHeaders.flat(), body };
+    const filterFor = responseFilterFor(rule, rules && config.dlp.responses ? rules : null, flow);
+    forwardRequest(
+      upstream.pool(target, rule),
+      out,
+      res,
+      flow,
+      rule,
+      (err) => {
+        if (err instanceof BodyRefused) {
+          Object.assign(flow, { decision: 'deny', code: err.code, reason: err.finding ? blockReason(config, err.finding) : err.reason });
+          flow.status ??= 403;
+          if (!res.headersSent) {
+            closeAfter(req, res);
+            sendRefusal(res, 403, { error: err.code, host: target.host, reason: flow.reason!, rule: err.finding?.ruleId ?? rule.id });
+            req.resume();
+          } else res.destroy();
+        } else if (err) {
+          const e = markFailed(flow, err);
+          if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+          else res.destroy();
+        }
+        done(flow);
+      },
+      filterFor,
+    );
   }
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -191,17 +267,27 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
       return finish(r.flow);
     }
-    const { flow, rule, target, headers } = r.a;
+    const { flow, rule, target, headers, rules } = r.a;
     active++;
     socket.on('error', () => {});
-    forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: headers.flat(), body: null }).then(
-      ({ headers: upHeaders, socket: up }) => {
+    // Scanned messages must be readable: no permessage-deflate on a connection DLP watches.
+    const upHeaders = rules ? headers.filter(([k]) => k !== 'sec-websocket-extensions') : headers;
+    forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: upHeaders.flat(), body: null }).then(
+      ({ headers: answer, socket: up }) => {
         flow.status = 101;
         flow.ttfbMs = Date.now() - flow.startedAt;
-        flow.responseHeaders = relayHeaders(rule, upHeaders);
+        flow.responseHeaders = relayHeaders(rule, answer);
         socket.write(switchingProtocols(flow.responseHeaders));
-        if (head.length) up.write(head);
-        relay(socket, up, flow, () => done(flow));
+        const toUpstream = rules
+          ? scanAgentMessages(socket, up, rules, {
+              onFinding: (f) => (flow.findings ??= []).push(f),
+              onRefused: (code, reason, finding) => {
+                Object.assign(flow, { decision: 'deny', code, reason: finding ? blockReason(ref.current, finding) : reason });
+              },
+            })
+          : undefined;
+        if (head.length) (toUpstream ?? ((c: Buffer) => up.write(c)))(head);
+        relay(socket, up, flow, () => done(flow), toUpstream);
       },
       (err) => {
         const e = markFailed(flow, err);
@@ -254,11 +340,48 @@ function requestHasBody(req: AnyRequest): boolean {
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
 }
 
-async function* countUp(req: AnyRequest, flow: Flow): AsyncGenerator<Buffer> {
+/** The agent's body as it arrives, counted (and captured as sent, unless DLP captures it scanned). */
+async function* countUp(req: AnyRequest, flow: Flow, capture: boolean): AsyncGenerator<Buffer> {
   for await (const chunk of req as AsyncIterable<Buffer>) {
     flow.bytesUp += chunk.length;
-    flow.bodies?.request.add(chunk);
+    if (capture) flow.bodies?.request.add(chunk);
     yield chunk;
   }
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  const one = Array.isArray(v) ? v.join(', ') : v;
+  return one?.trim().toLowerCase() || undefined;
+}
+
+/** The 403's reason: where, which rule, in plain words; never the secret. */
+function blockReason(config: Config, f: Finding): string {
+  const rule = config.dlp.rules.find((r) => r.id === f.ruleId);
+  return `the ${f.location.startsWith('header:') ? `header ${f.location.slice(7)}` : f.location} matched DLP rule ${f.ruleId}${rule ? ` (${rule.description})` : ''}`;
+}
+
+const secretsOfRule = new WeakMap<HostRule, Buffer[]>();
+
+/** Response filter for this exchange: scrubs the rule's injected credentials, runs response DLP. */
+function responseFilterFor(rule: HostRule, rules: Rules | null, flow: Flow): ResponseFilterFor | undefined {
+  let secrets = secretsOfRule.get(rule);
+  if (!secrets) {
+    secrets = [...rule.injectHeaders.map((h) => h.secret), ...rule.placeholders.map((p) => p.secret)].map((s) => Buffer.from(s.reveal()));
+    secretsOfRule.set(rule, secrets);
+  }
+  if (secrets.length === 0 && !rules) return undefined;
+  const given = secrets;
+  return (headers) =>
+    responseFilter({
+      secrets: given,
+      rules,
+      encoding: headerValue(headers['content-encoding']),
+      contentType: headerValue(headers['content-type']),
+      onFinding: (f) => (flow.findings ??= []).push(f),
+    });
+}
+
+function injectedNames(rule: HostRule): ReadonlySet<string> {
+  return new Set(rule.injectHeaders.map((h) => h.name));
 }
 

@@ -29,3 +29,6 @@ export interface DlpRule {
   /** Run as tests: every `match` string must produce a finding of this rule, no `nomatch` one may. */
   examples: { match: string[]; nomatch: string[] };
 }
+
+/** A rule's effective action for one request: its default, a policy override, or an exception. */
+export type RuleAction = DlpAction | 'off';

@@ -3,6 +3,7 @@
 // which rules can match at all; only those run their own RE2 pattern. All RE2: linear time.
 import RE2 from 're2';
 import type { DlpRule } from '../../policies/dlp/types.ts';
+import { maxMatchLength } from './span.ts';
 
 export interface CompiledRule {
   rule: DlpRule;
@@ -10,13 +11,19 @@ export interface CompiledRule {
   re: RE2;
   /** The pattern has a capture group: group 1 is the secret. */
   grouped: boolean;
+  /** Longest possible match (span.ts): the rule runs only within this distance of its keywords. */
+  maxLen: number;
+  /** Its keywords, case-insensitively, to find where they occur. */
+  keywordRe: RE2 | null;
 }
 
 export interface Engine {
   rules: CompiledRule[];
-  /** Set pattern index -> rule indexes it enables. */
+  /** A Set of every rule's keywords; pattern index -> the rule indexes it enables. */
   prefilter: ReturnType<typeof RE2.Set> | null;
   enables: number[][];
+  /** Rules without keywords, prefiltered by a Set of their full patterns (few and small). */
+  always: { set: ReturnType<typeof RE2.Set>; rules: number[] } | null;
 }
 
 /** A match in buffer coordinates: [start, end) the whole match, [sStart, sEnd) the secret. */
@@ -31,17 +38,22 @@ export interface RawMatch {
 export function compileEngine(rules: readonly DlpRule[]): Engine {
   const compiled = rules.map((rule, index) => {
     const re = new RE2(rule.pattern, 'gd');
-    return { rule, index, re, grouped: groupCount(rule.pattern) > 0 };
+    return {
+      rule,
+      index,
+      re,
+      grouped: groupCount(rule.pattern) > 0,
+      maxLen: maxMatchLength(rule.pattern),
+      keywordRe: rule.keywords.length ? new RE2(`(?i)(?:${rule.keywords.map(escapeRe2).join('|')})`, 'g') : null,
+    };
   });
+  // Keywords, not full patterns: a Set of 132 full patterns compiles too big, and its DFA thrashes
+  // on random or base64 bytes (measured: ~1 MB/s). Only the few rules without keywords go in a
+  // Set of their own patterns.
   const patterns: string[] = [];
   const enables: number[][] = [];
   const byKeyword = new Map<string, number>();
   for (const c of compiled) {
-    if (c.rule.keywords.length === 0) {
-      patterns.push(c.rule.pattern);
-      enables.push([c.index]);
-      continue;
-    }
     for (const k of c.rule.keywords) {
       let at = byKeyword.get(k);
       if (at === undefined) {
@@ -53,35 +65,80 @@ export function compileEngine(rules: readonly DlpRule[]): Engine {
       enables[at].push(c.index);
     }
   }
-  return { rules: compiled, prefilter: patterns.length ? new RE2.Set(patterns) : null, enables };
+  const keywordless = compiled.filter((c) => c.rule.keywords.length === 0);
+  return {
+    rules: compiled,
+    prefilter: patterns.length ? new RE2.Set(patterns) : null,
+    enables,
+    always: keywordless.length ? { set: new RE2.Set(keywordless.map((c) => c.rule.pattern)), rules: keywordless.map((c) => c.index) } : null,
+  };
 }
+
+/** Past this many keyword occurrences a rule runs over the whole buffer instead. */
+const MAX_WINDOWS = 8;
 
 /**
  * Every match of every enabled rule that starts at or after `from` (bytes before it are left
  * context only: `\b` still sees them). Matches of one rule do not overlap; different rules may.
  */
 export function findMatches(engine: Engine, buf: Buffer, from: number, enabled: (ruleIndex: number) => boolean): RawMatch[] {
-  if (from >= buf.length || !engine.prefilter) return [];
-  const hits = engine.prefilter.match(from > 0 ? buf.subarray(from - 1) : buf);
-  if (hits.length === 0) return [];
+  if (from >= buf.length) return [];
+  const region = from > 0 ? buf.subarray(from - 1) : buf;
   const run = new Set<number>();
-  for (const h of hits) for (const r of engine.enables[h]) if (enabled(r)) run.add(r);
+  if (engine.always) for (const h of engine.always.set.match(region)) if (enabled(engine.always.rules[h])) run.add(engine.always.rules[h]);
+  if (engine.prefilter) for (const h of engine.prefilter.match(region)) for (const r of engine.enables[h]) if (enabled(r)) run.add(r);
+  if (run.size === 0) return [];
   const out: RawMatch[] = [];
   for (const r of run) {
     const c = engine.rules[r];
-    const re = c.re;
-    re.lastIndex = from;
-    let m: RE2ExecArray | null;
-    while ((m = re.exec(buf) as RE2ExecArray | null)) {
-      const [start, end] = m.indices[0];
-      if (end === start) re.lastIndex = end + 1; // an empty match must not loop
-      const g = c.grouped ? m.indices[1] : undefined;
-      const [sStart, sEnd] = g ?? [start, end];
-      if (c.rule.validate && !c.rule.validate(buf.toString('utf8', sStart, sEnd))) continue;
-      out.push({ rule: c, start, end, sStart, sEnd });
+    if (!c.keywordRe || !Number.isFinite(c.maxLen)) {
+      execIn(c, buf, from, buf.length, out);
+      continue;
     }
+    // Only near the keywords: a match holds one, so it lies within maxLen of it.
+    // A keyword that occurs often ('@', '+') makes many small runs cost more than one whole pass.
+    const windows: [number, number][] = [];
+    const k = c.keywordRe;
+    k.lastIndex = Math.max(0, from - c.maxLen);
+    let covered = 0;
+    for (let m = k.exec(buf); m; m = k.exec(buf)) {
+      const w: [number, number] = [Math.max(from, m.index - c.maxLen), Math.min(buf.length, m.index + m[0].length + c.maxLen)];
+      windows.push(w);
+      covered += w[1] - w[0];
+      if (windows.length > MAX_WINDOWS || covered > (buf.length - from) / 2) break;
+    }
+    if (windows.length > MAX_WINDOWS || covered > (buf.length - from) / 2) {
+      execIn(c, buf, from, buf.length, out);
+      continue;
+    }
+    windows.sort((a, b) => a[0] - b[0]);
+    let [ws, we] = windows[0] ?? [0, -1];
+    for (const [s2, e2] of windows) {
+      if (s2 <= we) we = Math.max(we, e2);
+      else {
+        execIn(c, buf, ws, we, out);
+        [ws, we] = [s2, e2];
+      }
+    }
+    if (we > ws) execIn(c, buf, ws, we, out);
   }
   return out.sort((a, b) => a.start - b.start || a.rule.index - b.rule.index);
+}
+
+/** Matches of one rule starting in [from, to), the bytes before `from` kept as context. */
+function execIn(c: CompiledRule, buf: Buffer, from: number, to: number, out: RawMatch[]): void {
+  const re = c.re;
+  const view = to === buf.length ? buf : buf.subarray(0, to);
+  re.lastIndex = from;
+  let m: RE2ExecArray | null;
+  while ((m = re.exec(view) as RE2ExecArray | null)) {
+    const [start, end] = m.indices[0];
+    if (end === start) re.lastIndex = end + 1; // an empty match must not loop
+    const g = c.grouped ? m.indices[1] : undefined;
+    const [sStart, sEnd] = g ?? [start, end];
+    if (c.rule.validate && !c.rule.validate(buf.toString('utf8', sStart, sEnd))) continue;
+    out.push({ rule: c, start, end, sStart, sEnd });
+  }
 }
 
 type RE2ExecArray = RegExpExecArray & { indices: [number, number][] };

@@ -44,35 +44,30 @@ const MAX_DEPTH = 3;
 const SEGMENT = new RE2('[A-Za-z0-9+/_-]{24,}={0,2}(?:\\r?\\n[A-Za-z0-9+/_-]{4,}={0,2})*', 'g');
 
 export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanOptions, final: boolean, depth = 0): BlockScan {
-  let view = IDENTITY(raw);
-  let via = '';
-  const json = jsonUnescapeView(raw);
-  if (json) {
-    view = json;
-    via = 'json';
+  // Decoding layers, each a view of the one below; the top one is scanned.
+  const layers: { name: string; view: View }[] = [];
+  const add = (name: string, v: View | null) => v && layers.push({ name, view: v });
+  const top = () => (layers.length ? layers[layers.length - 1].view.buf : raw);
+  // Binary bytes (images, archives) are scanned as they are: escapes and encodings mean
+  // something only in text, and decoding noise costs time for nothing.
+  if (looksLikeText(raw, from)) {
+    add('json', jsonUnescapeView(raw));
+    add('url', urlDecodeView(top(), opts.form === true));
   }
-  const url = urlDecodeView(view.buf, opts.form === true);
-  if (url) {
-    view = stack(view, url);
-    via = via ? `${via}>url` : 'url';
-    // A JSON document sent URL-encoded: its escapes appear only now.
-    const inner = jsonUnescapeView(view.buf);
-    if (inner) view = stack(view, inner);
-  }
+  // A JSON document sent URL-encoded: its escapes appear only now.
+  if (layers.at(-1)?.name === 'url') add('json', jsonUnescapeView(top()));
+  const view = layers.reduce((v, l) => stack(v, l.view), IDENTITY(raw));
   const vFrom = view.fromRaw(from);
   const matches: Match[] = [];
   for (const m of findMatches(engine, view.buf, vFrom, opts.enabled)) {
-    const sStart = view.rawStart(m.sStart);
-    const sEnd = view.rawEnd(m.sEnd);
     const secret = view.buf.subarray(m.sStart, m.sEnd);
     matches.push({
       rule: m.rule,
       start: view.rawStart(m.start),
       end: view.rawEnd(m.end),
-      sStart,
-      sEnd,
-      // Named only when decoding mattered, so the label does not depend on other bytes nearby.
-      via: raw.subarray(sStart, sEnd).equals(secret) ? '' : via,
+      sStart: view.rawStart(m.sStart),
+      sEnd: view.rawEnd(m.sEnd),
+      via: viaOf(layers, raw, m.sStart, m.sEnd),
       secret: secret.toString('utf8'),
     });
   }
@@ -97,7 +92,7 @@ export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanO
       const decoded = decodeBase64(buf.subarray(start, end));
       if (!decoded) continue;
       const inner = scanBlock(engine, decoded, 0, { enabled: opts.enabled }, true, depth + 1);
-      const outer = raw.subarray(rs, re).equals(buf.subarray(start, end)) ? '' : via;
+      const outer = viaOf(layers, raw, start, end);
       for (const m of inner.matches) {
         matches.push({ rule: m.rule, start: rs, end: re, sStart: rs, sEnd: re, via: [outer, 'base64', m.via].filter(Boolean).join('>'), secret: m.secret });
       }
@@ -106,12 +101,39 @@ export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanO
   return { matches: dedupe(matches), holdFrom, segments };
 }
 
+/**
+ * The layers that changed the span [s, e) of the top view: named only when decoding mattered
+ * there, so the label does not depend on other bytes nearby (and so not on chunking).
+ */
+function viaOf(layers: { name: string; view: View }[], raw: Buffer, s: number, e: number): string {
+  const names: string[] = [];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const { view } = layers[i];
+    const below = i > 0 ? layers[i - 1].view.buf : raw;
+    const bs = view.rawStart(s);
+    const be = view.rawEnd(e);
+    if (!below.subarray(bs, be).equals(view.buf.subarray(s, e))) names.unshift(layers[i].name);
+    s = bs;
+    e = be;
+  }
+  return names.join('>');
+}
+
 /** Text decoded from a base64 segment, or null when it is binary (images, hashes, random tokens). */
 function decodeBase64(seg: Buffer): Buffer | null {
   const text = seg.toString('latin1');
   const out = Buffer.from(text.includes('-') || text.includes('_') ? text.replace(/-/g, '+').replace(/_/g, '/') : text, 'base64');
   if (out.length < MIN_SEGMENT * 0.75 - 2) return null;
   return mostlyText(out) ? out : null;
+}
+
+/** UTF-8 text, allowing a character cut at either end of the window. */
+function looksLikeText(b: Buffer, from: number): boolean {
+  let s = Math.max(0, from - 64);
+  while (s < b.length && s < from && (b[s] & 0xc0) === 0x80) s++;
+  let e = b.length;
+  for (let k = 0; k < 3 && e > s && (b[e - 1] & 0x80) !== 0; k++) e--;
+  return isUtf8(b.subarray(s, e));
 }
 
 /** Valid UTF-8 that is nearly all printable (ASCII, whitespace or multi-byte characters). */

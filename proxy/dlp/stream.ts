@@ -1,12 +1,12 @@
 // Scans a byte stream and releases only bytes that were scanned: a window is held back so that
 // a secret split across chunks is caught before any of its bytes are released. Findings do not
 // depend on how the stream was chunked (test/unit/dlp-stream-props.test.ts).
-import type { DlpAction, Severity } from '../../policies/dlp/types.ts';
+import type { DlpAction, RuleAction, Severity } from '../../policies/dlp/types.ts';
 import type { Engine } from './engine.ts';
 import { mask } from './mask.ts';
 import { type Match, scanBlock } from './scan.ts';
 
-export type RuleAction = DlpAction | 'off';
+export type { RuleAction };
 /** What happened: report mode records what enforcement would have done. */
 export type TakenAction = DlpAction | 'would-block' | 'would-redact';
 
@@ -51,10 +51,16 @@ export class StreamScanner {
   private base = 0;
   private readonly enabled: (i: number) => boolean;
 
+  /** The last released bytes with every finding redacted (for the store), when they differ. */
+  lastStored: Buffer | undefined;
+
   constructor(
     private readonly rules: Rules,
     private readonly location: string,
     private readonly form = false,
+    private readonly keepStored = false,
+    /** Redact without changing the length (the body's Content-Length was already sent). */
+    private readonly sameLength = false,
   ) {
     this.enabled = (i) => rules.actions[i] !== 'off';
   }
@@ -66,6 +72,12 @@ export class StreamScanner {
     // Scan in steps of at least HOLD so that many small chunks do not rescan the window each time.
     if (this.keep.length - this.from < 2 * HOLD) return EMPTY;
     return this.round(false);
+  }
+
+  /** Takes a whole value without scanning yet (end() scans it in one round). */
+  prime(value: Buffer): this {
+    this.keep = value;
+    return this;
   }
 
   /** The rest, scanned to the end; null if blocked. */
@@ -102,7 +114,8 @@ export class StreamScanner {
       }
       if (taken === 'redact') redactions.push(m);
     }
-    const out = redact(buf, from, boundary, redactions);
+    const out = redact(buf, from, boundary, redactions, this.sameLength);
+    this.lastStored = this.keepStored && committed.length > redactions.length ? redact(buf, from, boundary, committed, false) : undefined;
     const keepFrom = Math.max(0, boundary - CONTEXT);
     this.keep = buf.subarray(keepFrom);
     this.from = boundary - keepFrom;
@@ -130,25 +143,41 @@ export class StreamScanner {
 const EMPTY = Buffer.alloc(0);
 
 /** buf[from, to) with each redacted secret replaced by `[REDACTED:rule-id]` (overlaps merged). */
-export function redact(buf: Buffer, from: number, to: number, ms: Match[]): Buffer {
+export function redact(buf: Buffer, from: number, to: number, ms: Match[], sameLength: boolean): Buffer {
   if (ms.length === 0) return buf.subarray(from, to);
   const parts: Buffer[] = [];
   let at = from;
   for (const m of [...ms].sort((a, b) => a.sStart - b.sStart)) {
     if (m.sEnd <= at) continue;
-    if (m.sStart > at) parts.push(buf.subarray(at, m.sStart));
-    if (m.sStart >= at) parts.push(Buffer.from(`[REDACTED:${m.rule.rule.id}]`));
+    const start = Math.max(at, m.sStart);
+    if (start > at) parts.push(buf.subarray(at, start));
+    const marker = `[REDACTED:${m.rule.rule.id}]`;
+    parts.push(Buffer.from(sameLength ? fit(marker, m.sEnd - start) : marker));
     at = m.sEnd;
   }
   parts.push(buf.subarray(at, to));
   return Buffer.concat(parts);
 }
 
-/** Scans a whole value at once (headers, URL parts, the CLI). `out` is null when blocked. */
-export function scanValue(rules: Rules, value: Buffer, location: string, form = false): { findings: Finding[]; blocked?: Finding; out: Buffer | null } {
-  const s = new StreamScanner(rules, location, form);
-  const head = s.push(value);
-  const tail = s.end();
-  const out = head === null || tail === null ? null : head.length ? Buffer.concat([head, tail]) : tail;
-  return { findings: s.findings, blocked: s.blocked, out };
+/** The marker in exactly n bytes: padded with '*', or shortened to [REDACTED], or all '*'. */
+function fit(marker: string, n: number): string {
+  if (marker.length <= n) return marker + '*'.repeat(n - marker.length);
+  return n >= 10 ? `[REDACTED]${'*'.repeat(n - 10)}` : '*'.repeat(n);
+}
+
+/**
+ * Scans a whole value at once (headers, URL parts, SSE events, the CLI). `out` is null when
+ * blocked; `stored` has every finding redacted whatever its action (what the store may keep).
+ */
+export function scanValue(
+  rules: Rules,
+  value: Buffer,
+  location: string,
+  form = false,
+  keepStored = false,
+): { findings: Finding[]; blocked?: Finding; out: Buffer | null; stored: Buffer } {
+  const s = new StreamScanner(rules, location, form, keepStored);
+  const out = s.prime(value).end();
+  const stored = s.lastStored ?? out ?? value;
+  return { findings: s.findings, ...(s.blocked ? { blocked: s.blocked } : {}), out, stored };
 }

@@ -12,172 +12,151 @@ export interface View {
   fromRaw(raw: number): number;
 }
 
-/**
- * Decoded output is a sequence of segments: copied runs (1:1) and decoded escapes (n:m).
- * Arrays of segment starts in both coordinates; segment i spans [dec[i], dec[i+1]).
- */
-class SegmentView implements View {
+/** A decoded buffer with, for every decoded byte, the raw position of the unit it came from. */
+class MapView implements View {
   constructor(
     readonly buf: Buffer,
-    private readonly dec: number[],
-    private readonly raw: number[],
-    private readonly literal: boolean[],
+    private readonly map: Int32Array,
     private readonly rawLength: number,
   ) {}
 
-  private segment(d: number): number {
-    let lo = 0;
-    let hi = this.dec.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.dec[mid] <= d) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
   rawStart(d: number): number {
-    if (d >= this.buf.length) return this.rawLength;
-    const i = this.segment(d);
-    return this.literal[i] ? this.raw[i] + (d - this.dec[i]) : this.raw[i];
+    return d >= this.buf.length ? this.rawLength : this.map[d];
   }
 
   rawEnd(d: number): number {
     if (d <= 0) return 0;
-    const i = this.segment(d - 1);
-    if (this.literal[i]) return this.raw[i] + (d - this.dec[i]);
-    return i + 1 < this.raw.length ? this.raw[i + 1] : this.rawLength;
+    const unit = this.map[d - 1];
+    // Past the rest of a multi-byte unit (a \u escape decoding to several UTF-8 bytes).
+    while (d < this.buf.length && this.map[d] === unit) d++;
+    return d >= this.buf.length ? this.rawLength : this.map[d];
   }
 
   fromRaw(raw: number): number {
-    // Segments are few (one per escape); a linear walk from the end would also do, but keep it log.
     let lo = 0;
-    let hi = this.raw.length - 1;
+    let hi = this.buf.length;
     while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.raw[mid] <= raw) lo = mid;
-      else hi = mid - 1;
+      const mid = (lo + hi) >> 1;
+      if (this.map[mid] < raw) lo = mid + 1;
+      else hi = mid;
     }
-    if (this.raw.length === 0) return 0;
-    if (this.literal[lo]) return Math.min(this.dec[lo] + (raw - this.raw[lo]), lo + 1 < this.dec.length ? this.dec[lo + 1] : this.buf.length);
-    return raw === this.raw[lo] ? this.dec[lo] : lo + 1 < this.dec.length ? this.dec[lo + 1] : this.buf.length;
-  }
-}
-
-/** Builds a SegmentView by copying literal runs and appending decoded escapes. */
-class ViewBuilder {
-  private parts: Buffer[] = [];
-  private length = 0;
-  private dec: number[] = [];
-  private raw: number[] = [];
-  private literal: boolean[] = [];
-  constructor(private readonly src: Buffer) {}
-
-  copy(from: number, to: number): void {
-    if (to <= from) return;
-    this.mark(from, true);
-    this.parts.push(this.src.subarray(from, to));
-    this.length += to - from;
-  }
-
-  decoded(rawFrom: number, bytes: Buffer): void {
-    this.mark(rawFrom, false);
-    this.parts.push(bytes);
-    this.length += bytes.length;
-  }
-
-  private mark(rawFrom: number, literal: boolean): void {
-    this.dec.push(this.length);
-    this.raw.push(rawFrom);
-    this.literal.push(literal);
-  }
-
-  build(): View {
-    return new SegmentView(Buffer.concat(this.parts, this.length), this.dec, this.raw, this.literal, this.src.length);
+    return lo;
   }
 }
 
 const BACKSLASH = 0x5c;
 const PERCENT = 0x25;
-const SIMPLE_ESCAPES: Record<number, number> = { 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09, 0x62: 0x08, 0x66: 0x0c, 0x2f: 0x2f, 0x5c: 0x5c, 0x22: 0x22, 0x27: 0x27 };
+// Indexed by the byte after the backslash; 0: not a simple escape.
+const SIMPLE = new Uint8Array(256);
+for (const [k, v] of [['n', 0x0a], ['r', 0x0d], ['t', 0x09], ['b', 0x08], ['f', 0x0c], ['/', 0x2f], ['\\', 0x5c], ['"', 0x22], ["'", 0x27]] as const) {
+  SIMPLE[k.charCodeAt(0)] = v;
+}
 
-/** JSON (and JS) string escapes decoded; null when the buffer has no backslash. */
+/** JSON (and JS) string escapes decoded; null when the buffer has no escape. Never longer than the input. */
 export function jsonUnescapeView(src: Buffer): View | null {
   let at = src.indexOf(BACKSLASH);
   if (at < 0) return null;
-  const b = new ViewBuilder(src);
-  let copied = 0;
-  while (at >= 0 && at + 1 < src.length) {
-    const next = src[at + 1];
-    const simple = SIMPLE_ESCAPES[next];
-    let consumed = 0;
-    let out: Buffer | undefined;
-    if (simple !== undefined) {
-      consumed = 2;
-      out = Buffer.of(simple);
-    } else if (next === 0x75 /* u */ && at + 6 <= src.length) {
-      const hi = hex4(src, at + 2);
-      if (hi >= 0) {
-        consumed = 6;
-        let code = hi;
-        // A surrogate pair is two escapes for one code point.
-        if (hi >= 0xd800 && hi < 0xdc00 && src[at + 6] === BACKSLASH && src[at + 7] === 0x75 && at + 12 <= src.length) {
-          const lo = hex4(src, at + 8);
-          if (lo >= 0xdc00 && lo < 0xe000) {
-            code = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
-            consumed = 12;
-          }
-        }
-        out = Buffer.from(String.fromCodePoint(code), 'utf8');
+  const n = src.length;
+  const out = Buffer.allocUnsafe(n);
+  const map = new Int32Array(n);
+  let o = 0;
+  // Everything before the first backslash is copied as is.
+  src.copy(out, 0, 0, at);
+  for (; o < at; o++) map[o] = o;
+  let any = false;
+  let i = at;
+  while (i < n) {
+    const c = src[i];
+    if (c !== BACKSLASH || i + 1 >= n) {
+      map[o] = i;
+      out[o++] = c;
+      i++;
+      continue;
+    }
+    const simple = SIMPLE[src[i + 1]];
+    if (simple) {
+      map[o] = i;
+      out[o++] = simple;
+      i += 2;
+      any = true;
+      continue;
+    }
+    const hi = src[i + 1] === 0x75 /* u */ && i + 6 <= n ? hex4(src, i + 2) : -1;
+    if (hi < 0) {
+      map[o] = i;
+      out[o++] = c;
+      i++;
+      continue;
+    }
+    let consumed = 6;
+    let code = hi;
+    // A surrogate pair is two escapes for one code point.
+    if (hi >= 0xd800 && hi < 0xdc00 && src[i + 6] === BACKSLASH && src[i + 7] === 0x75 && i + 12 <= n) {
+      const lo = hex4(src, i + 8);
+      if (lo >= 0xdc00 && lo < 0xe000) {
+        code = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+        consumed = 12;
       }
     }
-    if (out) {
-      b.copy(copied, at);
-      b.decoded(at, out);
-      copied = at + consumed;
-      at = src.indexOf(BACKSLASH, copied);
-    } else {
-      at = src.indexOf(BACKSLASH, at + 1);
-    }
+    if (code >= 0xd800 && code < 0xe000) code = 0xfffd; // a lone surrogate
+    const start = o;
+    o = putUtf8(out, o, code);
+    for (let k = start; k < o; k++) map[k] = i;
+    i += consumed;
+    any = true;
   }
-  if (copied === 0) return null;
-  b.copy(copied, src.length);
-  return b.build();
+  return any ? new MapView(out.subarray(0, o), map, n) : null;
 }
 
 /** Percent-encoding decoded (and `+` as a space in forms); null when there is nothing to decode. */
 export function urlDecodeView(src: Buffer, plusIsSpace: boolean): View | null {
-  const b = new ViewBuilder(src);
-  let copied = 0;
+  const first = src.indexOf(PERCENT);
+  const plus = plusIsSpace ? src.indexOf(0x2b) : -1;
+  if (first < 0 && plus < 0) return null;
+  const n = src.length;
+  const out = Buffer.allocUnsafe(n);
+  const map = new Int32Array(n);
+  let o = 0;
   let any = false;
-  let at = nextUrlEscape(src, 0, plusIsSpace);
-  while (at >= 0) {
-    if (src[at] === PERCENT) {
-      const v = hex2(src, at + 1);
+  for (let i = 0; i < n; ) {
+    const c = src[i];
+    map[o] = i;
+    if (c === PERCENT) {
+      const v = hex2(src, i + 1);
       if (v >= 0) {
-        b.copy(copied, at);
-        b.decoded(at, Buffer.of(v));
-        copied = at + 3;
+        out[o++] = v;
+        i += 3;
         any = true;
+        continue;
       }
-    } else {
-      b.copy(copied, at);
-      b.decoded(at, Buffer.of(0x20));
-      copied = at + 1;
+    } else if (c === 0x2b && plusIsSpace) {
+      out[o++] = 0x20;
+      i++;
       any = true;
+      continue;
     }
-    at = nextUrlEscape(src, Math.max(copied, at + 1), plusIsSpace);
+    out[o++] = c;
+    i++;
   }
-  if (!any) return null;
-  b.copy(copied, src.length);
-  return b.build();
+  return any ? new MapView(out.subarray(0, o), map, n) : null;
 }
 
-function nextUrlEscape(src: Buffer, from: number, plusIsSpace: boolean): number {
-  const p = src.indexOf(PERCENT, from);
-  if (!plusIsSpace) return p;
-  const s = src.indexOf(0x2b, from);
-  return p < 0 ? s : s < 0 ? p : Math.min(p, s);
+function putUtf8(o: Buffer, at: number, cp: number): number {
+  if (cp < 0x80) o[at++] = cp;
+  else if (cp < 0x800) {
+    o[at++] = 0xc0 | (cp >> 6);
+    o[at++] = 0x80 | (cp & 0x3f);
+  } else if (cp < 0x10000) {
+    o[at++] = 0xe0 | (cp >> 12);
+    o[at++] = 0x80 | ((cp >> 6) & 0x3f);
+    o[at++] = 0x80 | (cp & 0x3f);
+  } else {
+    o[at++] = 0xf0 | (cp >> 18);
+    o[at++] = 0x80 | ((cp >> 12) & 0x3f);
+    o[at++] = 0x80 | ((cp >> 6) & 0x3f);
+    o[at++] = 0x80 | (cp & 0x3f);
+  }
+  return at;
 }
 
 /** A view stacked on another: positions map through both. */

@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HostRule } from '../../policies/types.ts';
+import type { ResponseFilter } from '../dlp/response.ts';
 import type { Flow } from '../flow.ts';
 import type { AnyResponse } from '../respond.ts';
 import { scrubResponseHeaders } from '../stages/credentials.ts';
@@ -18,6 +19,9 @@ export interface Outbound {
   body: AsyncIterable<Buffer> | null;
 }
 
+/** Picks the filter (credential echo scrubbing, response DLP) for a response, or null to relay as is. */
+export type ResponseFilterFor = (headers: IncomingHttpHeaders) => ResponseFilter | null;
+
 /** Relays the upstream response to `res`; `done` runs once, with the error if the exchange failed. */
 export function forwardRequest(
   pool: Dispatcher,
@@ -26,6 +30,7 @@ export function forwardRequest(
   flow: Flow,
   rule: HostRule,
   done: (err?: unknown) => void,
+  filterFor?: ResponseFilterFor,
 ): void {
   let finished = false;
   const finish = (err?: unknown) => {
@@ -33,28 +38,36 @@ export function forwardRequest(
     finished = true;
     done(err);
   };
+  let filter: ResponseFilter | null = null;
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(controller) {
       res.once('close', () => {
         if (!res.writableFinished && !controller.aborted) controller.abort(Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }));
       });
     },
-    onResponseStart(_controller, statusCode, headers) {
+    onResponseStart(controller, statusCode, headers) {
       if (statusCode < 200) return; // 1xx informational: Node answers 100-continue itself
       flow.ttfbMs = Date.now() - flow.startedAt;
       flow.status = statusCode;
       flow.responseHeaders = relayHeaders(rule, headers);
+      filter = filterFor?.(headers) ?? null;
+      if (filter) {
+        if (filter.dropLength) delete flow.responseHeaders['content-length'];
+        pipeFiltered(filter.stream, res, controller, finish);
+      }
       (res as http.ServerResponse).writeHead(statusCode, flow.responseHeaders);
     },
     onResponseData(controller, chunk) {
       flow.bytesDown += chunk.length;
       flow.bodies?.response.add(chunk);
-      if (!(res as http.ServerResponse).write(chunk)) {
+      const ok = filter ? filter.stream.write(chunk) : (res as http.ServerResponse).write(chunk);
+      if (!ok) {
         controller.pause();
-        res.once('drain', () => controller.resume());
+        (filter ? filter.stream : res).once('drain', () => controller.resume());
       }
     },
     onResponseEnd() {
+      if (filter) return void filter.stream.end(); // finish() runs when the filter has drained
       res.end();
       finish();
     },
@@ -66,6 +79,24 @@ export function forwardRequest(
     { path: out.path, method: out.method as Dispatcher.HttpMethod, headers: out.headers, body: out.body as unknown as Readable | null },
     handler,
   );
+}
+
+/** The filter's output goes to the agent, with backpressure both ways; a refusal ends the exchange. */
+function pipeFiltered(f: Duplex, res: AnyResponse, controller: Dispatcher.DispatchController, finish: (err?: unknown) => void): void {
+  f.on('data', (c: Buffer) => {
+    if (!(res as http.ServerResponse).write(c)) {
+      f.pause();
+      res.once('drain', () => f.resume());
+    }
+  });
+  f.on('end', () => {
+    res.end();
+    finish();
+  });
+  f.on('error', (err) => {
+    if (!controller.aborted) controller.abort(err);
+    finish(err);
+  });
 }
 
 /** Asks the upstream to switch to WebSocket; resolves with its 101 headers and socket. */
@@ -100,15 +131,19 @@ export function switchingProtocols(headers: Record<string, string | string[]>): 
   return head + '\r\n';
 }
 
-/** Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone. */
-export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void): void {
+/**
+ * Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone.
+ * `toUpstream`, when given, takes the agent's bytes instead (DLP parses and re-frames them).
+ */
+export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void, toUpstream?: (chunk: Buffer) => void): void {
   let closed = 0;
   const close = () => {
     if (++closed === 2) done();
   };
   agent.on('data', (c: Buffer) => {
     flow.bytesUp += c.length;
-    if (!up.write(c)) agent.pause();
+    if (toUpstream) toUpstream(c);
+    else if (!up.write(c)) agent.pause();
   });
   up.on('drain', () => agent.resume());
   up.on('data', (c: Buffer) => {

@@ -26,9 +26,11 @@ function ftsText(values, at, bodies) {
 
 /**
  * hash = sha256(prev_hash "\n" JSON([id, ...columns]) { "\n" JSON([direction, content_type,
- * encoding, size, truncated, sha256(data)]) } ), bodies in direction order (request, response).
+ * encoding, size, truncated, sha256(data)]) } [ "\nfindings " JSON([[rule_id, location, action,
+ * preview], ...]) ] ), bodies in direction order (request, response); the findings part only when
+ * the flow has DLP findings, so flows without any hash as they did before findings existed.
  */
-function flowHash(prevHash, id, values, bodies) {
+function flowHash(prevHash, id, values, bodies, findings) {
   const h = crypto.createHash('sha256');
   h.update(prevHash || '');
   h.update('\n');
@@ -37,6 +39,7 @@ function flowHash(prevHash, id, values, bodies) {
     h.update('\n');
     h.update(JSON.stringify([b.direction, b.content_type, b.encoding, b.size, b.truncated, sha256(b.data || Buffer.alloc(0))]));
   }
+  if (findings && findings.length) h.update(`\nfindings ${JSON.stringify(findings)}`);
   return h.digest('hex');
 }
 
@@ -62,6 +65,7 @@ function createBatchWriter(db, columns, hashed = columns.length) {
   const insertBody = db.prepare('INSERT INTO bodies (flow_id, direction, content_type, encoding, size, truncated, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
   const head = db.prepare('SELECT id, hash FROM flows ORDER BY id DESC LIMIT 1').raw();
   const insertFts = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
+  const insertFinding = db.prepare('INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, ?, ?, ?, ?)');
   const at = {};
   for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers']) at[name] = columns.indexOf(name);
   const write = db.transaction((rows, bodies, blob) => {
@@ -76,11 +80,15 @@ function createBatchWriter(db, columns, hashed = columns.length) {
         const d = bodies[b++];
         mine.push({ direction: d[1], content_type: d[2], encoding: d[3], size: d[4], truncated: d[5], data: blob.subarray(d[6], d[6] + d[7]) });
       }
-      // A row without the trailing (LLM) columns leaves them NULL.
-      const row = rows[i].length < columns.length ? rows[i].concat(new Array(columns.length - rows[i].length).fill(null)) : rows[i];
-      const hash = flowHash(prev, id, hashValues(row, hashed), mine);
+      // A row without the trailing (LLM) columns leaves them NULL; one element past the columns
+      // carries the flow's DLP findings as JSON [[rule_id, location, action, preview], ...].
+      const given = rows[i];
+      const row = given.length < columns.length ? given.concat(new Array(columns.length - given.length).fill(null)) : given.slice(0, columns.length);
+      const findings = given.length > columns.length && given[columns.length] ? JSON.parse(given[columns.length]) : null;
+      const hash = flowHash(prev, id, hashValues(row, hashed), mine, findings);
       insertFlow.run([id, ...row, hash, prev]);
       for (const m of mine) insertBody.run(id, m.direction, m.content_type, m.encoding, m.size, m.truncated, m.data);
+      if (findings) for (const f of findings) insertFinding.run(id, f[0], f[1], f[2], f[3]);
       insertFts.run(id, ...ftsText(row, at, mine));
       prev = hash;
     }

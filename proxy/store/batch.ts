@@ -15,9 +15,12 @@ export interface HashedBody {
   data: Buffer | null;
 }
 
+/** [rule_id, location, action, preview]: one row of the findings table, in the hash as written. */
+export type StoredFinding = [string, string, string, string];
+
 interface BatchModule {
   createBatchWriter(db: Database.Database, columns: readonly string[], hashed?: number): (rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void;
-  flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[]): string;
+  flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[], findings?: readonly StoredFinding[] | null): string;
   hashValues(values: readonly unknown[], hashed: number): readonly unknown[];
   sha256(data: Buffer | string): string;
 }

@@ -1,6 +1,6 @@
 // Recomputes the flows hash chain (see batch.cjs and docs/audit.md) and names the first broken link.
 import type Database from 'better-sqlite3';
-import { flowHash, type HashedBody, hashValues } from './batch.ts';
+import { flowHash, type HashedBody, hashValues, type StoredFinding } from './batch.ts';
 import { COLUMNS, STORED_COLUMNS } from './rows.ts';
 
 export type VerifyResult =
@@ -10,6 +10,7 @@ export type VerifyResult =
 export function verifyChain(db: Database.Database): VerifyResult {
   const flows = db.prepare(`SELECT id, ${STORED_COLUMNS.join(', ')}, hash, prev_hash FROM flows ORDER BY id`).raw();
   const bodies = db.prepare('SELECT direction, content_type, encoding, size, truncated, data FROM bodies WHERE flow_id = ? ORDER BY direction');
+  const findings = db.prepare('SELECT rule_id, location, action, preview FROM findings WHERE flow_id = ? ORDER BY id').raw();
   // One read transaction: a proxy writing at the same time cannot move the rows under us.
   return db.transaction((): VerifyResult => {
     let verified = 0;
@@ -29,7 +30,7 @@ export function verifyChain(db: Database.Database): VerifyResult {
         prevId = id;
         continue;
       }
-      const expected = flowHash(prev ?? '', id, values, bodies.all(id) as HashedBody[]);
+      const expected = flowHash(prev ?? '', id, values, bodies.all(id) as HashedBody[], findings.all(id) as StoredFinding[]);
       if (expected !== hash) return { ok: false, flowId: id, problem: `flow ${id}: hash mismatch (row changed after it was written)`, verified };
       if (prevHash === null && prevId === null) {
         // The oldest row left: a non-empty prev_hash means older flows were deleted (retention).

@@ -11,6 +11,7 @@ import type { Flow } from '../flow.ts';
 import { packageFile } from '../package-file.ts';
 import { type BodyMeta, createBatchWriter } from './batch.ts';
 import { llmInfo, llmProvider } from '../llm.ts';
+import { storedFinding } from '../dlp/record.ts';
 import { COLUMNS, llmValues, NO_LLM, STORED_COLUMNS, toRow } from './rows.ts';
 import { migrate } from './schema.ts';
 
@@ -91,14 +92,14 @@ export class FlowStore {
   record(flow: Flow): void {
     const row = toRow(flow);
     const captured = flow.bodies;
-    if (!captured) return this.enqueue(withLlm(row, flow, NO_BODIES), NO_BODIES);
+    if (!captured) return this.enqueue(withFindings(withLlm(row, flow, NO_BODIES), flow), NO_BODIES);
     flow.bodies = undefined; // the flow may outlive this call (metrics, log); the bytes need not
     const bodies = storedBodies(captured, flow.requestHeaders, flow.responseHeaders);
-    if (!(bodies instanceof Promise)) return this.enqueue(withLlm(row, flow, bodies), bodies);
+    if (!(bodies instanceof Promise)) return this.enqueue(withFindings(withLlm(row, flow, bodies), flow), bodies);
     this.preparing++;
     bodies.then(
-      (b) => this.prepared(withLlm(row, flow, b), b),
-      () => this.prepared(withLlm(row, flow, NO_BODIES), NO_BODIES),
+      (b) => this.prepared(withFindings(withLlm(row, flow, b), flow), b),
+      () => this.prepared(withFindings(withLlm(row, flow, NO_BODIES), flow), NO_BODIES),
     );
   }
 
@@ -221,6 +222,12 @@ function retentionOf(opts: FlowStoreOptions): { maxAgeMs?: number; maxBytes?: nu
  * The row with its LLM columns (schema 4): read once per flow from the stored (decoded, capped,
  * scrubbed) bodies, and only for a POST to an LLM API path; every other flow gets NULLs.
  */
+/** DLP findings travel as one JSON element after the columns (batch.cjs writes the findings rows). */
+function withFindings(row: unknown[], flow: Flow): unknown[] {
+  if (flow.findings?.length) row.push(JSON.stringify(flow.findings.map(storedFinding)));
+  return row;
+}
+
 function withLlm(row: unknown[], flow: Flow, bodies: StoredBody[]): unknown[] {
   if (flow.method !== 'POST' || !llmProvider(flow.path)) {
     row.push(...NO_LLM);

@@ -179,8 +179,10 @@ describe('upstream failures', () => {
 
 describe('credentials', () => {
   it('a placeholder is swapped for the real key on its own host', async () => {
-    const r = await curl('-x', airlock.proxyUrl, '-H', 'x-other: Bearer airlock-placeholder-api', 'https://api.test/echo');
-    expect(JSON.parse(r.stdout).headers['x-other']).toBe(`Bearer ${SECRET}`);
+    const r = await curl('-x', airlock.proxyUrl, '-H', 'x-other: Bearer airlock-placeholder-api', 'https://api.test/echo?placeholder');
+    expect(api.seen.at(-1)).toMatchObject({ url: '/echo?placeholder', headers: { 'x-other': `Bearer ${SECRET}` } });
+    // The upstream's echo of it reaches the agent scrubbed.
+    expect(JSON.parse(r.stdout).headers['x-other']).toMatch(/^Bearer \[redacted:injected\]/);
   });
 
   it('the same placeholder sent to another host is blocked as exfiltration', async () => {
@@ -206,8 +208,8 @@ describe('credentials', () => {
   });
 
   it('the agent cannot override the injected header', async () => {
-    const r = await curl('-x', airlock.proxyUrl, '-H', 'X-Api-Key: attacker-chosen', 'https://api.test/echo');
-    expect(JSON.parse(r.stdout).headers['x-api-key']).toBe(SECRET);
+    await curl('-x', airlock.proxyUrl, '-H', 'X-Api-Key: attacker-chosen', 'https://api.test/echo?override');
+    expect(api.seen.at(-1)).toMatchObject({ url: '/echo?override', headers: { 'x-api-key': SECRET } });
   });
 });
 

@@ -1,9 +1,9 @@
 // The streaming scanner on its own: views, hold-back, redaction, and chunking invariance.
 import { fc, test as fcTest } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import type { DlpAction, DlpRule } from '../../policies/dlp/types.ts';
+import type { DlpRule } from '../../policies/dlp/types.ts';
 import { compileEngine } from '../../proxy/dlp/engine.ts';
-import { HOLD, type Rules, scanValue, StreamScanner } from '../../proxy/dlp/stream.ts';
+import { HOLD, type RuleAction, type Rules, scanValue, StreamScanner } from '../../proxy/dlp/stream.ts';
 
 const RULES: DlpRule[] = [
   { id: 'test-aws-key', description: 'AWS key id', pattern: '\\b(AKIA[0-9A-Z]{16})\\b', keywords: ['akia'], severity: 'critical', action: 'block', examples: { match: [], nomatch: [] } },
@@ -20,7 +20,7 @@ const RULES: DlpRule[] = [
   { id: 'test-digits', description: 'nine digits', pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b', keywords: [], severity: 'low', action: 'log', examples: { match: [], nomatch: [] } },
 ];
 const engine = compileEngine(RULES);
-const rules = (override: Partial<Record<string, DlpAction>> = {}, report = false): Rules => ({
+const rules = (override: Partial<Record<string, RuleAction>> = {}, report = false): Rules => ({
   engine,
   actions: RULES.map((r) => override[r.id] ?? r.action),
   report,

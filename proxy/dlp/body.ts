@@ -1,0 +1,111 @@
+// A request (or response) body through the scanner: decoded if it is compressed (and encoded
+// again the same way after scanning), bounded against decompression bombs, and released only
+// as it is scanned. A block ends the stream with a BodyRefused error; the caller aborts the
+// exchange and answers the agent.
+import { pipeline, Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import type { Finding, Rules } from './stream.ts';
+import { StreamScanner } from './stream.ts';
+
+export type RefusalCode = 'dlp_blocked' | 'decompression_bomb' | 'unscannable_encoding';
+
+/** Ends a body stream that must not continue. Carries the reason as a value for the answer. */
+export class BodyRefused extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    readonly reason: string,
+    readonly finding?: Finding,
+  ) {
+    super(reason);
+  }
+}
+
+export interface BodyScanOptions {
+  rules: Rules;
+  location: 'request body' | 'response body';
+  /** Content-Encoding as sent (lower-case), or undefined. */
+  encoding: string | undefined;
+  form: boolean;
+  /** The framing fixes the length (Content-Length already sent, body not re-encoded): redact in place. */
+  sameLength: boolean;
+  maxDecodedBytes: number;
+  maxRatio: number;
+  /** Bytes received so far on the wire (for the ratio). */
+  wireBytes: () => number;
+  /** Every finding as it is committed. */
+  onFinding: (f: Finding) => void;
+  /** The released bytes as the store may keep them: decoded, with every finding redacted. */
+  onStored?: (decoded: Buffer) => void;
+}
+
+const CODINGS: Record<string, { decode: () => zlib.Zlib & NodeJS.ReadWriteStream; encode: () => zlib.Zlib & NodeJS.ReadWriteStream }> = {
+  gzip: { decode: () => zlib.createGunzip(), encode: () => zlib.createGzip() },
+  'x-gzip': { decode: () => zlib.createGunzip(), encode: () => zlib.createGzip() },
+  deflate: { decode: () => zlib.createInflate(), encode: () => zlib.createDeflate() },
+  br: { decode: () => zlib.createBrotliDecompress(), encode: () => zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }) },
+};
+/** Ratios are judged only past this many decoded bytes: small bodies compress well legitimately. */
+const RATIO_GRACE = 1024 * 1024;
+
+/** Whether scanning may change the body's length (then Content-Length must not be forwarded). */
+export function changesLength(encoding: string | undefined): boolean {
+  return encoding !== undefined && encoding !== 'identity';
+}
+
+/** Is this Content-Encoding one the scanner can read? */
+export function scannable(encoding: string | undefined): boolean {
+  return encoding === undefined || encoding === 'identity' || encoding in CODINGS;
+}
+
+export function scanBody(source: AsyncIterable<Buffer>, o: BodyScanOptions): AsyncIterable<Buffer> {
+  const coding = o.encoding && o.encoding !== 'identity' ? CODINGS[o.encoding] : undefined;
+  if (o.encoding && o.encoding !== 'identity' && !coding) {
+    return failing(new BodyRefused('unscannable_encoding', `the ${o.location} is sent with Content-Encoding: ${o.encoding}, which airlock cannot scan`));
+  }
+  const decoded = coding ? (pipeline(Readable.from(source, { objectMode: false }), coding.decode(), noop) as AsyncIterable<Buffer>) : source;
+  const scanned = scanStream(decoded, o, coding !== undefined);
+  return coding ? (pipeline(Readable.from(scanned, { objectMode: false }), coding.encode(), noop) as AsyncIterable<Buffer>) : scanned;
+}
+
+async function* scanStream(source: AsyncIterable<Buffer>, o: BodyScanOptions, decoding: boolean): AsyncGenerator<Buffer> {
+  const scanner = new StreamScanner(o.rules, o.location, o.form, o.onStored !== undefined, o.sameLength && !decoding);
+  let seen = 0;
+  let reported = 0;
+  const flush = () => {
+    for (; reported < scanner.findings.length; reported++) o.onFinding(scanner.findings[reported]);
+  };
+  const blocked = () => {
+    flush();
+    const f = scanner.blocked!;
+    return new BodyRefused('dlp_blocked', `the ${o.location} matched DLP rule ${f.ruleId}`, f);
+  };
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (decoding) {
+      if (seen > o.maxDecodedBytes) throw new BodyRefused('decompression_bomb', `the ${o.location} decompresses to more than ${o.maxDecodedBytes} bytes`);
+      if (seen > RATIO_GRACE && seen > o.maxRatio * Math.max(1, o.wireBytes())) {
+        throw new BodyRefused('decompression_bomb', `the ${o.location} decompresses more than ${o.maxRatio}:1`);
+      }
+    }
+    const out = scanner.push(chunk);
+    if (out === null) throw blocked();
+    flush();
+    if (out.length) {
+      if (o.onStored) o.onStored(scanner.lastStored ?? out);
+      yield out;
+    }
+  }
+  const out = scanner.end();
+  if (out === null) throw blocked();
+  flush();
+  if (out.length) {
+    if (o.onStored) o.onStored(scanner.lastStored ?? out);
+    yield out;
+  }
+}
+
+async function* failing(err: Error): AsyncGenerator<Buffer> {
+  throw err;
+}
+
+function noop(): void {}

@@ -1,0 +1,47 @@
+// Scans what precedes a body: the request target (path and query) and the agent's headers.
+// Redaction rewrites the value in place; a block is returned, never thrown.
+import type { Finding, Rules } from './stream.ts';
+import { scanValue } from './stream.ts';
+
+export interface HeadScan {
+  findings: Finding[];
+  blocked?: Finding;
+  /** The target with redactions applied. */
+  path: string;
+  headers: [string, string][];
+  /** The same with every finding redacted, whatever its action: what the store keeps. */
+  storedPath: string;
+  storedHeaders: [string, string][];
+}
+
+/** Headers that never carry agent content worth scanning, or that airlock itself consumes. */
+const SKIP = new Set(['host', 'content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'accept', 'accept-encoding', 'user-agent']);
+
+export function scanHead(rules: Rules, path: string, headers: [string, string][], skip: ReadonlySet<string>): HeadScan {
+  const findings: Finding[] = [];
+  let blocked: Finding | undefined;
+  /** [forwarded, stored] */
+  const one = (value: string, location: string, form: boolean): [string, string] => {
+    if (blocked) return [value, value];
+    const r = scanValue(rules, Buffer.from(value, 'latin1'), location, form, true);
+    findings.push(...r.findings);
+    if (r.blocked) blocked = r.blocked;
+    if (r.findings.length === 0) return [value, value];
+    const inUrl = !location.startsWith('header:');
+    // In a URL the marker is percent-encoded so the target stays valid.
+    const text = (b: Buffer) => (inUrl ? b.toString('latin1').replace(/\[REDACTED:([a-z0-9-]+)\]/g, '%5BREDACTED%3A$1%5D') : b.toString('latin1'));
+    return [r.out === null ? value : text(r.out), text(r.stored)];
+  };
+  const q = path.indexOf('?');
+  const [p1, p2] = one(q < 0 ? path : path.slice(0, q), 'url', false);
+  const [q1, q2] = q < 0 ? ['', ''] : one(path.slice(q + 1), 'query', true).map((x) => `?${x}`);
+  const pairs = headers.map(([name, value]) => (SKIP.has(name) || skip.has(name) ? [value, value] : one(value, `header:${name}`, name === 'cookie')));
+  return {
+    findings,
+    ...(blocked ? { blocked } : {}),
+    path: p1 + q1,
+    headers: headers.map(([name], i): [string, string] => [name, pairs[i][0]]),
+    storedPath: p2 + q2,
+    storedHeaders: headers.map(([name], i): [string, string] => [name, pairs[i][1]]),
+  };
+}

@@ -1,0 +1,132 @@
+// What stands between an upstream's response body and the agent: injected credentials scrubbed
+// (always, when the rule injects any), and the DLP rules when `dlp.responses` is on — SSE
+// streams event by event, so tokens are not held back. A compressed body is decoded for this and
+// encoded again; then Content-Length is dropped (the agent gets chunked / unframed-length data).
+import stream, { type Duplex, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { BodyRefused } from './body.ts';
+import { EchoScrubber } from './echo.ts';
+import { type Finding, type Rules, scanValue, StreamScanner } from './stream.ts';
+
+export interface ResponseFilterOptions {
+  secrets: readonly Buffer[];
+  rules: Rules | null;
+  encoding: string | undefined;
+  contentType: string | undefined;
+  onFinding: (f: Finding) => void;
+}
+
+export interface ResponseFilter {
+  /** Write upstream bytes in, read agent bytes out. Errors with BodyRefused on a block. */
+  stream: Duplex;
+  /** The body's length may change: do not forward Content-Length. */
+  dropLength: boolean;
+}
+
+// stream.compose exists in Node 20 (stability 1) but @types/node 20 does not declare it.
+const compose = (stream as unknown as { compose: (...s: Duplex[]) => Duplex }).compose;
+
+const CODECS: Record<string, [() => Transform, () => Transform]> = {
+  gzip: [() => zlib.createGunzip(), () => zlib.createGzip()],
+  'x-gzip': [() => zlib.createGunzip(), () => zlib.createGzip()],
+  deflate: [() => zlib.createInflate(), () => zlib.createDeflate()],
+  br: [() => zlib.createBrotliDecompress(), () => zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } })],
+};
+
+/** null: nothing to do, relay the bytes as they are. */
+export function responseFilter(o: ResponseFilterOptions): ResponseFilter | null {
+  const secrets = o.secrets.filter((s) => s.length > 0);
+  if (secrets.length === 0 && !o.rules) return null;
+  const encoded = o.encoding !== undefined && o.encoding !== 'identity';
+  const codec = encoded ? CODECS[o.encoding!] : undefined;
+  // An unknown coding cannot be read: with secrets to protect, refuse rather than pass it blind.
+  if (encoded && !codec) {
+    const t = new Transform({
+      transform(_c, _e, cb) {
+        cb(new BodyRefused('unscannable_encoding', `the response body is sent with Content-Encoding: ${o.encoding}, which airlock cannot scan`));
+      },
+    });
+    return { stream: t, dropLength: true };
+  }
+  const filter = new FilterTransform(secrets, o);
+  if (!codec) return { stream: filter, dropLength: o.rules !== null && !o.rules.report };
+  const [decode, encode] = codec;
+  return { stream: compose(decode(), filter, encode()), dropLength: true };
+}
+
+class FilterTransform extends Transform {
+  private readonly echo: EchoScrubber | null;
+  private readonly scanner: StreamScanner | null;
+  private readonly sse: boolean;
+  private event: Buffer = Buffer.alloc(0);
+  private offset = 0;
+  private reported = 0;
+
+  constructor(
+    secrets: Buffer[],
+    private readonly o: ResponseFilterOptions,
+  ) {
+    super();
+    this.echo = secrets.length ? new EchoScrubber(secrets) : null;
+    this.sse = o.rules !== null && /^text\/event-stream\b/i.test(o.contentType ?? '');
+    this.scanner = o.rules && !this.sse ? new StreamScanner(o.rules, 'response body') : null;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const clean = this.echo ? this.echo.push(chunk) : chunk;
+    this.scan(clean, false, cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.scan(this.echo ? this.echo.end() : Buffer.alloc(0), true, cb);
+  }
+
+  private scan(data: Buffer, final: boolean, cb: TransformCallback): void {
+    if (this.sse) return this.scanEvents(data, final, cb);
+    if (!this.scanner) return cb(null, data);
+    let out = this.scanner.push(data);
+    if (out !== null && final) {
+      const tail = this.scanner.end();
+      out = tail === null ? null : Buffer.concat([out, tail]);
+    }
+    this.report(this.scanner.findings);
+    if (out === null) return cb(this.refusal(this.scanner.blocked!));
+    cb(null, out);
+  }
+
+  /** SSE: each complete event (up to a blank line) is scanned whole and released at once. */
+  private scanEvents(data: Buffer, final: boolean, cb: TransformCallback): void {
+    this.event = this.event.length ? Buffer.concat([this.event, data]) : data;
+    const out: Buffer[] = [];
+    for (;;) {
+      const end = eventEnd(this.event);
+      const whole = end < 0 && final ? this.event.length : end;
+      if (whole <= 0) break;
+      const one = this.event.subarray(0, whole);
+      this.event = this.event.subarray(whole);
+      const r = scanValue(this.o.rules!, one, 'response body');
+      for (const f of r.findings) this.o.onFinding({ ...f, offset: f.offset + this.offset });
+      this.offset += one.length;
+      if (r.out === null) return cb(this.refusal(r.blocked!));
+      out.push(r.out);
+    }
+    cb(null, out.length ? Buffer.concat(out) : undefined);
+  }
+
+  private report(findings: Finding[]): void {
+    for (; this.reported < findings.length; this.reported++) this.o.onFinding(findings[this.reported]);
+  }
+
+  private refusal(f: Finding): BodyRefused {
+    return new BodyRefused('dlp_blocked', `the response body matched DLP rule ${f.ruleId}`, f);
+  }
+}
+
+/** End (exclusive) of the first complete SSE event, or -1. */
+function eventEnd(b: Buffer): number {
+  const lf = b.indexOf('\n\n');
+  const crlf = b.indexOf('\r\n\r\n');
+  if (lf < 0) return crlf < 0 ? -1 : crlf + 4;
+  if (crlf < 0) return lf + 2;
+  return Math.min(lf + 2, crlf + 4);
+}

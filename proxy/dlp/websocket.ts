@@ -1,0 +1,65 @@
+// WebSocket messages from the agent, scanned like bodies: the agent's frames are parsed (ws's
+// Receiver, masked client frames), each whole message is scanned, and clean (or redacted)
+// messages are framed again for the upstream (ws's Sender, masked as a client must). A block
+// closes both sides with 1008. Compression is not negotiated on scanned connections (the
+// agent's Sec-WebSocket-Extensions is not forwarded), so every frame is readable.
+import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
+import { type Finding, type Rules, scanValue } from './stream.ts';
+
+// ws exports its frame parser and writer, but @types/ws does not declare them.
+interface FrameReader {
+  write(chunk: Buffer): boolean;
+  on(e: 'message', f: (data: Buffer, isBinary: boolean) => void): this;
+  on(e: 'ping' | 'pong', f: (data: Buffer) => void): this;
+  on(e: 'conclude', f: (code: number, reason: Buffer) => void): this;
+  on(e: 'error', f: (err: Error & { statusCode?: number }) => void): this;
+}
+interface FrameWriter {
+  send(data: Buffer, o: { binary: boolean; fin: boolean; mask: boolean; compress: boolean }): void;
+  ping(data: Buffer, mask: boolean): void;
+  pong(data: Buffer, mask: boolean): void;
+  close(code: number | undefined, reason: Buffer | string, mask: boolean, cb?: () => void): void;
+}
+const { Receiver, Sender } = createRequire(import.meta.url)('ws') as {
+  Receiver: new (o: { isServer: boolean; maxPayload: number; binaryType: 'nodebuffer' }) => FrameReader;
+  Sender: new (socket: Duplex) => FrameWriter;
+};
+
+/** The largest message airlock assembles to scan; a bigger one closes the connection (1009). */
+export const WS_MAX_MESSAGE = 16 * 1024 * 1024;
+
+export interface WsScanHooks {
+  onFinding: (f: Finding) => void;
+  /** A message was blocked (or the agent broke the protocol): both sides are being closed. */
+  onRefused: (code: 'dlp_blocked' | 'bad_websocket', reason: string, finding?: Finding) => void;
+}
+
+/** Returns the writer for the agent's bytes; the scanned messages go to `up`. */
+export function scanAgentMessages(agent: Duplex, up: Duplex, rules: Rules, hooks: WsScanHooks): (chunk: Buffer) => void {
+  const rx = new Receiver({ isServer: true, maxPayload: WS_MAX_MESSAGE, binaryType: 'nodebuffer' });
+  const tx = new Sender(up);
+  let refused = false;
+  const refuse = (code: 1008 | 1009 | 1002, kind: 'dlp_blocked' | 'bad_websocket', reason: string, finding?: Finding) => {
+    if (refused) return;
+    refused = true;
+    hooks.onRefused(kind, reason, finding);
+    // A server's close frame is not masked.
+    new Sender(agent).close(code, reason.slice(0, 120), false, () => agent.end());
+    tx.close(1001, '', true, () => up.end());
+  };
+  rx.on('message', (data, isBinary) => {
+    if (refused) return;
+    const r = scanValue(rules, data, 'websocket');
+    r.findings.forEach(hooks.onFinding);
+    if (r.out === null) return refuse(1008, 'dlp_blocked', `a WebSocket message matched DLP rule ${r.blocked!.ruleId}`, r.blocked);
+    tx.send(r.out, { binary: isBinary, fin: true, mask: true, compress: false });
+  });
+  rx.on('ping', (d) => tx.ping(d, true));
+  rx.on('pong', (d) => tx.pong(d, true));
+  rx.on('conclude', (code, reason) => tx.close(code === 1005 ? undefined : code, reason, true));
+  rx.on('error', (err) => refuse(err.statusCode === 1009 ? 1009 : 1002, 'bad_websocket', err.message));
+  return (chunk) => {
+    if (!refused) rx.write(chunk);
+  };
+}
