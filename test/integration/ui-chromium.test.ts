@@ -133,12 +133,15 @@ describe('the web UI in Chromium', () => {
 
   it('shows a finding masked and highlighted, with the rule and where it was found', async () => {
     const id = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'");
-    addFinding(fx, id, { rule_id: 'anthropic-api-key', location: 'request.body', action: 'block', preview: 'sk-ant-…Qx4A' });
-    addFinding(fx, id, { rule_id: 'xss-preview', location: 'request.headers.x-evil', action: 'log', preview: XSS });
+    // Locations as the DLP scanner writes them (proxy/dlp/record.ts).
+    addFinding(fx, id, { rule_id: 'anthropic-api-key', location: 'request body@41 via json', action: 'block', preview: 'sk-ant-…Qx4A' });
+    addFinding(fx, id, { rule_id: 'xss-preview', location: 'header:x-evil@0', action: 'log', preview: XSS });
     await page.goto(`${fx.base}/flows/${id}`);
     const table = page.locator('section.findings');
     expect(await table.locator('mark').allTextContents()).toEqual(['sk-ant-…Qx4A', XSS]);
     expect(await page.locator('section.decision').textContent()).toContain('DLP: 2 findings (anthropic-api-key → block, xss-preview → log)');
+    // Also shown in place: with the request they were found in.
+    expect(await page.locator('section[aria-labelledby="request-h"] tr.hit').count()).toBe(2);
     // The JSON body is a collapsible tree.
     const tree = page.locator('.bodyview.kind-json details').first();
     expect(await tree.getAttribute('open')).toBe('');

@@ -288,7 +288,7 @@ describe('stored content is text, never markup', () => {
 
   it('a finding preview is escaped and highlighted; the live list sends escaped rows', async () => {
     const id = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'");
-    addFinding(fx, id, { rule_id: 'xss-test-rule', location: 'request.body', action: 'log', preview: '<b>sk-a…</b><script>window.__xss=9</script>' });
+    addFinding(fx, id, { rule_id: 'xss-test-rule', location: 'request body@3', action: 'log', preview: '<b>sk-a…</b><script>window.__xss=9</script>' });
     const detail = (await uiGet(admin, `/flows/${id}`)).text;
     expect(detail).toContain('<mark>&lt;b&gt;sk-a…&lt;/b&gt;&lt;script&gt;window.__xss=9&lt;/script&gt;</mark>');
     expect(detail).not.toContain('<script>window.__xss=9');
