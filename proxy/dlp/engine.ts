@@ -137,8 +137,22 @@ function execIn(c: CompiledRule, buf: Buffer, from: number, to: number, out: Raw
     const g = c.grouped ? m.indices[1] : undefined;
     const [sStart, sEnd] = g ?? [start, end];
     if (c.rule.validate && !c.rule.validate(buf.toString('utf8', sStart, sEnd))) continue;
+    if (inMarker(buf, sStart, sEnd)) continue;
     out.push({ rule: c, start, end, sStart, sEnd });
   }
+}
+
+const MARKER = Buffer.from('[REDACTED');
+
+/**
+ * A secret that overlaps a redaction marker is part of what airlock wrote (`[REDACTED:x]` read as
+ * `user:password`), not something the agent sent; text outside the marker is still scanned.
+ */
+function inMarker(buf: Buffer, s: number, e: number): boolean {
+  const m = buf.lastIndexOf(MARKER, e - 1);
+  if (m < 0) return false;
+  const close = buf.indexOf(0x5d /* ] */, m);
+  return close >= s;
 }
 
 type RE2ExecArray = RegExpExecArray & { indices: [number, number][] };
