@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { hostMatches, matchesNormalized, normalizeHost, splitAuthority } from '../policies/hostnames.ts';
 import { classifyIp, parseCidr } from '../policies/ip.ts';
 import { parseClientHello } from '../proxy/io/client-hello.ts';
+import { responseFramingProblem } from '../proxy/io/strict-response.ts';
 
 export interface Prop {
   name: string;
@@ -286,8 +287,30 @@ export const HELLO_PROPS: Prop[] = [
   },
 ];
 
+// ---------------------------------------------------------------- upstream response framing
+
+const codingArb = fc.oneof(fc.constantFrom('chunked', 'CHUNKED', ' chunked ', 'gzip', 'identity', 'xchunked', 'chunked, identity', 'gzip, chunked', ''), fc.string({ maxLength: 12 }));
+const lengthArb = fc.oneof(fc.nat().map(String), fc.constantFrom('1, 1', '+1', '-1', '0x10', ' 5 ', '1e3', ''), fc.string({ maxLength: 8 }));
+
+export const FRAMING_PROPS: Prop[] = [
+  {
+    name: 'response framing: accepted only with at most one decimal Content-Length, or exactly "chunked" and no Content-Length',
+    arbs: [fc.array(lengthArb, { maxLength: 3 }), fc.array(codingArb, { maxLength: 2 }), fc.integer({ min: 100, max: 599 })],
+    predicate: (cls: string[], tes: string[], status: number) => {
+      const raw = [...cls.flatMap((v) => ['Content-Length', v]), ...tes.flatMap((v) => ['Transfer-Encoding', v])];
+      const problem = responseFramingProblem(status, {}, raw);
+      const singleCl = cls.length <= 1 && cls.every((v) => /^\d{1,15}$/.test(v.trim()));
+      const chunkedOnly = tes.length === 0 || (cls.length === 0 && tes.join(',').split(',').map((c) => c.trim().toLowerCase()).join() === 'chunked');
+      const ok = singleCl && chunkedOnly && status !== 101;
+      if (ok !== (problem === null)) fail(`${JSON.stringify(raw)} ${status}: ${problem}`);
+      return true;
+    },
+  },
+];
+
 export const ALL_PROPS: Record<string, Prop[]> = {
   hostnames: HOST_PROPS,
   ip: IP_PROPS,
   'client-hello': HELLO_PROPS,
+  framing: FRAMING_PROPS,
 };

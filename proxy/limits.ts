@@ -97,7 +97,9 @@ export function gateRequest(req: AnyRequest, limits: Limits, upgradeEvent: boole
   if (Buffer.byteLength(url) > limits.maxUrlBytes) {
     return { status: 414, code: 'url_too_long', reason: `the request target is longer than limits.max_url_bytes (${limits.maxUrlBytes})`, close: false };
   }
-  if (raw.length / 2 > limits.maxHeaders) {
+  let fields = 0;
+  for (let i = 0; i < raw.length; i += 2) if (!raw[i].startsWith(':')) fields++; // HTTP/2 pseudo-headers do not count
+  if (fields > limits.maxHeaders) {
     return { status: 431, code: 'too_many_headers', reason: `the request has more than limits.max_headers (${limits.maxHeaders}) header fields`, close: true };
   }
   if (url.includes('#')) return { status: 400, code: 'bad_request', reason: 'the request target contains a fragment ("#")', close: true };
@@ -140,7 +142,7 @@ function sameAuthority(a: string, b: string): boolean {
   const host = (x: string) => {
     const m = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(x);
     const n = m ? normalizeHost(m[1]) : undefined;
-    return n?.ok ? `${n.host}:${m![2] || ''}` : `!${x}`;
+    return n?.ok ? `${n.host}:${m![2] || '443'}` : `!${x}`; // HTTP/2 here is always over TLS
   };
   return host(a) === host(b);
 }

@@ -65,12 +65,13 @@ function rssMb(field: 'VmRSS' | 'VmHWM'): number {
 
 /** The attacker: new SNI names on the transparent port, `width` handshakes at a time. */
 async function sniFlood(): Promise<{ ok: number; refused: number }> {
+  const caPem = fs.readFileSync(ca);
   let next = 0;
   let ok = 0;
   let refused = 0;
   const one = () =>
     new Promise<void>((resolve) => {
-      const s = tls.connect({ host: '127.0.0.1', port: transparentPort, localAddress: ATTACKER, servername: `n${next++}.flood.test`, ca: fs.readFileSync(ca) });
+      const s = tls.connect({ host: '127.0.0.1', port: transparentPort, localAddress: ATTACKER, servername: `n${next++}.flood.test`, ca: caPem } as tls.ConnectionOptions);
       s.once('secureConnect', () => {
         ok++;
         s.destroy();
