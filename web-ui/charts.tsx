@@ -217,7 +217,7 @@ export function Timeline(props: { ttfb: number | null; total: number | null; ups
   const x0 = 4;
   const plotW = TW - 8;
   if (props.total === null || !props.upstream) {
-    const text = props.total === null ? 'no timing recorded' : `airlock answered in ${ms(props.total)}; no upstream request was made`;
+    const text = props.total === null ? 'no timing recorded' : `airlock answered in ${ms(props.total)}, without an upstream response`;
     return (
       <svg class="chart" viewBox={`0 0 ${TW} ${H}`} role="img" aria-label={text}>
         <rect class="refuse" x={x0} y={6} width={plotW} height={20} rx="2" opacity="0.35" />
@@ -256,8 +256,8 @@ export const DECISION_SERIES: Series[] = [
 ];
 
 export const BYTES_SERIES: Series[] = [
-  { key: 'up', label: 'sent upstream' },
-  { key: 'down', label: 'received' },
+  { key: 'up', label: 'request bytes' },
+  { key: 'down', label: 'response bytes' },
 ];
 
 export { bytes };

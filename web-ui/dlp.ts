@@ -13,6 +13,8 @@ export interface DlpSummary {
   enabled: boolean;
   mode: string;
   responses: boolean;
+  /** For these hosts (and paths), these rules get this action. */
+  exceptions: { hosts: string[]; paths: string[]; rules: string[]; action: string }[];
 }
 
 interface DlpShape {
@@ -21,6 +23,7 @@ interface DlpShape {
   responses?: unknown;
   rules?: unknown;
   actions?: Record<string, unknown>;
+  exceptions?: unknown;
 }
 
 function dlpOf(config: unknown): DlpShape | undefined {
@@ -44,5 +47,12 @@ export function dlpRulesOf(config: unknown): DlpRuleInfo[] {
 export function dlpSummaryOf(config: unknown): DlpSummary | null {
   const d = dlpOf(config);
   if (!d) return null;
-  return { enabled: d.enabled !== false, mode: typeof d.mode === 'string' ? d.mode : 'enforce', responses: d.responses === true };
+  const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const exceptions = (Array.isArray(d.exceptions) ? (d.exceptions as Record<string, unknown>[]) : []).map((e) => ({
+    hosts: strings(e?.hosts),
+    paths: strings(e?.paths),
+    rules: strings(e?.rules),
+    action: typeof e?.action === 'string' ? e.action : '',
+  }));
+  return { enabled: d.enabled !== false, mode: typeof d.mode === 'string' ? d.mode : 'enforce', responses: d.responses === true, exceptions };
 }

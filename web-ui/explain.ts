@@ -36,9 +36,14 @@ export const DECISION_WORDS: Record<string, string> = {
   error: 'Allowed, but it failed: airlock or the upstream could not complete it.',
 };
 
+/** Codes of flows DLP stopped (proxy/dlp/body.ts). */
+const DLP_CODES = new Set(['dlp_blocked', 'decompression_bomb', 'unscannable_encoding']);
+
 export interface Explanation {
   /** One sentence on the decision. */
   decision: string;
+  /** DLP, not the host rules, stopped the flow. */
+  dlp: boolean;
   /** What the code means, if the flow has one. */
   code: string | null;
   /** The rule named by the flow, as it is in the policy in force now. */
@@ -54,8 +59,10 @@ export function explainFlow(r: { decision: string; rule_id: string | null; code:
   const code = r.code ? (CODE_WORDS[r.code] ?? null) : null;
   const nowCovered =
     r.code === 'host_not_allowed' && r.host && config ? config.hosts.filter((h: HostRule) => matchesNormalized(h.match, r.host!.toLowerCase())) : [];
+  const dlp = r.code !== null && DLP_CODES.has(r.code);
   return {
-    decision: DECISION_WORDS[r.decision] ?? r.decision,
+    decision: dlp ? 'Stopped by DLP (data loss prevention): the host is allowed, but what was sent was not.' : (DECISION_WORDS[r.decision] ?? r.decision),
+    dlp,
     code,
     rule: rule ? { id: rule.id, explain: rule.explain } : null,
     ruleGone: r.rule_id && config && !rule ? `Rule "${r.rule_id}" is not in the policy in force now (it was renamed or removed since).` : null,

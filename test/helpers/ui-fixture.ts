@@ -14,6 +14,8 @@ export const SECRET = 'sk-ui-test-SECRET-4f1e77';
 export const XSS = `<script>window.__xss=1;alert(1)</script><img src=x onerror="window.__xss=2;alert(2)">`;
 /** The same, without characters a URL path cannot carry raw. */
 export const XSS_URL = `<script>window.__xss=3</script><svg/onload=window.__xss=4>`;
+/** An Anthropic API key's shape (the DLP rule pack's own example): the built-in rule blocks it. */
+export const DLP_KEY = 'sk-ant-api03-2iK2vZt2yA4yQbzpHusADxKIesRlI2oK_u61OdK90dIpyONBlGvlXbk9PQG1YaTUj-p1niTbMlLW7DqHDTgZKGAbIj8nVAA';
 /** A 1x1 PNG. */
 export const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==', 'base64');
 
@@ -107,6 +109,8 @@ export async function makeTraffic(fx: UiFixture): Promise<void> {
   await curl('-X', 'POST', '-d', 'x=1', 'https://other.test/echo'); // denied: method_not_allowed by rule "other"
   await curl('https://blocked.test/'); // denied: host_not_allowed
   await curl('-H', 'content-type: application/json', '-d', '{"model":"claude-sonnet-4-5","messages":[]}', 'https://api.test/v1/messages');
+  // A key pasted into a prompt: DLP (anthropic-api-key, action block) stops it.
+  await curl('-H', 'content-type: application/json', '--data-binary', JSON.stringify({ prompt: 'use this key', key: DLP_KEY }), 'https://api.test/echo?dlp=1');
   await fx.airlock.store.flush();
 }
 

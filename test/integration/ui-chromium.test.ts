@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, type TestChromium } from '../helpers/chromium.ts';
-import { addFinding, flowIdWhere, makeTraffic, startUiFixture, type UiFixture, XSS } from '../helpers/ui-fixture.ts';
+import { addFinding, DLP_KEY, flowIdWhere, makeTraffic, startUiFixture, type UiFixture, XSS } from '../helpers/ui-fixture.ts';
 
 // Page-side code below runs in Chromium; these name its globals for the type checker (no DOM lib here).
 declare const window: Record<string, unknown>;
@@ -131,8 +131,27 @@ describe('the web UI in Chromium', () => {
     await shot('flow-denied');
   });
 
+  it('opens a flow DLP blocked and shows the masked finding with the rule description', async () => {
+    await page.goto(`${fx.base}/flows`);
+    await page.check('input[name="has_finding"]');
+    await page.selectOption('select[name="decision"]', 'deny');
+    await page.click('form.filters button[type="submit"]');
+    await page.waitForURL(/has_finding=1/);
+    const rows = page.locator('table.flows tbody tr[data-id]');
+    expect(await rows.count()).toBe(1);
+    expect(await rows.first().locator('.badge.finding').textContent()).toBe('DLP 1');
+    await rows.first().locator('a.open').click();
+    await page.waitForURL(/\/flows\/\d+$/);
+    expect(await page.locator('section.decision').textContent()).toContain('dlp_blocked: A DLP rule whose action is "block" found a secret');
+    const finding = page.locator('section.findings tr.hit');
+    expect(await finding.locator('td').allTextContents()).toEqual(['anthropic-api-key', 'Anthropic API key (sk-ant-api03-…)', expect.stringMatching(/^request body@\d+$/), 'block', 'sk-a…AA(108)']);
+    expect(await finding.locator('mark').textContent()).toBe('sk-a…AA(108)');
+    expect(await page.locator('main').textContent()).not.toContain(DLP_KEY.slice(13, 40));
+    await shot('flow-dlp');
+  });
+
   it('shows a finding masked and highlighted, with the rule and where it was found', async () => {
-    const id = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'");
+    const id = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST' AND query IS NULL");
     // Locations as the DLP scanner writes them (proxy/dlp/record.ts).
     addFinding(fx, id, { rule_id: 'anthropic-api-key', location: 'request body@41 via json', action: 'block', preview: 'sk-ant-…Qx4A' });
     addFinding(fx, id, { rule_id: 'xss-preview', location: 'header:x-evil@0', action: 'log', preview: XSS });
@@ -242,7 +261,7 @@ describe('the web UI in Chromium', () => {
     await shot('flows-narrow');
     await page.setViewportSize({ width: 1280, height: 860 });
     await page.emulateMedia({ colorScheme: 'dark' });
-    await page.goto(`${fx.base}/flows/${flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'")}`);
+    await page.goto(`${fx.base}/flows/${flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST' AND query IS NULL")}`);
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     const [r, g, b] = bg.match(/\d+/g)!.map(Number);
     expect(r + g + b).toBeLessThan(150);
@@ -251,6 +270,8 @@ describe('the web UI in Chromium', () => {
   });
 
   it('never needed to break its own CSP, and logs out', async () => {
+    await page.goto(`${fx.base}/policy`);
+    await shot('policy');
     expect(cspErrors).toEqual([]);
     await page.goto(`${fx.base}/flows`);
     await page.click('.who button[type="submit"]');

@@ -15,7 +15,7 @@ import { addToken, revokeToken, UiTokens } from '../../web-ui/tokens.ts';
 import { createUi } from '../../web-ui/ui.tsx';
 import { run } from '../helpers/run.ts';
 import { cookieOf, csrfOf, setCookieLine, uiGet, uiLogin, uiPost, uiRequest, type UiSession } from '../helpers/ui.ts';
-import { addFinding, flowIdWhere, makeTraffic, SECRET, startUiFixture, type UiFixture, XSS, XSS_URL } from '../helpers/ui-fixture.ts';
+import { addFinding, DLP_KEY, flowIdWhere, makeTraffic, SECRET, startUiFixture, type UiFixture, XSS, XSS_URL } from '../helpers/ui-fixture.ts';
 
 let fx: UiFixture;
 let admin: UiSession;
@@ -270,7 +270,7 @@ describe('stored content is text, never markup', () => {
   it('XSS payloads in a URL, a header, a body and an agent name come out escaped on every page', async () => {
     const id = flowIdWhere(fx, "path LIKE '/reverse/%'");
     const agentFlow = flowIdWhere(fx, 'agent_user IS NOT NULL');
-    const jsonFlow = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'");
+    const jsonFlow = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST' AND query IS NULL");
     const pages = ['/flows', `/flows/${id}`, `/flows/${agentFlow}`, `/flows/${jsonFlow}`, '/hosts', `/flows?text=${encodeURIComponent('window')}`];
     for (const path of pages) {
       const r = await uiGet(admin, path);
@@ -287,19 +287,24 @@ describe('stored content is text, never markup', () => {
   });
 
   it('a finding preview is escaped and highlighted; the live list sends escaped rows', async () => {
-    const id = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'");
+    const id = flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST' AND query IS NULL");
     addFinding(fx, id, { rule_id: 'xss-test-rule', location: 'request body@3', action: 'log', preview: '<b>sk-a…</b><script>window.__xss=9</script>' });
     const detail = (await uiGet(admin, `/flows/${id}`)).text;
     expect(detail).toContain('<mark>&lt;b&gt;sk-a…&lt;/b&gt;&lt;script&gt;window.__xss=9&lt;/script&gt;</mark>');
     expect(detail).not.toContain('<script>window.__xss=9');
   });
 
-  it('never shows an injected key; the injected header is named', async () => {
+  it('never shows an injected key or a key DLP caught; the injected header is named', async () => {
     const id = flowIdWhere(fx, "path = '/echo' AND query = 'q=wombat'");
     const detail = (await uiGet(admin, `/flows/${id}`)).text;
     expect(detail).toContain('[injected:x-api-key]');
     expect(detail).toMatch(/Injected headers<\/th><td class="mono">x-api-key</);
-    for (const path of ['/flows', `/flows/${id}`, '/export?format=jsonl', '/export?format=har']) expect((await uiGet(admin, path)).text, path).not.toContain(SECRET);
+    const dlp = flowIdWhere(fx, "query = 'dlp=1'");
+    for (const path of ['/flows', `/flows/${id}`, `/flows/${dlp}`, '/findings', '/export?format=jsonl', '/export?format=har', `/flows?text=${encodeURIComponent('sk-ant-api03')}`]) {
+      const t = (await uiGet(admin, path)).text;
+      expect(t, path).not.toContain(SECRET);
+      expect(t, path).not.toContain(DLP_KEY.slice(13, 40));
+    }
   });
 });
 
@@ -385,8 +390,27 @@ describe('pages', () => {
     expect(host).toContain('No rule in the policy names this host');
   });
 
+  it('explains a flow DLP blocked: the code in plain words, the rule described, the finding masked and in place', async () => {
+    const id = flowIdWhere(fx, "query = 'dlp=1'");
+    const t = (await uiGet(admin, `/flows/${id}`)).text;
+    expect(t).toContain('Stopped by DLP (data loss prevention)');
+    expect(t).toMatch(/Rule <a class="mono" href="\/policy#rule-api">api<\/a> allowed it: it allows any method to api\.test[^<]*; DLP stopped it all the same\./);
+    expect(t).toContain('<span class="mono">dlp_blocked</span>: A DLP rule whose action is &quot;block&quot; found a secret');
+    expect(t).toContain('DLP: 1 finding (anthropic-api-key → block).');
+    expect(t).toMatch(/<tr class="hit"><td class="mono"><a href="\/findings\?rule_id=anthropic-api-key">anthropic-api-key<\/a><\/td><td>Anthropic API key \(sk-ant-api03-…\)<\/td><td class="mono">request body@\d+<\/td><td>block<\/td><td class="mono"><mark>sk-a…AA\(108\)<\/mark>/);
+    // In place: in the request's section too.
+    expect(t.slice(t.indexOf('id="request-h"'))).toContain('<mark>sk-a…AA(108)</mark>');
+    const findings = (await uiGet(admin, '/findings')).text;
+    expect(findings).toContain('<td>Anthropic API key (sk-ant-api03-…)</td>');
+    const withFinding = (await uiGet(admin, '/flows?has_finding=1')).text;
+    expect(withFinding).toContain(`data-id="${id}"`);
+    const policy = (await uiGet(admin, '/policy')).text;
+    expect(policy).toContain('Enforced: each rule’s action below applies');
+    expect(policy).toMatch(/<tr id="dlp-anthropic-api-key"><td class="mono"><a href="\/findings\?rule_id=anthropic-api-key">anthropic-api-key<\/a><\/td><td>Anthropic API key \(sk-ant-api03-…\)<\/td><td>critical<\/td><td>block<\/td>/);
+  });
+
   it('renders bodies by type: JSON tree, form table, hex, inline image, text', async () => {
-    const json = (await uiGet(admin, `/flows/${flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST'")}`)).text;
+    const json = (await uiGet(admin, `/flows/${flowIdWhere(fx, "host = 'api.test' AND path = '/echo' AND method = 'POST' AND query IS NULL")}`)).text;
     expect(json).toMatch(/class="bodyview kind-json"[\s\S]*<details open="">/);
     expect(json).toContain('<span class="k">&quot;nested&quot;</span>');
     const form = (await uiGet(admin, `/flows/${flowIdWhere(fx, "path = '/reverse'")}`)).text;

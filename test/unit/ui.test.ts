@@ -256,7 +256,9 @@ describe('filters, explanations, scales, CSP', () => {
     const e = explainFlow({ decision: 'deny', rule_id: null, code: 'host_not_allowed', host: 'X.A.test' }, config);
     expect(e.code).toMatch(/No rule in the policy names this host/);
     expect(e.nowCovered.map((h) => h.id)).toEqual(['r1']); // the policy changed since
-    expect(explainFlow({ decision: 'deny', rule_id: 'r1', code: 'dlp_blocked', host: 'x.a.test' }, config).code).toMatch(/A DLP rule whose action is "block"/);
+    const d = explainFlow({ decision: 'deny', rule_id: 'r1', code: 'dlp_blocked', host: 'x.a.test' }, config);
+    expect(d).toMatchObject({ dlp: true, decision: expect.stringMatching(/^Stopped by DLP/), rule: { id: 'r1' } });
+    expect(d.code).toMatch(/A DLP rule whose action is "block"/);
     expect(explainFlow({ decision: 'deny', rule_id: null, code: 'something_new', host: 'x' }, config).code).toBeNull();
   });
 
@@ -270,10 +272,11 @@ describe('filters, explanations, scales, CSP', () => {
         responses: false,
         rules: [{ id: 'aws-access-key-id', description: 'AWS access key ids', severity: 'high', action: 'block' }],
         actions: { 'aws-access-key-id': 'log' },
+        exceptions: [{ index: 0, hosts: ['*.corp.test'], rules: ['aws-*'], action: 'off' }],
       },
     };
     expect(dlpRulesOf(config)).toEqual([{ id: 'aws-access-key-id', description: 'AWS access key ids', severity: 'high', action: 'log' }]);
-    expect(dlpSummaryOf(config)).toEqual({ enabled: true, mode: 'report', responses: false });
+    expect(dlpSummaryOf(config)).toEqual({ enabled: true, mode: 'report', responses: false, exceptions: [{ hosts: ['*.corp.test'], paths: [], rules: ['aws-*'], action: 'off' }] });
   });
 
   it('picks round axis maxima and bucket sizes', () => {

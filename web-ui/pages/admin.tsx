@@ -122,6 +122,30 @@ export function PolicyPage(props: {
                 : 'Enforced: each rule’s action below applies (block stops the request, redact replaces the secret, log only records it).'}{' '}
             {props.dlpSummary.enabled && (props.dlpSummary.responses ? 'Responses are scanned too.' : 'Responses are not scanned (echoes of injected keys are scrubbed regardless).')}
           </p>
+          {props.dlpSummary.exceptions.length > 0 && (
+            <div class="scroll">
+              <table aria-label="DLP exceptions">
+                <thead>
+                  <tr>
+                    <th>Exception: hosts</th>
+                    <th>Paths</th>
+                    <th>Rules</th>
+                    <th>Action there</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {props.dlpSummary.exceptions.map((e) => (
+                    <tr>
+                      <td class="mono">{e.hosts.join(', ')}</td>
+                      <td class="mono">{e.paths.join(', ') || 'any'}</td>
+                      <td class="mono">{e.rules.join(', ')}</td>
+                      <td>{e.action}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
         </>
       )}
       {props.dlp.length > 0 && (

@@ -103,7 +103,7 @@ export function FlowPage(props: {
   const side = (s: 'request' | 'response') => findings.filter((g) => findingSide(g.location) === s);
   const other = findings.filter((g) => findingSide(g.location) === 'other');
   const tools = llmTools(r);
-  const upstream = r.decision === 'allow' || r.decision === 'error';
+  const upstream = r.decision === 'allow' || r.decision === 'error' || r.ttfb_ms !== null;
   const noBody = r.decision === 'allow' || r.decision === 'error' ? 'No body stored (none was sent, or body capture is off).' : 'No body: airlock does not read the body of a request it does not admit.';
   return (
     <Layout ctx={props.ctx} title={`Flow ${r.id}`}>
@@ -162,7 +162,8 @@ export function FlowPage(props: {
               <a class="mono" href={`/policy#rule-${encodeURIComponent(why.rule.id)}`}>
                 {why.rule.id}
               </a>{' '}
-              {r.decision === 'allow' || r.decision === 'error' ? 'allowed it' : 'was the closest rule'}: it {why.rule.explain}.
+              {r.decision === 'allow' || r.decision === 'error' || why.dlp ? 'allowed it' : 'was the closest rule'}: it {why.rule.explain}
+              {why.dlp && r.decision !== 'allow' ? '; DLP stopped it all the same.' : '.'}
             </p>
           )}
           {!why.rule && r.rule_id && (
@@ -219,7 +220,7 @@ export function FlowPage(props: {
               <tr>
                 <th>Bytes</th>
                 <td>
-                  {bytes(r.bytes_up)} sent upstream, {bytes(r.bytes_down)} received
+                  request {bytes(r.bytes_up)}, response {bytes(r.bytes_down)}
                 </td>
               </tr>
             </tbody>

@@ -50,11 +50,11 @@ export function StatsPage(props: {
             ))}
             <div class="tile">
               <b>{bytes(s.bytes.up)}</b>
-              <span>sent upstream</span>
+              <span>request bytes</span>
             </div>
             <div class="tile">
               <b>{bytes(s.bytes.down)}</b>
-              <span>received</span>
+              <span>response bytes</span>
             </div>
             <div class="tile">
               <b>{ms(s.latency_ms.p50)}</b>
