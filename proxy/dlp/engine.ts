@@ -13,8 +13,6 @@ export interface CompiledRule {
   grouped: boolean;
   /** Longest possible match (span.ts): the rule runs only within this distance of its keywords. */
   maxLen: number;
-  /** Its keywords, case-insensitively, to find where they occur. */
-  keywordRe: RE2 | null;
 }
 
 export interface Engine {
@@ -44,7 +42,6 @@ export function compileEngine(rules: readonly DlpRule[]): Engine {
       re,
       grouped: groupCount(rule.pattern) > 0,
       maxLen: maxMatchLength(rule.pattern),
-      keywordRe: rule.keywords.length ? new RE2(`(?i)(?:${rule.keywords.map(escapeRe2).join('|')})`, 'g') : null,
     };
   });
   // Keywords, not full patterns: a Set of 132 full patterns compiles too big, and its DFA thrashes
@@ -89,25 +86,28 @@ export function findMatches(engine: Engine, buf: Buffer, from: number, enabled: 
   if (engine.prefilter) for (const h of engine.prefilter.match(region)) for (const r of engine.enables[h]) if (enabled(r)) run.add(r);
   if (run.size === 0) return [];
   const out: RawMatch[] = [];
+  let lower: string | undefined;
   for (const r of run) {
     const c = engine.rules[r];
-    if (!c.keywordRe || !Number.isFinite(c.maxLen)) {
+    if (c.rule.keywords.length === 0 || !Number.isFinite(c.maxLen)) {
       execIn(c, buf, from, buf.length, out);
       continue;
     }
-    // Only near the keywords: a match holds one, so it lies within maxLen of it.
-    // A keyword that occurs often ('@', '+') makes many small runs cost more than one whole pass.
+    // Only near the keywords: a match holds one, so it lies within maxLen of it. Found with
+    // indexOf on a lower-cased copy (one byte per char), not with more RE2 objects and their caches.
+    lower ??= buf.toString('latin1').toLowerCase();
     const windows: [number, number][] = [];
-    const k = c.keywordRe;
-    k.lastIndex = Math.max(0, from - c.maxLen);
     let covered = 0;
-    for (let m = k.exec(buf); m; m = k.exec(buf)) {
-      const w: [number, number] = [Math.max(from, m.index - c.maxLen), Math.min(buf.length, m.index + m[0].length + c.maxLen)];
-      windows.push(w);
-      covered += w[1] - w[0];
-      if (windows.length > MAX_WINDOWS || covered > (buf.length - from) / 2) break;
+    const dense = () => windows.length > MAX_WINDOWS || covered > (buf.length - from) / 2;
+    for (const k of c.rule.keywords) {
+      for (let at = lower.indexOf(k, Math.max(0, from - c.maxLen)); at >= 0 && !dense(); at = lower.indexOf(k, at + 1)) {
+        const w: [number, number] = [Math.max(from, at - c.maxLen), Math.min(buf.length, at + k.length + c.maxLen)];
+        windows.push(w);
+        covered += w[1] - w[0];
+      }
     }
-    if (windows.length > MAX_WINDOWS || covered > (buf.length - from) / 2) {
+    // A keyword that occurs often ('@', '+') makes many small runs cost more than one whole pass.
+    if (dense()) {
       execIn(c, buf, from, buf.length, out);
       continue;
     }
@@ -132,14 +132,35 @@ function execIn(c: CompiledRule, buf: Buffer, from: number, to: number, out: Raw
   re.lastIndex = from;
   let m: RE2ExecArray | null;
   while ((m = re.exec(view) as RE2ExecArray | null)) {
-    const [start, end] = m.indices[0];
-    if (end === start) re.lastIndex = end + 1; // an empty match must not loop
+    const [start, found] = m.indices[0];
+    if (found === start) re.lastIndex = found + 1; // an empty match must not loop
+    const end = armoredEnd(buf, start, found);
     const g = c.grouped ? m.indices[1] : undefined;
     const [sStart, sEnd] = g ?? [start, end];
     if (c.rule.validate && !c.rule.validate(buf.toString('utf8', sStart, sEnd))) continue;
     if (inMarker(buf, sStart, sEnd)) continue;
     out.push({ rule: c, start, end, sStart, sEnd });
   }
+}
+
+const BEGIN = Buffer.from('-----BEGIN ');
+/** Longest armored block (a PGP key with subkeys is ~7 KB); must stay below stream.ts HOLD. */
+export const MAX_ARMORED = 12 * 1024;
+
+/**
+ * A match that starts with an armor BEGIN line covers its block up to the END line, so redaction
+ * removes all of it. Without an END line in sight the block may go on past this buffer: the
+ * match then runs to the buffer's end, which keeps it from being released until more arrives (or
+ * the body ends, when the rest of the body is the block).
+ */
+function armoredEnd(buf: Buffer, start: number, end: number): number {
+  if (buf.compare(BEGIN, 0, BEGIN.length, start, start + BEGIN.length) !== 0) return end;
+  const close = buf.indexOf('-----', start + BEGIN.length);
+  if (close < 0 || close - start > 80) return end;
+  const marker = Buffer.concat([Buffer.from('-----END '), buf.subarray(start + BEGIN.length, close), Buffer.from('-----')]);
+  const at = buf.indexOf(marker, end);
+  if (at >= 0 && at + marker.length - start <= MAX_ARMORED) return at + marker.length;
+  return buf.length - start < MAX_ARMORED ? buf.length : end;
 }
 
 const MARKER = Buffer.from('[REDACTED');

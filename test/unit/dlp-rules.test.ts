@@ -8,6 +8,7 @@ import RE2 from 're2';
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_RULES, ruleById } from '../../policies/dlp/index.ts';
 import type { DlpRule } from '../../policies/dlp/types.ts';
+import { compileEngine, findMatches } from '../../proxy/dlp/engine.ts';
 import { base62Crc32, githubChecksum, ibanMod97, luhn, notPlaceholder, shannonEntropy, usSsn } from '../../policies/dlp/validators.ts';
 
 interface Finding {
@@ -25,26 +26,21 @@ function regex(rule: DlpRule): RE2 {
   return r;
 }
 
-type Span = [number, number] | undefined;
 
+// Each rule through the scanner's own engine (its keyword prefilter, keyword windows and
+// armored-block extension), one rule at a time so a finding names the rule that made it.
+const engines = new Map<string, ReturnType<typeof compileEngine>>();
 function scan(rule: DlpRule, text: string): Finding[] {
   const buf = Buffer.from(text);
-  const lower = text.toLowerCase();
-  if (rule.keywords.length > 0 && !rule.keywords.some((k) => lower.includes(k))) return [];
-  const r = regex(rule);
-  r.lastIndex = 0;
-  const out: Finding[] = [];
-  for (let m = r.exec(buf); m !== null; m = r.exec(buf)) {
-    const indices = (m as unknown as { indices: Span[] }).indices;
-    const whole = indices[0]!;
-    const [start, end] = indices[1] ?? whole;
-    const secret = buf.subarray(start, end).toString('utf8');
-    if (!rule.validate || rule.validate(secret)) {
-      out.push({ rule: rule.id, secret, match: buf.subarray(whole[0], whole[1]).toString('utf8'), start, end });
-    }
-    if (whole[1] === whole[0]) r.lastIndex = whole[1] + 1;
-  }
-  return out;
+  let engine = engines.get(rule.id);
+  if (!engine) engines.set(rule.id, (engine = compileEngine([rule])));
+  return findMatches(engine, buf, 0, () => true).map((m) => ({
+    rule: rule.id,
+    secret: buf.subarray(m.sStart, m.sEnd).toString('utf8'),
+    match: buf.subarray(m.start, m.end).toString('utf8'),
+    start: m.sStart,
+    end: m.sEnd,
+  }));
 }
 
 const scanAll = (text: string): Finding[] => BUILTIN_RULES.flatMap((rule) => scan(rule, text));

@@ -60,7 +60,7 @@ export const cloudRules: DlpRule[] = [
     // Key files list "type" first; sorted dumps list it last: either order, the private key included.
     pattern: (() => {
       const name = (n: string) => re`\\?"${n}\\?"\s{0,4}:\s{0,4}\\?"`;
-      const key = armored('PRIVATE KEY', 2);
+      const key = armored('PRIVATE KEY');
       return re`${name('type')}service_account\\?"[^{}]{0,800}?${name('private_key')}${key}|${name('private_key')}${key}[^{}]{0,1000}?${name('type')}service_account`;
     })(),
     keywords: ['service_account'],

@@ -21,7 +21,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-rsa',
     'RSA private key, PEM (-----BEGIN RSA PRIVATE KEY-----), also legacy-encrypted',
-    armored('RSA PRIVATE KEY', 4, armorHeaders(3)),
+    armored('RSA PRIVATE KEY', armorHeaders(3)),
     ['begin rsa private key'],
     [
       '-----BEGIN RSA PRIVATE KEY-----\nMII5iIEHvesufg6kG9joo7dtT6AoI4cg/+R1/Z963xrLg7OpcceSmvjeIwkHehOC\nLUuIPjhILqb+c7K8ZRkv6qlwC2DHr4kjqiwhU78kDLnOoZVq+2mccZEi5vXodxBD\nKEuuCIF0i/Ubkc5hqFR2avWYsQFOt1nc3x3ZvmOCi17QSr4KbPV7SDAO6Vzvl1BC\nzvQG4VB1pPfb/L2jvQc1RLqsPItq5iht7uY2mQqPV1YCfrV2QPmcXW7x9+Xx7KNF\nZ6IjC8Kkqwg6FbLOSZeDTGy3JVsZLurjqdnLpbsS4MR2cD4evzNcP/xKztdAYdNp\nqSK+tHf6OzDd+88fIuiqLVcnV9sHfrNU9MJ6qwFqAixMa9IcFUBbeY04LGyykuPX\nBIGgOrGpIkZaWrbxuI/4jWXKfljVVVgXuAg/4/LzjOqtLsl4p0YdIvepqEKb8xDj\nUlsbuPFbRefMc7CwhXDVrkAySwRpTVUskH5rtHi/DOa8P+UEq6q8EsIHeX5Nh8CW\nu89o/q+YxB2d0hAKzC3iCG/Odp45gPjTQEIlpXgV1EVyn/R5HGZFA3VZ6711z/3G\n3thVtI6AsE6/zLo7vsxo+nN3ubwiq6xn/3dXV8EPVPtevaP25OdktwVtYj8jRldL\nl0iYVwSqlHlbbxQLaqZhz5b3o0SY3l8HtPBaJSTbJSCqWUEN1J/2vomH2T1fu+fL\nSd0knPIy2IptVtNcIaLDPqXt32zCPnvjfHf1HA44FSdGkQSTPmjXqo6CTPA9bsXh\nno16CyLj350dzdrAxz6g45tBBoPH0qyfJmK6urKh9T8UvN0pvG/huSv4bg4faF4v\nYdUh8aTnZx75JE7GtnBsp+hhVU4RPXBNVdLqJG/6d7gO+U3qHtJBKCtSDAm3GZU7\nZyLvPCKX9/psxYe6j92bzfpNpoAn3dzEgK3coeO1PV6S0x4WNhYx4GIXnY7CyU0u\nxQK/GCuycZ+vDwyQZCaWIhslJ1DWELTlo/RaAD8DhoUIgs47XTMEjJbjmEcSJ4pr\n3dPIRFOILasQmV3e+HrVIvDXTgLHZ8NrVpI5oHQKvks/5VWCQ3MsX8xxjAxc/RSn\n2ecNtahhmepU3LNm89y/pnR+sQd4RgN2IbRt35QMYEpJTla4Mnj6TvED5iHqYqoa\nGAzWQgZ/8i03BWhE531TSeSBid9CiHE8WlFwrms1y2oSj9iCfp1jb7/SQZm8MX6n\nIsjLVs9EEWcIFXFTNbFxIieUa3ex1PGU2dhLMh2vEJD016CFJ2P1JqOAam2vhJfB\nGd81Zo23SO8UPnFoF7OZO6tLDRLXz1AXVgiayrA9KdUQYQsdlVXpqYHcaGJSG1aO\n2womllTsZMLlMOfayjG5mGcWBnhKIccBMkt33JiCc73eUMJZQn8E8gF8VKH2dhsz\nMO0NsPdUBcmy4mCp0RUCsCXefrIQPnLAf0/5r5uaNrIyqqlYeBgplj12W3C/rqoP\nmoFpdZGgquvS0syXT5sscKNVCRu0ZL9jTYfFUeht4fc3BKqQHwgNzISX31TRgGFQ\nd3W07e9kN3pMaEEe1d+LzLyJlAPay/ujezGsNWuWvgP/\n-----END RSA PRIVATE KEY-----\n',
@@ -38,7 +38,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-ec',
     'EC private key, PEM (-----BEGIN EC PRIVATE KEY-----)',
-    armored('EC PRIVATE KEY', 1, armorHeaders(3)),
+    armored('EC PRIVATE KEY', armorHeaders(3)),
     ['begin ec private key'],
     ['-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIqIrzK4lzrZY692tQtnr2qq58BO9bIqeRpgQHJDi3DeFApbxx6eI0wwB\n2UQubFhBJ6/AGjj5ODqk9FKyjiiauhVyy5dEDnKG9obldcjVkN9NdRhkyrRpdRmw\nCzJbBstHhMCeJu4KcltcE233plyn6HYTW9vqbZuxHtlwT1VG\n-----END EC PRIVATE KEY-----'],
     ['-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n-----END EC PRIVATE KEY-----', '-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----'],
@@ -46,7 +46,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-dsa',
     'DSA private key, PEM (-----BEGIN DSA PRIVATE KEY-----)',
-    armored('DSA PRIVATE KEY', 2, armorHeaders(3)),
+    armored('DSA PRIVATE KEY', armorHeaders(3)),
     ['begin dsa private key'],
     ['-----BEGIN DSA PRIVATE KEY-----\nMII9NEgg4DXxce0YOxe2B+bb4jjuzEifr6kojG5HhfrSorzv6n4drnoMBHjL3xVq\nnQUmiU+vntqk/VpWinKDx5Uh8lPUJ7sCpLDcoL9Q9/U0nqCHk3R+KM6FEikFllqJ\nowK2T3S/VmIxdhWhN5p5vMUdcw0ohbZMyuc7OplibRBQsi+jtfSRxzOYpJcYDEZf\n7VYBDHP1zeIxdkcpNriimg8jcfLWTHW+BVsEd6j6vGKceF7qAKy6y5JIMzcAo3p3\nrPh/fjVXKcDxxpj82is80CGquVqMQxfBWkT+NYy1a4SU+8ZaP8TFxwkeQ9helik/\nZK0pQ+UzCXb8wf8hdE4y3S69omVsFhnU/DD2RJ68ufT2nw99Xu74RO17oXPunIcR\nhHrocrJugiUAvDQXeA9+wOkgGs0xB8JPs3hvINEW98o8Gz2n3rZciarRW2rlOqrV\nCX89I+IG7iedbTLDQhz5jnorYOvt0Ia5H+o0Q4Eclbq4zmpin6NSusdx08rEiWm5\n1RaGyj+GPow9Q5YMGajhNVXL4nlODN5AbOUgppyz5OjexKztcc9xgq1+Rf+Z4f5a\nKzI/L0g4Cg9WKvuKnA22xatkpPkSvQ6DIRnYS6V0IB4ZbS6O+cHEuw8xqAvNdMWu\n79xypp07YC+fH11mMa9Gk5bTbAHyRXfDamyGeTKvcR0HlAAV5lXrMW5Dm4LQBdY6\nih+o5GtlFalGIb0OYjwPDj9zHl+HcgDE+FFYUe2ojsXcwca8pJ7m/fdu7qh9mVjj\nQEqHFTGCvzIdew79wWio9PdApCkl7fSKGIOO/7Ci7wtPUEufmvP7dAx89JuXRSfr\n4V83Lry1pAHOLp3ayN0E4QrmPy4FJHk+fLm+nwPkL4Dy4NQZtYZfjIzR2YLnCqyb\nrccz36EltouQqmzCS9CIPSB7JrvnphWG24AprqTWkt/o1imIkxgMKoWWc90pMeOR\nQaf0LvZaKUSF3PoSTpuQGc0qGkyrkwdD3ep4QIFJucgZkgDKRSaQkqGwXlLTQvWz\nfe0oIUXmEdESyte0tWo59bUBfZRUVUW/Ai/PrYUF7/1Mq1oqPSlzhC3NRwPfFdkQ\nzFMeYUQtRcCNhDaUhdAskjhRvhMucojogrgC0lUeO1DZ\n-----END DSA PRIVATE KEY-----'],
     ['-----BEGIN DSA PRIVATE KEY-----\n(redacted)\n-----END DSA PRIVATE KEY-----'],
@@ -54,7 +54,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-pkcs8',
     'PKCS#8 private key, PEM (-----BEGIN PRIVATE KEY-----): RSA, EC, Ed25519…',
-    armored('PRIVATE KEY', 4),
+    armored('PRIVATE KEY'),
     ['begin private key'],
     [
       '-----BEGIN PRIVATE KEY-----\nMIINb+sEL4j/yv9Hp8Nlee0+4HK+H+Npq/i+3Bo5xcJsRkVVWk9k5Zcpkmt6J2x+\nNVeoy9E5ARifCEMAVQGcD2N+P4YvydUzLe6XZvvoZxizeJPH+dNeHyJEYLfc6O6E\nniTDcGWTq5c08gJPBvRs8bzFR0LWO5MbFEhEVFISoLfUckGz/sPdw9E5z+byM76y\n0eI3MT4RnVZ4Z4l7zT1NrZeDyVMleXZ7XhEB1QDVHwrhgYjF2Y9JS2Usb8IqOemE\n3HyQgw+tyP2OEQ41qgBL7UdgOpMIUztMR70rLMqTHjIRqOwlYJ7f4kgPgHtsHC2c\n+2qc0uj1KVsHUMWoh2bpnfUM6X46YgiJGMK1tYxxwCVRJ+L8Vj5//PNDnLcykNqY\ndrdaw3iWvHGtkIk3NDstRiAnk6GYTAXivdI0kyL62hPe+aE1hpepPTi0sb6xR9M+\nO7325YDILQivn9kkYzR/SahltVDuktWymHNIVgV4z50WQ8CNp1cnJv55gx35VWuN\nSedf+NmCjqgmIAt66OixhaHIhQXBvoM1Xg4hakB1d77z8PotXmJXpcq40jT77MiT\n8LLJq2pmmBCeZa6FZk2rjTiAnQ9+MLQ6KBCRol8+2cJVgsJUFb3ms4i3DPQxQD9O\nAHYKtjfV3uRb5/oo3d+t0+kuD0/xpmM/XOQKt1nKHV12sN+LM16yOEjblV/fOvkh\n5FgSijycIXQKeCe3vAuBJN0cZ1qa0uwQ+bZJXPUrTU1XOUX4qcqJENognydPIEPf\n6MAdcgHY5da+or94UwRmGq9Q6ixo7qg7i1xzSN8FYBYLGgZcKT4C7Yn0FmGaqOOR\n5fiqR2rZT3IQKZIfGPgvdQEy8PcJG1ZfadH2wFz80quxB3sOunzWEKpmJs9UqmFr\nMft1SE/gmNt+BoIK46lgtRzEmj2BiT8V5JGUWXIXKv7RY19L1CYvBQxZSgrnQ8yw\nVX4Hx/I4RliKRcunw6xr/qNPk6w7BD6EXW9DQBkdOxUmTjqUL67YUL+PlNkzGVX7\nsEVrmLiihPiStkO+/5Xc2UyRTNTG1kaC5rLZw++pCe4fqYR1pDwoXBDwOrTKvxPO\n2DHdTQnQ9T+vZD84Zx3B8gOwYUeURtrBq4CKy8VDeAfMHOfQVyIZZAKvDPukuwvv\ny9Qeo34BrOGooRBuUS0RTEa7Np/Z7Ff+RBSRWa1fk/RrXg/HDAi/o8in5ZZBJZ/2\n4HKdKCjpOh++H1xI0iXHGQf5B5EFfOUiWk7892ZDVSSrymZhLPRMJj0qHJg/5KAf\nNLM/rXsN5d/pXidTAa7aAqkmCdmigWBPloOMthV9kvhAUXK9KaIANUxuaxQahgcU\n6Y8KZzkB/AeDS+1HGX9nmJI6RJ6+NYEhSmqmER5ceqqJkkurGYfYxG0Vl+7Puvrd\nq0q0KyrBowKeF9cK5pWWsPPE+Go1BJjcZ+zVl0I2Kj0+NISe7PWa+P7jwgKh1SHr\ndQttNOoCviGQ1O9veQmqo6Pn0VJll5ou4mkRO0JmkdNrSClkjHObDJuYAQoRTX/F\nRJcDZcge/QDgunZQpglxe0DxnZjtJ+aONvthFD62GBPDEYoiy26Wb9n5IauXfegj\noO1whO0CPZM4EC6jcDCvXiz1D+8MGbsgKvV5Ak/V3Vj/\n-----END PRIVATE KEY-----',
@@ -65,7 +65,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-pkcs8-encrypted',
     'Encrypted PKCS#8 private key, PEM (-----BEGIN ENCRYPTED PRIVATE KEY-----)',
-    armored('ENCRYPTED PRIVATE KEY', 4),
+    armored('ENCRYPTED PRIVATE KEY'),
     ['begin encrypted private key'],
     ['-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIpqSFV5o6YXw0gY1yBb/CI1UvNVlW6BWEZ8Nx2cW7oUhzq3gutuFoyV0tMOdHK\niva+bEb2cGeKvbpU9wAO7+qibKiB2W+aockab9ArBrMaeYxU2VHlm2Dk61iG/kvx\nlrIlxE4v4AWa9Opm7Lv3VrJxbiUmLh7IemO0taIbM7MHVguiFyttCGDGcshwLXHI\ndO+aGUjTURuql7KEiXmi5RVHVxQjpDmfitb7SbXO5OwwyCjH9x+yGcE9wZE8PINr\n6wmkTeMnU2iS+THVwrRZ0pf9208OcX8cb8ld6o1uTNVmGpwzOLia9Tf7Zubt3xnb\nuyZHRiru01tmNuPFM4hTnavT9MTjz6R/MW9s9ioH/5LbCdotyWNrSPfJpsYPY77o\nVsq1Q6ykpc4AEtHZBRbHEpiR/VBhoj+G4Qgfy9OhW73yLIP3+4n12zPYAFnPlEIM\nI//AKYOzjuScVEymTCYGIwESvamjjWdcDhe1/9wRti1GACfyQv/GHTlT2a2KodEa\naLp20QTPuPuS0X6oFCYp87oidfoRVm0ZHYRAfiaGA8SHcBUNlwZHMtW22kQC7iWp\nQFeKeOUkrHRoP3dvTLMSW8tWN02U/vme7vWZnoSxGbceOwU61nf9fKNvHP0SxNNO\nhTAoaJpvRiLL5tAG/uRzqmEm9kHfqHn2Lf3O7dHqvTR2YmK7aLSW8WuDj5uZjVhs\nB7FylPygHgCf1KHhX6thmpNSOYyv84I3H46kXXO+rgPTOC/8KbhYHGXrk0sb69xt\n5o+9I2Vrw/9SlSCfpFb4DO+C9JjeCrSXSLmLWTVB+0wnB81fBjmNiUxEh3epG8UU\nEmYMDBfCWarVSMVY3mj2EokeIcqtDTio5wADvSuH/wkIc5qFFSQ0hedi8Q0G+6eL\nfxTpCm0SWboM9uXJh2t9lILYy/1pF+OKQQHPR36SfDzxggjtF9142DAXZreKQsqV\nrhl/H6fGZpBOA/3MUtOyvGMV4VGcq2VvottYsAaF4jA4303jcDV73Pa1OgSjM+Mc\nK7yzNsK1He9aU10PRaB0hy+n/cDucO7b5aUm1VrSKp4yNcEceNxrWFgip1MiFCeC\nu/mNL5CtuqoOuDBiLSAWcAYzS3mdpntPqbU3wOAWLSZjFEklaqyAX23HnS5hR/Ua\n0gLq5W/P9nK9ETwdT0btGT3KmC2nRy5Q0TfKr9Mb/su/BHlQkeizusJgepUFCJgM\n1gfTJ/Uyx/nnaZEh0Tx06w77GLIxte6bnQ/6Zq352OmSzZmjv7Ln6se+FDBf82DT\nSW5/Agyn54Cp8axu6BN0kH11H+PCHSgHl178onR4q+o4W2ojj+z11jvRCVRvthe5\nGvm6mn/eyaJ0i3FzUdGVh9h1bgphlZZYhe4ps+JjIDmVAKdlFlOD/8DYSrU/wMqf\nxKpfY5Nasp7g0Nl/qgekm/qKmwk+1+i80Zm3FNvXHhb9R9PTLe0ScHNWuv+0NmGW\n7jDoiREcwl7k3CTBCGo/14qyXDErh6d4wDp8mAA92tdumXglO4HNTYwIMnAlj9lx\nyL2S5v7yqzzjwRg36GyqgHwdhHOpbVyygDrZsEQZlSgVEL2eMjjhp3fwQb3rDjDL\niMqcRwp4iOX2UIVrsPz4dRIJCqLY7UnYUMUB8dfhfyJKQZxQIr5a1Aw2BaaBQWjh\nOl/mf0/KxCgEBwmjzFc9HmiEGIakR4wpAXFqd6Qi4QpQ\n-----END ENCRYPTED PRIVATE KEY-----'],
     ['-----BEGIN ENCRYPTED PRIVATE KEY-----\n-----END ENCRYPTED PRIVATE KEY-----'],
@@ -73,7 +73,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-openssh',
     'OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)',
-    armored('OPENSSH PRIVATE KEY', 4),
+    armored('OPENSSH PRIVATE KEY'),
     ['begin openssh private key'],
     [
       '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nMVK7u9nUo/VuKTAaCSczr0jQOI+NY6mrm5B/pl08eY/+BHMi4bo+zXQHp55OfIo/lQ7iHS\nusyEMVmgIr7ApzjO27P06Sy8BrMtXKCxP2FR9P/VbNnKnSiSHrWQ/keKVuHHeQZdfGIVAq\nTFFN1C/nc65Y45QZsv5AUKdTTGsGmvTzmaMJrXgipuCYZ6kMX2n5gC8HGShAZDU3S4A1Rn\nuqK7o4/IeASgRERno5NS/nGg\n-----END OPENSSH PRIVATE KEY-----\n',
@@ -83,7 +83,7 @@ export const keyRules: DlpRule[] = [
   keyRule(
     'pgp-private-key',
     'PGP / GPG private key block (-----BEGIN PGP PRIVATE KEY BLOCK-----)',
-    armored('PGP PRIVATE KEY BLOCK', 8, armorHeaders(5)),
+    armored('PGP PRIVATE KEY BLOCK', armorHeaders(5)),
     ['begin pgp private key block'],
     ['-----BEGIN PGP PRIVATE KEY BLOCK-----\nComment: release signing key\n\nlQdGBGZt0jhtlsBW8K3Fin1HmorinDo6qsaAystOqRwZJuuwe8JqD6a7rrKQltGg\nMIInsmL/TDtXpA5Zo/u8QsinnyXw7LkFokXdHwWK0SGzhTFnwlqMa1pDEWviwlj8\nE/a7u15Ctcd0ga/hfpCgm7Ca061SwPttw9kA6ugeLSF3UxdWlCrOe38/g8g0rLwN\n2O2zUMf8PtVR3OuRerHZyPJyWvRvPcsYIZBWjr/ODDWWNzWDl+QgySqlaKEd0oNc\nUVtqjd3Wz4sKz6hMYlVFYQMRrLxK9RQSIoBOL2BDqtDb25V+ErVONO+FXg2HrYP2\nJdx1j64kNrq5zupFq6L8PF7mHbjumU+qiEJo7cJthDkde8h0n6tiujEva0ZNnNFT\nMmt7AkmEnxudPdK2P+oyxNGfTMH540pqcElYo3IKS7/i//9d0I/Nq9H/BXTEVkLv\ngLXJAn35DXPp+zk/yCDidz50Mca5ns36a+WGjG+WNdAvEcwvHXyTOuKusGCFrxNF\nOZWVrabq4EFF36fTGZ0fVn31AT1ba9FBqwyGei//4ln7QCyRxlKBwbIfb2uTpia6\nCXwnPtPZ9OVQetyW1BtC4n4HkJkGMBKMoUXFVLD05Ct1TgU7PF4sBqqrerZ4YLfD\n0pG5eFU0MlsTidXEzaOrREDQLuMeq4nbpVod2K5vtIb69WfG7kDSR72UNLosNC+4\nXDt24GmchN5nNI9jvYx3QMjbbYQ6Vl3Eu7gyJusidU8wXmBW+yZyOkjZxVrSSV6L\nzffuf0hu5WbblkjfH0GLhokqojYkc7W3NXfa0Y9ark0+INx0yallmF1nfV9ngOMM\na/n4pjGPpo5RBqDWd31PG5U2yIVKZh1l/7gZj24fE9lD2hLLpfVYk/sb8GuYlzLq\negjZvqq0xdUqR5+8o0tDNXbsMUzwZ2p8HHj/8MGoTw0gyxOr07bLK8OC7vznHCkg\nFZxR6sFxb54c2Qj4IdMQSxVePmzrOBux65u1WObY2NbweNVaQQ5mCG/GJ2mN+aS6\n76MT6yc7R+ZW/GNs5yMLkLhBoGlHIfK7TsHMbTkRNGa2UpvEUMcvUJ14pNvW/YWa\nZwBdgZlmRnCDRsL5pE2V2wKqAA1WyWe8EScXy5gF9ca6EEuRg3/naKUrUcJwRxxt\nERfjlVUdwXV43z1ZKe7fMsCByK3QsVMbYhR0oUnLf6YoCwPkNpF4Ifs+s2643c4S\nOtMgCucHfzhJt1T5IZG6RDGv5K1eOhsNUvTPc0BTFNG9evEm2DILUFL20s3q/QST\nxKa44YspgR42U8uo42fODGhgiGYC+nDKK+qiE5yOpnat\n=dZi1\n-----END PGP PRIVATE KEY BLOCK-----'],
     ['-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBGZyVvSLw6wpbEkEdvTIE1BtDDY5je8Vpfbjsv3JptxuUqEf6WeVnQFhvmCb\nMIIhGuFJ+QKz8UjnegW4G5Z2HWcHATarKK0Qp6DNGdOVOddZcrkDuBj9iSBZ1frz\nFteV7JaCJ609I2qyuAGmJvTVh/o7ZIKYTZZrQVZDEPPbOfjH8Gyt0O6A6/IE8yn9\nP6m3d7hmvQhdkVTRuay1xseJ1U3hHXrGytIESBZs9UuxqvDR/Eui13OEtx8iOi4n\nnXfTZDKhBMof7myooaJoif0nBE0QnNB1+qC+lAjFTVIu4kI+lIggAQ3Edqe6gu+B\nfLq6v1VI37GvTs7Qt0RW5MRJOiAKrKDnlcxzICsmALgNJHg28Yf11Mh3efND5qvL\nlNvoie7bcO98bRrjxBv4ahO7McfsOVgNzWZkxvedsnQ2BjK6iqIClb7cBCk/buHY\nqeKZXppKZphz47Pv94k8l3DS1CHhKm2HLbOXXXALVXItUWJP5CoYhN3ByJj7/PCg\nkzy/j/pxixapEc+/gW5Q/Li6If4RTB+r3kdrDGVd4nSH1EJOFed93QgmL2olpFh6\nddaoCxAWc9ySkZeybMeYY5a63QFBKSRk4XcRGAOwsTDosqfH3+DdEqEWVJfx1Hbq\n3Nm5LCnH41ldXxcdZkRSCs4fF1p1jGzrAYbvggKRS8Lj\n-----END PGP PUBLIC KEY BLOCK-----', 'gpg --armor --export-secret-keys | grep "BEGIN PGP PRIVATE KEY BLOCK"'],

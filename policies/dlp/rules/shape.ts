@@ -40,14 +40,13 @@ export function assignment(codeKey: string, lineKey: string, value: string): str
 const B64 = re`[A-Za-z0-9+/=\t\r\n \\]`;
 
 /**
- * A whole armored block, `-----BEGIN <label>-----` … `-----END <label>-----`, with a body of up to
- * `kchars` thousand characters (RE2 caps one repeat at 1000, so the body is a run of 1000-char
- * pieces). The body has no `-`, so it stops at the END line. Without an END line (a key cut off or
- * pasted in part) the BEGIN line and the base64 that follows are the finding.
+ * An armored block: `-----BEGIN <label>-----`, its headers and the first base64 that follows.
+ * The scanner extends a finding that starts with a BEGIN line to its END line (proxy/dlp/engine.ts),
+ * so redaction removes the whole block; the pattern stays small (spelling out a 4,000-character
+ * body costs RE2 megabytes per rule). The body has no `-`, so it stops at the END line.
  */
-export function armored(label: string, kchars: number, header = ''): string {
-  const pieces = `${B64}{40,1000}` + `${B64}{0,1000}`.repeat(kchars - 1);
-  return re`-----BEGIN ${label}-----${header}(?:${pieces}-----END ${label}-----|${B64}{40,1000})`;
+export function armored(label: string, header = ''): string {
+  return re`-----BEGIN ${label}-----${header}${B64}{40,1000}`;
 }
 
 /** Armor header lines (`Proc-Type: …`, `Version: …`, `Comment: …`) before a block's body. */
