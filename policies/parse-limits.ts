@@ -14,9 +14,10 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxConnectionsPerClient: 256,
   leafMintsPerMinute: 600,
   h2MaxConcurrentStreams: 100,
+  maxWebsocketMessageBytes: 16 * 1024 * 1024,
 });
 
-type SizeKey = 'maxHeaderBytes' | 'maxUrlBytes';
+type SizeKey = 'maxHeaderBytes' | 'maxUrlBytes' | 'maxWebsocketMessageBytes';
 type TimeKey = 'headerTimeoutMs' | 'idleTimeoutMs' | 'bodyTimeoutMs';
 type CountKey = 'maxHeaders' | 'maxConnectionsPerClient' | 'leafMintsPerMinute' | 'h2MaxConcurrentStreams';
 
@@ -31,6 +32,7 @@ const KEYS: Record<string, [SizeKey, 'size', number, number] | [TimeKey, 'time',
   max_connections_per_client: ['maxConnectionsPerClient', 'count', 1, 1_000_000],
   leaf_mints_per_minute: ['leafMintsPerMinute', 'count', 1, 1_000_000],
   h2_max_concurrent_streams: ['h2MaxConcurrentStreams', 'count', 1, 10_000],
+  max_websocket_message_bytes: ['maxWebsocketMessageBytes', 'size', 1024, 1024 * 1024 * 1024],
 };
 
 export function parseLimits(value: unknown, p: Problems): Limits {

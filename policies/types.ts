@@ -129,6 +129,8 @@ export interface Limits {
   leafMintsPerMinute: number;
   /** HTTP/2 streams open at once on one agent connection. */
   h2MaxConcurrentStreams: number;
+  /** One WebSocket message from the agent (assembled to be scanned). Over it: close 1009. */
+  maxWebsocketMessageBytes: number;
 }
 
 /** A DLP exception: for these hosts (and path prefixes), these rules get this action. */

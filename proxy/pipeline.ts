@@ -270,23 +270,21 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     const { flow, rule, target, headers, rules } = r.a;
     active++;
     socket.on('error', () => {});
-    // Scanned messages must be readable: no permessage-deflate on a connection DLP watches.
-    const upHeaders = rules ? headers.filter(([k]) => k !== 'sec-websocket-extensions') : headers;
+    // Messages must be readable (size limit, DLP): no permessage-deflate through airlock.
+    const upHeaders = headers.filter(([k]) => k !== 'sec-websocket-extensions');
     forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: upHeaders.flat(), body: null }).then(
       ({ headers: answer, socket: up }) => {
         flow.status = 101;
         flow.ttfbMs = Date.now() - flow.startedAt;
         flow.responseHeaders = relayHeaders(rule, answer);
         socket.write(switchingProtocols(flow.responseHeaders));
-        const toUpstream = rules
-          ? scanAgentMessages(socket, up, rules, {
-              onFinding: (f) => (flow.findings ??= []).push(f),
-              onRefused: (code, reason, finding) => {
-                Object.assign(flow, { decision: 'deny', code, reason: finding ? blockReason(ref.current, finding) : reason });
-              },
-            })
-          : undefined;
-        if (head.length) (toUpstream ?? ((c: Buffer) => up.write(c)))(head);
+        const toUpstream = scanAgentMessages(socket, up, rules, ref.current.limits.maxWebsocketMessageBytes, {
+          onFinding: (f) => (flow.findings ??= []).push(f),
+          onRefused: (code, reason, finding) => {
+            Object.assign(flow, { decision: code === 'dlp_blocked' ? 'deny' : 'refuse', code, reason: finding ? blockReason(ref.current, finding) : reason });
+          },
+        });
+        if (head.length) toUpstream(head);
         relay(socket, up, flow, () => done(flow), toUpstream);
       },
       (err) => {

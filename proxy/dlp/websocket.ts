@@ -1,7 +1,8 @@
 // WebSocket messages from the agent, scanned like bodies: the agent's frames are parsed (ws's
 // Receiver, masked client frames), each whole message is scanned, and clean (or redacted)
 // messages are framed again for the upstream (ws's Sender, masked as a client must). A block
-// closes both sides with 1008. Compression is not negotiated on scanned connections (the
+// closes both sides with 1008, an oversized message with 1009. Every WebSocket goes through
+// here (the size limit holds with DLP off too), and compression is never negotiated (the
 // agent's Sec-WebSocket-Extensions is not forwarded), so every frame is readable.
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
@@ -13,7 +14,7 @@ interface FrameReader {
   on(e: 'message', f: (data: Buffer, isBinary: boolean) => void): this;
   on(e: 'ping' | 'pong', f: (data: Buffer) => void): this;
   on(e: 'conclude', f: (code: number, reason: Buffer) => void): this;
-  on(e: 'error', f: (err: Error & { statusCode?: number }) => void): this;
+  on(e: 'error', f: (err: Error & { code?: string }) => void): this;
 }
 interface FrameWriter {
   send(data: Buffer, o: { binary: boolean; fin: boolean; mask: boolean; compress: boolean }): void;
@@ -26,21 +27,23 @@ const { Receiver, Sender } = createRequire(import.meta.url)('ws') as {
   Sender: new (socket: Duplex) => FrameWriter;
 };
 
-/** The largest message airlock assembles to scan; a bigger one closes the connection (1009). */
-export const WS_MAX_MESSAGE = 16 * 1024 * 1024;
+export type WsRefusal = 'dlp_blocked' | 'bad_websocket' | 'websocket_message_too_large';
 
 export interface WsScanHooks {
   onFinding: (f: Finding) => void;
   /** A message was blocked (or the agent broke the protocol): both sides are being closed. */
-  onRefused: (code: 'dlp_blocked' | 'bad_websocket', reason: string, finding?: Finding) => void;
+  onRefused: (code: WsRefusal, reason: string, finding?: Finding) => void;
 }
 
-/** Returns the writer for the agent's bytes; the scanned messages go to `up`. */
-export function scanAgentMessages(agent: Duplex, up: Duplex, rules: Rules, hooks: WsScanHooks): (chunk: Buffer) => void {
-  const rx = new Receiver({ isServer: true, maxPayload: WS_MAX_MESSAGE, binaryType: 'nodebuffer' });
+/**
+ * Returns the writer for the agent's bytes; its messages go to `up`, scanned when `rules` is
+ * given. Every message is held to `maxMessage` bytes (limits.max_websocket_message_bytes).
+ */
+export function scanAgentMessages(agent: Duplex, up: Duplex, rules: Rules | null, maxMessage: number, hooks: WsScanHooks): (chunk: Buffer) => void {
+  const rx = new Receiver({ isServer: true, maxPayload: maxMessage, binaryType: 'nodebuffer' });
   const tx = new Sender(up);
   let refused = false;
-  const refuse = (code: 1008 | 1009 | 1002, kind: 'dlp_blocked' | 'bad_websocket', reason: string, finding?: Finding) => {
+  const refuse = (code: 1008 | 1009 | 1002, kind: WsRefusal, reason: string, finding?: Finding) => {
     if (refused) return;
     refused = true;
     hooks.onRefused(kind, reason, finding);
@@ -50,6 +53,7 @@ export function scanAgentMessages(agent: Duplex, up: Duplex, rules: Rules, hooks
   };
   rx.on('message', (data, isBinary) => {
     if (refused) return;
+    if (!rules) return tx.send(data, { binary: isBinary, fin: true, mask: true, compress: false });
     const r = scanValue(rules, data, 'websocket');
     r.findings.forEach(hooks.onFinding);
     if (r.out === null) return refuse(1008, 'dlp_blocked', `a WebSocket message matched DLP rule ${r.blocked!.ruleId}`, r.blocked);
@@ -58,7 +62,11 @@ export function scanAgentMessages(agent: Duplex, up: Duplex, rules: Rules, hooks
   rx.on('ping', (d) => tx.ping(d, true));
   rx.on('pong', (d) => tx.pong(d, true));
   rx.on('conclude', (code, reason) => tx.close(code === 1005 ? undefined : code, reason, true));
-  rx.on('error', (err) => refuse(err.statusCode === 1009 ? 1009 : 1002, 'bad_websocket', err.message));
+  rx.on('error', (err) =>
+    err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+      ? refuse(1009, 'websocket_message_too_large', `a WebSocket message is larger than limits.max_websocket_message_bytes (${maxMessage})`)
+      : refuse(1002, 'bad_websocket', err.message),
+  );
   return (chunk) => {
     if (!refused) rx.write(chunk);
   };

@@ -142,8 +142,10 @@ export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void, t
   };
   agent.on('data', (c: Buffer) => {
     flow.bytesUp += c.length;
-    if (toUpstream) toUpstream(c);
-    else if (!up.write(c)) agent.pause();
+    if (toUpstream) {
+      toUpstream(c);
+      if (up.writableNeedDrain) agent.pause(); // resumed on the upstream's 'drain' below
+    } else if (!up.write(c)) agent.pause();
   });
   up.on('drain', () => agent.resume());
   up.on('data', (c: Buffer) => {

@@ -34,7 +34,7 @@ export interface FlowFilter {
  */
 export function ftsMatch(text: string): string | null {
   const words = text
-    .split(/\s+/u)
+    .split(/[\s\p{Cc}]+/u) // a NUL would end the FTS5 query string early: control characters separate words
     .filter((w) => /[\p{L}\p{N}]/u.test(w))
     .map((w) => `"${w.replace(/"/g, '""')}"`);
   return words.length ? words.join(' ') : null;

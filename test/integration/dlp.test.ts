@@ -318,6 +318,47 @@ dlp:
   });
 });
 
+describe('WebSocket message size (limits, DLP off)', () => {
+  it('messages under limits.max_websocket_message_bytes pass; a larger one closes with 1009 and is recorded', async () => {
+    const other = await startTestAirlock(
+      `
+listen: { proxy: 127.0.0.1:0 }
+upstream:
+  ca_files: [${path.join(dir, 'pki', 'ca.crt')}]
+  resolve: { api.test: ${(server.address() as AddressInfo).address} }
+hosts:
+  - match: api.test
+limits: { max_websocket_message_bytes: 64KiB }
+dlp: { enabled: false }
+`,
+      {},
+      tempDir(),
+    );
+    const dispatcher = new ProxyAgent({ uri: other.proxyUrl, requestTls: { ca: other.caPem } });
+    try {
+      const ws = new WebSocket('wss://api.test/ws-size', { dispatcher });
+      const replies: string[] = [];
+      const closed = new Promise<number>((resolve) => (ws.onclose = (e) => resolve(e.code)));
+      ws.onmessage = (e) => replies.push(String(e.data));
+      await new Promise((r, j) => ((ws.onopen = r), (ws.onerror = j)));
+      const before = wsMessages.length;
+      ws.send(`small ${AWS}`); // DLP is off here: it passes
+      await expect.poll(() => replies.length).toBe(1);
+      ws.send('x'.repeat(100 * 1024));
+      expect(await closed).toBe(1009);
+      expect(wsMessages.slice(before)).toEqual([`small ${AWS}`]);
+      await other.store.flush();
+      const db = new Database(other.config.store.path, { readonly: true });
+      const f = db.prepare("SELECT decision, code FROM flows WHERE path = '/ws-size'").get();
+      db.close();
+      expect(f).toEqual({ decision: 'refuse', code: 'websocket_message_too_large' });
+    } finally {
+      await dispatcher.close();
+      await other.close();
+    }
+  });
+});
+
 describe('redact and log', () => {
   it('a card number is redacted in place: same length, valid JSON upstream, recorded as redact', async () => {
     const sent = JSON.stringify({ customer: 'x', card: CARD, note: 'thanks' });
