@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { BodyRow } from '../../proxy/flows-cli.ts';
 import { BodyView, bodyKind, Highlighted, hexDump } from '../../web-ui/body.tsx';
 import { niceMax } from '../../web-ui/charts.tsx';
@@ -19,7 +19,15 @@ import { ensureUiToken } from '../../web-ui/token.ts';
 import { addToken, revokeToken, TOKENS_FILE, UiTokens } from '../../web-ui/tokens.ts';
 import { bucketFor, pageCsp } from '../../web-ui/ui.tsx';
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-ui-unit-'));
+const dirs: string[] = [];
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-ui-unit-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 const html = (x: unknown) => String(x);
 
 describe('sessions', () => {
