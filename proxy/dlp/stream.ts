@@ -69,8 +69,9 @@ export class StreamScanner {
   push(chunk: Buffer): Buffer | null {
     if (this.blocked) return null;
     this.keep = this.keep.length === this.from && this.from === 0 ? chunk : Buffer.concat([this.keep, chunk]);
-    // Scan in steps of at least HOLD so that many small chunks do not rescan the window each time.
-    if (this.keep.length - this.from < 2 * HOLD) return EMPTY;
+    // Scan in steps of at least 3 x HOLD so that small chunks (16 KiB TLS records) do not rescan
+    // the held window each time.
+    if (this.keep.length - this.from < 4 * HOLD) return EMPTY;
     return this.round(false);
   }
 
