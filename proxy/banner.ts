@@ -10,8 +10,10 @@ export function banner(a: Airlock): string {
   if (transparent) lines.push(`  transparent     ${transparent.address}   (iptables REDIRECT target for :443 and :80)`);
   if (ui) {
     lines.push(
-      `  web UI API      ${ui.address}   (` +
-        (a.uiToken ? `Authorization: Bearer ${a.uiToken}; shown only now, keep it)` : `token: the one printed at first start; delete ${rel(path.join(a.config.dataDir, 'ui-token.sha256'))} for a new one)`),
+      `  web UI          http://${ui.address}/   (log in with ` +
+        (a.uiToken
+          ? `admin token ${a.uiToken}; shown only now, keep it; also the API's Bearer token)`
+          : `the token printed at first start, or one from "airlock ui token add"; delete ${rel(path.join(a.config.dataDir, 'ui-token.sha256'))} for a new first token)`),
     );
   }
   a.config.routes.forEach((r, i) => lines.push(`  route           ${routes[i].address} -> ${r.upstream.href}`));

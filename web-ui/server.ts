@@ -3,6 +3,7 @@
 // proxy/io/listen.ts like every other listener, so stopAccepting()/close() behave the same. The
 // store is opened read-only on the first request and closed with the server.
 import http from 'node:http';
+import { isIP } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type Database from 'better-sqlite3';
 import type { Config } from '../policies/types.ts';
@@ -25,6 +26,17 @@ export interface UiServerOptions {
   dlpRules?: () => DlpRuleInfo[];
 }
 
+/**
+ * IP literals and localhost: any other name is one someone else may control (DNS rebinding). A
+ * reverse proxy in front of the UI passes Host as the listener's address.
+ */
+export function hostAllowed(host: string | null): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  const lower = name.toLowerCase().replace(/\.$/, '');
+  return isIP(lower) !== 0 || lower === 'localhost';
+}
+
 export function createUiServer(opts: UiServerOptions): http.Server {
   let db: Database.Database | undefined;
   let closed = false;
@@ -37,6 +49,10 @@ export function createUiServer(opts: UiServerOptions): http.Server {
   const api = createApi({ db: store, tokens });
   const ui = createUi({ ...opts, db: store, tokens, sessions });
   const fetch = (req: Request, env: unknown) => {
+    // DNS rebinding: a page on evil.example whose name now resolves to this listener is refused.
+    if (!hostAllowed(req.headers.get('host'))) {
+      return new Response('The airlock web UI answers only to an IP address or localhost (docs/ui.md).\n', { status: 421, headers: { 'content-type': 'text/plain' } });
+    }
     const path = new URL(req.url).pathname;
     return path === '/api' || path.startsWith('/api/') ? api.fetch(req, env) : ui.fetch(req, env);
   };

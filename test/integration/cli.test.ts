@@ -49,7 +49,7 @@ describe('airlock start on embedded defaults', () => {
     expect(banner).toContain('explicit proxy  127.0.0.1:');
     expect(banner).toContain('CA certificate  .airlock/ca/ca.crt');
     expect(banner).toMatch(/Every host is denied until the policy allows it/);
-    expect(banner).toMatch(/web UI API +127\.0\.0\.1:\d+ +\(Authorization: Bearer [A-Za-z0-9_-]{43}; shown only now/);
+    expect(banner).toMatch(/web UI +http:\/\/127\.0\.0\.1:\d+\/ +\(log in with admin token [A-Za-z0-9_-]{43}; shown only now/);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca', 'ca.key')).mode & 0o777).toBe(0o600);
     expect(fs.statSync(path.join(cwd, '.airlock', 'ca')).mode & 0o777).toBe(0o700);
     for (const f of ['flows.sqlite', 'flows.sqlite-wal']) expect(fs.statSync(path.join(cwd, '.airlock', f)).mode & 0o777, f).toBe(0o600);

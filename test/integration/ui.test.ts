@@ -165,6 +165,20 @@ describe('cross-site requests and CSRF', () => {
     const nav = await uiGet(admin, '/flows', { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' });
     expect(nav.status).toBe(200);
   });
+
+  it('answers only to an IP address or localhost (DNS rebinding), pages and API alike', async () => {
+    const port = new URL(admin.base).port;
+    for (const [host, status] of [
+      [`rebind.attacker.example:${port}`, '421'],
+      [`localhost:${port}`, '200'],
+      [`127.0.0.1:${port}`, '200'],
+    ]) {
+      for (const p of ['/flows', '/api/flows']) {
+        const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `host: ${host}`, '-H', `cookie: ${admin.cookie}`, '-H', `authorization: Bearer ${fx.token}`, `${admin.base}${p}`]);
+        expect(r.stdout, `${host}${p}`).toBe(status);
+      }
+    }
+  });
 });
 
 describe('headers and CSP', () => {
