@@ -12,101 +12,19 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
-import { type Flow, newFlow } from '../proxy/flow.ts';
-import { type BodyMeta, createBatchWriter } from '../proxy/store/batch.ts';
-import { COLUMNS, NO_LLM, STORED_COLUMNS, toRow } from '../proxy/store/rows.ts';
 import { migrate } from '../proxy/store/schema.ts';
 import { uiLogin } from '../test/helpers/ui.ts';
 import { createUiServer } from '../web-ui/server.ts';
 import { ensureUiToken } from '../web-ui/token.ts';
+import { fillMonth } from './month.ts';
 
 const N = Number(process.argv[2] ?? 1_000_000);
-const BATCH = 200;
 const REPS = 20;
 const TARGET_MS = 200;
 
-// ---------------------------------------------------------------------------------------------
-// The same month of traffic as bench/search.ts (same generator and seed), ending now.
-
-let seed = 12345;
-const rand = () => {
-  let t = (seed = (seed + 0x6d2b79f5) | 0);
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-const TAIL = Array.from({ length: 500 }, (_, k) => `svc-${k}.example.com`);
-const VOCAB = Array.from({ length: 5_000 }, (_, k) => `term${k.toString(36)}`);
-const COMMON_WORD = 'invoice';
-const SPAN = 30 * 86_400_000;
-const T0 = Date.now() - SPAN;
-
-function pickHost(): string {
-  const r = rand();
-  if (r < 0.3) return 'api.anthropic.com';
-  if (r < 0.4) return 'api.openai.com';
-  if (r < 0.5) return 'github.com';
-  if (r < 0.55) return 'packages.example.net';
-  return TAIL[Math.floor(rand() * TAIL.length)];
-}
-
-function pickDecision(): Flow['decision'] {
-  const r = rand();
-  return r < 0.9 ? 'allow' : r < 0.96 ? 'deny' : r < 0.99 ? 'error' : 'refuse';
-}
-
-function makeFlow(i: number): { row: unknown[]; request: Buffer | null; response: Buffer | null } {
-  const host = pickHost();
-  const decision = pickDecision();
-  const post = rand() < 0.4;
-  const allowed = decision === 'allow';
-  const flow = newFlow({
-    entry: 'explicit',
-    listener: '127.0.0.1:8080',
-    client: '127.0.0.1:40000',
-    startedAt: T0 + Math.floor((i / N) * SPAN),
-    method: post ? 'POST' : 'GET',
-    scheme: 'https',
-    host,
-    port: 443,
-    path: `/v1/${VOCAB[Math.floor(rand() * 200)]}/${i}`,
-    query: rand() < 0.3 ? `page=${i % 10}` : undefined,
-    status: allowed ? (rand() < 0.95 ? 200 : 404) : decision === 'error' ? 502 : 403,
-    decision,
-    ruleId: allowed ? host : undefined,
-    code: allowed ? undefined : decision === 'deny' ? 'host_not_allowed' : decision === 'error' ? 'upstream_connect' : 'bad_tls',
-    requestHeaders: { host, 'user-agent': 'agent-sdk/1.4.2', accept: 'application/json', 'x-request-id': `r${i.toString(36)}` },
-    responseHeaders: allowed ? { 'content-type': 'application/json', 'cache-control': 'no-store' } : { 'content-type': 'application/json' },
-    bytesUp: 0,
-    bytesDown: 0,
-    ttfbMs: 12.5,
-    totalMs: 20.1,
-  });
-  const words = (n: number) => Array.from({ length: n }, () => VOCAB[Math.floor(rand() * VOCAB.length)]).join(' ');
-  const request = allowed && post ? Buffer.from(JSON.stringify({ prompt: words(8) })) : null;
-  const response = allowed ? Buffer.from(JSON.stringify({ result: `${words(12)}${rand() < 0.01 ? ` ${COMMON_WORD}` : ''}` })) : null;
-  return { row: [...toRow(flow), ...NO_LLM], request, response };
-}
-
+/** The month of bench/search.ts (same generator and seed), ending now, plus DLP findings on 1 flow in 200. */
 function fill(db: Database.Database, n: number): void {
-  const write = createBatchWriter(db, STORED_COLUMNS, COLUMNS.length);
-  for (let from = 0; from < n; from += BATCH) {
-    const rows: unknown[][] = [];
-    const metas: BodyMeta[] = [];
-    const parts: Buffer[] = [];
-    let offset = 0;
-    for (let i = from; i < Math.min(n, from + BATCH); i++) {
-      const { row, request, response } = makeFlow(i);
-      rows.push(row);
-      for (const [direction, data] of [['request', request], ['response', response]] as const) {
-        if (!data) continue;
-        metas.push([i - from, direction, 'application/json', null, data.length, 0, offset, data.length]);
-        parts.push(data);
-        offset += data.length;
-      }
-    }
-    write(rows, metas, Buffer.concat(parts));
-  }
+  fillMonth(db, n, Date.now() - 30 * 86_400_000);
   // DLP findings on 1 flow in 200 (the findings table is filled by the scanner; here directly).
   const add = db.prepare("INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, ?, 'request body@12', 'log', 'sk-ant-…Qx4A')");
   db.transaction(() => {

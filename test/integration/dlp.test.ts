@@ -108,6 +108,21 @@ afterAll(async () => {
   await new Promise((r) => server?.close(r));
 });
 
+/** A second airlock for api.test with its own policy tail (dlp:, limits:), in its own data dir. */
+function anotherAirlock(tail: string): Promise<TestAirlock> {
+  return startTestAirlock(
+    `listen: { proxy: 127.0.0.1:0 }
+upstream:
+  ca_files: [${path.join(dir, 'pki', 'ca.crt')}]
+  resolve: { api.test: ${(server.address() as AddressInfo).address} }
+hosts:
+  - match: api.test
+${tail}`,
+    {},
+    tempDir(),
+  );
+}
+
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 async function curl(url: string, args: string[]): Promise<{ status: number; body: string }> {
@@ -263,22 +278,12 @@ describe('limits and modes', () => {
   });
 
   it('report mode forwards unchanged and records what would have been blocked; response rules redact SSE events', async () => {
-    const other = await startTestAirlock(
-      `
-listen: { proxy: 127.0.0.1:0 }
-upstream:
-  ca_files: [${path.join(dir, 'pki', 'ca.crt')}]
-  resolve: { api.test: ${(server.address() as AddressInfo).address} }
-hosts:
-  - match: api.test
+    const other = await anotherAirlock(`
 dlp:
   mode: report
   responses: true
   actions: { payment-card-number: redact }
-`,
-      {},
-      tempDir(),
-    );
+`);
     try {
       const r = await run('curl', ['-sS', '--proxy', other.proxyUrl, '--cacert', other.caCertPath, '--data-binary', `key=${AWS}`, 'https://api.test/report']);
       expect(JSON.parse(r.stdout).body).toBe(`key=${AWS}`);
@@ -294,20 +299,10 @@ dlp:
       await other.close();
     }
     // ...while enforcing, the card in the second event is redacted and the events still arrive whole.
-    const enforcing = await startTestAirlock(
-      `
-listen: { proxy: 127.0.0.1:0 }
-upstream:
-  ca_files: [${path.join(dir, 'pki', 'ca.crt')}]
-  resolve: { api.test: ${(server.address() as AddressInfo).address} }
-hosts:
-  - match: api.test
+    const enforcing = await anotherAirlock(`
 dlp:
   responses: true
-`,
-      {},
-      tempDir(),
-    );
+`);
     try {
       const sse = await run('curl', ['-sS', '-N', '--proxy', enforcing.proxyUrl, '--cacert', enforcing.caCertPath, 'https://api.test/sse']);
       expect(sse.stdout).not.toContain('4539');
@@ -320,20 +315,10 @@ dlp:
 
 describe('WebSocket message size (limits, DLP off)', () => {
   it('messages under limits.max_websocket_message_bytes pass; a larger one closes with 1009 and is recorded', async () => {
-    const other = await startTestAirlock(
-      `
-listen: { proxy: 127.0.0.1:0 }
-upstream:
-  ca_files: [${path.join(dir, 'pki', 'ca.crt')}]
-  resolve: { api.test: ${(server.address() as AddressInfo).address} }
-hosts:
-  - match: api.test
+    const other = await anotherAirlock(`
 limits: { max_websocket_message_bytes: 64KiB }
 dlp: { enabled: false }
-`,
-      {},
-      tempDir(),
-    );
+`);
     const dispatcher = new ProxyAgent({ uri: other.proxyUrl, requestTls: { ca: other.caPem } });
     try {
       const ws = new WebSocket('wss://api.test/ws-size', { dispatcher });
