@@ -3,6 +3,7 @@
 // Run: npx tsx bench/fuzz.ts [--runs N] [--only NAME] [--seed S]
 import fc from 'fast-check';
 import { ALL_PROPS, type Prop } from './fuzz-props.ts';
+import { DLP_PROPS } from './fuzz-props-dlp.ts';
 import { POLICY_PROPS } from './fuzz-props-policy.ts';
 import { SEARCH_PROPS } from './fuzz-props-search.ts';
 
@@ -13,7 +14,7 @@ const arg = (name: string) => {
 const runs = Number(arg('--runs') ?? 100_000);
 const only = arg('--only');
 const seed = arg('--seed') === undefined ? Date.now() ^ (process.pid << 8) : Number(arg('--seed'));
-const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, search: SEARCH_PROPS };
+const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, search: SEARCH_PROPS, dlp: DLP_PROPS };
 
 let total = 0;
 let failed = 0;
