@@ -237,7 +237,8 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
           Object.assign(flow, { decision: 'deny', code: err.code, reason: err.finding ? blockReason(config, err.finding) : err.reason });
           flow.status ??= 403;
           if (!res.headersSent) {
-            closeAfter(req, res);
+            // HTTP/1.1: the rest of the body may still be on its way; this connection ends with the answer.
+            if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
             sendRefusal(res, 403, { error: err.code, host: target.host, reason: flow.reason!, rule: err.finding?.ruleId ?? rule.id });
             req.resume();
           } else res.destroy();

@@ -193,6 +193,14 @@ describe('blocked before any byte of the secret leaves', () => {
     await expectBlocked('/br', r.status, r.body, AWS_RULE, AWS);
   });
 
+  it('over HTTP/2 too, and the connection goes on serving (curl --http2, two requests, one connection)', async () => {
+    const r = await run('curl', ['-sS', '--http2', '--proxy', airlock.proxyUrl, '--cacert', airlock.caCertPath, '-w', '\n%{http_code} %{http_version} %{num_connects}\n',
+      '--data-binary', `id=${AWS}`, 'https://api.test/h2-block', '--next', '--http2', '--proxy', airlock.proxyUrl, '--cacert', airlock.caCertPath, '-w', '\n%{http_code} %{http_version} %{num_connects}\n', 'https://api.test/h2-after']);
+    expect(r.stdout).toMatch(/"error":"dlp_blocked"[^\n]*\n403 2 1\n/);
+    expect(r.stdout).toMatch(/\n200 2 0\n$/); // the second request reused the connection
+    expect(allReceived().includes(AWS)).toBe(false);
+  });
+
   it('base64 inside JSON', async () => {
     const doc = Buffer.from(`[default]\naws_access_key_id = ${AWS}\nregion = eu-west-1\n`).toString('base64');
     const r = await curl('https://api.test/b64', ['-H', 'content-type: application/json', '--data-binary', JSON.stringify({ attachment: doc })]);
