@@ -361,6 +361,8 @@ function show(db: Database.Database, ref: string, io: Io): number {
   if (r.injected) lines.push(`  injected: ${(JSON.parse(r.injected) as string[]).join(', ')}`);
   const llm = llmLine(r);
   if (llm) lines.push(`  llm: ${llm}`);
+  const findings = db.prepare('SELECT rule_id, location, action, preview FROM findings WHERE flow_id = ? ORDER BY id').all(r.id) as { rule_id: string; location: string; action: string; preview: string | null }[];
+  for (const f of findings) lines.push(`  finding: ${f.rule_id}  ${f.action}  ${f.location}  ${f.preview ?? ''}`);
   lines.push(`  bytes up ${r.bytes_up}, down ${r.bytes_down}; ttfb ${r.ttfb_ms ?? '-'} ms, total ${r.total_ms ?? '-'} ms`);
   lines.push(`  hash ${r.hash ?? '-'}`, `  prev ${r.prev_hash || '-'}`);
   const bodies = bodiesOf(db)(r.id);

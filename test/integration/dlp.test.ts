@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { ProxyAgent, WebSocket, fetch } from 'undici';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFlows } from '../../proxy/flows-cli.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
 import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';
@@ -206,6 +207,14 @@ describe('blocked before any byte of the secret leaves', () => {
     const r = await curl('https://api.test/b64', ['-H', 'content-type: application/json', '--data-binary', JSON.stringify({ attachment: doc })]);
     await expectBlocked('/b64', r.status, r.body, AWS_RULE, AWS);
     expect((await flowTo('/b64')).findings[0].location).toMatch(/base64/);
+    // `airlock flows show` lists it, masked.
+    const db = new Database(airlock.config.store.path, { readonly: true });
+    const { id } = db.prepare("SELECT id FROM flows WHERE path = '/b64'").get() as { id: number };
+    db.close();
+    let shown = '';
+    await runFlows(['show', String(id), '--db', airlock.config.store.path], { out: (t) => void (shown += t), err: () => {} });
+    expect(shown).toMatch(/^ {2}finding: aws-access-key-id {2}block {2}request body@\d+ via base64 {2}AKIA…/m);
+    expect(shown).not.toContain(AWS);
   });
 
   it('the URL query and a header', async () => {
