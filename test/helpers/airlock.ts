@@ -22,10 +22,10 @@ export async function startTestAirlock(policyYaml: string, env: NodeJS.ProcessEn
   const r = loadPolicyFile(file, { env: { ...process.env, ...env }, defaultDataDir: path.join(dir, 'data') });
   if (!r.ok) throw new Error(`test policy invalid:\n${r.errors.join('\n')}`);
   const a = await startAirlock(r.config);
-  return {
-    ...a,
+  // Assigned onto the airlock itself, not spread: `config` is a getter that follows reloads.
+  return Object.assign(a, {
     dir,
     proxyUrl: a.addresses.proxy ? `http://${a.addresses.proxy.address}` : '',
     caPem: fs.readFileSync(a.caCertPath, 'utf8'),
-  };
+  });
 }
