@@ -5,29 +5,10 @@ import type { FlowRow } from '../proxy/flows-cli.ts';
 import { type FlowFilter, ftsMatch, whereClause } from '../proxy/store/search.ts';
 
 /** A row of the flows table: no headers or bodies, plus how many DLP findings the flow has. */
-export interface ListRow {
-  id: number;
-  flow_id: string;
-  started_at: number;
-  entry: string;
-  agent_user: string | null;
-  method: string | null;
-  scheme: string | null;
-  host: string | null;
-  port: number | null;
-  path: string | null;
-  query: string | null;
-  protocol: string;
-  status: number | null;
-  decision: string;
-  rule_id: string | null;
-  code: string | null;
-  bytes_up: number;
-  bytes_down: number;
-  total_ms: number | null;
-  llm_model: string | null;
-  findings: number;
-}
+export type ListRow = Pick<
+  FlowRow,
+  'id' | 'flow_id' | 'started_at' | 'entry' | 'agent_user' | 'method' | 'scheme' | 'host' | 'port' | 'path' | 'query' | 'protocol' | 'status' | 'decision' | 'rule_id' | 'code' | 'bytes_up' | 'bytes_down' | 'total_ms' | 'llm_model'
+> & { findings: number };
 
 const LIST_COLUMNS =
   'flows.id AS id, flow_id, started_at, entry, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
