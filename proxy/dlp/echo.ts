@@ -3,9 +3,10 @@
 // could be the start of a secret is held until the next chunk decides it; nothing else is held,
 // so streamed responses (SSE) are not delayed. Same length in, same length out.
 export const ECHO_MARKER = '[redacted:injected]';
+const EMPTY = Buffer.alloc(0);
 
 export class EchoScrubber {
-  private carry: Buffer = Buffer.alloc(0);
+  private carry: Buffer = EMPTY;
   private readonly longest: number;
   /** Copies replaced so far. */
   scrubbed = 0;
@@ -18,13 +19,13 @@ export class EchoScrubber {
     const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
     const out = this.replace(buf);
     const keep = this.pendingPrefix(out);
-    this.carry = keep ? Buffer.from(out.subarray(out.length - keep)) : Buffer.alloc(0);
+    this.carry = keep ? Buffer.from(out.subarray(out.length - keep)) : EMPTY;
     return keep ? out.subarray(0, out.length - keep) : out;
   }
 
   end(): Buffer {
     const rest = this.carry;
-    this.carry = Buffer.alloc(0);
+    this.carry = EMPTY;
     return rest;
   }
 
@@ -44,13 +45,21 @@ export class EchoScrubber {
     return out;
   }
 
-  /** Length of the longest tail of `buf` that is a proper prefix of some secret. */
+  /**
+   * Length of the longest tail of `buf` that is a proper prefix of some secret. Only positions
+   * holding a secret's first byte are tried, and compared in place (no allocation per chunk).
+   */
   private pendingPrefix(buf: Buffer): number {
-    for (let k = Math.min(this.longest - 1, buf.length); k > 0; k--) {
-      const tail = buf.subarray(buf.length - k);
-      if (this.secrets.some((s) => s.length > k && s.subarray(0, k).equals(tail))) return k;
+    const from = Math.max(0, buf.length - this.longest + 1);
+    let best = 0;
+    for (const s of this.secrets) {
+      for (let at = buf.indexOf(s[0], from); at >= 0; at = buf.indexOf(s[0], at + 1)) {
+        const k = buf.length - at;
+        if (k >= s.length || k <= best) continue;
+        if (buf.compare(s, 0, k, at, buf.length) === 0) best = k;
+      }
     }
-    return 0;
+    return best;
   }
 }
 

@@ -16,12 +16,19 @@ export interface ResponseFilterOptions {
   onFinding: (f: Finding) => void;
 }
 
-export interface ResponseFilter {
-  /** Write upstream bytes in, read agent bytes out. Errors with BodyRefused on a block. */
-  stream: Duplex;
+/** Bytes out, or the refusal that ends the response. A value, not an exception. */
+export type FilterStep = { out: Buffer } | { refused: BodyRefused };
+
+/** Synchronous: used inline on the relay path for bodies without Content-Encoding. */
+export interface SyncFilter {
+  push(chunk: Buffer): FilterStep;
+  end(): FilterStep;
+}
+
+export type ResponseFilter = ({ sync: SyncFilter } | { stream: Duplex }) & {
   /** The body's length may change: do not forward Content-Length. */
   dropLength: boolean;
-}
+};
 
 // stream.compose exists in Node 20 (stability 1) but @types/node 20 does not declare it.
 const compose = (stream as unknown as { compose: (...s: Duplex[]) => Duplex }).compose;
@@ -48,13 +55,21 @@ export function responseFilter(o: ResponseFilterOptions): ResponseFilter | null 
     });
     return { stream: t, dropLength: true };
   }
-  const filter = new FilterTransform(secrets, o);
-  if (!codec) return { stream: filter, dropLength: o.rules !== null && !o.rules.report };
+  const core = new FilterCore(secrets, o);
+  if (!codec) return { sync: core, dropLength: o.rules !== null && !o.rules.report };
   const [decode, encode] = codec;
-  return { stream: compose(decode(), filter, encode()), dropLength: true };
+  return { stream: compose(decode(), asTransform(core), encode()), dropLength: true };
 }
 
-class FilterTransform extends Transform {
+function asTransform(core: SyncFilter): Transform {
+  const step = (r: FilterStep, cb: TransformCallback) => ('refused' in r ? cb(r.refused) : cb(null, r.out.length ? r.out : undefined));
+  return new Transform({
+    transform: (chunk: Buffer, _e, cb) => step(core.push(chunk), cb),
+    flush: (cb) => step(core.end(), cb),
+  });
+}
+
+class FilterCore implements SyncFilter {
   private readonly echo: EchoScrubber | null;
   private readonly scanner: StreamScanner | null;
   private readonly sse: boolean;
@@ -66,36 +81,33 @@ class FilterTransform extends Transform {
     secrets: Buffer[],
     private readonly o: ResponseFilterOptions,
   ) {
-    super();
     this.echo = secrets.length ? new EchoScrubber(secrets) : null;
     this.sse = o.rules !== null && /^text\/event-stream\b/i.test(o.contentType ?? '');
     this.scanner = o.rules && !this.sse ? new StreamScanner(o.rules, 'response body') : null;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const clean = this.echo ? this.echo.push(chunk) : chunk;
-    this.scan(clean, false, cb);
+  push(chunk: Buffer): FilterStep {
+    return this.scan(this.echo ? this.echo.push(chunk) : chunk, false);
   }
 
-  override _flush(cb: TransformCallback): void {
-    this.scan(this.echo ? this.echo.end() : Buffer.alloc(0), true, cb);
+  end(): FilterStep {
+    return this.scan(this.echo ? this.echo.end() : EMPTY, true);
   }
 
-  private scan(data: Buffer, final: boolean, cb: TransformCallback): void {
-    if (this.sse) return this.scanEvents(data, final, cb);
-    if (!this.scanner) return cb(null, data);
+  private scan(data: Buffer, final: boolean): FilterStep {
+    if (this.sse) return this.scanEvents(data, final);
+    if (!this.scanner) return { out: data };
     let out = this.scanner.push(data);
     if (out !== null && final) {
       const tail = this.scanner.end();
       out = tail === null ? null : Buffer.concat([out, tail]);
     }
     this.report(this.scanner.findings);
-    if (out === null) return cb(this.refusal(this.scanner.blocked!));
-    cb(null, out);
+    return out === null ? { refused: this.refusal(this.scanner.blocked!) } : { out };
   }
 
   /** SSE: each complete event (up to a blank line) is scanned whole and released at once. */
-  private scanEvents(data: Buffer, final: boolean, cb: TransformCallback): void {
+  private scanEvents(data: Buffer, final: boolean): FilterStep {
     this.event = this.event.length ? Buffer.concat([this.event, data]) : data;
     const out: Buffer[] = [];
     for (;;) {
@@ -107,10 +119,10 @@ class FilterTransform extends Transform {
       const r = scanValue(this.o.rules!, one, 'response body');
       for (const f of r.findings) this.o.onFinding({ ...f, offset: f.offset + this.offset });
       this.offset += one.length;
-      if (r.out === null) return cb(this.refusal(r.blocked!));
+      if (r.out === null) return { refused: this.refusal(r.blocked!) };
       out.push(r.out);
     }
-    cb(null, out.length ? Buffer.concat(out) : undefined);
+    return { out: out.length === 1 ? out[0] : Buffer.concat(out) };
   }
 
   private report(findings: Finding[]): void {
@@ -121,6 +133,8 @@ class FilterTransform extends Transform {
     return new BodyRefused('dlp_blocked', `the response body matched DLP rule ${f.ruleId}`, f);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** End (exclusive) of the first complete SSE event, or -1. */
 function eventEnd(b: Buffer): number {

@@ -39,6 +39,11 @@ export function forwardRequest(
     done(err);
   };
   let filter: ResponseFilter | null = null;
+  /** A response DLP refusal mid-body: the exchange ends here (the agent's response is cut). */
+  const refuse = (controller: Dispatcher.DispatchController, err: Error) => {
+    if (!controller.aborted) controller.abort(err);
+    finish(err);
+  };
   const handler: Dispatcher.DispatchHandler = {
     onRequestStart(controller) {
       res.once('close', () => {
@@ -53,21 +58,32 @@ export function forwardRequest(
       filter = filterFor?.(headers) ?? null;
       if (filter) {
         if (filter.dropLength) delete flow.responseHeaders['content-length'];
-        pipeFiltered(filter.stream, res, controller, finish);
+        if ('stream' in filter) pipeFiltered(filter.stream, res, controller, finish);
       }
       (res as http.ServerResponse).writeHead(statusCode, flow.responseHeaders);
     },
     onResponseData(controller, chunk) {
       flow.bytesDown += chunk.length;
       flow.bodies?.response.add(chunk);
-      const ok = filter ? filter.stream.write(chunk) : (res as http.ServerResponse).write(chunk);
+      let ok: boolean;
+      if (filter && 'stream' in filter) ok = filter.stream.write(chunk);
+      else {
+        const step = filter ? filter.sync.push(chunk) : { out: chunk };
+        if ('refused' in step) return refuse(controller, step.refused);
+        ok = step.out.length === 0 || (res as http.ServerResponse).write(step.out);
+      }
       if (!ok) {
         controller.pause();
-        (filter ? filter.stream : res).once('drain', () => controller.resume());
+        (filter && 'stream' in filter ? filter.stream : res).once('drain', () => controller.resume());
       }
     },
-    onResponseEnd() {
-      if (filter) return void filter.stream.end(); // finish() runs when the filter has drained
+    onResponseEnd(controller) {
+      if (filter && 'stream' in filter) return void filter.stream.end(); // finish() runs when the filter has drained
+      if (filter) {
+        const step = filter.sync.end();
+        if ('refused' in step) return refuse(controller, step.refused);
+        if (step.out.length) (res as http.ServerResponse).write(step.out);
+      }
       res.end();
       finish();
     },
