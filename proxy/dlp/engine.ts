@@ -133,10 +133,12 @@ function execIn(c: CompiledRule, buf: Buffer, from: number, to: number, out: Raw
   let m: RE2ExecArray | null;
   while ((m = re.exec(view) as RE2ExecArray | null)) {
     const [start, found] = m.indices[0];
-    if (found === start) re.lastIndex = found + 1; // an empty match must not loop
     const end = armoredEnd(buf, start, found);
     const g = c.grouped ? m.indices[1] : undefined;
     const [sStart, sEnd] = g ?? [start, end];
+    // Go on from the secret's end, not the match's: a delimiter the match consumed after the
+    // secret (RE2 has no lookahead) may be the one the next secret needs before it.
+    re.lastIndex = Math.max(start + 1, g ? sEnd : end);
     if (c.rule.validate && !c.rule.validate(buf.toString('utf8', sStart, sEnd))) continue;
     if (inMarker(buf, sStart, sEnd)) continue;
     out.push({ rule: c, start, end, sStart, sEnd });

@@ -2,9 +2,23 @@
 // runs them 100,000+ times): chunking does not change findings, redaction leaves no match, a
 // block releases nothing from the secret on, and no input makes the scanner throw.
 import { it } from '@fast-check/vitest';
-import { describe } from 'vitest';
+import { it as plainIt } from 'vitest';
+import { describe, expect } from 'vitest';
 import { DLP_PROPS } from '../../bench/fuzz-props-dlp.ts';
 
 describe('DLP scanner (fast-check, built-in pack)', () => {
   for (const p of DLP_PROPS) it.prop(p.arbs, { numRuns: 300 })(p.name, p.predicate);
+});
+
+describe('found by the 100,000-run fuzz bench', () => {
+  plainIt('two secrets sharing the delimiter between them are both found (the match after a secret does not eat it)', async () => {
+    const { BUILTIN_RULES } = await import('../../policies/dlp/index.ts');
+    const { compileEngine } = await import('../../proxy/dlp/engine.ts');
+    const { StreamScanner } = await import('../../proxy/dlp/stream.ts');
+    const s = new StreamScanner({ engine: compileEngine(BUILTIN_RULES), actions: BUILTIN_RULES.map(() => 'redact'), report: false }, 'request body');
+    const line = '_auth = Y2ktYm90OmNJa2h1RWNTckhzMjltYWE5WHYw';
+    const out = s.prime(Buffer.from(`${line} ${line}`)).end()!.toString();
+    expect(s.findings.map((f) => f.ruleId)).toEqual(['npmrc-auth-token', 'npmrc-auth-token']);
+    expect(out).toBe('_auth = [REDACTED:npmrc-auth-token] _auth = [REDACTED:npmrc-auth-token]');
+  });
 });
