@@ -3,12 +3,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 
 export const BIN = path.resolve('proxy/airlock.js');
+/** What the bin's shebang, npm start and the image pass to node (proxy/airlock.js). */
+export const NODE_FLAGS = ['--max-semi-space-size=1'];
 /** Every process started here; tests kill the leftovers in afterEach. */
 export const children: ChildProcess[] = [];
 
 /** Starts `airlock start` and resolves with its banner once it is listening. */
 export function startCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ proc: ChildProcess; banner: string }> {
-  const proc = spawn(process.execPath, [BIN, 'start', ...args], { cwd, env: { ...process.env, ...env } });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, BIN, 'start', ...args], { cwd, env: { ...process.env, ...env } });
   children.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
