@@ -18,6 +18,7 @@ export interface HeadScan {
 const SKIP = new Set(['host', 'content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'accept', 'accept-encoding', 'user-agent']);
 
 export function scanHead(rules: Rules, path: string, headers: [string, string][], skip: ReadonlySet<string>): HeadScan {
+  if (clean(rules, path, headers, skip)) return { findings: [], path, headers, storedPath: path, storedHeaders: headers };
   const findings: Finding[] = [];
   let blocked: Finding | undefined;
   /** [forwarded, stored] */
@@ -44,4 +45,25 @@ export function scanHead(rules: Rules, path: string, headers: [string, string][]
     storedPath: p2 + q2,
     storedHeaders: headers.map(([name], i): [string, string] => [name, pairs[i][1]]),
   };
+}
+
+/**
+ * Most heads hold nothing: one scan over every part joined by newlines (a delimiter to every rule)
+ * says so for the price of one, instead of one scan per header. A head with any finding here is
+ * scanned part by part above, which decides. A query or cookie with '+' is also read as a form
+ * ('+' a space), as the part-by-part scan reads it.
+ */
+function clean(rules: Rules, path: string, headers: [string, string][], skip: ReadonlySet<string>): boolean {
+  const parts = [path];
+  let forms = '';
+  const q = path.indexOf('?');
+  if (q >= 0 && path.includes('+', q)) forms += path.slice(q + 1);
+  for (const [name, value] of headers) {
+    if (SKIP.has(name) || skip.has(name)) continue;
+    parts.push(value);
+    if (name === 'cookie' && value.includes('+')) forms += `\n${value}`;
+  }
+  const all = { ...rules, report: true };
+  if (scanValue(all, Buffer.from(parts.join('\n'), 'latin1'), 'head').findings.length) return false;
+  return !forms || scanValue(all, Buffer.from(forms, 'latin1'), 'head', true).findings.length === 0;
 }
