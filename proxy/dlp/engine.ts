@@ -156,7 +156,7 @@ export const MAX_ARMORED = 12 * 1024;
  * the body ends, when the rest of the body is the block).
  */
 function armoredEnd(buf: Buffer, start: number, end: number): number {
-  if (buf.compare(BEGIN, 0, BEGIN.length, start, start + BEGIN.length) !== 0) return end;
+  if (start + BEGIN.length > buf.length || buf.compare(BEGIN, 0, BEGIN.length, start, start + BEGIN.length) !== 0) return end;
   const close = buf.indexOf('-----', start + BEGIN.length);
   if (close < 0 || close - start > 80) return end;
   const marker = Buffer.concat([Buffer.from('-----END '), buf.subarray(start + BEGIN.length, close), Buffer.from('-----')]);

@@ -22,3 +22,13 @@ describe('found by the 100,000-run fuzz bench', () => {
     expect(out).toBe('_auth = [REDACTED:npmrc-auth-token] _auth = [REDACTED:npmrc-auth-token]');
   });
 });
+
+describe('found by the fuzz bench, too', () => {
+  plainIt('a match that starts within 11 bytes of the end does not throw (the BEGIN-line check read past the buffer)', async () => {
+    const { BUILTIN_RULES } = await import('../../policies/dlp/index.ts');
+    const { compileEngine } = await import('../../proxy/dlp/engine.ts');
+    const { StreamScanner } = await import('../../proxy/dlp/stream.ts');
+    const s = new StreamScanner({ engine: compileEngine(BUILTIN_RULES), actions: BUILTIN_RULES.map(() => 'log'), report: false }, 'request body');
+    expect(() => s.prime(Buffer.from('+100')).end()).not.toThrow();
+  });
+});
