@@ -1,6 +1,6 @@
 // Runs every fast-check property of bench/fuzz-props*.ts at least 100,000 times (CI runs a few
 // thousand each) and prints the counts. Exit status 1 on the first counterexample.
-// Run: npx tsx bench/fuzz.ts [--runs N] [--only NAME] [--seed S]
+// Run: npx tsx bench/fuzz.ts [--runs N] [--only GROUP] [--match TEXT] [--seed S]
 import fc from 'fast-check';
 import { ALL_PROPS, type Prop } from './fuzz-props.ts';
 import { DLP_PROPS } from './fuzz-props-dlp.ts';
@@ -13,6 +13,7 @@ const arg = (name: string) => {
 };
 const runs = Number(arg('--runs') ?? 100_000);
 const only = arg('--only');
+const match = arg('--match');
 const seed = arg('--seed') === undefined ? Date.now() ^ (process.pid << 8) : Number(arg('--seed'));
 const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, search: SEARCH_PROPS, dlp: DLP_PROPS };
 
@@ -22,6 +23,7 @@ console.log(`fast-check: ${runs} runs per property, seed ${seed}`);
 for (const [group, props] of Object.entries(groups)) {
   if (only && group !== only) continue;
   for (const p of props) {
+    if (match && !p.name.includes(match)) continue;
     let n = 0;
     const t0 = performance.now();
     const counted = (...a: unknown[]) => {

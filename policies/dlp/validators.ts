@@ -255,7 +255,9 @@ export function keyBlock(block: string): boolean {
     .replace(/-----(?:BEGIN|END)[^-]{1,60}-----/g, '')
     .replace(/^[A-Za-z-]{2,30}:[^\n\\]{0,200}/gm, '')
     .replace(/\\[rn]|[\s\\]/g, '');
-  const b64 = payload.replace(/[^A-Za-z0-9+/]/g, '');
+  // Judged on the block's first 200 base64 characters: a block cut off before its END line runs on
+  // into whatever text follows, and that text must not decide whether the key is a key.
+  const b64 = payload.replace(/[^A-Za-z0-9+/]/g, '').slice(0, 200);
   return b64.length >= 40 && shannonEntropy(b64) >= 4.5 && !/EXAMPLE|REDACTED/.test(b64);
 }
 

@@ -32,3 +32,15 @@ describe('found by the fuzz bench, too', () => {
     expect(() => s.prime(Buffer.from('+100')).end()).not.toThrow();
   });
 });
+
+describe('found by the fuzz bench, third', () => {
+  plainIt('a key block cut off before its END line is judged on its own bytes, not on the text it runs into', async () => {
+    const { BUILTIN_RULES } = await import('../../policies/dlp/index.ts');
+    const { compileEngine } = await import('../../proxy/dlp/engine.ts');
+    const { HOLD, StreamScanner } = await import('../../proxy/dlp/stream.ts');
+    const key = BUILTIN_RULES.find((r) => r.id === 'private-key-rsa')!.examples.match[3]; // no END line
+    const s = new StreamScanner({ engine: compileEngine(BUILTIN_RULES), actions: BUILTIN_RULES.map(() => 'log'), report: false }, 'request body');
+    s.prime(Buffer.from(`${key} ${'x'.repeat(HOLD)}`)).end();
+    expect(s.findings.map((f) => f.ruleId)).toContain('private-key-rsa');
+  });
+});
