@@ -3,7 +3,7 @@
 // as it is scanned. A block ends the stream with a BodyRefused error; the caller aborts the
 // exchange and answers the agent.
 import { pipeline, Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import { CODECS } from './codecs.ts';
 import type { Finding, Rules } from './stream.ts';
 import { StreamScanner } from './stream.ts';
 
@@ -38,12 +38,6 @@ export interface BodyScanOptions {
   onStored?: (decoded: Buffer) => void;
 }
 
-const CODINGS: Record<string, { decode: () => zlib.Zlib & NodeJS.ReadWriteStream; encode: () => zlib.Zlib & NodeJS.ReadWriteStream }> = {
-  gzip: { decode: () => zlib.createGunzip(), encode: () => zlib.createGzip() },
-  'x-gzip': { decode: () => zlib.createGunzip(), encode: () => zlib.createGzip() },
-  deflate: { decode: () => zlib.createInflate(), encode: () => zlib.createDeflate() },
-  br: { decode: () => zlib.createBrotliDecompress(), encode: () => zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }) },
-};
 /** Ratios are judged only past this many decoded bytes: small bodies compress well legitimately. */
 const RATIO_GRACE = 1024 * 1024;
 
@@ -54,11 +48,11 @@ export function changesLength(encoding: string | undefined): boolean {
 
 /** Is this Content-Encoding one the scanner can read? */
 export function scannable(encoding: string | undefined): boolean {
-  return encoding === undefined || encoding === 'identity' || encoding in CODINGS;
+  return encoding === undefined || encoding === 'identity' || CODECS.has(encoding);
 }
 
 export function scanBody(source: AsyncIterable<Buffer>, o: BodyScanOptions): AsyncIterable<Buffer> {
-  const coding = o.encoding && o.encoding !== 'identity' ? CODINGS[o.encoding] : undefined;
+  const coding = o.encoding && o.encoding !== 'identity' ? CODECS.get(o.encoding) : undefined;
   if (o.encoding && o.encoding !== 'identity' && !coding) {
     return failing(new BodyRefused('unscannable_encoding', `the ${o.location} is sent with Content-Encoding: ${o.encoding}, which airlock cannot scan`));
   }

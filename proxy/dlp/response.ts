@@ -3,8 +3,8 @@
 // streams event by event, so tokens are not held back. A compressed body is decoded for this and
 // encoded again; then Content-Length is dropped (the agent gets chunked / unframed-length data).
 import stream, { type Duplex, Transform, type TransformCallback } from 'node:stream';
-import zlib from 'node:zlib';
 import { BodyRefused } from './body.ts';
+import { CODECS } from './codecs.ts';
 import { EchoScrubber } from './echo.ts';
 import { type Finding, type Rules, scanValue, StreamScanner } from './stream.ts';
 
@@ -33,19 +33,13 @@ export type ResponseFilter = ({ sync: SyncFilter } | { stream: Duplex }) & {
 // stream.compose exists in Node 20 (stability 1) but @types/node 20 does not declare it.
 const compose = (stream as unknown as { compose: (...s: Duplex[]) => Duplex }).compose;
 
-const CODECS: Record<string, [() => Transform, () => Transform]> = {
-  gzip: [() => zlib.createGunzip(), () => zlib.createGzip()],
-  'x-gzip': [() => zlib.createGunzip(), () => zlib.createGzip()],
-  deflate: [() => zlib.createInflate(), () => zlib.createDeflate()],
-  br: [() => zlib.createBrotliDecompress(), () => zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } })],
-};
 
 /** null: nothing to do, relay the bytes as they are. */
 export function responseFilter(o: ResponseFilterOptions): ResponseFilter | null {
   const secrets = o.secrets.filter((s) => s.length > 0);
   if (secrets.length === 0 && !o.rules) return null;
   const encoded = o.encoding !== undefined && o.encoding !== 'identity';
-  const codec = encoded ? CODECS[o.encoding!] : undefined;
+  const codec = encoded ? CODECS.get(o.encoding!) : undefined;
   // An unknown coding cannot be read: with secrets to protect, refuse rather than pass it blind.
   if (encoded && !codec) {
     const t = new Transform({
@@ -57,8 +51,7 @@ export function responseFilter(o: ResponseFilterOptions): ResponseFilter | null 
   }
   const core = new FilterCore(secrets, o);
   if (!codec) return { sync: core, dropLength: o.rules !== null && !o.rules.report };
-  const [decode, encode] = codec;
-  return { stream: compose(decode(), asTransform(core), encode()), dropLength: true };
+  return { stream: compose(codec.decode(), asTransform(core), codec.encode()), dropLength: true };
 }
 
 function asTransform(core: SyncFilter): Transform {

@@ -284,6 +284,15 @@ describe('WebSocket messages from the agent', () => {
 });
 
 describe('limits and modes', () => {
+  it('a coding DLP cannot read is refused, even one named like an object property', async () => {
+    for (const coding of ['zstd', 'constructor']) {
+      const r = await curl(`https://api.test/coding-${coding}`, ['-H', `content-encoding: ${coding}`, '--data-binary', 'x']);
+      expect(r.status, coding).toBe(415);
+      expect(JSON.parse(r.body).error).toBe('unscannable_encoding');
+    }
+    expect(received.some((x) => x.path.startsWith('/coding-'))).toBe(false);
+  });
+
   it('a decompression bomb is blocked with a clear reason, and recorded', async () => {
     const bomb = path.join(dir, 'bomb.gz');
     fs.writeFileSync(bomb, zlib.gzipSync(Buffer.alloc(300 * 1024 * 1024), { level: 9 }));
