@@ -185,20 +185,25 @@ describe('sslscan (Debian) against airlock', () => {
     expect(out, where).toMatch(/Session renegotiation not supported|Secure session renegotiation supported/);
   }
 
-  it.runIf(available)('the transparent listener (SNI api.test): TLS 1.2+ only, AEAD ciphers with forward secrecy only', async () => {
+  // The suite's setup installs sslscan; without it these fail (never skip), so CI cannot pass unchecked.
+  const needSslscan = () => {
+    if (!available) throw new Error('sslscan is not installed: run npm run test:setup');
+  };
+
+  it('the transparent listener (SNI api.test): TLS 1.2+ only, AEAD ciphers with forward secrecy only', async () => {
+    needSslscan();
     const r = await run('sslscan', ['--no-colour', '--sni-name=api.test', '--no-check-certificate', `127.0.0.1:${rig.ports.transparent}`]);
     console.log(r.stdout.split('\n').filter((l) => /enabled|disabled|Accepted|Preferred/.test(l)).join('\n'));
     assertModern(r.stdout, 'transparent');
   }, 120_000);
 
-  it.runIf(available)('a CONNECT tunnel through the explicit proxy: the same', async () => {
+  it('a CONNECT tunnel through the explicit proxy: the same', async () => {
+    needSslscan();
     const bridge = await connectBridge();
     const r = await run('sslscan', ['--no-colour', '--sni-name=api.test', '--no-check-certificate', `127.0.0.1:${bridge.port}`]);
     bridge.close();
     assertModern(r.stdout, 'CONNECT');
   }, 120_000);
-
-  it.skipIf(available)('sslscan is not installed: run npm run test:setup', () => {});
 });
 
 describe('domain fronting: SNI, Host and :authority must agree', () => {
