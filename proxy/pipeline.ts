@@ -380,7 +380,12 @@ function responseFilterFor(rule: HostRule, rules: Rules | null, flow: Flow): Res
     });
 }
 
+const injectedNamesOf = new WeakMap<HostRule, ReadonlySet<string>>();
+
+/** Header names the rule overwrites (not scanned: the agent's value never leaves). Once per rule. */
 function injectedNames(rule: HostRule): ReadonlySet<string> {
-  return new Set(rule.injectHeaders.map((h) => h.name));
+  let names = injectedNamesOf.get(rule);
+  if (!names) injectedNamesOf.set(rule, (names = new Set(rule.injectHeaders.map((h) => h.name))));
+  return names;
 }
 

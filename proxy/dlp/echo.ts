@@ -2,7 +2,7 @@
 // echoing (or malicious) upstream can never hand the key to the agent. Stream-safe: a tail that
 // could be the start of a secret is held until the next chunk decides it; nothing else is held,
 // so streamed responses (SSE) are not delayed. Same length in, same length out.
-export const ECHO_MARKER = '[redacted:injected]';
+const ECHO_MARKER = '[redacted:injected]';
 const EMPTY = Buffer.alloc(0);
 
 export class EchoScrubber {

@@ -147,7 +147,7 @@ function execIn(c: CompiledRule, buf: Buffer, from: number, to: number, out: Raw
 
 const BEGIN = Buffer.from('-----BEGIN ');
 /** Longest armored block (a PGP key with subkeys is ~7 KB); must stay below stream.ts HOLD. */
-export const MAX_ARMORED = 12 * 1024;
+const MAX_ARMORED = 12 * 1024;
 
 /**
  * A match that starts with an armor BEGIN line covers its block up to the END line, so redaction
@@ -181,7 +181,7 @@ function inMarker(buf: Buffer, s: number, e: number): boolean {
 type RE2ExecArray = RegExpExecArray & { indices: [number, number][] };
 
 /** Capturing groups in an RE2 pattern: `(` not escaped, not in a class, not `(?`. */
-export function groupCount(pattern: string): number {
+function groupCount(pattern: string): number {
   let n = 0;
   let inClass = false;
   for (let i = 0; i < pattern.length; i++) {

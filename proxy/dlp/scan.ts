@@ -37,7 +37,7 @@ export interface ScanOptions {
 }
 
 /** base64 segments longer than this (images, archives) are not decoded. */
-export const MAX_SEGMENT = 64 * 1024;
+const MAX_SEGMENT = 64 * 1024;
 const MIN_SEGMENT = 24;
 const MAX_DEPTH = 3;
 // Standard or URL-safe base64, optionally wrapped in lines (MIME, PEM-like).
