@@ -4,11 +4,14 @@
 import fc from 'fast-check';
 import { BUILTIN_RULES } from '../policies/dlp/index.ts';
 import { compileEngine } from '../proxy/dlp/engine.ts';
+import { nativeAddon } from '../proxy/dlp/native.ts';
 import { HOLD, type Rules, StreamScanner } from '../proxy/dlp/stream.ts';
 import { fail, type Prop } from './fuzz-props.ts';
 
 const engine = compileEngine(BUILTIN_RULES);
-const all = (action: 'log' | 'redact' | 'block'): Rules => ({ engine, actions: BUILTIN_RULES.map(() => action), report: false });
+/** The node-re2 engine: the native one's reference (the two must find the same). */
+const portable = compileEngine(BUILTIN_RULES, { native: false });
+const all = (action: 'log' | 'redact' | 'block', e = engine): Rules => ({ engine: e, actions: BUILTIN_RULES.map(() => action), report: false });
 const EXAMPLES = BUILTIN_RULES.flatMap((r) => r.examples.match);
 
 function run(rules: Rules, chunks: Buffer[]) {
@@ -35,7 +38,36 @@ function build([pieces, cuts]: [string[], number[]]): { whole: Buffer; chunks: B
   return { whole, chunks: [0, ...at].map((s, i, a) => whole.subarray(s, i + 1 < a.length ? a[i + 1] : whole.length)) };
 }
 
+// Text in the shape of agent traffic: JSON whose strings carry code, escapes, URLs and numbers.
+const codeish = fc.stringMatching(/^[\x20-\x7e\n\t]{0,400}$/).map((x) => JSON.stringify({ role: 'user', content: `const token = process.env.X; // ${x}` }));
+const mixed = fc.tuple(fc.array(fc.oneof(secret, filler, codeish, fc.constantFrom('%2F%3D', '\\u0041KIA', '4111 1111 1111 1111', 'GB82 WEST 1234 5698 7654 32', '078-05-1120')), { minLength: 1, maxLength: 8 }), fc.constant([] as number[]));
+
 const same = (a: unknown, b: unknown, what: string) => JSON.stringify(a) === JSON.stringify(b) || fail(`${what}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`);
+
+/** Only where the native scanner is built (CI builds it; test/unit/dlp-engines.test.ts checks). */
+export const ENGINE_PROPS: Prop[] = nativeAddon()
+  ? [
+      {
+        name: 'DLP: the native scanner and the node-re2 engine find the same, and output the same',
+        arbs: [mixed],
+        predicate: (input: [string[], number[]]) => {
+          const { whole } = build(input);
+          const a = run(all('redact', portable), [whole]);
+          const b = run(all('redact', engine), [whole]);
+          same(b.findings, a.findings, 'findings');
+          if (!a.out.equals(b.out)) fail('output differs');
+        },
+      },
+      {
+        name: "DLP: the native base64 decoder is Node's Buffer.from(x, 'base64')",
+        arbs: [fc.stringMatching(/^[A-Za-z0-9+/_=\r\n.-]{0,80}$/)],
+        predicate: (text: string) => {
+          const mine = nativeAddon()!.decodeBase64(Buffer.from(text, 'latin1'));
+          if (!mine.equals(Buffer.from(text, 'base64'))) fail(`${JSON.stringify(text)}: ${mine.toString('hex')} != ${Buffer.from(text, 'base64').toString('hex')}`);
+        },
+      },
+    ]
+  : [];
 
 export const DLP_PROPS: Prop[] = [
   {

@@ -1,5 +1,6 @@
 // The start-up banner: where everything is and how to point an agent at airlock.
 import path from 'node:path';
+import { nativeUnavailable } from './dlp/native.ts';
 import type { Airlock } from './main.ts';
 
 export function banner(a: Airlock): string {
@@ -20,6 +21,8 @@ export function banner(a: Airlock): string {
   lines.push(`  CA certificate  ${rel(a.caCertPath)}   (agents must trust it)`);
   lines.push(`  flow store      ${rel(a.config.store.path)}`);
   if (a.config.sourcePath) lines.push(`  policy          ${rel(a.config.sourcePath)}`);
+  const slow = a.config.dlp.enabled ? nativeUnavailable() : undefined;
+  if (slow) lines.push(`  DLP             portable node-re2 engine, several times slower: the native scanner is ${slow}`);
   lines.push('');
   const n = a.config.hosts.length;
   lines.push(

@@ -8,27 +8,21 @@ import { genericRules } from './rules/generic.ts';
 import { keyRules } from './rules/keys.ts';
 import { paymentRules } from './rules/payment.ts';
 import { piiRules } from './rules/pii.ts';
+import { PREFILTERS } from './prefilters.ts';
 import { registryRules } from './rules/registries.ts';
 import { tokenRules } from './rules/tokens.ts';
 import { vcsRules } from './rules/vcs.ts';
 
 /** Vendor-specific rules first, generic assignments and PII last: the order findings are listed in. */
-export const BUILTIN_RULES: readonly DlpRule[] = Object.freeze([
-  ...keyRules,
-  ...cloudRules,
-  ...aiRules,
-  ...vcsRules,
-  ...paymentRules,
-  ...chatRules,
-  ...registryRules,
-  ...tokenRules,
-  ...databaseRules,
-  ...genericRules,
-  ...piiRules,
-]);
+export const BUILTIN_RULES: readonly DlpRule[] = Object.freeze(
+  [...keyRules, ...cloudRules, ...aiRules, ...vcsRules, ...paymentRules, ...chatRules, ...registryRules, ...tokenRules, ...databaseRules, ...genericRules, ...piiRules].map(
+    (r) => (PREFILTERS[r.id] ? { ...r, prefilter: PREFILTERS[r.id] } : r),
+  ),
+);
 
 const byId = new Map(BUILTIN_RULES.map((r) => [r.id, r]));
 if (byId.size !== BUILTIN_RULES.length) throw new Error('duplicate built-in DLP rule id');
+for (const id of Object.keys(PREFILTERS)) if (!byId.has(id)) throw new Error(`prefilter for unknown DLP rule ${id}`);
 
 /** The built-in rule with this id, or undefined. */
 export function ruleById(id: string): DlpRule | undefined {

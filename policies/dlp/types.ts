@@ -21,6 +21,13 @@ export interface DlpRule {
    * (case-insensitively). Empty: the rule always runs (card numbers, SSNs: no fixed literal).
    */
   keywords: string[];
+  /**
+   * For the native scanner only (Hyperscan syntax): a pattern that matches within every match of
+   * `pattern`, far rarer in ordinary text than the keywords. The scanner then verifies the rule
+   * within its longest match of each prefilter hit instead of each keyword. For rules whose
+   * keywords are common words in code ('+', '@', 'token', 'pass').
+   */
+  prefilter?: string;
   /** Checksum / entropy / structure check on the secret; a false return drops the match. */
   validate?: (secret: string) => boolean;
   severity: Severity;

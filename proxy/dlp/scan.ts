@@ -3,7 +3,8 @@
 // raw coordinates; a match inside a base64 segment covers the whole segment.
 import { isUtf8 } from 'node:buffer';
 import RE2 from 're2';
-import { type CompiledRule, type Engine, findMatches } from './engine.ts';
+import type { CompiledRule, Engine } from './engine.ts';
+import { findMatchesRe2 } from './re2-engine.ts';
 import { IDENTITY, jsonUnescapeView, stack, urlDecodeView, type View } from './views.ts';
 
 export interface Match {
@@ -32,6 +33,8 @@ export interface BlockScan {
 
 export interface ScanOptions {
   enabled: (ruleIndex: number) => boolean;
+  /** The same as one byte per rule (1: enabled), for the native scanner. */
+  mask?: Uint8Array;
   /** `+` means a space (application/x-www-form-urlencoded, query strings). */
   form?: boolean;
 }
@@ -44,6 +47,7 @@ const MAX_DEPTH = 3;
 const SEGMENT = new RE2('[A-Za-z0-9+/_-]{24,}={0,2}(?:\\r?\\n[A-Za-z0-9+/_-]{4,}={0,2})*', 'g');
 
 export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanOptions, final: boolean, depth = 0): BlockScan {
+  if (engine.native) return scanNative(engine, raw, from, opts, final);
   // Decoding layers, each a view of the one below; the top one is scanned.
   const layers: { name: string; view: View }[] = [];
   const add = (name: string, v: View | null) => v && layers.push({ name, view: v });
@@ -59,7 +63,7 @@ export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanO
   const view = layers.reduce((v, l) => stack(v, l.view), IDENTITY(raw));
   const vFrom = view.fromRaw(from);
   const matches: Match[] = [];
-  for (const m of findMatches(engine, view.buf, vFrom, opts.enabled)) {
+  for (const m of findMatchesRe2(engine.re2, view.buf, vFrom, opts.enabled)) {
     const secret = view.buf.subarray(m.sStart, m.sEnd);
     matches.push({
       rule: m.rule,
@@ -99,6 +103,28 @@ export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanO
     }
   }
   return { matches: dedupe(matches), holdFrom, segments };
+}
+
+/** The same scan in native code (native/dlp/src/scan.cc); validators run here, then de-duplication. */
+function scanNative(engine: Engine, raw: Buffer, from: number, opts: ScanOptions, final: boolean): BlockScan {
+  const mask = opts.mask ?? enabledMask(engine, opts.enabled);
+  const [holdFrom, flat, found] = engine.native!.scan(raw, from, mask, opts.form === true, final);
+  const matches: Match[] = [];
+  for (const [r, start, end, sStart, sEnd, via, bytes] of found) {
+    const rule = engine.rules[r];
+    const secret = bytes.toString('utf8');
+    if (rule.rule.validate && !rule.rule.validate(secret)) continue;
+    matches.push({ rule, start, end, sStart, sEnd, via, secret });
+  }
+  const segments: [number, number][] = [];
+  for (let i = 0; i < flat.length; i += 2) segments.push([flat[i], flat[i + 1]]);
+  return { matches: dedupe(matches), holdFrom, segments };
+}
+
+export function enabledMask(engine: Engine, enabled: (ruleIndex: number) => boolean): Uint8Array {
+  const mask = new Uint8Array(engine.rules.length);
+  for (let i = 0; i < mask.length; i++) mask[i] = enabled(i) ? 1 : 0;
+  return mask;
 }
 
 /**

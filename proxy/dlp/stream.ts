@@ -4,7 +4,7 @@
 import type { DlpAction, RuleAction, Severity } from '../../policies/dlp/types.ts';
 import type { Engine } from './engine.ts';
 import { mask } from './mask.ts';
-import { type Match, scanBlock } from './scan.ts';
+import { enabledMask, type Match, scanBlock } from './scan.ts';
 
 export type { RuleAction };
 /** What happened: report mode records what enforcement would have done. */
@@ -45,11 +45,14 @@ export class StreamScanner {
   dropped = 0;
   blocked: Finding | undefined;
   private keep: Buffer = Buffer.alloc(0);
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   /** Start of the unreleased bytes within `keep`. */
   private from = 0;
   /** Stream offset of keep[from]. */
   private base = 0;
   private readonly enabled: (i: number) => boolean;
+  private readonly mask: Uint8Array | undefined;
 
   /** The last released bytes with every finding redacted (for the store), when they differ. */
   lastStored: Buffer | undefined;
@@ -63,16 +66,28 @@ export class StreamScanner {
     private readonly sameLength = false,
   ) {
     this.enabled = (i) => rules.actions[i] !== 'off';
+    this.mask = rules.engine.native ? maskOf(rules) : undefined;
   }
 
   /** Bytes now safe to forward (possibly redacted), or null once blocked. */
   push(chunk: Buffer): Buffer | null {
     if (this.blocked) return null;
-    this.keep = this.keep.length === this.from && this.from === 0 ? chunk : Buffer.concat([this.keep, chunk]);
-    // Scan in steps of at least 3 x HOLD so that small chunks (16 KiB TLS records) do not rescan
-    // the held window each time.
-    if (this.keep.length - this.from < 4 * HOLD) return EMPTY;
+    // Chunks wait in a list and are joined once per round: joining each 16 KiB TLS record onto
+    // the held window would copy it again and again.
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // Scan in steps of at least 3 x HOLD so that small chunks do not rescan the held window each time.
+    if (this.keep.length - this.from + this.pendingBytes < 4 * HOLD) return EMPTY;
+    this.join();
     return this.round(false);
+  }
+
+  private join(): void {
+    if (this.pending.length === 0) return;
+    const parts = this.keep.length > 0 ? [this.keep, ...this.pending] : this.pending;
+    this.keep = parts.length === 1 ? parts[0] : Buffer.concat(parts, this.keep.length + this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   /** Takes a whole value without scanning yet (end() scans it in one round). */
@@ -84,13 +99,14 @@ export class StreamScanner {
   /** The rest, scanned to the end; null if blocked. */
   end(): Buffer | null {
     if (this.blocked) return null;
+    this.join();
     return this.round(true);
   }
 
   private round(final: boolean): Buffer | null {
     const buf = this.keep;
     const from = this.from;
-    const scan = scanBlock(this.rules.engine, buf, from, { enabled: this.enabled, form: this.form }, final);
+    const scan = scanBlock(this.rules.engine, buf, from, { enabled: this.enabled, mask: this.mask, form: this.form }, final);
     let boundary = final ? buf.length : Math.max(from, Math.min(buf.length - HOLD, scan.holdFrom));
     // Never release part of a match or of a base64 segment that is still being decided.
     const spans: [number, number][] = [...scan.matches.map((m): [number, number] => [m.start, m.end]), ...scan.segments];
@@ -142,6 +158,14 @@ export class StreamScanner {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** One byte per rule, 1 where its action is not off; once per actions array (per policy, unless an exception applies). */
+const masks = new WeakMap<readonly string[], Uint8Array>();
+function maskOf(rules: Rules): Uint8Array {
+  let m = masks.get(rules.actions);
+  if (!m) masks.set(rules.actions, (m = enabledMask(rules.engine, (i) => rules.actions[i] !== 'off')));
+  return m;
+}
 
 /** buf[from, to) with each redacted secret replaced by `[REDACTED:rule-id]` (overlaps merged). */
 export function redact(buf: Buffer, from: number, to: number, ms: Match[], sameLength: boolean): Buffer {

@@ -1,0 +1,243 @@
+// N-API glue: `new Engine(rules)` compiles a rule set; `engine.scan(buf, from, enabled, form,
+// final)` runs scanBlock (scan.h) and returns [holdFrom, segments, matches], each match as
+// [rule, start, end, sStart, sEnd, via, secret].
+#include <node_api.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "scan.h"
+
+namespace {
+
+using airlock::Engine;
+
+#define CHECK(call)                                                       \
+  do {                                                                    \
+    if ((call) != napi_ok) {                                              \
+      napi_throw_error(env, nullptr, "airlock-dlp: N-API call failed"); \
+      return nullptr;                                                     \
+    }                                                                     \
+  } while (0)
+
+std::string stringOf(napi_env env, napi_value v) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &n) != napi_ok) throw std::runtime_error("expected a string");
+  std::string s(n, '\0');
+  napi_get_value_string_utf8(env, v, s.data(), n + 1, &n);
+  return s;
+}
+
+napi_value property(napi_env env, napi_value obj, const char* name) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok) throw std::runtime_error(std::string("missing ") + name);
+  return v;
+}
+
+bool isType(napi_env env, napi_value v, napi_valuetype t) {
+  napi_valuetype got;
+  return napi_typeof(env, v, &got) == napi_ok && got == t;
+}
+
+std::vector<airlock::RuleSpec> readRules(napi_env env, napi_value list) {
+  uint32_t n = 0;
+  if (napi_get_array_length(env, list, &n) != napi_ok) throw std::runtime_error("expected an array of rules");
+  std::vector<airlock::RuleSpec> rules(n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value r;
+    napi_get_element(env, list, i, &r);
+    rules[i].pattern = stringOf(env, property(env, r, "pattern"));
+    napi_value kw = property(env, r, "keywords");
+    uint32_t k = 0;
+    napi_get_array_length(env, kw, &k);
+    for (uint32_t j = 0; j < k; j++) {
+      napi_value s;
+      napi_get_element(env, kw, j, &s);
+      rules[i].keywords.push_back(stringOf(env, s));
+    }
+    napi_value pf = property(env, r, "prefilter");
+    if (isType(env, pf, napi_string)) rules[i].prefilter = stringOf(env, pf);
+    double ml = 0;
+    napi_get_value_double(env, property(env, r, "maxLen"), &ml);
+    rules[i].maxLen = ml;
+  }
+  return rules;
+}
+
+void finalize(napi_env, void* data, void*) { delete static_cast<Engine*>(data); }
+
+napi_value construct(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
+  try {
+    auto* engine = new Engine(readRules(env, argv[0]));
+    CHECK(napi_wrap(env, self, engine, finalize, nullptr, nullptr));
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return self;
+}
+
+/** [[rule, start, end, sStart, sEnd, via, secret], ...] */
+napi_value matchList(napi_env env, const std::vector<airlock::Match>& list) {
+  napi_value matches, v;
+  CHECK(napi_create_array_with_length(env, list.size(), &matches));
+  for (size_t i = 0; i < list.size(); i++) {
+    const airlock::Match& m = list[i];
+    napi_value one;
+    CHECK(napi_create_array_with_length(env, 7, &one));
+    uint32_t nums[5] = {m.rule, m.start, m.end, m.sStart, m.sEnd};
+    for (uint32_t k = 0; k < 5; k++) {
+      CHECK(napi_create_uint32(env, nums[k], &v));
+      CHECK(napi_set_element(env, one, k, v));
+    }
+    CHECK(napi_create_string_utf8(env, m.via.data(), m.via.size(), &v));
+    CHECK(napi_set_element(env, one, 5, v));
+    CHECK(napi_create_buffer_copy(env, m.secret.size(), m.secret.data(), nullptr, &v));
+    CHECK(napi_set_element(env, one, 6, v));
+    CHECK(napi_set_element(env, matches, static_cast<uint32_t>(i), one));
+  }
+  return matches;
+}
+
+napi_value scan(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
+  Engine* engine;
+  CHECK(napi_unwrap(env, self, reinterpret_cast<void**>(&engine)));
+  void* data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "scan: expected a Buffer");
+    return nullptr;
+  }
+  double fromD = 0;
+  CHECK(napi_get_value_double(env, argv[1], &fromD));
+  napi_typedarray_type type;
+  size_t elen;
+  void* edata;
+  napi_value ab;
+  size_t eoff;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &elen, &edata, &ab, &eoff));
+  if (type != napi_uint8_array || elen < engine->ruleCount()) {
+    napi_throw_type_error(env, nullptr, "scan: expected a Uint8Array with one entry per rule");
+    return nullptr;
+  }
+  bool form = false, final = false;
+  CHECK(napi_get_value_bool(env, argv[3], &form));
+  CHECK(napi_get_value_bool(env, argv[4], &final));
+  airlock::BlockScan out;
+  try {
+    airlock::ScanOptions opts{static_cast<const uint8_t*>(edata), form};
+    airlock::scanBlock(*engine, static_cast<const uint8_t*>(data), len, std::min<size_t>(len, static_cast<size_t>(std::max(0.0, fromD))), opts, final, out);
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+    return nullptr;
+  }
+  napi_value result, segs, matches, v;
+  CHECK(napi_create_array_with_length(env, 3, &result));
+  CHECK(napi_create_uint32(env, out.holdFrom, &v));
+  CHECK(napi_set_element(env, result, 0, v));
+  CHECK(napi_create_array_with_length(env, out.segments.size() * 2, &segs));
+  for (size_t i = 0; i < out.segments.size(); i++) {
+    CHECK(napi_create_uint32(env, out.segments[i].first, &v));
+    CHECK(napi_set_element(env, segs, static_cast<uint32_t>(2 * i), v));
+    CHECK(napi_create_uint32(env, out.segments[i].second, &v));
+    CHECK(napi_set_element(env, segs, static_cast<uint32_t>(2 * i + 1), v));
+  }
+  CHECK(napi_set_element(env, result, 1, segs));
+  matches = matchList(env, out.matches);
+  if (!matches) return nullptr;
+  CHECK(napi_set_element(env, result, 2, matches));
+  return result;
+}
+
+napi_value find(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
+  Engine* engine;
+  CHECK(napi_unwrap(env, self, reinterpret_cast<void**>(&engine)));
+  void* data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "find: expected a Buffer");
+    return nullptr;
+  }
+  double fromD = 0;
+  CHECK(napi_get_value_double(env, argv[1], &fromD));
+  napi_typedarray_type type;
+  size_t elen;
+  void* edata;
+  napi_value ab;
+  size_t eoff;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &elen, &edata, &ab, &eoff));
+  if (type != napi_uint8_array || elen < engine->ruleCount()) {
+    napi_throw_type_error(env, nullptr, "find: expected a Uint8Array with one entry per rule");
+    return nullptr;
+  }
+  std::vector<airlock::RawMatch> found;
+  const uint8_t* buf = static_cast<const uint8_t*>(data);
+  try {
+    size_t from = std::min<size_t>(len, static_cast<size_t>(std::max(0.0, fromD)));
+    airlock::Shapes shapes;
+    airlock::findShapes(buf, len, from, shapes);
+    engine->findMatches(buf, len, from, static_cast<const uint8_t*>(edata), shapes, found);
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+    return nullptr;
+  }
+  std::vector<airlock::Match> ms;
+  for (const auto& m : found) ms.push_back({m.rule, m.start, m.end, m.sStart, m.sEnd, "", std::string(reinterpret_cast<const char*>(buf + m.sStart), m.sEnd - m.sStart)});
+  return matchList(env, ms);
+}
+
+napi_value decodeBase64(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void* data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[0], &data, &len));
+  std::vector<uint8_t> out = airlock::decodeBase64(static_cast<const uint8_t*>(data), len);
+  napi_value v;
+  CHECK(napi_create_buffer_copy(env, out.size(), out.data(), nullptr, &v));
+  return v;
+}
+
+napi_value selfTest(napi_env env, napi_callback_info) {
+  std::string r;
+  try {
+    r = airlock::selfTest();
+  } catch (const std::exception& e) {
+    r = e.what();
+  }
+  napi_value v;
+  CHECK(napi_create_string_utf8(env, r.data(), r.size(), &v));
+  return v;
+}
+
+napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor methods[] = {
+      {"scan", nullptr, scan, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"find", nullptr, find, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_value cls;
+  CHECK(napi_define_class(env, "Engine", NAPI_AUTO_LENGTH, construct, nullptr, 2, methods, &cls));
+  CHECK(napi_set_named_property(env, exports, "Engine", cls));
+  napi_value fn;
+  CHECK(napi_create_function(env, "decodeBase64", NAPI_AUTO_LENGTH, decodeBase64, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "decodeBase64", fn));
+  CHECK(napi_create_function(env, "selfTest", NAPI_AUTO_LENGTH, selfTest, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "selfTest", fn));
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

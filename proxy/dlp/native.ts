@@ -1,0 +1,62 @@
+// The native scanner (native/dlp: Hyperscan finds every rule's candidates in one pass, RE2 in C++
+// verifies them), loaded when it was built and its matcher passes a known-answer self-test.
+// `npm ci` builds it when libhyperscan-dev and libre2-dev are installed (`npm run setup`); without
+// them airlock runs the node-re2 engine (re2-engine.ts), which finds the same, several times slower.
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import { packageFile } from '../package-file.ts';
+
+export interface NativeRuleSpec {
+  pattern: string;
+  keywords: readonly string[];
+  prefilter?: string;
+  maxLen: number;
+}
+
+/** [rule, start, end, sStart, sEnd, via, secret] */
+export type NativeMatch = [number, number, number, number, number, string, Buffer];
+
+export interface NativeEngine {
+  /** [holdFrom, segments as flat [start, end, ...], matches] */
+  scan(raw: Buffer, from: number, enabled: Uint8Array, form: boolean, final: boolean): [number, number[], NativeMatch[]];
+  /** Matches in the bytes as they are (no decoding views), not yet validated. */
+  find(buf: Buffer, from: number, enabled: Uint8Array): NativeMatch[];
+}
+
+interface Addon {
+  Engine: new (rules: NativeRuleSpec[]) => NativeEngine;
+  decodeBase64(b: Buffer): Buffer;
+  /** '' when the pattern matcher finds known answers at every buffer alignment. */
+  selfTest(): string;
+}
+
+let addon: Addon | null | undefined;
+let loadError: string | undefined;
+
+/** The addon, or null (with the reason in nativeUnavailable()) when it is not built or is turned off. */
+export function nativeAddon(): Addon | null {
+  if (addon !== undefined) return addon;
+  if (process.env.AIRLOCK_DLP_ENGINE === 're2') {
+    loadError = 'AIRLOCK_DLP_ENGINE=re2';
+    return (addon = null);
+  }
+  const file = packageFile('native/dlp/build/Release/airlock_dlp.node');
+  try {
+    if (!fs.existsSync(file)) throw new Error('not built (install libhyperscan-dev and libre2-dev: npm run setup, then npm run build:native)');
+    const loaded = createRequire(import.meta.url)(file) as Addon;
+    const broken = loaded.selfTest();
+    if (broken) throw new Error(`not used: ${broken} (install libhyperscan-dev, not libvectorscan-dev, then npm run build:native)`);
+    addon = loaded;
+  } catch (err) {
+    loadError = (err as Error).message;
+    addon = null;
+  }
+  if (!addon && process.env.AIRLOCK_DLP_ENGINE === 'native') throw new Error(`the native DLP engine is required (AIRLOCK_DLP_ENGINE=native) but ${loadError}`);
+  return addon;
+}
+
+/** Why the native engine is not in use, or undefined when it is. */
+export function nativeUnavailable(): string | undefined {
+  nativeAddon();
+  return loadError;
+}
