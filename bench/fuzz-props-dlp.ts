@@ -5,6 +5,8 @@ import fc from 'fast-check';
 import { BUILTIN_RULES } from '../policies/dlp/index.ts';
 import { compileEngine } from '../proxy/dlp/engine.ts';
 import { nativeAddon } from '../proxy/dlp/native.ts';
+import { ScanCache } from '../proxy/dlp/cache.ts';
+import { type BodyScanner, SegmentedScanner } from '../proxy/dlp/segments.ts';
 import { HOLD, type Rules, StreamScanner } from '../proxy/dlp/stream.ts';
 import { fail, type Prop } from './fuzz-props.ts';
 
@@ -14,8 +16,8 @@ const portable = compileEngine(BUILTIN_RULES, { native: false });
 const all = (action: 'log' | 'redact' | 'block', e = engine): Rules => ({ engine: e, actions: BUILTIN_RULES.map(() => action), report: false });
 const EXAMPLES = BUILTIN_RULES.flatMap((r) => r.examples.match);
 
-function run(rules: Rules, chunks: Buffer[]) {
-  const s = new StreamScanner(rules, 'request body');
+function run(rules: Rules, chunks: Buffer[], scanner: BodyScanner = new StreamScanner(rules, 'request body')) {
+  const s = scanner;
   const out: Buffer[] = [];
   for (const c of chunks) {
     const o = s.push(c);
@@ -44,6 +46,36 @@ const mixed = fc.tuple(fc.array(fc.oneof(secret, filler, codeish, fc.constantFro
 
 const same = (a: unknown, b: unknown, what: string) => JSON.stringify(a) === JSON.stringify(b) || fail(`${what}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`);
 
+// An agent's conversation: messages whose text carries filler, code and the pack's examples, some
+// split across two messages; turn t sends messages 0..t, as agents resend their history.
+const piece = fc.oneof({ weight: 3, arbitrary: fc.lorem({ maxCount: 12 }) }, { weight: 2, arbitrary: secret }, { weight: 1, arbitrary: codeish });
+const message = fc.tuple(fc.constantFrom('user', 'assistant'), fc.array(piece, { minLength: 1, maxLength: 4 }), fc.boolean());
+const conversation = fc.tuple(
+  fc.array(message, { minLength: 1, maxLength: 7 }),
+  fc.integer({ min: 0, max: 6 }), // a secret cut in two across this message and the next
+  fc.constantFrom<'log' | 'redact' | 'block'>('log', 'redact', 'block'),
+  fc.array(fc.integer({ min: 1, max: 5000 }), { maxLength: 4 }),
+);
+type Conversation = [[string, string[], boolean][], number, 'log' | 'redact' | 'block', number[]];
+
+/** The request bodies of each turn: the Messages API shape, one more message each turn. */
+function turns([msgs, split]: Conversation): Buffer[] {
+  const texts = msgs.map(([, pieces]) => pieces.join(' '));
+  if (split < texts.length - 1) {
+    const ex = EXAMPLES[split % EXAMPLES.length];
+    const half = ex.length >> 1;
+    texts[split] += ` ${ex.slice(0, half)}`;
+    texts[split + 1] = `${ex.slice(half)} ${texts[split + 1]}`;
+  }
+  const rendered = msgs.map(([role, , blocks], i) =>
+    JSON.stringify({ role, content: blocks ? [{ type: 'text', text: texts[i] }, { type: 'tool_result', tool_use_id: `toolu_${i}`, content: texts[i].slice(0, 40) }] : texts[i] }),
+  );
+  const head = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1024, system: 'You are a coding agent.', tools: [{ name: 'Read', input_schema: { type: 'object' } }] }).slice(0, -1);
+  return rendered.map((_, t) => Buffer.from(`${head},"messages":[${rendered.slice(0, t + 1).join(',')}]}`));
+}
+
+const cut = (whole: Buffer, cuts: number[]) => build([[whole.toString('latin1')], cuts]).chunks.map((c) => Buffer.from(c.toString('latin1'), 'latin1'));
+
 /** Only where the native scanner is built (CI builds it; test/unit/dlp-engines.test.ts checks). */
 export const ENGINE_PROPS: Prop[] = nativeAddon()
   ? [
@@ -64,6 +96,43 @@ export const ENGINE_PROPS: Prop[] = nativeAddon()
         predicate: (text: string) => {
           const mine = nativeAddon()!.decodeBase64(Buffer.from(text, 'latin1'));
           if (!mine.equals(Buffer.from(text, 'base64'))) fail(`${JSON.stringify(text)}: ${mine.toString('hex')} != ${Buffer.from(text, 'base64').toString('hex')}`);
+        },
+      },
+    ]
+  : [];
+
+/** A JSON body element by element, with and without the scan cache (segments.ts); native only. */
+export const SEGMENT_PROPS: Prop[] = nativeAddon()
+  ? [
+      {
+        name: 'DLP: with the scan cache on or off, a conversation turn by turn gets the same findings, actions and bytes released',
+        arbs: [conversation],
+        predicate: (c: Conversation) => {
+          const rules = all(c[2]);
+          const cache = new ScanCache();
+          for (const body of turns(c)) {
+            const off = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, null));
+            const on = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, cache, 0));
+            same(on.findings, off.findings, 'findings');
+            same(on.blocked, off.blocked, 'blocked');
+            if (!on.out.equals(off.out)) fail('released bytes differ');
+          }
+          if (cache.stats.hits === 0 && turns(c).length > 1 && !c[2].startsWith('block')) fail('the cache never answered');
+        },
+      },
+      {
+        name: 'DLP: a JSON body scanned element by element finds what a scan of the whole body finds',
+        arbs: [conversation],
+        predicate: (c: Conversation) => {
+          const rules = all('log');
+          const bodies = turns(c);
+          const body = bodies[bodies.length - 1];
+          const whole = run(rules, [body]).findings;
+          const pieces = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', false, false, null)).findings;
+          const overlaps = (a: { ruleId: string; offset: number; length: number }, b: typeof a) =>
+            a.ruleId === b.ruleId && a.offset < b.offset + Math.max(1, b.length) && b.offset < a.offset + Math.max(1, a.length);
+          for (const f of whole) if (!pieces.some((g) => overlaps(f, g))) fail(`whole-body finding missing element by element: ${JSON.stringify(f)}`);
+          for (const g of pieces) if (!whole.some((f) => overlaps(f, g))) fail(`element-by-element finding the whole body does not have: ${JSON.stringify(g)}`);
         },
       },
     ]

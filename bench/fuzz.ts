@@ -3,7 +3,7 @@
 // Run: npx tsx bench/fuzz.ts [--runs N] [--only GROUP] [--match TEXT] [--seed S]
 import fc from 'fast-check';
 import { ALL_PROPS, type Prop } from './fuzz-props.ts';
-import { DLP_PROPS } from './fuzz-props-dlp.ts';
+import { DLP_PROPS, ENGINE_PROPS, SEGMENT_PROPS } from './fuzz-props-dlp.ts';
 import { POLICY_PROPS } from './fuzz-props-policy.ts';
 import { SEARCH_PROPS } from './fuzz-props-search.ts';
 
@@ -15,7 +15,7 @@ const runs = Number(arg('--runs') ?? 100_000);
 const only = arg('--only');
 const match = arg('--match');
 const seed = arg('--seed') === undefined ? Date.now() ^ (process.pid << 8) : Number(arg('--seed'));
-const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, search: SEARCH_PROPS, dlp: DLP_PROPS };
+const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, search: SEARCH_PROPS, dlp: DLP_PROPS, engines: ENGINE_PROPS, segments: SEGMENT_PROPS };
 
 let total = 0;
 let failed = 0;

@@ -5,6 +5,8 @@
 import { pipeline, Readable } from 'node:stream';
 import { CODECS } from './codecs.ts';
 import type { Finding, Rules } from './stream.ts';
+import { nativeAddon } from './native.ts';
+import { type BodyScanner, SegmentedScanner } from './segments.ts';
 import { StreamScanner } from './stream.ts';
 
 export type RefusalCode = 'dlp_blocked' | 'decompression_bomb' | 'unscannable_encoding';
@@ -61,8 +63,17 @@ export function scanBody(source: AsyncIterable<Buffer>, o: BodyScanOptions): Asy
   return coding ? (pipeline(Readable.from(scanned, { objectMode: false }), coding.encode(), noop) as AsyncIterable<Buffer>) : scanned;
 }
 
+/**
+ * A JSON body is scanned element by element and what was scanned before is remembered
+ * (segments.ts); a form, or anything where the native scanner is not built, as one stream.
+ */
+export function bodyScanner(o: Pick<BodyScanOptions, 'rules' | 'location' | 'form'>, keepStored: boolean, sameLength: boolean): BodyScanner {
+  if (o.form || !o.rules.engine.native || !nativeAddon()) return new StreamScanner(o.rules, o.location, o.form, keepStored, sameLength);
+  return new SegmentedScanner(o.rules, o.location, keepStored, sameLength);
+}
+
 async function* scanStream(source: AsyncIterable<Buffer>, o: BodyScanOptions, decoding: boolean): AsyncGenerator<Buffer> {
-  const scanner = new StreamScanner(o.rules, o.location, o.form, o.onStored !== undefined, o.sameLength && !decoding);
+  const scanner = bodyScanner(o, o.onStored !== undefined, o.sameLength && !decoding);
   let seen = 0;
   let reported = 0;
   const flush = () => {

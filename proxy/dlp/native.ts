@@ -21,10 +21,27 @@ export interface NativeEngine {
   scan(raw: Buffer, from: number, enabled: Uint8Array, form: boolean, final: boolean): [number, number[], NativeMatch[]];
   /** Matches in the bytes as they are (no decoding views), not yet validated. */
   find(buf: Buffer, from: number, enabled: Uint8Array): NativeMatch[];
+  /** Each buffer scanned whole and on its own (segments.ts): null or its matches, not yet validated. */
+  scanPieces(pieces: Buffer[], enabled: Uint8Array): (NativeMatch[] | null)[];
+}
+
+/** [ends (stream offsets), SHA-256s (32 bytes each), isolated flags, keyed tags (16 bytes each)] */
+export type Chunks = [number[], Buffer, boolean[], Buffer];
+
+export interface NativeChunker {
+  feed(b: Buffer): Chunks | null;
+  finish(): Chunks | null;
+  /** 0: only whitespace so far, 1: JSON, 2: anything else. */
+  mode(): number;
 }
 
 interface Addon {
   Engine: new (rules: NativeRuleSpec[]) => NativeEngine;
+  /**
+   * `cdc`: cut what is not JSON by content-defined chunking (for the store), else not at all;
+   * `hash`: each chunk's SHA-256 and keyed tag (default true).
+   */
+  Chunker: new (cdc: boolean, hash?: boolean) => NativeChunker;
   decodeBase64(b: Buffer): Buffer;
   /** '' when the pattern matcher finds known answers at every buffer alignment. */
   selfTest(): string;

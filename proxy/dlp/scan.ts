@@ -7,7 +7,7 @@ import type { CompiledRule, Engine } from './engine.ts';
 import { findMatchesRe2 } from './re2-engine.ts';
 import { IDENTITY, jsonUnescapeView, stack, urlDecodeView, type View } from './views.ts';
 
-export interface Match {
+interface Span {
   rule: CompiledRule;
   start: number;
   end: number;
@@ -16,9 +16,19 @@ export interface Match {
   sEnd: number;
   /** How it was encoded: '' (as sent), 'json', 'url', 'base64', or a chain like 'json>base64'. */
   via: string;
+}
+
+export interface Match extends Span {
   /** The decoded secret, for the masked preview only (never stored whole). */
   secret: string;
 }
+
+/** A match as a cache may keep it: the masked preview instead of the secret. */
+export interface Remembered extends Span {
+  preview: string;
+}
+
+export type Scanned = Match | Remembered;
 
 export interface BlockScan {
   matches: Match[];
@@ -43,6 +53,8 @@ export interface ScanOptions {
 const MAX_SEGMENT = 64 * 1024;
 const MIN_SEGMENT = 24;
 const MAX_DEPTH = 3;
+/** JSON string layers decoded beyond the first (string in string in string). */
+const NESTED_JSON = 2;
 // Standard or URL-safe base64, optionally wrapped in lines (MIME, PEM-like).
 const SEGMENT = new RE2('[A-Za-z0-9+/_-]{24,}={0,2}(?:\\r?\\n[A-Za-z0-9+/_-]{4,}={0,2})*', 'g');
 
@@ -50,7 +62,7 @@ export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanO
   if (engine.native) return scanNative(engine, raw, from, opts, final);
   // Decoding layers, each a view of the one below; the top one is scanned.
   const layers: { name: string; view: View }[] = [];
-  const add = (name: string, v: View | null) => v && layers.push({ name, view: v });
+  const add = (name: string, v: View | null) => v !== null && layers.push({ name, view: v }) > 0;
   const top = () => (layers.length ? layers[layers.length - 1].view.buf : raw);
   // Binary bytes (images, archives) are scanned as they are: escapes and encodings mean
   // something only in text, and decoding noise costs time for nothing.
@@ -58,8 +70,9 @@ export function scanBlock(engine: Engine, raw: Buffer, from: number, opts: ScanO
     add('json', jsonUnescapeView(raw));
     add('url', urlDecodeView(top(), opts.form === true));
   }
-  // A JSON document sent URL-encoded: its escapes appear only now.
-  if (layers.at(-1)?.name === 'url') add('json', jsonUnescapeView(top()));
+  // JSON inside a JSON string (tool-call arguments, a tool result quoting JSON), or a JSON
+  // document sent URL-encoded: more escapes appear once one layer is decoded.
+  for (let k = 0; k < NESTED_JSON && layers.length; k++) if (!add('json', jsonUnescapeView(top()))) break;
   const view = layers.reduce((v, l) => stack(v, l.view), IDENTITY(raw));
   const vFrom = view.fromRaw(from);
   const matches: Match[] = [];
@@ -175,7 +188,7 @@ function mostlyText(b: Buffer): boolean {
 }
 
 /** The same secret found in two views (or twice via base64) is one finding. */
-function dedupe(ms: Match[]): Match[] {
+export function dedupe(ms: Match[]): Match[] {
   if (ms.length < 2) return ms;
   const seen = new Set<string>();
   const out: Match[] = [];

@@ -4,7 +4,7 @@
 import type { DlpAction, RuleAction, Severity } from '../../policies/dlp/types.ts';
 import type { Engine } from './engine.ts';
 import { mask } from './mask.ts';
-import { enabledMask, type Match, scanBlock } from './scan.ts';
+import { enabledMask, type Scanned, scanBlock } from './scan.ts';
 
 export type { RuleAction };
 /** What happened: report mode records what enforcement would have done. */
@@ -40,33 +40,116 @@ const CONTEXT = 64;
 /** Findings kept per stream; more are counted, not listed. */
 export const MAX_FINDINGS = 100;
 
-export class StreamScanner {
+/**
+ * The findings of one body or value and what its matches do to the bytes: each rule's action
+ * for this request (log, redact, block; report mode records what enforcement would do). Shared
+ * by every scanner of one body (segments.ts scans a JSON body piece by piece).
+ */
+export class FindingLog {
   readonly findings: Finding[] = [];
   dropped = 0;
   blocked: Finding | undefined;
+  /** The last released bytes with every finding redacted (for the store), when they differ. */
+  lastStored: Buffer | undefined;
+
+  constructor(
+    readonly rules: Rules,
+    readonly location: string,
+    private readonly keepStored = false,
+    /** Redact without changing the length (the body's Content-Length was already sent). */
+    private readonly sameLength = false,
+  ) {}
+
+  /**
+   * Applies the matches (sorted, all within buf[from, to)) whose rule is on for this request;
+   * `base` is the stream offset of buf[from]. Returns buf[from, to) as it may be released, or
+   * null once a match blocks.
+   */
+  commit(buf: Buffer, from: number, to: number, matches: readonly Scanned[], base: number): Buffer | null {
+    const redactions: Scanned[] = [];
+    let committed = 0;
+    for (const m of matches) {
+      const action = this.rules.actions[m.rule.index];
+      if (action === 'off') continue;
+      committed++;
+      const taken: TakenAction = this.rules.report && action !== 'log' ? (`would-${action}` as TakenAction) : action;
+      const f = this.record(m, taken, base + (m.sStart - from));
+      if (taken === 'block') {
+        this.blocked = f;
+        return null;
+      }
+      if (taken === 'redact') redactions.push(m);
+    }
+    const out = redact(buf, from, to, redactions, this.sameLength);
+    this.lastStored =
+      this.keepStored && committed > redactions.length
+        ? redact(
+            buf,
+            from,
+            to,
+            matches.filter((m) => this.rules.actions[m.rule.index] !== 'off'),
+            false,
+          )
+        : undefined;
+    return out;
+  }
+
+  private record(m: Scanned, action: TakenAction, offset: number): Finding {
+    const f: Finding = {
+      ruleId: m.rule.rule.id,
+      severity: m.rule.rule.severity,
+      action,
+      location: this.location,
+      offset,
+      length: m.sEnd - m.sStart,
+      via: m.via,
+      preview: 'preview' in m ? m.preview : mask(m.secret),
+    };
+    if (this.findings.length < MAX_FINDINGS) this.findings.push(f);
+    else this.dropped++;
+    return f;
+  }
+}
+
+export class StreamScanner {
+  readonly log: FindingLog;
   private keep: Buffer = Buffer.alloc(0);
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Start of the unreleased bytes within `keep`. */
   private from = 0;
   /** Stream offset of keep[from]. */
-  private base = 0;
+  private base: number;
   private readonly enabled: (i: number) => boolean;
   private readonly mask: Uint8Array | undefined;
 
-  /** The last released bytes with every finding redacted (for the store), when they differ. */
-  lastStored: Buffer | undefined;
-
   constructor(
     private readonly rules: Rules,
-    private readonly location: string,
+    location: string,
     private readonly form = false,
-    private readonly keepStored = false,
+    keepStored = false,
     /** Redact without changing the length (the body's Content-Length was already sent). */
-    private readonly sameLength = false,
+    sameLength = false,
+    /** A log shared with other scanners of the same body, and this stream's offset in that body. */
+    shared?: { log: FindingLog; base: number },
   ) {
+    this.log = shared?.log ?? new FindingLog(rules, location, keepStored, sameLength);
+    this.base = shared?.base ?? 0;
     this.enabled = (i) => rules.actions[i] !== 'off';
     this.mask = rules.engine.native ? maskOf(rules) : undefined;
+  }
+
+  get findings(): Finding[] {
+    return this.log.findings;
+  }
+  get dropped(): number {
+    return this.log.dropped;
+  }
+  get blocked(): Finding | undefined {
+    return this.log.blocked;
+  }
+  get lastStored(): Buffer | undefined {
+    return this.log.lastStored;
   }
 
   /** Bytes now safe to forward (possibly redacted), or null once blocked. */
@@ -119,41 +202,19 @@ export class StreamScanner {
         }
       }
     }
-    const committed = scan.matches.filter((m) => m.end <= boundary);
-    const redactions: Match[] = [];
-    for (const m of committed) {
-      const action = this.rules.actions[m.rule.index] as DlpAction;
-      const taken: TakenAction = this.rules.report && action !== 'log' ? (`would-${action}` as TakenAction) : action;
-      const f = this.record(m, taken, from);
-      if (taken === 'block') {
-        this.blocked = f;
-        return null;
-      }
-      if (taken === 'redact') redactions.push(m);
-    }
-    const out = redact(buf, from, boundary, redactions, this.sameLength);
-    this.lastStored = this.keepStored && committed.length > redactions.length ? redact(buf, from, boundary, committed, false) : undefined;
+    const out = this.log.commit(
+      buf,
+      from,
+      boundary,
+      scan.matches.filter((m) => m.end <= boundary),
+      this.base,
+    );
+    if (out === null) return null;
     const keepFrom = Math.max(0, boundary - CONTEXT);
     this.keep = buf.subarray(keepFrom);
     this.from = boundary - keepFrom;
     this.base += boundary - from;
     return out;
-  }
-
-  private record(m: Match, action: TakenAction, from: number): Finding {
-    const f: Finding = {
-      ruleId: m.rule.rule.id,
-      severity: m.rule.rule.severity,
-      action,
-      location: this.location,
-      offset: this.base + (m.sStart - from),
-      length: m.sEnd - m.sStart,
-      via: m.via,
-      preview: mask(m.secret),
-    };
-    if (this.findings.length < MAX_FINDINGS) this.findings.push(f);
-    else this.dropped++;
-    return f;
   }
 }
 
@@ -168,7 +229,7 @@ function maskOf(rules: Rules): Uint8Array {
 }
 
 /** buf[from, to) with each redacted secret replaced by `[REDACTED:rule-id]` (overlaps merged). */
-export function redact(buf: Buffer, from: number, to: number, ms: Match[], sameLength: boolean): Buffer {
+export function redact(buf: Buffer, from: number, to: number, ms: readonly Scanned[], sameLength: boolean): Buffer {
   if (ms.length === 0) return buf.subarray(from, to);
   const parts: Buffer[] = [];
   let at = from;

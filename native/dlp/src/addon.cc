@@ -4,10 +4,12 @@
 #include <node_api.h>
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "chunker.h"
 #include "engine.h"
 #include "scan.h"
 
@@ -157,6 +159,58 @@ napi_value scan(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/**
+ * scanPieces(buffers, enabled): each buffer scanned whole, on its own (segments.ts); for each,
+ * null or its matches. One call for all the pieces a chunk completed.
+ */
+napi_value scanPieces(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
+  Engine* engine;
+  CHECK(napi_unwrap(env, self, reinterpret_cast<void**>(&engine)));
+  napi_typedarray_type type;
+  size_t elen;
+  void* edata;
+  napi_value ab;
+  size_t eoff;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &elen, &edata, &ab, &eoff));
+  if (type != napi_uint8_array || elen < engine->ruleCount()) {
+    napi_throw_type_error(env, nullptr, "scanPieces: expected a Uint8Array with one entry per rule");
+    return nullptr;
+  }
+  uint32_t n = 0;
+  CHECK(napi_get_array_length(env, argv[0], &n));
+  napi_value result;
+  CHECK(napi_create_array_with_length(env, n, &result));
+  airlock::ScanOptions opts{static_cast<const uint8_t*>(edata), false};
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value b, v;
+    CHECK(napi_get_element(env, argv[0], i, &b));
+    void* data;
+    size_t len;
+    if (napi_get_buffer_info(env, b, &data, &len) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "scanPieces: expected Buffers");
+      return nullptr;
+    }
+    airlock::BlockScan out;
+    try {
+      airlock::scanBlock(*engine, static_cast<const uint8_t*>(data), len, 0, opts, true, out);
+    } catch (const std::exception& e) {
+      napi_throw_error(env, nullptr, e.what());
+      return nullptr;
+    }
+    if (out.matches.empty()) {
+      CHECK(napi_get_null(env, &v));
+    } else {
+      v = matchList(env, out.matches);
+      if (!v) return nullptr;
+    }
+    CHECK(napi_set_element(env, result, i, v));
+  }
+  return result;
+}
+
 napi_value find(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], self;
@@ -222,14 +276,106 @@ napi_value selfTest(napi_env env, napi_callback_info) {
   return v;
 }
 
+void finalizeChunker(napi_env, void* data, void*) { delete static_cast<airlock::Chunker*>(data); }
+
+napi_value newChunker(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
+  bool cdc = false, hash = true;
+  if (argc > 0) napi_get_value_bool(env, argv[0], &cdc);
+  if (argc > 1) napi_get_value_bool(env, argv[1], &hash);
+  try {
+    CHECK(napi_wrap(env, self, new airlock::Chunker(cdc, hash), finalizeChunker, nullptr, nullptr));
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return self;
+}
+
+/** [ends, sha256s (32 bytes each), isolated flags, keyed tags (16 bytes each)] or null when no chunk ended. */
+napi_value chunkList(napi_env env, const std::vector<airlock::Chunk>& list) {
+  napi_value result, ends, flags, v;
+  if (list.empty()) {
+    CHECK(napi_get_null(env, &result));
+    return result;
+  }
+  CHECK(napi_create_array_with_length(env, 4, &result));
+  CHECK(napi_create_array_with_length(env, list.size(), &ends));
+  CHECK(napi_create_array_with_length(env, list.size(), &flags));
+  void* data;
+  void* tagData;
+  napi_value digests, tags;
+  CHECK(napi_create_buffer(env, list.size() * 32, &data, &digests));
+  CHECK(napi_create_buffer(env, list.size() * 16, &tagData, &tags));
+  for (size_t i = 0; i < list.size(); i++) {
+    CHECK(napi_create_double(env, static_cast<double>(list[i].end), &v));
+    CHECK(napi_set_element(env, ends, static_cast<uint32_t>(i), v));
+    CHECK(napi_get_boolean(env, list[i].isolated, &v));
+    CHECK(napi_set_element(env, flags, static_cast<uint32_t>(i), v));
+    std::memcpy(static_cast<uint8_t*>(data) + 32 * i, list[i].sha256, 32);
+    std::memcpy(static_cast<uint8_t*>(tagData) + 16 * i, list[i].tag, 16);
+  }
+  CHECK(napi_set_element(env, result, 0, ends));
+  CHECK(napi_set_element(env, result, 1, digests));
+  CHECK(napi_set_element(env, result, 2, flags));
+  CHECK(napi_set_element(env, result, 3, tags));
+  return result;
+}
+
+napi_value chunkerFeed(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
+  airlock::Chunker* c;
+  CHECK(napi_unwrap(env, self, reinterpret_cast<void**>(&c)));
+  void* data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "feed: expected a Buffer");
+    return nullptr;
+  }
+  std::vector<airlock::Chunk> out;
+  c->feed(static_cast<const uint8_t*>(data), len, out);
+  return chunkList(env, out);
+}
+
+napi_value chunkerFinish(napi_env env, napi_callback_info info) {
+  napi_value self;
+  CHECK(napi_get_cb_info(env, info, nullptr, nullptr, &self, nullptr));
+  airlock::Chunker* c;
+  CHECK(napi_unwrap(env, self, reinterpret_cast<void**>(&c)));
+  std::vector<airlock::Chunk> out;
+  c->finish(out);
+  return chunkList(env, out);
+}
+
+napi_value chunkerMode(napi_env env, napi_callback_info info) {
+  napi_value self, v;
+  CHECK(napi_get_cb_info(env, info, nullptr, nullptr, &self, nullptr));
+  airlock::Chunker* c;
+  CHECK(napi_unwrap(env, self, reinterpret_cast<void**>(&c)));
+  CHECK(napi_create_int32(env, c->mode(), &v));
+  return v;
+}
+
 napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"scan", nullptr, scan, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"find", nullptr, find, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scanPieces", nullptr, scanPieces, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_value cls;
-  CHECK(napi_define_class(env, "Engine", NAPI_AUTO_LENGTH, construct, nullptr, 2, methods, &cls));
+  CHECK(napi_define_class(env, "Engine", NAPI_AUTO_LENGTH, construct, nullptr, 3, methods, &cls));
   CHECK(napi_set_named_property(env, exports, "Engine", cls));
+  napi_property_descriptor chunkerMethods[] = {
+      {"feed", nullptr, chunkerFeed, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"finish", nullptr, chunkerFinish, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mode", nullptr, chunkerMode, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_value chunkerCls;
+  CHECK(napi_define_class(env, "Chunker", NAPI_AUTO_LENGTH, newChunker, nullptr, 3, chunkerMethods, &chunkerCls));
+  CHECK(napi_set_named_property(env, exports, "Chunker", chunkerCls));
   napi_value fn;
   CHECK(napi_create_function(env, "decodeBase64", NAPI_AUTO_LENGTH, decodeBase64, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "decodeBase64", fn));

@@ -14,6 +14,8 @@ namespace {
 const size_t MAX_SEGMENT = 64 * 1024;
 const size_t MIN_SEGMENT = 24;
 const int MAX_DEPTH = 3;
+/** JSON string layers decoded beyond the first (string in string in string). */
+const int NESTED_JSON = 2;
 
 struct B64Class {
   bool in[256];
@@ -132,10 +134,12 @@ void scanBlock(const Engine& engine, const uint8_t* raw, size_t len, size_t from
     View u;
     if (urlDecode(L.top(), L.topLen(), opts.form, u)) L.layers.push_back({"url", std::move(u)});
   }
-  // A JSON document sent URL-encoded: its escapes appear only now.
-  if (!L.layers.empty() && std::strcmp(L.layers.back().first, "url") == 0) {
-    View j2;
-    if (jsonUnescape(L.top(), L.topLen(), j2)) L.layers.push_back({"json", std::move(j2)});
+  // JSON inside a JSON string (tool-call arguments, a tool result quoting JSON), or a JSON
+  // document sent URL-encoded: more escapes appear once one layer is decoded.
+  for (int k = 0; k < NESTED_JSON && !L.layers.empty(); k++) {
+    View j;
+    if (!jsonUnescape(L.top(), L.topLen(), j)) break;
+    L.layers.push_back({"json", std::move(j)});
   }
   const uint8_t* buf = L.top();
   size_t blen = L.topLen();

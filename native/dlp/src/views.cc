@@ -1,5 +1,7 @@
 #include "views.h"
 
+#include "find.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -111,8 +113,7 @@ bool jsonUnescape(const uint8_t* src, size_t n, View& v) {
   bool any = false;
   while (i < n) {
     // Copy up to the next backslash in one go.
-    const void* bs = std::memchr(src + i, '\\', n - i);
-    size_t next = bs ? static_cast<const uint8_t*>(bs) - src : n;
+    size_t next = i + findByte(src + i, n - i, '\\');
     if (next > i) {
       std::memcpy(out + o, src + i, next - i);
       o += next - i;
