@@ -1,6 +1,6 @@
 // `limits`: what one agent may cost airlock before it is refused. Every key has a default that
 // serves ordinary agents; an agent that hits one gets a clear refusal, and the hit is recorded.
-import { parseDuration, parseSize } from './parse.ts';
+import { parseDuration, parseSize } from './units.ts';
 import { Problems, checkKeys, join, mapping, present, type Fields } from './problems.ts';
 import type { Limits } from './types.ts';
 

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { decideConnect, decideRequest, type RequestFacts } from '../../policies/decide.ts';
-import { parseDuration, parsePolicy, parseSize } from '../../policies/parse.ts';
+import { parsePolicy } from '../../policies/parse.ts';
+import { parseDuration, parseSize } from '../../policies/units.ts';
 import type { Config } from '../../policies/types.ts';
 
 const opts = { baseDir: '/etc/airlock', env: {}, defaultDataDir: '/tmp/airlock' };
