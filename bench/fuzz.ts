@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { ALL_PROPS, type Prop } from './fuzz-props.ts';
 import { DLP_PROPS, ENGINE_PROPS, SEGMENT_PROPS } from './fuzz-props-dlp.ts';
-import { POLICY_PROPS } from './fuzz-props-policy.ts';
+import { DENY_PROPS, POLICY_PROPS } from './fuzz-props-policy.ts';
 import { SEARCH_PROPS } from './fuzz-props-search.ts';
 
 const arg = (name: string) => {
@@ -15,7 +15,7 @@ const runs = Number(arg('--runs') ?? 100_000);
 const only = arg('--only');
 const match = arg('--match');
 const seed = arg('--seed') === undefined ? Date.now() ^ (process.pid << 8) : Number(arg('--seed'));
-const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, search: SEARCH_PROPS, dlp: DLP_PROPS, engines: ENGINE_PROPS, segments: SEGMENT_PROPS };
+const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, deny: DENY_PROPS, search: SEARCH_PROPS, dlp: DLP_PROPS, engines: ENGINE_PROPS, segments: SEGMENT_PROPS };
 
 let total = 0;
 let failed = 0;

@@ -1,7 +1,11 @@
 // Policy decisions for the proxy: values with fixed reason phrases, plus a hint
 // an AI agent can act on (what to change, and that blind retries will not help).
+import { type AgentIdentity, ruleAppliesTo } from './agents.ts';
+import { denyConnection, denyRequest } from './deny.ts';
 import { matchesNormalized, normalizeHost } from './hostnames.ts';
-import type { Config, Decision, DenyCode, HostRule } from './types.ts';
+import type { Config, Decision, DenyCode, DenyRule, HostRule } from './types.ts';
+
+export { type AgentIdentity, ruleAppliesTo };
 
 export interface RequestFacts {
   host: string;
@@ -15,24 +19,6 @@ export interface RequestFacts {
   agent?: AgentIdentity;
 }
 
-/** The identity of the agent behind a request or connection. */
-export interface AgentIdentity {
-  /** The Proxy-Authorization Basic user name, if any. */
-  user?: string;
-  /** The listener the request came in on, as printed (`127.0.0.1:8080`, `unix:/run/a.sock`). */
-  listener?: string;
-}
-
-/** A rule without `agents` applies to everyone; otherwise the user or `listener:ADDR` must be listed. */
-export function ruleAppliesTo(rule: HostRule, agent: AgentIdentity | undefined): boolean {
-  if (!rule.agents) return true;
-  if (!agent) return false;
-  // A Basic user name never holds ":" (it ends at the first one), so it cannot pose as `listener:...`.
-  const user = agent.user !== undefined && !agent.user.includes(':') ? agent.user : undefined;
-  if (user !== undefined && rule.agents.includes(user)) return true;
-  return agent.listener !== undefined && rule.agents.includes(`listener:${agent.listener}`);
-}
-
 /** The rules covering this host for this agent. Rules scoped to other agents do not exist for it. */
 function candidatesFor(config: Config, host: string, agent: AgentIdentity | undefined): HostRule[] {
   return config.hosts.filter((rule) => matchesNormalized(rule.match, host) && ruleAppliesTo(rule, agent));
@@ -40,6 +26,8 @@ function candidatesFor(config: Config, host: string, agent: AgentIdentity | unde
 
 export const REASONS: Record<DenyCode, string> = {
   host_not_allowed: 'host is not in the policy',
+  host_denied_by_rule: 'host is denied by a deny rule',
+  request_denied_by_rule: 'request is denied by a deny rule',
   port_not_allowed: 'port is not allowed for this host',
   method_not_allowed: 'method is not allowed for this host',
   path_not_allowed: 'path is not allowed for this host',
@@ -75,10 +63,22 @@ function portHint(...rules: HostRule[]): string {
   return `airlock's policy allows this host only on port ${ports.join(', ')}. Do not retry on this port; ${ASK}`;
 }
 
-/** CONNECT and transparent connections: may anything be sent to host:port at all? */
+/** The 403 for a deny rule: it names the rule, and says that retrying will not help. */
+function denied(rule: DenyRule, wholeHost: boolean): Decision {
+  const what = wholeHost ? 'this host' : `${rule.methods ? rule.methods.join(', ') : 'requests'}${rule.paths ? ` under ${rule.paths.join(', ')}` : ''} on this host`;
+  return deny(
+    wholeHost ? 'host_denied_by_rule' : 'request_denied_by_rule',
+    `airlock's policy explicitly denies ${what} (deny rule ${rule.id}). Do not retry; ${ASK}`,
+    rule.id,
+  );
+}
+
+/** CONNECT and transparent connections: may anything be sent to host:port at all? Deny rules first. */
 export function decideConnect(config: Config, host: string, port: number, agent?: AgentIdentity): Decision {
   const target = normalizeHost(host);
   if (!target.ok) return BAD_HOST;
+  const d = denyConnection(config.deny, target.host, port, agent);
+  if (d) return denied(d, true);
   const candidates = candidatesFor(config, target.host, agent);
   if (candidates.length === 0) return NOT_IN_POLICY;
   const rule = candidates.find((r) => rulePorts(r).includes(port));
@@ -133,10 +133,15 @@ function checks(req: RequestFacts, method: string, path: string): Check[] {
   ];
 }
 
-/** The first rule that allows the whole request wins; otherwise the closest rule explains the denial. */
+/**
+ * A deny rule that matches wins, whatever the order; then the first rule that allows the whole
+ * request; otherwise the closest rule explains the denial.
+ */
 export function decideRequest(config: Config, req: RequestFacts): Decision {
   const target = normalizeHost(req.host);
   if (!target.ok) return BAD_HOST;
+  const d = denyRequest(config.deny, { host: target.host, port: req.port, method: req.method, path: req.path }, req.agent);
+  if (d) return denied(d, !d.methods && !d.paths);
   const candidates = candidatesFor(config, target.host, req.agent);
   if (candidates.length === 0) return NOT_IN_POLICY;
   // Methods are case-sensitive (RFC 9110): "get" is not GET.

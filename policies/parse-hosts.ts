@@ -15,6 +15,8 @@ export interface HostsContext {
   p: Problems;
   /** One Secret object per source, so every header and placeholder naming it shares it. */
   secrets?: Map<string, SecretResult>;
+  /** Rule names already taken (name -> path): shared with `deny`, so every rule id is unique. */
+  ids?: Map<string, string>;
 }
 
 const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'inject', 'placeholder'];
@@ -31,7 +33,7 @@ export function parseHosts(value: unknown, ctx: HostsContext): DraftRule[] {
     return [];
   }
   const rules: DraftRule[] = [];
-  const ids = new Map<string, string>();
+  const ids = (ctx.ids ??= new Map<string, string>());
   const placeholders = new Map<string, string>();
   value.forEach((item, index) => {
     const path = `hosts[${index}]`;
@@ -75,7 +77,7 @@ function parseRule(
   return { index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, injectHeaders: inject.headers, placeholders };
 }
 
-function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {
+export function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {
   if (!present(fields, 'name')) return undefined;
   const namePath = join(path, 'name');
   const name = readString(fields.get('name'), namePath, p);
@@ -90,7 +92,7 @@ function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, str
   return name;
 }
 
-function parseRuleMatch(fields: Fields, path: string, p: Problems): string | undefined {
+export function parseRuleMatch(fields: Fields, path: string, p: Problems): string | undefined {
   const matchPath = join(path, 'match');
   if (!present(fields, 'match')) {
     p.add(matchPath, 'required');
@@ -106,7 +108,7 @@ function parseRuleMatch(fields: Fields, path: string, p: Problems): string | und
 /** Proxy-Authorization users (printable ASCII without ":"), or `listener:ADDR` as printed. */
 const AGENT_USER = /^[\x21-\x39\x3b-\x7e]{1,128}$/;
 
-function parseAgents(fields: Fields, path: string, ctx: HostsContext): string[] | undefined {
+export function parseAgents(fields: Fields, path: string, ctx: Pick<HostsContext, 'baseDir' | 'p'>): string[] | undefined {
   const { p } = ctx;
   const list = optList(fields, 'agents', path, p);
   if (!list) return undefined;
@@ -126,7 +128,7 @@ function parseAgents(fields: Fields, path: string, ctx: HostsContext): string[] 
   return [...agents];
 }
 
-function parsePorts(fields: Fields, path: string, p: Problems): number[] | undefined {
+export function parsePorts(fields: Fields, path: string, p: Problems): number[] | undefined {
   const list = optList(fields, 'ports', path, p);
   if (!list) return undefined;
   const ports = new Set<number>();
@@ -137,7 +139,7 @@ function parsePorts(fields: Fields, path: string, p: Problems): number[] | undef
   return [...ports];
 }
 
-function parseMethods(fields: Fields, path: string, p: Problems): string[] | undefined {
+export function parseMethods(fields: Fields, path: string, p: Problems): string[] | undefined {
   const list = optList(fields, 'methods', path, p);
   if (!list) return undefined;
   const methods = new Set<string>();
@@ -152,7 +154,7 @@ function parseMethods(fields: Fields, path: string, p: Problems): string[] | und
   return [...methods];
 }
 
-function parsePaths(fields: Fields, path: string, p: Problems): string[] | undefined {
+export function parsePaths(fields: Fields, path: string, p: Problems): string[] | undefined {
   const list = optList(fields, 'paths', path, p);
   if (!list) return undefined;
   const prefixes = new Set<string>();

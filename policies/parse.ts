@@ -5,13 +5,14 @@ import { explainRule } from './explain.ts';
 import { deepFreeze } from './freeze.ts';
 import { hostMatches } from './hostnames.ts';
 import { parseCidr } from './ip.ts';
+import { parseDeny } from './parse-deny.ts';
 import { parseDlp } from './parse-dlp.ts';
 import { parseHosts, type DraftRule } from './parse-hosts.ts';
 import { parseLimits } from './parse-limits.ts';
 import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
 import { parseUpstream } from './parse-upstream.ts';
 import { Problems, checkKeys, mapping, optBool, optInt, optString, present, type Fields } from './problems.ts';
-import type { Config, HostRule, ParseResult, Route } from './types.ts';
+import type { Config, DenyRule, HostRule, ParseResult, Route } from './types.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export interface ParseOptions {
@@ -23,7 +24,7 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'dlp'];
+const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -47,10 +48,12 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const log = parseLog(section(root, 'log', p), p);
   const limits = parseLimits(root.get('limits'), p);
   const dlp = parseDlp(root.get('dlp'), p);
-  const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p });
+  const ids = new Map<string, string>();
+  const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p, ids });
   addResolvedAddresses(drafts, upstream.resolve);
   const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
-  checkRoutesAllowed(routes, hosts, p);
+  const deny = parseDeny(root.get('deny'), { baseDir: opts.baseDir, p, ids });
+  checkRoutesAllowed(routes, hosts, deny, p);
 
   if (p.list.length > 0) return { ok: false, errors: p.list };
   const config: Config = {
@@ -64,6 +67,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     log,
     limits,
     hosts,
+    deny,
     dlp,
   };
   return { ok: true, config: deepFreeze(config) };
@@ -138,16 +142,19 @@ function addResolvedAddresses(rules: DraftRule[], pinned: Map<string, string>): 
   }
 }
 
-/** A route whose upstream no rule allows could only ever answer 403: report it now. */
-function checkRoutesAllowed(routes: Route[], hosts: HostRule[], p: Problems): void {
+/** A route whose upstream no rule allows (or a deny rule refuses outright) could only ever answer 403: report it now. */
+function checkRoutesAllowed(routes: Route[], hosts: HostRule[], deny: DenyRule[], p: Problems): void {
   for (const route of routes) {
     const { hostname, protocol } = route.upstream;
     const host = hostname.replace(/^\[|\]$/g, '');
     const port = route.upstream.port === '' ? (protocol === 'https:' ? 443 : 80) : Number(route.upstream.port);
     const plain = protocol === 'http:';
     const covered = hosts.some((r) => hostMatches(r.match, host) && rulePorts(r).includes(port) && (!plain || r.plainHttp));
+    const denied = deny.find((d) => !d.methods && !d.paths && !d.agents && hostMatches(d.match, host) && (!d.ports || d.ports.includes(port)));
     if (!covered) {
       p.add(`routes[${route.index}].upstream`, `no hosts rule allows ${plain ? 'plain HTTP to ' : ''}${host} on port ${port}`);
+    } else if (denied) {
+      p.add(`routes[${route.index}].upstream`, `${host} on port ${port} is denied by ${denied.id === `deny[${denied.index}]` ? denied.id : `deny[${denied.index}] (${denied.id})`}`);
     }
   }
 }

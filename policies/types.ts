@@ -52,6 +52,28 @@ export interface HostRule {
   explain: string;
 }
 
+/**
+ * An explicit deny rule (`deny:`): an exception under the allow rules, e.g. `admin.example.com`
+ * under `*.example.com`. A deny rule that matches always wins, whatever the order of the rules.
+ */
+export interface DenyRule {
+  /** Position in `deny`, used in config paths: `deny[0]`. */
+  index: number;
+  /** The rule's `name`, or `deny[N]`. Unique across hosts and deny. */
+  id: string;
+  /** As in HostRule.match. */
+  match: string;
+  /** Denied ports; undefined means every port. */
+  ports?: number[];
+  /** Upper-case methods; undefined means every method. Compared case-insensitively. */
+  methods?: string[];
+  /** Lower-case path prefixes, compared with the canonical path (policies/deny.ts); undefined: every path. */
+  paths?: string[];
+  /** As in HostRule.agents. */
+  agents?: string[];
+  explain: string;
+}
+
 export interface Route {
   index: number;
   listen: ListenAddr;
@@ -107,6 +129,8 @@ export interface Config {
   /** What one agent may cost airlock (policies/parse-limits.ts; docs/policy.md#limits). */
   limits: Limits;
   hosts: HostRule[];
+  /** Deny rules, checked before any allow rule (policies/deny.ts). */
+  deny: DenyRule[];
   dlp: DlpConfig;
 }
 
@@ -169,6 +193,8 @@ export type Decision =
 
 export type DenyCode =
   | 'host_not_allowed'
+  | 'host_denied_by_rule'
+  | 'request_denied_by_rule'
   | 'port_not_allowed'
   | 'method_not_allowed'
   | 'path_not_allowed'

@@ -298,7 +298,7 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
 
   function refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void {
     const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, protocol });
-    Object.assign(flow, { decision: code.endsWith('_not_allowed') ? 'deny' : 'refuse', code, reason, status }, fields);
+    Object.assign(flow, { decision: isPolicyDenial(code) ? 'deny' : 'refuse', code, reason, status }, fields);
     if (conn.pinned && !flow.host) Object.assign(flow, { host: conn.pinned.host, port: conn.pinned.port });
     finish(flow);
   }
@@ -312,6 +312,11 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     },
     refuse,
   };
+}
+
+/** Codes of the policy's own decisions (policies/decide.ts), as opposed to refusals of bad input. */
+function isPolicyDenial(code: string): boolean {
+  return code.endsWith('_not_allowed') || code.endsWith('_denied_by_rule');
 }
 
 /** Stopping: HTTP/1.1 answers with Connection: close, HTTP/2 gets a GOAWAY; this request still completes. */

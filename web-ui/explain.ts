@@ -6,6 +6,8 @@ import { matchesNormalized } from '../policies/hostnames.ts';
 /** What each stored code means, for someone who has not read the policy reference. */
 export const CODE_WORDS: Record<string, string> = {
   host_not_allowed: 'No rule in the policy names this host, and airlock denies every host the policy does not name.',
+  host_denied_by_rule: 'A deny rule of the policy names this host: deny rules win over every allow rule, whatever the order.',
+  request_denied_by_rule: 'A deny rule of the policy names this method or path on this host: deny rules win over every allow rule, whatever the order (paths are compared however they are spelled).',
   port_not_allowed: 'A rule covers this host, but not this port.',
   method_not_allowed: 'A rule covers this host, but it does not allow this HTTP method.',
   path_not_allowed: 'A rule covers this host, but the path is not under any of the prefixes it allows (paths with "." or ".." segments never match).',
@@ -55,7 +57,7 @@ export interface Explanation {
 }
 
 export function explainFlow(r: { decision: string; rule_id: string | null; code: string | null; host: string | null }, config: Config | undefined): Explanation {
-  const rule = r.rule_id && config ? config.hosts.find((h) => h.id === r.rule_id) : undefined;
+  const rule = r.rule_id && config ? (config.hosts.find((h) => h.id === r.rule_id) ?? config.deny.find((d) => d.id === r.rule_id)) : undefined;
   const code = r.code ? (CODE_WORDS[r.code] ?? null) : null;
   const nowCovered =
     r.code === 'host_not_allowed' && r.host && config ? config.hosts.filter((h: HostRule) => matchesNormalized(h.match, r.host!.toLowerCase())) : [];

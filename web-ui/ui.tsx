@@ -110,7 +110,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
   const config = () => opts.config?.();
   const dlp = () => opts.dlpRules?.() ?? dlpRulesOf(config());
   const dlpWords = (id: string) => dlp().find((r) => r.id === id)?.description;
-  const ruleIds = () => config()?.hosts.map((h) => h.id) ?? [];
+  const ruleIds = () => [...(config()?.hosts ?? []), ...(config()?.deny ?? [])].map((h) => h.id);
   const ctx = (c: Context<Env>, current?: string): PageContext => ({ nonce: c.get('nonce'), session: c.get('session'), current });
   const html = (c: Context<Env>, page: unknown, status: 200 | 400 | 403 | 404 | 429 | 500 = 200) => c.html(`<!doctype html>${String(page)}`, status);
   const message = (c: Context<Env>, status: 400 | 403 | 404 | 429 | 500, title: string, text: string) =>

@@ -63,7 +63,8 @@ export function PolicyPage(props: {
         ) : (
           'An in-memory policy. '
         )}
-        {c.hosts.length} host rule{c.hosts.length === 1 ? '' : 's'}; every other host is denied.
+        {c.hosts.length} host rule{c.hosts.length === 1 ? '' : 's'}
+        {c.deny.length > 0 && `, ${c.deny.length} deny rule${c.deny.length === 1 ? '' : 's'} (they win over every host rule)`}; every other host is denied.
       </p>
       {admin && props.canReload && (
         <form method="post" action="/policy/reload" class="toolbar">
@@ -110,6 +111,37 @@ export function PolicyPage(props: {
           </tbody>
         </table>
       </div>
+
+      {c.deny.length > 0 && (
+        <>
+          <h2 id="deny">Deny rules</h2>
+          <p class="muted">Checked before the host rules: a request or connection a deny rule matches is refused, whatever the host rules allow.</p>
+          <div class="scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th>Rule</th>
+                  <th>Match</th>
+                  <th>In plain words</th>
+                  <th>Flows</th>
+                </tr>
+              </thead>
+              <tbody>
+                {c.deny.map((d) => (
+                  <tr id={`rule-${d.id}`}>
+                    <td class="mono">{d.id}</td>
+                    <td class="mono">{d.match}</td>
+                    <td>It {d.explain}.</td>
+                    <td class="nowrap">
+                      <a href={`/flows?rule=${encodeURIComponent(d.id)}`}>flows</a>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
 
       {props.dlpSummary && (
         <>
