@@ -255,7 +255,13 @@ describe('filters, explanations, scales, CSP', () => {
   it('explains decisions from the code and the policy in force', () => {
     const config = {
       hosts: [{ id: 'r1', match: '*.a.test', explain: 'allows GET to *.a.test on port 443' }],
+      deny: [{ id: 'no-admin', match: 'admin.a.test', explain: 'denies every method to admin.a.test on every port, whatever the allow rules say' }],
     } as unknown as Parameters<typeof explainFlow>[1];
+    expect(explainFlow({ decision: 'deny', rule_id: 'no-admin', code: 'host_denied_by_rule', host: 'admin.a.test' }, config)).toMatchObject({
+      rule: { id: 'no-admin', explain: expect.stringMatching(/^denies every method/) },
+      code: expect.stringMatching(/deny rule/),
+      ruleGone: null,
+    });
     expect(explainFlow({ decision: 'allow', rule_id: 'r1', code: null, host: 'x.a.test' }, config)).toMatchObject({
       rule: { id: 'r1', explain: 'allows GET to *.a.test on port 443' },
       ruleGone: null,
