@@ -48,7 +48,7 @@ function normalizeOnce(p: string): string {
 
 /** A deny rule's own scope: this agent, this host and port. */
 function covers(rule: DenyRule, host: string, port: number, agent: AgentIdentity | undefined): boolean {
-  return matchesNormalized(rule.match, host) && (!rule.ports || rule.ports.includes(port)) && ruleAppliesTo(rule, agent);
+  return (rule.match === '*' || matchesNormalized(rule.match, host)) && (!rule.ports || rule.ports.includes(port)) && ruleAppliesTo(rule, agent);
 }
 
 /** The first deny rule that refuses a whole connection to host:port (one without methods or paths). */

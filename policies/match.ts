@@ -4,10 +4,11 @@ import { normalizeIp } from './ip.ts';
 
 export type MatchResult = { ok: true; match: string } | { ok: false; problem: string };
 
-export function parseMatch(text: string): MatchResult {
+/** `broad`: for deny rules, where "*" (every host) and "*.com" (a whole top-level domain) are fine. */
+export function parseMatch(text: string, broad = false): MatchResult {
   const lower = text.trim().toLowerCase();
   if (lower.includes('://')) return { ok: false, problem: 'write only the host name, not a URL' };
-  if (lower === '*') return { ok: false, problem: '"*" would allow every host' };
+  if (lower === '*') return broad ? { ok: true, match: '*' } : { ok: false, problem: '"*" would allow every host' };
   if (lower.startsWith('*.')) {
     const rest = lower.slice(2);
     if (rest.includes('*')) return wildcardPosition(text);
@@ -15,7 +16,7 @@ export function parseMatch(text: string): MatchResult {
     if (!suffix.ok) return suffix;
     if (normalizeIp(suffix.host) !== null) return { ok: false, problem: 'a wildcard cannot stand for part of an IP address' };
     // "*.com" is every name in a top-level domain: almost certainly a mistake, and never least privilege.
-    if (!suffix.host.includes('.')) return { ok: false, problem: `"${text}" would allow a whole top-level domain` };
+    if (!suffix.host.includes('.') && !broad) return { ok: false, problem: `"${text}" would allow a whole top-level domain` };
     return { ok: true, match: `*.${suffix.host}` };
   }
   if (lower.includes('*')) return wildcardPosition(text);

@@ -29,7 +29,8 @@ export function parseDeny(value: unknown, ctx: DenyContext): DenyRule[] {
     if (!fields) return;
     checkKeys(fields, DENY_KEYS, path, p);
     const id = parseId(fields, path, p, ctx.ids);
-    const match = parseRuleMatch(fields, path, p);
+    // A deny rule may be as broad as it likes: "*" with paths denies them on every host.
+    const match = parseRuleMatch(fields, path, p, true);
     const agents = parseAgents(fields, path, ctx);
     const ports = parsePorts(fields, path, p);
     const methods = parseMethods(fields, path, p);

@@ -92,7 +92,7 @@ export function parseId(fields: Fields, path: string, p: Problems, ids: Map<stri
   return name;
 }
 
-export function parseRuleMatch(fields: Fields, path: string, p: Problems): string | undefined {
+export function parseRuleMatch(fields: Fields, path: string, p: Problems, broad = false): string | undefined {
   const matchPath = join(path, 'match');
   if (!present(fields, 'match')) {
     p.add(matchPath, 'required');
@@ -100,7 +100,7 @@ export function parseRuleMatch(fields: Fields, path: string, p: Problems): strin
   }
   const text = readString(fields.get('match'), matchPath, p);
   if (text === undefined) return undefined;
-  const result = parseMatch(text);
+  const result = parseMatch(text, broad);
   if (!result.ok) p.add(matchPath, result.problem);
   return result.ok ? result.match : undefined;
 }

@@ -11,15 +11,24 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   headerTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
+  // A 64 MiB upload at 512 kbit/s takes about 17.5 minutes.
+  requestTimeoutMs: 30 * 60_000,
+  minBodyRate: 1024,
+  minBodyRateWindowMs: 10_000,
+  maxChunkExtensionBytes: 16 * 1024,
+  headersWithUnderscores: 'reject',
   maxConnectionsPerClient: 256,
   leafMintsPerMinute: 600,
   h2MaxConcurrentStreams: 100,
   maxWebsocketMessageBytes: 16 * 1024 * 1024,
 });
 
-type SizeKey = 'maxHeaderBytes' | 'maxUrlBytes' | 'maxWebsocketMessageBytes';
-type TimeKey = 'headerTimeoutMs' | 'idleTimeoutMs' | 'bodyTimeoutMs';
+type SizeKey = 'maxHeaderBytes' | 'maxUrlBytes' | 'maxWebsocketMessageBytes' | 'minBodyRate' | 'maxChunkExtensionBytes';
+type TimeKey = 'headerTimeoutMs' | 'idleTimeoutMs' | 'bodyTimeoutMs' | 'requestTimeoutMs' | 'minBodyRateWindowMs';
 type CountKey = 'maxHeaders' | 'maxConnectionsPerClient' | 'leafMintsPerMinute' | 'h2MaxConcurrentStreams';
+
+/** Keys that take one of a few words. */
+const CHOICES = { headers_with_underscores: ['headersWithUnderscores', ['allow', 'drop', 'reject']] } as const;
 
 /** key in the policy -> [field, kind, minimum, maximum]. Bounds keep a typo from disarming a limit. */
 const KEYS: Record<string, [SizeKey, 'size', number, number] | [TimeKey, 'time', number, number] | [CountKey, 'count', number, number]> = {
@@ -29,6 +38,10 @@ const KEYS: Record<string, [SizeKey, 'size', number, number] | [TimeKey, 'time',
   header_timeout: ['headerTimeoutMs', 'time', 1000, 600_000],
   idle_timeout: ['idleTimeoutMs', 'time', 1000, 86_400_000],
   body_timeout: ['bodyTimeoutMs', 'time', 1000, 86_400_000],
+  request_timeout: ['requestTimeoutMs', 'time', 1000, 7 * 86_400_000],
+  min_body_rate: ['minBodyRate', 'size', 0, 1024 * 1024 * 1024], // per second; 0 turns the check off
+  min_body_rate_window: ['minBodyRateWindowMs', 'time', 1000, 600_000],
+  max_chunk_extension_bytes: ['maxChunkExtensionBytes', 'size', 1024, 1024 * 1024 * 1024],
   max_connections_per_client: ['maxConnectionsPerClient', 'count', 1, 1_000_000],
   leaf_mints_per_minute: ['leafMintsPerMinute', 'count', 1, 1_000_000],
   h2_max_concurrent_streams: ['h2MaxConcurrentStreams', 'count', 1, 10_000],
@@ -40,7 +53,13 @@ export function parseLimits(value: unknown, p: Problems): Limits {
   const fields: Fields | null = mapping(value, 'limits', p);
   const out: Limits = { ...DEFAULT_LIMITS };
   if (!fields) return out;
-  checkKeys(fields, Object.keys(KEYS), 'limits', p);
+  checkKeys(fields, [...Object.keys(KEYS), ...Object.keys(CHOICES)], 'limits', p);
+  for (const [key, [field, words]] of Object.entries(CHOICES)) {
+    if (!present(fields, key)) continue;
+    const raw = fields.get(key);
+    if (typeof raw === 'string' && (words as readonly string[]).includes(raw)) out[field] = raw as Limits[typeof field];
+    else p.add(join('limits', key), `expected one of ${words.join(', ')}`);
+  }
   for (const [key, [field, kind, min, max]] of Object.entries(KEYS)) {
     if (!present(fields, key)) continue;
     const raw = fields.get(key);

@@ -150,7 +150,7 @@ function checkRoutesAllowed(routes: Route[], hosts: HostRule[], deny: DenyRule[]
     const port = route.upstream.port === '' ? (protocol === 'https:' ? 443 : 80) : Number(route.upstream.port);
     const plain = protocol === 'http:';
     const covered = hosts.some((r) => hostMatches(r.match, host) && rulePorts(r).includes(port) && (!plain || r.plainHttp));
-    const denied = deny.find((d) => !d.methods && !d.paths && !d.agents && hostMatches(d.match, host) && (!d.ports || d.ports.includes(port)));
+    const denied = deny.find((d) => !d.methods && !d.paths && !d.agents && (d.match === '*' || hostMatches(d.match, host)) && (!d.ports || d.ports.includes(port)));
     if (!covered) {
       p.add(`routes[${route.index}].upstream`, `no hosts rule allows ${plain ? 'plain HTTP to ' : ''}${host} on port ${port}`);
     } else if (denied) {

@@ -147,6 +147,16 @@ export interface Limits {
   idleTimeoutMs: number;
   /** Silence while the agent sends a request body. Over it: 408. */
   bodyTimeoutMs: number;
+  /** From a request's complete head to the end of its body (the head has headerTimeoutMs). Over it: 408. */
+  requestTimeoutMs: number;
+  /** Bytes per second a request body must average over each window of waiting for the agent; 0: off. Under it: 408. */
+  minBodyRate: number;
+  /** The window minBodyRate is judged over; the first window of a body is a grace period. */
+  minBodyRateWindowMs: number;
+  /** Chunk extensions (and other chunk framing past the size line) in one request, in total. Over it: 400. */
+  maxChunkExtensionBytes: number;
+  /** Agent header names with "_" (never forwarded when they alias a framing or injected header). */
+  headersWithUnderscores: 'allow' | 'drop' | 'reject';
   /** Open connections from one client address (all listeners together). */
   maxConnectionsPerClient: number;
   /** New leaf certificates one client may cause per minute (a flood of new SNI names). */

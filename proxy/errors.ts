@@ -22,12 +22,27 @@ const TLS_CODES = new Set([
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
 
+/** Limits the agent hit while airlock read its request (proxy/body-watch.ts): refusals, with their status. */
+const AGENT_FAULTS: Record<string, number> = {
+  request_body_timeout: 408,
+  request_timeout: 408,
+  request_body_too_slow: 408,
+  chunk_extensions_too_large: 400,
+};
+
+export function isAgentFault(code: string): boolean {
+  return Object.hasOwn(AGENT_FAULTS, code);
+}
+
+export function agentFaultStatus(code: string): number {
+  return AGENT_FAULTS[code] ?? 400;
+}
+
 /** Classifies an upstream failure: a stable code, the HTTP status the agent gets, and plain words. */
 export function describeUpstreamError(err: unknown): { code: string; status: number; message: string } {
   const e = err as NodeJS.ErrnoException & { code?: string };
   if (err instanceof AirlockError) {
-    const status =
-      err.code === 'address_not_allowed' ? 403 : err.code === 'upstream_timeout' ? 504 : err.code === 'request_body_timeout' ? 408 : 502;
+    const status = err.code === 'address_not_allowed' ? 403 : err.code === 'upstream_timeout' ? 504 : isAgentFault(err.code) ? agentFaultStatus(err.code) : 502;
     return { code: err.code, status, message: err.message };
   }
   // Some errors carry a numeric code (OpenSSL, HTTP/2 stream errors): only strings are codes here.

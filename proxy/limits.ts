@@ -1,12 +1,12 @@
 // Limits enforced at the listeners (policy `limits:`): connections per client, new leaf
 // certificates per client, and the checks every request passes before the pipeline sees it
-// (framing Node's parser lets through, sizes, host/:authority agreement, slow bodies).
+// (framing Node's parser lets through, sizes, host/:authority agreement). Request bodies:
+// proxy/body-watch.ts.
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import type { Limits } from '../policies/types.ts';
 import { normalizeHost } from '../policies/hostnames.ts';
-import { AirlockError } from './errors.ts';
 
 /** The key a limit counts by: the client's IP address (all Unix-socket clients share "unix"). */
 export function clientKey(socket: net.Socket): string {
@@ -145,37 +145,4 @@ function sameAuthority(a: string, b: string): boolean {
     return n?.ok ? `${n.host}:${m![2] || '443'}` : `!${x}`; // HTTP/2 here is always over TLS
   };
   return host(a) === host(b);
-}
-
-/**
- * Slow bodies: while a request body is incomplete and airlock is waiting for it (nothing buffered
- * that airlock has yet to read), the agent must send something every `ms`. Time spent waiting on
- * the upstream (backpressure) does not count. `onTimeout` runs once.
- */
-export function watchBody(req: AnyRequest, ms: number, onTimeout: (err: AirlockError) => void): void {
-  let pushed = 0;
-  const push = req.push.bind(req);
-  req.push = (chunk: unknown, encoding?: BufferEncoding) => {
-    pushed++;
-    return push(chunk, encoding);
-  };
-  let seen = -1;
-  const tick = Math.max(250, Math.floor(ms / 4));
-  let quietSince = Date.now();
-  const timer = setInterval(() => {
-    if (req.complete || req.destroyed || req.readableEnded) return stop();
-    if (pushed !== seen || req.readableLength > 0) {
-      seen = pushed;
-      quietSince = Date.now();
-      return;
-    }
-    if (Date.now() - quietSince >= ms) {
-      stop();
-      onTimeout(new AirlockError('request_body_timeout', `the agent sent no request body bytes for ${ms / 1000}s (limits.body_timeout)`));
-    }
-  }, tick);
-  timer.unref();
-  const stop = () => clearInterval(timer);
-  req.once('end', stop);
-  req.once('close', stop);
 }

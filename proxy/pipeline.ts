@@ -9,8 +9,9 @@ import { agentUser } from './agent-user.ts';
 import type { ConfigRef } from './config-ref.ts';
 import { connOf, type ConnInfo } from './conn.ts';
 import { newFlowBodies } from './capture.ts';
-import { describeUpstreamError } from './errors.ts';
+import { describeUpstreamError, isAgentFault } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
+import { closing } from './limits.ts';
 import { BodyRefused, changesLength, scanBody, scannable } from './dlp/body.ts';
 import { scanHead } from './dlp/head.ts';
 import { scanAgentMessages } from './dlp/websocket.ts';
@@ -21,7 +22,7 @@ import { forwardRequest, forwardUpgrade, relay, relayHeaders, type ResponseFilte
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
 import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
-import { forwardableHeaders, headersForRecord } from './stages/headers.ts';
+import { checkHeaderNames, forwardableHeaders, headersForRecord, injectedAliases } from './stages/headers.ts';
 import { requestTarget, type RequestTarget } from './stages/target.ts';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -94,9 +95,9 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
     const authority = isH2 ? (req.headers[':authority'] as string | undefined) ?? req.headers.host : req.headers.host;
     const raw = forwardableHeaders(req.rawHeaders);
-    const refuse = (status: number, code: string, reason: string, rule?: string) => {
+    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny') => {
       flow.requestHeaders = headersForRecord(raw);
-      flow.decision = 'deny';
+      flow.decision = decision;
       flow.status = status;
       flow.code = code;
       flow.reason = reason;
@@ -130,6 +131,9 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     if (!d.allow) return refuse(403, d.code, d.reason, d.ruleId);
     const rule = d.rule;
     flow.ruleId = rule.id;
+    const names = checkHeaderNames(raw, injectedAliasesOf(rule), config.limits.headersWithUnderscores);
+    if (!names.ok) return refuse(400, names.code, names.reason, rule.id, 'refuse');
+    if (names.headers !== raw) raw.splice(0, raw.length, ...names.headers);
     const p = checkPlaceholders(placeholdersOf(config), rule, target.path, raw);
     if (!p.ok) {
       return refuse(403, 'placeholder_exfiltration', `a credential placeholder for ${p.placeholderOf} was sent to ${target.host}`, rule.id);
@@ -187,6 +191,11 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     if (draining) closeAfter(req, res);
     const r = admit(req, conn, false);
     if (!r.ok) {
+      if (r.code === 'header_alias' && req.httpVersionMajor !== 2) {
+        // The agent meant its headers to frame the request differently: nothing more is read from it.
+        (res as http.ServerResponse).shouldKeepAlive = false;
+        closing.add(req.socket);
+      }
       sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
       req.resume();
       return finish(r.flow);
@@ -328,7 +337,9 @@ function closeAfter(req: AnyRequest, res: AnyResponse): void {
 /** Records an upstream failure on the flow; returns what the agent is told. */
 function markFailed(flow: Flow, err: unknown): ReturnType<typeof describeUpstreamError> {
   const e = describeUpstreamError(err);
-  Object.assign(flow, { decision: e.code === 'address_not_allowed' ? 'deny' : 'error', code: e.code, error: e.message });
+  // A limit the agent hit (a slow or oversized body) is airlock refusing the request, not a failure.
+  const decision = e.code === 'address_not_allowed' ? 'deny' : isAgentFault(e.code) ? 'refuse' : 'error';
+  Object.assign(flow, { decision, code: e.code, error: e.message });
   flow.status ??= e.status; // a response already under way keeps the status the agent saw
   return e;
 }
@@ -383,6 +394,15 @@ function responseFilterFor(rule: HostRule, rules: Rules | null, flow: Flow): Res
       contentType: headerValue(headers['content-type']),
       onFinding: (f) => (flow.findings ??= []).push(f),
     });
+}
+
+const injectedAliasesByRule = new WeakMap<HostRule, ReadonlyMap<string, string>>();
+
+/** The rule's injected header names by the name an upstream may read them as. Once per rule. */
+function injectedAliasesOf(rule: HostRule): ReadonlyMap<string, string> {
+  let aliases = injectedAliasesByRule.get(rule);
+  if (!aliases) injectedAliasesByRule.set(rule, (aliases = injectedAliases(injectedNames(rule))));
+  return aliases;
 }
 
 const injectedNamesOf = new WeakMap<HostRule, ReadonlySet<string>>();

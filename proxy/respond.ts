@@ -28,6 +28,11 @@ const HINTS: Record<string, string> = {
   url_too_long: 'The request URL is longer than airlock accepts. Send a shorter URL (put data in the body).',
   header_timeout: 'The request headers arrived too slowly. Send the whole request at once.',
   request_body_timeout: 'The request body stalled. Send the body without long pauses.',
+  request_timeout: 'The request took longer to send than airlock allows. Send the body faster, or a smaller one.',
+  request_body_too_slow: 'The request body arrived more slowly than airlock allows. Send the body faster.',
+  chunk_extensions_too_large: 'The chunked body carried more chunk extensions than airlock accepts. Send the body without chunk extensions.',
+  header_alias: 'A header name differs from a header airlock controls only by case or "_"/"-". Remove it; do not retry as is.',
+  header_underscore: 'Header names with "_" are not accepted. Use "-" instead.',
 };
 
 export function hintFor(code: string): string {
@@ -58,7 +63,7 @@ export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void 
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 504: 'Gateway Timeout',
+  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 421: 'Misdirected Request', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 504: 'Gateway Timeout',
 };
 
 /** An HTTP/1.1 refusal written straight onto a socket (CONNECT, upgrade), then closed. */

@@ -8,8 +8,10 @@ import type { Duplex } from 'node:stream';
 import type { Limits } from '../../policies/types.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { connOf, type ConnInfo } from '../conn.ts';
+import { agentFaultStatus } from '../errors.ts';
 import type { Flow } from '../flow.ts';
-import { closing, ConnectionCounter, gateRequest, MintBudget, watchBody } from '../limits.ts';
+import { watchBody } from '../body-watch.ts';
+import { closing, ConnectionCounter, gateRequest, MintBudget } from '../limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { type AnyResponse, sendRefusal, writeRawRefusal } from '../respond.ts';
 
@@ -63,14 +65,19 @@ export function createGuard(config: ConfigRef, pipeline: Pipeline): Guard {
         return;
       }
       if (hasBody(req)) {
-        watchBody(req, limits.bodyTimeoutMs, (err) => {
-          if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
+        watchBody(req, limits, (err) => {
+          if (req.httpVersionMajor !== 2) {
+            // The rest of this body is never read as a request: the connection ends with the answer.
+            (res as http.ServerResponse).shouldKeepAlive = false;
+            closing.add(req.socket);
+          }
           // The pipeline reads the body through an async iterator: the error ends it, and the
           // request's own flow is recorded with this code (408).
           if (req.listenerCount('error') > 0) return void req.emit('error', err);
-          sendRefusal(res, 408, { error: err.code, reason: err.message });
+          const status = agentFaultStatus(err.code);
+          sendRefusal(res, status, { error: err.code, reason: err.message });
           req.destroy();
-          if (conn) pipeline.refuse(conn, err.code, err.message, req.httpVersionMajor === 2 ? 'h2' : 'h1', 408, refusedFields(req));
+          if (conn) pipeline.refuse(conn, err.code, err.message, req.httpVersionMajor === 2 ? 'h2' : 'h1', status, refusedFields(req));
         });
       }
       // Node emits the request as soon as its headers are parsed; a body whose framing is broken in

@@ -16,6 +16,56 @@ const HOP_BY_HOP = new Set([
   'host', // set by airlock from the checked target
 ]);
 
+/** What an upstream may read a header name as: many treat "_" like "-" (CGI, nginx, Envoy and framework options). */
+function aliasOf(name: string): string {
+  return name.replace(/_/g, '-');
+}
+
+/** Names only airlock sets upstream: framing, hop-by-hop, Host, Proxy-*. */
+function proxyOwned(alias: string): boolean {
+  return HOP_BY_HOP.has(alias) || alias === 'content-length' || alias.startsWith('proxy-');
+}
+
+export type HeaderNames =
+  | { ok: true; headers: [string, string][] }
+  | { ok: false; code: 'header_alias' | 'header_underscore'; reason: string };
+
+/** The rule's injected header names by what an upstream may read them as (computed once per rule). */
+export function injectedAliases(names: Iterable<string>): Map<string, string> {
+  return new Map([...names].map((n) => [aliasOf(n), n]));
+}
+
+/**
+ * Agent header names an upstream could read as another header (Envoy's
+ * headers_with_underscores_action). A name that differs from a framing, hop-by-hop, Host,
+ * Proxy-* or injected header only by "_" for "-" is always refused: forwarded beside the real
+ * one, it could reframe the request or stand in for the credential. Other names with "_" follow
+ * `underscores`. Names are lower-case already (forwardableHeaders, parse-hosts).
+ */
+export function checkHeaderNames(
+  headers: [string, string][],
+  injected: ReadonlyMap<string, string>,
+  underscores: 'allow' | 'drop' | 'reject',
+): HeaderNames {
+  let underscored = false;
+  for (const [name] of headers) {
+    const underscore = name.includes('_');
+    if (!underscore && injected.size === 0) continue;
+    const alias = underscore ? aliasOf(name) : name;
+    const owner = injected.get(alias);
+    // The exact injected name is fine: inject() replaces the agent's value with airlock's.
+    if (owner !== undefined ? owner !== name : underscore && proxyOwned(alias)) {
+      return { ok: false, code: 'header_alias', reason: `the header name ${JSON.stringify(name)} could be read upstream as ${JSON.stringify(owner ?? alias)}, which only airlock sets` };
+    }
+    if (!underscore) continue;
+    if (underscores === 'reject') {
+      return { ok: false, code: 'header_underscore', reason: `the header name ${JSON.stringify(name)} contains "_" (limits.headers_with_underscores is reject)` };
+    }
+    underscored = true;
+  }
+  return underscored && underscores === 'drop' ? { ok: true, headers: headers.filter(([k]) => !k.includes('_')) } : { ok: true, headers };
+}
+
 /** Names listed in the Connection header are hop-by-hop too (RFC 9110 7.6.1). */
 function connectionListed(raw: string[]): Set<string> {
   const out = new Set<string>();

@@ -32,7 +32,8 @@ export interface Rig {
   api: TestUpstream; // api.test, TLS, allowed (injects x-api-key)
   plain: TestUpstream; // plain.test, plain HTTP, allowed
   canary: TestUpstream; // canary.test: resolvable, never allowed
-  raw: { port: number; reply: (bytes: string | Buffer) => void; hits: () => number };
+  /** raw.test: plain TCP, answers every connection's first bytes with `reply`; `seen` is every byte each connection sent. */
+  raw: { port: number; reply: (bytes: string | Buffer) => void; hits: () => number; seen: () => string[] };
   dns: TestDns;
   ports: { proxy: number; transparent: number; route: number; admin: number };
   secret: string;
@@ -57,8 +58,11 @@ export async function startRig(extraPolicy = '', limits = ''): Promise<Rig> {
   const plain = await startUpstream({});
   let rawReply: string | Buffer = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
   let rawHits = 0;
+  const rawSeen: string[] = [];
   const rawServer = net.createServer((s) => {
     s.on('error', () => {});
+    const i = rawSeen.push('') - 1;
+    s.on('data', (c: Buffer) => (rawSeen[i] += c.toString('latin1')));
     s.once('data', () => {
       rawHits++;
       s.end(rawReply);
@@ -119,6 +123,7 @@ hosts:
     match: raw.test
     plain_http: true
     ports: [${rawPort}]
+    inject: { headers: { x-raw-key: env:ADV_KEY } }
   - name: loop
     match: loop.test
   - name: meta
@@ -165,7 +170,7 @@ ${extraPolicy}
     api,
     plain,
     canary,
-    raw: { port: rawPort, reply: (b) => (rawReply = b), hits: () => rawHits },
+    raw: { port: rawPort, reply: (b) => (rawReply = b), hits: () => rawHits, seen: () => rawSeen },
     dns,
     ports,
     secret: SECRET,

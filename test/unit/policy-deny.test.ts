@@ -21,6 +21,10 @@ deny:
   - name: no-keys
     match: api.example.com
     paths: [/v1/Keys, /admin/]
+  - name: nowhere-dotenv
+    match: "*"
+    paths: [/.env]
+  - match: "*.zip"
   - name: alice-no-billing
     match: api.example.com
     paths: [/billing]
@@ -105,6 +109,11 @@ describe('deny rules per request', () => {
     expect(outcome(decideRequest(cfg, req({ path })))).toBe('allow everything');
   });
 
+  it('"*" and a whole top-level domain are fine in a deny rule', () => {
+    expect(outcome(decideRequest(cfg, req({ host: 'x.example.com', path: '/.ENV' })))).toBe('request_denied_by_rule nowhere-dotenv');
+    expect(outcome(decideConnect(cfg, 'files.zip', 443))).toBe('host_denied_by_rule deny[5]');
+  });
+
   it('agents: a scoped deny rule applies only to the agents it names', () => {
     expect(outcome(decideRequest(cfg, req({ path: '/billing/x', agent: { user: 'alice' } })))).toBe('request_denied_by_rule alice-no-billing');
     expect(outcome(decideRequest(cfg, req({ path: '/billing/x', agent: { user: 'bob' } })))).toBe('allow everything');
@@ -139,7 +148,7 @@ listen: { proxy: 127.0.0.1:8080 }
 hosts:
   - { name: a, match: a.example.com }
 deny:
-  - { match: "*" }
+  - { match: "a.*.com" }
   - { match: x.example.com, paths: [nope], methods: [FETCH], ports: [0], agents: ["a b"], color: red }
   - { name: a, match: b.example.com }
   - { paths: [/x] }
@@ -147,7 +156,7 @@ deny:
 `);
     expect(r.ok).toBe(false);
     expect(!r.ok && r.errors).toEqual([
-      'deny[0].match: "*" would allow every host',
+      'deny[0].match: "a.*.com": "*" is only allowed as the whole first label, as in "*.example.com"',
       'deny[1].color: unknown key',
       'deny[1].agents[0]: expected a Proxy-Authorization user name (printable ASCII without ":" or spaces, up to 128) or "listener:ADDR"',
       'deny[1].ports[0]: expected a port number from 1 to 65535',
@@ -180,6 +189,8 @@ deny: [{ name: no-admin, match: admin.example.com }]
       'denies every method to *.internal.example.com on port 443, whatever the allow rules say',
       'denies DELETE to *.example.com on every port, whatever the allow rules say',
       'denies every method to api.example.com on every port under /v1/keys, /admin/ (any spelling), whatever the allow rules say',
+      'denies every method to * on every port under /.env (any spelling), whatever the allow rules say',
+      'denies every method to *.zip on every port, whatever the allow rules say',
       'denies every method to api.example.com on every port under /billing (any spelling) for alice only, whatever the allow rules say',
     ]);
   });
