@@ -6,8 +6,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
+import { filterOf, positiveInt, UsageError } from './flow-filter.ts';
 import { SCHEMA_VERSION } from './store/schema.ts';
-import { type FlowFilter, searchFlows, whereClause } from './store/search.ts';
+import { searchFlows, whereClause } from './store/search.ts';
 import { verifyChain } from './store/verify.ts';
 
 export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options]
@@ -46,9 +47,6 @@ const stdio: Io = {
 export async function flowsCommand(args: string[]): Promise<number> {
   return runFlows(args, stdio);
 }
-
-/** Bad input from the user (an option, a query parameter): exit 2 in the CLI, 400 in the API. */
-export class UsageError extends Error {}
 
 const OPTIONS = {
   db: { type: 'string' },
@@ -136,69 +134,6 @@ export function openStore(file: string): Database.Database {
     throw new Error(`${file} has schema version ${version}; start this airlock once to upgrade it to ${SCHEMA_VERSION}`);
   }
   return db;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Filters
-
-export const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-export function parseTime(text: string, now = Date.now()): number {
-  const rel = /^(\d+)\s*([smhdw])$/.exec(text.trim());
-  if (rel) return now - Number(rel[1]) * UNITS[rel[2]];
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new UsageError(`"${text}" is not an ISO time or a relative time like 1h`);
-  return t;
-}
-
-export function positiveInt(text: string, name: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) throw new UsageError(`${name} must be a whole number of at least ${min}`);
-  return Number(text);
-}
-
-/** The filter options of `flows list|export` (also the query parameters of the web UI's API). */
-export interface FilterOptions {
-  host?: string;
-  decision?: string;
-  method?: string;
-  status?: string;
-  since?: string;
-  until?: string;
-  rule?: string;
-  agent?: string;
-  path?: string;
-  'has-finding'?: boolean;
-  text?: string;
-  after?: string;
-}
-
-/**
- * The filter the options describe (validated; every value ends up bound, see store/search.ts).
- * `flag` prefixes option names in error messages: "--" for the CLI, "" for query parameters.
- */
-export function filterOf(v: FilterOptions, flag = '--'): FlowFilter {
-  const f: FlowFilter = {};
-  if (v.host !== undefined) f.host = v.host;
-  if (v.decision !== undefined) {
-    if (!DECISIONS.includes(v.decision)) throw new UsageError(`${flag}decision must be one of ${DECISIONS.join(', ')}`);
-    f.decision = v.decision;
-  }
-  if (v.method !== undefined) f.method = v.method;
-  if (v.status !== undefined) {
-    const cls = /^([1-5])xx$/i.exec(v.status);
-    if (cls) f.statusClass = Number(cls[1]);
-    else f.status = positiveInt(v.status, `${flag}status`, 100);
-  }
-  if (v.since !== undefined) f.since = parseTime(v.since);
-  if (v.until !== undefined) f.until = parseTime(v.until);
-  if (v.rule !== undefined) f.rule = v.rule;
-  if (v.agent !== undefined) f.agent = v.agent;
-  if (v.path !== undefined) f.pathPrefix = v.path;
-  if (v['has-finding']) f.hasFinding = true;
-  if (v.text !== undefined) f.text = v.text;
-  if (v.after !== undefined) f.after = positiveInt(v.after, `${flag}after`, 0);
-  return f;
 }
 
 // ---------------------------------------------------------------------------------------------

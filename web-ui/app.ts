@@ -4,20 +4,8 @@
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { Hono, type Context } from 'hono';
-import {
-  bodiesOf,
-  DECISIONS,
-  type FilterOptions,
-  filterOf,
-  type FlowRow,
-  HAR_HEAD,
-  HAR_TAIL,
-  harEntry,
-  jsonlRecord,
-  positiveInt,
-  urlOf,
-  UsageError,
-} from '../proxy/flows-cli.ts';
+import { bodiesOf, type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, jsonlRecord, urlOf } from '../proxy/flows-cli.ts';
+import { DECISIONS, type FilterOptions, filterOf, positiveInt, UsageError } from '../proxy/flow-filter.ts';
 import { type FlowFilter, whereClause } from '../proxy/store/search.ts';
 import { selectFlows } from './queries.ts';
 import type { UiTokens } from './tokens.ts';
@@ -157,10 +145,7 @@ export function params(c: Context, allowed: string[]): Record<string, string> {
 }
 
 function limitOf(text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = positiveInt(text, 'limit', 1);
-  if (n > MAX_LIMIT) throw new UsageError(`limit must be at most ${MAX_LIMIT}`);
-  return n;
+  return text === undefined ? fallback : positiveInt(text, 'limit', 1, MAX_LIMIT);
 }
 
 /** Query parameters -> the CLI's filter options -> a validated FlowFilter. */

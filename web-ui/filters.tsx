@@ -1,8 +1,9 @@
 /** @jsxImportSource hono/jsx */
-// The flow filters of the UI's pages: the API's query parameters (docs/api.md), read leniently
-// (empty fields are absent, unknown parameters are ignored) and validated by the same code, so a
-// bad value is a message on the page, never a query.
-import { UsageError } from '../proxy/flows-cli.ts';
+// The flow filters of the UI's pages: the API's query parameters (docs/api.md). Empty fields are
+// absent and unknown parameters ignored (a form sends every field), but every value given is
+// validated by the same code as the API's (proxy/flow-filter.ts): a bad value is a 400 page that
+// names the field, never a query.
+import { UsageError } from '../proxy/flow-filter.ts';
 import type { FlowFilter } from '../proxy/store/search.ts';
 import { filterFrom } from './app.ts';
 import { qs } from './components.tsx';
@@ -18,14 +19,11 @@ export interface ReadFilter {
   error: string | null;
 }
 
-/** At most this many characters per value: a filter is a few words, not a payload. */
-const MAX_VALUE = 500;
-
 export function readFilter(query: Record<string, string>, defaults: FilterValues = {}): ReadFilter {
   const values: FilterValues = {};
   for (const k of FILTER_KEYS) {
     const v = query[k] ?? defaults[k];
-    if (v !== undefined && v.trim() !== '') values[k] = v.slice(0, MAX_VALUE);
+    if (v !== undefined && v.trim() !== '') values[k] = v;
   }
   // "all" lifts a page's default time window.
   const { since, ...rest } = values;

@@ -12,11 +12,12 @@ import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { Config } from '../policies/types.ts';
-import { bodiesOf, UsageError } from '../proxy/flows-cli.ts';
+import { positiveInt, UsageError } from '../proxy/flow-filter.ts';
+import { bodiesOf } from '../proxy/flows-cli.ts';
 import { logEvent } from '../proxy/log.ts';
 import { packageFile } from '../proxy/package-file.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
-import { exportStream, filterFrom, stats } from './app.ts';
+import { exportStream, stats } from './app.ts';
 import { FlowRowView, type PageContext } from './components.tsx';
 import { type DlpRuleInfo, dlpRulesOf, dlpSummaryOf } from './dlp.ts';
 import { explainFlow } from './explain.ts';
@@ -249,12 +250,15 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const q = firstValues(c.req.queries());
     const f = readFilter(q);
     const cursor: { before?: number; after?: number } = {};
-    if (q.before && /^\d{1,15}$/.test(q.before)) cursor.before = Number(q.before);
-    else if (q.after && /^\d{1,15}$/.test(q.after)) cursor.after = Number(q.after);
+    const before = cursorOf(q, 'before');
+    const after = cursorOf(q, 'after');
+    if (before !== undefined && after !== undefined) throw new UsageError('before and after cannot be given together');
+    if (before !== undefined) cursor.before = before;
+    if (after !== undefined) cursor.after = after;
     const db = opts.db();
     const page = flowPage(db, f.filter, cursor, PAGE_SIZE);
     const head = page.newer === null && cursor.before === undefined;
-    return html(c, <FlowsPage ctx={ctx(c, '/flows')} f={f} page={page} head={head} maxId={maxId(db)} rules={ruleIds()} />);
+    return html(c, <FlowsPage ctx={ctx(c, '/flows')} f={f} page={page} head={head} maxId={maxId(db)} rules={ruleIds()} />, f.error ? 400 : 200);
   });
 
   // Live list: server-sent events with rendered rows, newer than `after` (or Last-Event-ID).
@@ -263,8 +267,14 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const f = readFilter(q);
     if (f.error) return c.text(f.error, 400);
     if (live >= MAX_LIVE) return c.text('too many live lists open', 503);
+    // A browser resends the last event id itself; a bad one is ignored (it is not the user's input).
     const last = Number(c.req.header('last-event-id'));
-    let after = Math.max(/^\d{1,15}$/.test(q.after ?? '') ? Number(q.after) : 0, Number.isSafeInteger(last) ? last : 0);
+    let after: number;
+    try {
+      after = Math.max(cursorOf(q, 'after') ?? 0, Number.isSafeInteger(last) ? last : 0);
+    } catch (e) {
+      return c.text((e as Error).message, 400);
+    }
     const cookie = c.get('cookie');
     live++;
     let counted = true;
@@ -334,18 +344,20 @@ export function createUi(opts: UiOptions): Hono<Env> {
 
   app.get('/hosts', (c) => {
     const f = readFilter(firstValues(c.req.queries()), { since: '24h' });
-    return html(c, <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={hostsOverview(opts.db(), f.filter)} config={config()} rules={ruleIds()} />);
+    return html(c, <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={hostsOverview(opts.db(), f.filter)} config={config()} rules={ruleIds()} />, f.error ? 400 : 200);
   });
 
   app.get('/findings', (c) => {
     const q = firstValues(c.req.queries());
     const f = readFilter(q);
-    const rule = q.rule_id && q.rule_id.length <= 200 ? q.rule_id : undefined;
-    const before = /^\d{1,15}$/.test(q.before ?? '') ? Number(q.before) : undefined;
+    if (q.rule_id !== undefined && q.rule_id.length > 200) throw new UsageError('rule_id must be at most 200 characters');
+    const rule = q.rule_id || undefined;
+    const before = cursorOf(q, 'before');
     const o = findingsOverview(opts.db(), f.filter, { rule, before, limit: PAGE_SIZE });
     return html(
       c,
       <FindingsPage ctx={ctx(c, '/findings')} f={f} rule={rule} rules={o.rules} list={o.list} older={o.older} dlpWords={dlpWords} policyRules={ruleIds()} />,
+      f.error ? 400 : 200,
     );
   });
 
@@ -360,7 +372,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const alignedFrom = Math.floor(from / bucketMs) * bucketMs;
     const s = f.error ? null : stats(db, f.filter, bucketMs);
     const latency = f.error ? [] : latencyHistogram(db, f.filter);
-    return html(c, <StatsPage ctx={ctx(c, '/stats')} f={f} s={s} from={alignedFrom} to={to} bucketMs={bucketMs} latency={latency} rules={ruleIds()} />);
+    return html(c, <StatsPage ctx={ctx(c, '/stats')} f={f} s={s} from={alignedFrom} to={to} bucketMs={bucketMs} latency={latency} rules={ruleIds()} />, f.error ? 400 : 200);
   });
 
   app.get('/policy', (c) => {
@@ -432,8 +444,9 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const f = readFilter(q);
     if (f.error) return message(c, 400, 'Bad request', f.error);
     const filter = { ...f.filter };
-    if (q.after !== undefined) filter.after = filterFrom({ after: q.after }).after;
-    const limit = q.limit !== undefined && /^\d{1,9}$/.test(q.limit) && Number(q.limit) > 0 ? Number(q.limit) : Infinity;
+    const after = cursorOf(q, 'after');
+    if (after !== undefined) filter.after = after;
+    const limit = q.limit ? positiveInt(q.limit, 'limit', 1) : Infinity;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     c.header('content-type', format === 'har' ? 'application/json; charset=utf-8' : 'application/x-ndjson; charset=utf-8');
     c.header('content-disposition', `attachment; filename="airlock-flows-${stamp}.${format}"`);
@@ -449,6 +462,12 @@ export function createUi(opts: UiOptions): Hono<Env> {
     return message(c, 500, 'Something went wrong', 'airlock could not show this page; the details are in its log.');
   });
   return app;
+}
+
+/** A page cursor (a flow or finding id) from the query; empty means none, anything else but digits is a 400. */
+function cursorOf(q: Record<string, string>, name: 'before' | 'after'): number | undefined {
+  const v = q[name];
+  return v === undefined || v === '' ? undefined : positiveInt(v, name, 0);
 }
 
 /** Stats buckets: the smallest step that draws the window in at most 120 bars. */

@@ -175,6 +175,33 @@ describe('GET /api/flows', () => {
     }
   });
 
+  it('validates every filter value, never guesses: junk is a 400 whose reason names the field', async () => {
+    const cases: [string, string][] = [
+      ['/api/flows?since=junk%202001', 'since'], // Date.parse would read 2001-01-01 and return every flow
+      ['/api/flows?until=2025-02-30', 'until'],
+      ['/api/flows?since=1', 'since'],
+      ['/api/flows?status=600', 'status'],
+      ['/api/flows?status=4XY', 'status'],
+      ['/api/flows?decision=ALLOW', 'decision'],
+      ['/api/flows?method=G%20E%20T', 'method'],
+      ['/api/flows?limit=abc', 'limit'],
+      ['/api/flows?limit=1e2', 'limit'],
+      ['/api/flows?after=0x10', 'after'],
+      ['/api/flows?has_finding=2', 'has_finding'],
+      ['/api/stats?since=soon', 'since'],
+      ['/api/export?format=csv', 'format'],
+      ['/api/export?limit=-5', 'limit'],
+      ['/api/export?until=tomorrow', 'until'],
+    ];
+    for (const [url, field] of cases) {
+      const r = await json(url);
+      expect(r.status, url).toBe(400);
+      expect(r.body.error, url).toBe('bad_request');
+      expect(r.body.reason, url).toMatch(new RegExp(`^${field}\\b`));
+    }
+    expect((await json('/api/flows?since=2000-01-01T00:00:00Z&until=2000-01-02')).body.flows).toEqual([]);
+  });
+
   it('pages forward with after and limit, with no gaps or repeats', async () => {
     const seen: number[] = [];
     let after = 0;

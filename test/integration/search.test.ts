@@ -143,6 +143,26 @@ describe('airlock flows list --text', () => {
     expect(out.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual([ids.header]);
   });
 
+  it('junk filter values exit 2 with the flag named, never a lenient guess', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--since', 'junk 2001'], /--since: "junk 2001" is not an ISO time/], // Date.parse: 2001-01-01, every flow
+      [['--until', '2025-02-30'], /--until: /],
+      [['--status', '6xx'], /--status must be/],
+      [['--decision', 'Allow'], /--decision must be one of/],
+      [['--method', 'G;T'], /--method must be an HTTP method/],
+      [['--after', '1.5'], /--after must be a whole number/],
+      [['--limit', '0'], /--limit must be a whole number/],
+    ];
+    for (const [args, message] of cases) {
+      for (const sub of ['list', 'export']) {
+        const r = await flows(sub, ...args, ...(sub === 'export' ? ['--format', 'jsonl'] : []));
+        expect(r.code, `${sub} ${args.join(' ')}`).toBe(2);
+        expect(r.err, `${sub} ${args.join(' ')}`).toMatch(message);
+        expect(r.out).toBe('');
+      }
+    }
+  });
+
   it('--has-finding keeps flows with a DLP finding', async () => {
     airlock.store.db.prepare("INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, 'test', 'request.header', 'log', '')").run(ids.header);
     expect((await flows('list', '--has-finding')).ids).toEqual([ids.header]);
