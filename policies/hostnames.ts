@@ -98,7 +98,8 @@ export function parsePort(text: string): number | null {
 }
 
 /** "host", "host:port", "[v6]" or "[v6]:port" (CONNECT targets, Host headers). Userinfo is refused. */
-export function splitAuthority(authority: string, defaultPort: number): AuthorityResult {
+/** `defaultPort` null: the port is required (RFC 9110 authority-form, as in CONNECT). */
+export function splitAuthority(authority: string, defaultPort: number | null): AuthorityResult {
   if (authority.includes('@')) return { ok: false, problem: 'user info ("user@") is not allowed' };
   let hostPart: string;
   let portPart: string | undefined;
@@ -118,7 +119,8 @@ export function splitAuthority(authority: string, defaultPort: number): Authorit
     hostPart = colon === -1 ? authority : authority.slice(0, colon);
     portPart = colon === -1 ? undefined : authority.slice(colon + 1);
   }
-  let port = defaultPort;
+  if (portPart === undefined && defaultPort === null) return { ok: false, problem: 'a port is required (host:port)' };
+  let port = defaultPort ?? 0;
   if (portPart !== undefined) {
     const parsed = parsePort(portPart);
     if (parsed === null) return { ok: false, problem: PORT_PROBLEM };

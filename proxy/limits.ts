@@ -74,7 +74,7 @@ export class MintBudget {
 export const closing = new WeakSet<object>();
 
 export interface GateRefusal {
-  status: 400 | 403 | 414 | 431;
+  status: 400 | 414 | 431;
   code: string;
   reason: string;
   /** The request's framing cannot be trusted: close the connection after answering. */
@@ -123,7 +123,8 @@ export function gateRequest(req: AnyRequest, limits: Limits, upgradeEvent: boole
     const authority = req.headers[':authority'] as string | undefined;
     const host = req.headers.host;
     if (authority !== undefined && host !== undefined && !sameAuthority(authority, host)) {
-      return { status: 403, code: 'host_mismatch', reason: `Host ${JSON.stringify(host)} differs from :authority ${JSON.stringify(authority)}`, close: false };
+      // Within one request, so 400 (a request for another host than the connection's is 421: stages/target.ts).
+      return { status: 400, code: 'host_mismatch', reason: `Host ${JSON.stringify(host)} differs from :authority ${JSON.stringify(authority)}`, close: false };
     }
   }
   // No blind tunnels: WebSocket is the only upgrade, and only through Node's upgrade path (the

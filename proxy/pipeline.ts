@@ -1,9 +1,12 @@
 // The per-request pipeline shared by every entry path:
 // target -> policy decision -> placeholder check -> injection -> upstream -> response; always recorded.
 import type http from 'node:http';
+import { ServerResponse } from 'node:http';
+import type net from 'node:net';
 import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { decideRequest } from '../policies/decide.ts';
+import { matchesNormalized } from '../policies/hostnames.ts';
 import type { Config, HostRule } from '../policies/types.ts';
 import { agentUser } from './agent-user.ts';
 import type { ConfigRef } from './config-ref.ts';
@@ -18,7 +21,7 @@ import { scanAgentMessages } from './dlp/websocket.ts';
 import { rulesFor } from './dlp/policy.ts';
 import { responseFilter } from './dlp/response.ts';
 import type { Finding, Rules } from './dlp/stream.ts';
-import { forwardRequest, forwardUpgrade, relay, relayHeaders, type ResponseFilterFor, switchingProtocols } from './io/forward.ts';
+import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, type ResponseFilterFor, switchingProtocols } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
 import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
@@ -105,7 +108,7 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       return { ok: false as const, flow, status, code, reason, rule };
     };
 
-    const t = requestTarget(conn, url, authority);
+    const t = requestTarget(conn, url, authority, conn.route ? (h) => config.hosts.some((r) => matchesNormalized(r.match, h)) : undefined);
     if (!t.ok) {
       flow.host = t.host;
       return refuse(t.status, t.code, t.reason);
@@ -282,8 +285,30 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     socket.on('error', () => {});
     // Messages must be readable (size limit, DLP): no permessage-deflate through airlock.
     const upHeaders = headers.filter(([k]) => k !== 'sec-websocket-extensions');
-    forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: upHeaders.flat(), body: null }).then(
-      ({ headers: answer, socket: up }) => {
+    // An upstream that refuses the upgrade: its answer (status, headers, body, scrubbed and
+    // scanned like any response) goes to the agent, then the connection closes. No tunnel.
+    const refused = () => {
+      const res = responseOnSocket(req, socket);
+      const config = ref.current;
+      return relayResponse(
+        res,
+        flow,
+        rule,
+        (err) => {
+          if (err) {
+            const e = markFailed(flow, err);
+            if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+            else res.destroy();
+          }
+          done(flow);
+        },
+        responseFilterFor(rule, rules && config.dlp.responses ? rules : null, flow),
+      );
+    };
+    forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: upHeaders.flat(), body: null }, refused).then(
+      (switched) => {
+        if (!switched) return;
+        const { headers: answer, socket: up } = switched;
         flow.status = 101;
         flow.ttfbMs = Date.now() - flow.startedAt;
         flow.responseHeaders = relayHeaders(rule, answer);
@@ -321,6 +346,15 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
     },
     refuse,
   };
+}
+
+/** An HTTP/1.1 response written on an upgrade request's socket (Node hands that socket over bare); it closes the connection. */
+function responseOnSocket(req: http.IncomingMessage, socket: Duplex): http.ServerResponse {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as net.Socket);
+  res.once('finish', () => socket.end());
+  return res;
 }
 
 /** Codes of the policy's own decisions (policies/decide.ts), as opposed to refusals of bad input. */

@@ -28,7 +28,8 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
     const base = connOf(socket)!;
     const conn: ConnInfo = { ...base, agentUser: agentUser(req.headers['proxy-authorization']) ?? base.agentUser };
     socket.on('error', () => {});
-    const a = splitAuthority(req.url ?? '', 443);
+    // RFC 9110 9.3.6: CONNECT names host and port; a missing port is not guessed.
+    const a = splitAuthority(req.url ?? '', null);
     if (!a.ok) {
       const reason = `CONNECT target: ${a.problem}`;
       writeRawRefusal(socket, 400, { error: 'bad_request', reason });

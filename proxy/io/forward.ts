@@ -32,6 +32,17 @@ export function forwardRequest(
   done: (err?: unknown) => void,
   filterFor?: ResponseFilterFor,
 ): void {
+  pool.dispatch(
+    { path: out.path, method: out.method as Dispatcher.HttpMethod, headers: out.headers, body: out.body as unknown as Readable | null },
+    relayResponse(res, flow, rule, done, filterFor),
+  );
+}
+
+/**
+ * The handler that relays an upstream response to `res`: status, headers (hop-by-hop removed,
+ * secrets scrubbed), and the body through the response filter, with backpressure; `done` runs once.
+ */
+export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done: (err?: unknown) => void, filterFor?: ResponseFilterFor): Dispatcher.DispatchHandler {
   let finished = false;
   const finish = (err?: unknown) => {
     if (finished) return;
@@ -44,7 +55,7 @@ export function forwardRequest(
     if (!controller.aborted) controller.abort(err);
     finish(err);
   };
-  const handler: Dispatcher.DispatchHandler = {
+  return {
     onRequestStart(controller) {
       res.once('close', () => {
         if (!res.writableFinished && !controller.aborted) controller.abort(Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }));
@@ -91,10 +102,6 @@ export function forwardRequest(
       finish(err);
     },
   };
-  pool.dispatch(
-    { path: out.path, method: out.method as Dispatcher.HttpMethod, headers: out.headers, body: out.body as unknown as Readable | null },
-    handler,
-  );
 }
 
 /** The filter's output goes to the agent, with backpressure both ways; a refusal ends the exchange. */
@@ -115,9 +122,18 @@ function pipeFiltered(f: Duplex, res: AnyResponse, controller: Dispatcher.Dispat
   });
 }
 
-/** Asks the upstream to switch to WebSocket; resolves with its 101 headers and socket. */
-export function forwardUpgrade(pool: Dispatcher, out: Outbound): Promise<{ headers: IncomingHttpHeaders; socket: Duplex }> {
+/**
+ * Asks the upstream to switch to WebSocket; resolves with its 101 headers and socket. An upstream
+ * that answers anything else (403, 404, a 200 that ignores the Upgrade) refused the upgrade: its
+ * response goes to the handler `refused()` makes (relayResponse) and the promise resolves with null.
+ */
+export function forwardUpgrade(
+  pool: Dispatcher,
+  out: Outbound,
+  refused: () => Dispatcher.DispatchHandler,
+): Promise<{ headers: IncomingHttpHeaders; socket: Duplex } | null> {
   return new Promise((resolve, reject) => {
+    let relay: Dispatcher.DispatchHandler | undefined;
     pool.dispatch(
       { path: out.path, method: 'GET', headers: out.headers, upgrade: 'websocket' },
       {
@@ -125,8 +141,22 @@ export function forwardUpgrade(pool: Dispatcher, out: Outbound): Promise<{ heade
         onRequestUpgrade(_controller, _statusCode, headers, socket) {
           resolve({ headers, socket });
         },
-        onResponseError(_controller, err) {
-          reject(err);
+        onResponseStart(controller, statusCode, headers, statusMessage) {
+          if (statusCode < 200) return;
+          resolve(null);
+          relay = refused();
+          relay.onRequestStart?.(controller, undefined);
+          relay.onResponseStart?.(controller, statusCode, headers, statusMessage);
+        },
+        onResponseData(controller, chunk) {
+          relay?.onResponseData?.(controller, chunk);
+        },
+        onResponseEnd(controller, trailers) {
+          relay?.onResponseEnd?.(controller, trailers);
+        },
+        onResponseError(controller, err) {
+          if (relay) relay.onResponseError?.(controller, err);
+          else reject(err);
         },
       },
     );

@@ -8,7 +8,12 @@ export type Sniffed =
   | { kind: 'http' }
   | { kind: 'other'; reason: string; timeout?: boolean };
 
-const HTTP_START = /^[A-Z]{1,16}(?: |$)/;
+/**
+ * Text (printable ASCII, or the CR/LF/space/tab a request may start with) is HTTP for Node's
+ * strict parser to read: a malformed request line ("get / HTTP/1.1", "GET  /") then gets a 400
+ * like any other bad request. Binary that is not a ClientHello is closed.
+ */
+const TEXT = (b: number) => (b >= 0x20 && b <= 0x7e) || b === 0x09 || b === 0x0a || b === 0x0d;
 
 /** `timeoutMs`: how long the agent may take to send its first request or ClientHello (limits.header_timeout). */
 export function sniff(socket: net.Socket, timeoutMs: number): Promise<Sniffed> {
@@ -37,12 +42,7 @@ export function sniff(socket: net.Socket, timeoutMs: number): Promise<Sniffed> {
         else if (buf.length > MAX_HELLO_BYTES + 1024) done({ kind: 'other', reason: 'ClientHello too large' });
         return;
       }
-      const head = buf.subarray(0, 18).toString('latin1');
-      if (HTTP_START.test(head)) {
-        if (head.includes(' ') || buf.length >= 17) done(head.includes(' ') ? { kind: 'http' } : { kind: 'other', reason: 'not HTTP or TLS' });
-        return;
-      }
-      done({ kind: 'other', reason: 'not HTTP or TLS' });
+      done(TEXT(buf[0]) ? { kind: 'http' } : { kind: 'other', reason: 'not HTTP or TLS' });
     };
     socket.on('data', onData);
     socket.once('end', onEnd);

@@ -2,7 +2,8 @@
 // accepts some framings (e.g. "Transfer-Encoding: gzip, chunked", a Content-Length next to a
 // Transfer-Encoding, a repeated Content-Length it only notices once the body is read) that
 // airlock would otherwise re-frame for the agent. Checked on the headers, before anything reaches
-// the agent. Also: an upgrade only counts when the upstream really answered 101.
+// the agent. Also: an upgrade only counts when the upstream really answered 101; any other answer
+// to an upgrade is an ordinary response.
 import type { Dispatcher } from 'undici';
 import { AirlockError } from '../errors.ts';
 
@@ -33,10 +34,7 @@ export function responseFramingProblem(statusCode: number, headers: Headers, raw
 }
 
 class StrictHandler implements Dispatcher.DispatchHandler {
-  constructor(
-    private readonly inner: Dispatcher.DispatchHandler,
-    private readonly upgrade: boolean,
-  ) {}
+  constructor(private readonly inner: Dispatcher.DispatchHandler) {}
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown) {
     this.inner.onRequestStart?.(controller, context);
   }
@@ -47,10 +45,8 @@ class StrictHandler implements Dispatcher.DispatchHandler {
     this.inner.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
   }
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Headers, statusMessage?: string) {
-    if (this.upgrade) {
-      // Nothing is relayed as a tunnel unless the upstream really switched protocols.
-      return controller.abort(new AirlockError('upstream_protocol', `the upstream answered the WebSocket upgrade with ${statusCode}, not 101`));
-    }
+    // An upgrade the upstream refused (any status but 101) is an ordinary response, framed like
+    // any other: it is relayed, and the agent's connection closes after it (no tunnel).
     const problem = responseFramingProblem(statusCode, headers, (controller as { rawHeaders?: Buffer[] | null }).rawHeaders);
     if (problem) return controller.abort(new AirlockError('upstream_framing', `${problem}: ambiguous response framing is refused`));
     this.inner.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
@@ -68,5 +64,5 @@ class StrictHandler implements Dispatcher.DispatchHandler {
 
 /** An undici interceptor: `pool.compose(strictResponses)`. */
 export function strictResponses(dispatch: Dispatcher.Dispatch): Dispatcher.Dispatch {
-  return (opts, handler) => dispatch(opts, new StrictHandler(handler, !!opts.upgrade));
+  return (opts, handler) => dispatch(opts, new StrictHandler(handler));
 }

@@ -1,5 +1,8 @@
 // Works out where a request goes, and refuses it when the names the agent gave disagree:
-// CONNECT authority, SNI, Host/:authority and an absolute-form URI must all name one host.
+// CONNECT authority, SNI, Host/:authority and an absolute-form URI must all name one host. A
+// request for another host than the connection's is 421 Misdirected Request (RFC 9110 15.5.20):
+// the agent may retry on a connection of its own; names that disagree within one request are 400.
+import { normalizeIp } from '../../policies/ip.ts';
 import { normalizeHost, splitAuthority } from '../../policies/hostnames.ts';
 import type { ConnInfo } from '../conn.ts';
 
@@ -13,11 +16,17 @@ export interface RequestTarget {
 
 export type TargetResult =
   | { ok: true; target: RequestTarget }
-  | { ok: false; status: 400 | 403; code: 'bad_request' | 'host_mismatch'; reason: string; host?: string };
+  | { ok: false; status: 400 | 421; code: 'bad_request' | 'host_mismatch'; reason: string; host?: string };
 
 const defaultPort = (scheme: 'http' | 'https') => (scheme === 'https' ? 443 : 80);
 
-export function requestTarget(conn: ConnInfo, url: string, authority: string | undefined): TargetResult {
+/**
+ * `policyHost`: whether an allow rule names this (normalised) host. On a base-URL route the Host
+ * header names airlock's listener (`localhost:9000`, `airlock:9000`), so it is not compared with
+ * the upstream; but a Host naming another host of the policy means the agent believes it talks to
+ * that host, and its request must not be delivered to the route's upstream instead.
+ */
+export function requestTarget(conn: ConnInfo, url: string, authority: string | undefined, policyHost?: (host: string) => boolean): TargetResult {
   const bad = (reason: string, host?: string): TargetResult => ({ ok: false, status: 400, code: 'bad_request', reason, host });
   if (conn.route) {
     if (!url.startsWith('/')) return bad('base-URL routes take origin-form request targets');
@@ -26,6 +35,10 @@ export function requestTarget(conn: ConnInfo, url: string, authority: string | u
     const scheme = up.protocol === 'https:' ? 'https' : 'http';
     const host = normalizeHost(up.hostname);
     if (!host.ok) return bad(host.problem);
+    const named = authority === undefined ? undefined : splitAuthority(authority, 80);
+    if (named?.ok && named.host !== host.host && normalizeIp(named.host) === null && policyHost?.(named.host)) {
+      return misdirected(named.host, 0, host.host, 0);
+    }
     return { ok: true, target: { scheme, host: host.host, port: up.port ? Number(up.port) : defaultPort(scheme), path: base + url } };
   }
 
@@ -56,19 +69,32 @@ export function requestTarget(conn: ConnInfo, url: string, authority: string | u
     fromHeader = { host: a.host, port: a.port };
   }
 
-  const named = [conn.pinned, fromUrl, fromHeader].filter((x): x is { host: string; port: number } => !!x);
-  if (named.length === 0) return bad('the request names no host');
-  const [first] = named;
-  for (const n of named) {
-    if (n.host !== first.host || n.port !== first.port) {
-      return {
-        ok: false,
-        status: 403,
-        code: 'host_mismatch',
-        reason: `the request names ${n.host}:${n.port} but the connection is for ${first.host}:${first.port}`,
-        host: first.host,
-      };
-    }
+  const pinned = conn.pinned;
+  for (const n of [fromUrl, fromHeader]) {
+    if (pinned && n && (n.host !== pinned.host || n.port !== pinned.port)) return misdirected(n.host, n.port, pinned.host, pinned.port);
   }
+  if (fromUrl && fromHeader && (fromUrl.host !== fromHeader.host || fromUrl.port !== fromHeader.port)) {
+    return {
+      ok: false,
+      status: 400,
+      code: 'host_mismatch',
+      reason: `the request URL names ${fromUrl.host}:${fromUrl.port} but its Host header ${fromHeader.host}:${fromHeader.port}`,
+      host: fromUrl.host,
+    };
+  }
+  const first = pinned ?? fromUrl ?? fromHeader;
+  if (!first) return bad('the request names no host');
   return { ok: true, target: { scheme, host: first.host, port: first.port, path } };
+}
+
+/** 421: this connection (CONNECT authority, SNI, route) is for another host than the request names. */
+function misdirected(host: string, port: number, connHost: string, connPort: number): TargetResult {
+  const at = (h: string, p: number) => (p ? `${h}:${p}` : h);
+  return {
+    ok: false,
+    status: 421,
+    code: 'host_mismatch',
+    reason: `the request names ${at(host, port)} but the connection is for ${at(connHost, connPort)}`,
+    host: connHost,
+  };
 }

@@ -57,7 +57,11 @@ describe('splitAuthority', () => {
     ['[::1]8080', 443, { ok: false, problem: 'unexpected text after "]"' }],
     ['[::1:8080', 443, { ok: false, problem: 'not a valid IPv6 address' }],
     [':443', 443, { ok: false, problem: 'host is empty' }],
-  ])('%j (default %d)', (authority, defaultPort, expected) => {
+    ['example.com', null, { ok: false, problem: 'a port is required (host:port)' }],
+    ['[::1]', null, { ok: false, problem: 'a port is required (host:port)' }],
+    ['example.com:443', null, { ok: true, host: 'example.com', port: 443 }],
+    ['[::1]:8443', null, { ok: true, host: '::1', port: 8443 }],
+  ] as [string, number | null, unknown][])('%j (default %d)', (authority, defaultPort, expected) => {
     expect(splitAuthority(authority, defaultPort)).toEqual(expected);
   });
 });
