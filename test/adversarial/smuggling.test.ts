@@ -119,18 +119,120 @@ describe('no blind tunnels', () => {
     rig.untouched();
   });
 
-  it('a WebSocket upgrade the upstream answers with 200 is not a tunnel: 502, recorded', async () => {
-    rig.raw.reply('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  const wsRequest = (path: string) =>
+    `GET http://raw.test:${rig.raw.port}${path} HTTP/1.1\r\nHost: raw.test:${rig.raw.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`;
+  // A masked WebSocket text frame ("hi"), sent before any answer, and a request smuggled behind it.
+  const frame = Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x68 ^ 1, 0x69 ^ 2]).toString('latin1');
+  const smuggled = 'GET http://canary.test/ HTTP/1.1\r\nHost: canary.test\r\n\r\n';
+
+  for (const [status, reply] of [
+    [403, 'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\nforbidden'],
+    [404, 'HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n9\r\nforbidden\r\n0\r\n\r\n'],
+    [200, 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\r\nforbidden'],
+  ] as const) {
+    it(`a WebSocket upgrade the upstream refuses with ${status}: the agent gets that status and body, then the connection closes (no tunnel)`, async () => {
+      rig.raw.reply(reply);
+      const mark = await rig.mark();
+      const before = rig.raw.seen().length;
+      const r = await raw(rig.ports.proxy, [wsRequest('/ws'), frame + smuggled]);
+      expect(r.status, r.text).toBe(status);
+      expect(r.text).toMatch(/\r\n\r\n(9\r\n)?forbidden/);
+      expect(r.text.match(/HTTP\/1\.1 /g), 'one answer only').toHaveLength(1);
+      expect(r.text).toMatch(/connection: close/i);
+      expect(r.closed).toBe(true);
+      // The upstream saw the upgrade request and nothing the agent sent after it.
+      const seen = rig.raw.seen().slice(before);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/^GET \/ws HTTP\/1\.1\r\n/);
+      expect(seen[0]).not.toMatch(/canary|hi/);
+      const flows = await rig.flowsAfter(mark);
+      expect(flows).toHaveLength(1);
+      expect(flows[0]).toMatchObject({ protocol: 'ws', decision: 'allow', status });
+      rig.untouched();
+      await rig.stillServes();
+    });
+  }
+
+  it('a real WebSocket client refused by a real upstream (403) reads that status and body, on a route and through TLS', async () => {
+    const { default: WebSocket } = await import('ws');
+    const attempt = (url: string, opts: Record<string, unknown>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const ws = new WebSocket(url, opts);
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        ws.on('open', () => reject(new Error('the upgrade was accepted')));
+        ws.on('error', (e) => reject(e));
+      });
     const mark = await rig.mark();
-    const r = await raw(
-      rig.ports.proxy,
-      `GET http://raw.test:${rig.raw.port}/ws HTTP/1.1\r\nHost: raw.test:${rig.raw.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
-    );
-    expect(r.status, r.text).toBe(502);
+    const wsSeen = () => rig.api.seen.filter((s) => s.method === 'WS').length;
+    const opened = wsSeen();
+    expect(await attempt(`ws://127.0.0.1:${rig.ports.route}/ws-refuse`, {})).toEqual({ status: 403, body: 'no websocket here' });
+    expect(await attempt(`wss://127.0.0.1:${rig.ports.transparent}/ws-refuse`, { servername: 'api.test', ca: rig.ca, headers: { host: 'api.test' } })).toEqual({
+      status: 403,
+      body: 'no websocket here',
+    });
+    expect(wsSeen()).toBe(opened);
     const flows = await rig.flowsAfter(mark);
-    expect(flows).toHaveLength(1);
-    expect(flows[0]).toMatchObject({ protocol: 'ws', decision: 'error' });
-    await rig.stillServes();
+    expect(flows.map((f) => [f.entry, f.protocol, f.status, f.decision])).toEqual([
+      ['route', 'ws', 403, 'allow'],
+      ['transparent', 'ws', 403, 'allow'],
+    ]);
+  });
+});
+
+describe('request lines and authorities that are not what they must be', () => {
+  it('CONNECT without a port is a 400 (RFC 9110 authority-form), recorded, no tunnel and no certificate', async () => {
+    for (const authority of ['api.test', '[::1]', 'api.test:']) {
+      const mark = await rig.mark();
+      const minted = rig.airlock.minter.stats.minted;
+      const r = await raw(rig.ports.proxy, `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+      expect(r.status, `${authority}: ${r.text}`).toBe(400);
+      expect(r.text).not.toMatch(/200 Connection Established/);
+      const flows = await rig.flowsAfter(mark);
+      expect(flows).toHaveLength(1);
+      expect(flows[0]).toMatchObject({ code: 'bad_request', method: 'CONNECT', status: 400 });
+      expect(flows[0].reason).toMatch(/^CONNECT target: /);
+      expect(rig.airlock.minter.stats.minted).toBe(minted);
+      rig.untouched();
+    }
+  });
+
+  const MALFORMED: [string, string][] = [
+    ['a lowercase method', 'get /echo HTTP/1.1'],
+    ['a mixed-case method', 'Get /echo HTTP/1.1'],
+    ['a tab for a space', 'GET\t/echo HTTP/1.1'],
+    ['no version (HTTP/0.9)', 'GET /echo'],
+    ['a lowercase version', 'GET /echo http/1.1'],
+    ['text after the version', 'GET /echo HTTP/1.1 x'],
+    ['an unknown method', 'BREW /echo HTTP/1.1'],
+    ['a method with a symbol', 'G@T /echo HTTP/1.1'],
+    ['a very long method', `${'A'.repeat(40)} /echo HTTP/1.1`],
+  ];
+  for (const [name, line] of MALFORMED) {
+    it(`transparent port: ${name} gets a 400 answer (not a bare close), recorded`, async () => {
+      const mark = await rig.mark();
+      const r = await raw(rig.ports.transparent, `${line}\r\nHost: plain.test:${rig.plain.port}\r\n\r\n`);
+      expect(r.status, r.text).toBe(400);
+      expect(r.text).toMatch(/"error":"bad_request"/);
+      expect(r.closed).toBe(true);
+      const flows = await rig.flowsAfter(mark);
+      expect(flows).toHaveLength(1);
+      expect(flows[0]).toMatchObject({ decision: 'refuse', code: 'bad_request', status: 400, entry: 'transparent' });
+      expect(flows[0].reason).toMatch(/malformed HTTP request \(HPE_|HTTP version 0\.9 is not accepted/);
+      rig.untouched();
+    });
+  }
+
+  it('the same inside a CONNECT tunnel carrying plain HTTP', async () => {
+    const mark = await rig.mark();
+    const r = await raw(rig.ports.proxy, [`CONNECT plain.test:${rig.plain.port} HTTP/1.1\r\nHost: plain.test:${rig.plain.port}\r\n\r\n`, `get /echo HTTP/1.1\r\nHost: plain.test:${rig.plain.port}\r\n\r\n`]);
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 400 /);
+    const flows = await rig.flowsAfter(mark);
+    expect(flows.map((f) => f.code)).toEqual(['bad_request']);
+    rig.untouched();
   });
 });
 

@@ -207,7 +207,7 @@ describe('sslscan (Debian) against airlock', () => {
 });
 
 describe('domain fronting: SNI, Host and :authority must agree', () => {
-  it('transparent TLS: SNI api.test, Host canary.test -> 403 host_mismatch, nothing reaches either', async () => {
+  it('transparent TLS: SNI api.test, Host canary.test -> 421 Misdirected Request (host_mismatch), nothing reaches either', async () => {
     const t = await tlsTo(rig.ports.transparent, { servername: 'api.test', ca: rig.ca, ALPNProtocols: ['http/1.1'] });
     const mark = await rig.mark();
     t.socket!.write('GET /echo HTTP/1.1\r\nHost: canary.test\r\nConnection: close\r\n\r\n');
@@ -216,7 +216,7 @@ describe('domain fronting: SNI, Host and :authority must agree', () => {
       t.socket!.on('data', (c) => (d += c));
       t.socket!.on('close', () => r(d));
     });
-    expect(text).toMatch(/^HTTP\/1\.1 403[\s\S]*host_mismatch/);
+    expect(text).toMatch(/^HTTP\/1\.1 421 Misdirected Request[\s\S]*host_mismatch/);
     expect((await rig.flowsAfter(mark))[0]).toMatchObject({ code: 'host_mismatch', decision: 'deny' });
     rig.untouched();
   });
@@ -233,7 +233,7 @@ describe('domain fronting: SNI, Host and :authority must agree', () => {
     rig.untouched();
   });
 
-  it('HTTP/2: :authority differing from the SNI, and a Host header differing from :authority, are refused per stream', async () => {
+  it('HTTP/2: :authority differing from the SNI is 421, a Host header differing from :authority 400, per stream', async () => {
     const session = http2.connect(`https://127.0.0.1:${rig.ports.transparent}`, { servername: 'api.test', ca: rig.ca });
     const get = (headers: http2.OutgoingHttpHeaders) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -248,10 +248,10 @@ describe('domain fronting: SNI, Host and :authority must agree', () => {
       });
     const mark = await rig.mark();
     const a = await get({ ':authority': 'canary.test' });
-    expect(a.status).toBe(403);
+    expect(a.status).toBe(421);
     expect(JSON.parse(a.body).error).toBe('host_mismatch');
     const b = await get({ ':authority': 'api.test', host: 'canary.test' });
-    expect(b.status).toBe(403);
+    expect(b.status).toBe(400);
     expect(JSON.parse(b.body).error).toBe('host_mismatch');
     const ok = await get({ ':authority': 'api.test' });
     expect(ok.status).toBe(200);
@@ -265,10 +265,10 @@ describe('domain fronting: SNI, Host and :authority must agree', () => {
     expect(rig.canary.seen).toHaveLength(0);
   });
 
-  it('an absolute-form URL naming one host and a Host header naming another', async () => {
+  it('an absolute-form URL naming one host and a Host header naming another: 400', async () => {
     const mark = await rig.mark();
     const r = await raw(rig.ports.proxy, `GET http://plain.test:${rig.plain.port}/echo HTTP/1.1\r\nHost: canary.test\r\nConnection: close\r\n\r\n`);
-    expect(r.status).toBe(403);
+    expect(r.status).toBe(400);
     expect((await rig.flowsAfter(mark))[0].code).toBe('host_mismatch');
     rig.untouched();
   });

@@ -25,7 +25,8 @@ export interface TestUpstream {
  * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes streamed), /upload (counts the body),
  * /redirect (302 elsewhere), /hang (never answers), /slow?ms=N (answers after N ms), /echo-headers (reflects request headers into response headers),
  * /gzip and /br (the /echo JSON, compressed with that Content-Encoding),
- * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo.
+ * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo (an upgrade
+ * to /ws-refuse is refused with 403).
  * /reverse (the request body reversed, text/plain), POST /v1/messages (a streamed Anthropic
  * Messages response, ANTHROPIC_SSE, sent one event at a time).
  */
@@ -76,7 +77,11 @@ export async function startUpstream(
     });
   };
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
-  const wss = new WebSocketServer({ server });
+  // /ws-refuse: the upgrade is refused with 403 and a body (an upstream that does not want WebSocket there).
+  const wss = new WebSocketServer({
+    server,
+    verifyClient: (info, done) => (info.req.url?.startsWith('/ws-refuse') ? done(false, 403, 'no websocket here') : done(true)),
+  });
   wss.on('connection', (ws, req) => {
     seen.push({ method: 'WS', url: req.url!, headers: req.headers, bodyBytes: 0 });
     ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `echo: ${data}`));

@@ -115,11 +115,11 @@ describe('a denied host gets a 403 JSON on every path, and no leaf is minted', (
 });
 
 describe('host consistency', () => {
-  it('CONNECT to an allowed host with Host naming another host is refused; nothing reaches the other host', async () => {
+  it('CONNECT to an allowed host with Host naming another host is 421 Misdirected Request; nothing reaches the other host', async () => {
     const before = other.seen.length;
     const r = await curl('-w', '\n%{http_code}', '-x', airlock.proxyUrl, '-H', 'Host: other.test', 'https://api.test/echo');
     const [json, code] = r.stdout.split('\n');
-    expect(code).toBe('403');
+    expect(code).toBe('421');
     expect(JSON.parse(json)).toMatchObject({ error: 'host_mismatch' });
     expect(other.seen.length).toBe(before);
   });
@@ -139,7 +139,7 @@ describe('host consistency', () => {
     expect(ok.statusCode).toBe(200);
     await ok.body.text();
     const bad = await request('https://api.test/echo?n=2', { dispatcher, headers: { host: 'other.test' } });
-    expect(bad.statusCode).toBe(403);
+    expect(bad.statusCode).toBe(421);
     expect(JSON.parse(await bad.body.text()).error).toBe('host_mismatch');
     const again = await request('https://api.test/echo?n=3', { dispatcher });
     expect(again.statusCode).toBe(200);
