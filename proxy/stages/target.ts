@@ -23,8 +23,8 @@ const defaultPort = (scheme: 'http' | 'https') => (scheme === 'https' ? 443 : 80
 /**
  * `policyHost`: whether an allow rule names this (normalised) host. On a base-URL route the Host
  * header names airlock's listener (`localhost:9000`, `airlock:9000`), so it is not compared with
- * the upstream; but a Host naming another host of the policy means the agent believes it talks to
- * that host, and its request must not be delivered to the route's upstream instead.
+ * the upstream; but a Host naming another host of the policy (a dotted DNS name) means the agent
+ * believes it talks to that host, and its request must not be delivered to the route's upstream.
  */
 export function requestTarget(conn: ConnInfo, url: string, authority: string | undefined, policyHost?: (host: string) => boolean): TargetResult {
   const bad = (reason: string, host?: string): TargetResult => ({ ok: false, status: 400, code: 'bad_request', reason, host });
@@ -36,7 +36,7 @@ export function requestTarget(conn: ConnInfo, url: string, authority: string | u
     const host = normalizeHost(up.hostname);
     if (!host.ok) return bad(host.problem);
     const named = authority === undefined ? undefined : splitAuthority(authority, 80);
-    if (named?.ok && named.host !== host.host && normalizeIp(named.host) === null && policyHost?.(named.host)) {
+    if (named?.ok && named.host !== host.host && couldBeAnotherUpstream(named.host) && policyHost?.(named.host)) {
       return misdirected(named.host, 0, host.host, 0);
     }
     return { ok: true, target: { scheme, host: host.host, port: up.port ? Number(up.port) : defaultPort(scheme), path: base + url } };
@@ -85,6 +85,14 @@ export function requestTarget(conn: ConnInfo, url: string, authority: string | u
   const first = pinned ?? fromUrl ?? fromHeader;
   if (!first) return bad('the request names no host');
   return { ok: true, target: { scheme, host: first.host, port: first.port, path } };
+}
+
+/**
+ * Names an agent uses for airlock's own listener are not another upstream: IP literals,
+ * `localhost` (curl --unix-socket), single-label service names (`airlock` in a compose network).
+ */
+function couldBeAnotherUpstream(host: string): boolean {
+  return normalizeIp(host) === null && host.includes('.') && host !== 'localhost' && !host.endsWith('.localhost');
 }
 
 /** 421: this connection (CONNECT authority, SNI, route) is for another host than the request names. */

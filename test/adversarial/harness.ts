@@ -36,6 +36,8 @@ export interface Rig {
   raw: { port: number; reply: (bytes: string | Buffer) => void; hits: () => number; seen: () => string[] };
   dns: TestDns;
   ports: { proxy: number; transparent: number; route: number; admin: number };
+  /** The same route as ports.route, on a Unix socket. */
+  routeSocket: string;
   secret: string;
   /** Id of the newest flow so far; flowsAfter(mark) gives what a case recorded. */
   mark(): Promise<number>;
@@ -90,6 +92,8 @@ listen:
   admin: 127.0.0.1:${adminPort}
 routes:
   - listen: 127.0.0.1:0
+    upstream: https://api.test
+  - listen: unix:${path.join(dir, 'route.sock')}
     upstream: https://api.test
 upstream:
   ca_files: [${pki.caCert}]
@@ -173,6 +177,7 @@ ${extraPolicy}
     raw: { port: rawPort, reply: (b) => (rawReply = b), hits: () => rawHits, seen: () => rawSeen },
     dns,
     ports,
+    routeSocket: path.join(dir, 'route.sock'),
     secret: SECRET,
     async mark() {
       await airlock.store.flush();

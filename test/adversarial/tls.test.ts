@@ -265,6 +265,21 @@ describe('domain fronting: SNI, Host and :authority must agree', () => {
     expect(rig.canary.seen).toHaveLength(0);
   });
 
+  it('a base-URL route: a Host naming another host of the policy is 421; the names of airlock itself are fine', async () => {
+    const mark = await rig.mark();
+    const misdirected = await raw(rig.ports.route, `GET /echo HTTP/1.1\r\nHost: plain.test:${rig.plain.port}\r\nConnection: close\r\n\r\n`);
+    expect(misdirected.status, misdirected.text).toBe(421);
+    expect(misdirected.text).toMatch(/"error":"host_mismatch"/);
+    const flows = await rig.flowsAfter(mark);
+    expect(flows).toHaveLength(1);
+    expect(flows[0]).toMatchObject({ code: 'host_mismatch', status: 421, entry: 'route', decision: 'deny' });
+    rig.untouched();
+    for (const host of [`127.0.0.1:${rig.ports.route}`, 'localhost', 'airlock:9000', 'API.test', 'unknown.example:1']) {
+      const ok = await raw(rig.ports.route, `GET /echo HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      expect(ok.status, host).toBe(200);
+    }
+  });
+
   it('an absolute-form URL naming one host and a Host header naming another: 400', async () => {
     const mark = await rig.mark();
     const r = await raw(rig.ports.proxy, `GET http://plain.test:${rig.plain.port}/echo HTTP/1.1\r\nHost: canary.test\r\nConnection: close\r\n\r\n`);
