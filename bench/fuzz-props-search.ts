@@ -1,6 +1,8 @@
-// Flow-search property (see bench/fuzz-props.ts): filters from untrusted text are bound values.
+// Flow-search properties (see bench/fuzz-props.ts): filters from untrusted text are validated
+// (never guessed) and bound values.
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import { filterOf, UsageError } from '../proxy/flow-filter.ts';
 import { migrate } from '../proxy/store/schema.ts';
 import { searchFlows, type FlowFilter } from '../proxy/store/search.ts';
 import { fail, type Prop } from './fuzz-props.ts';
@@ -65,3 +67,36 @@ export const SEARCH_PROPS: Prop[] = [
   },
 ];
 
+
+// ---------------------------------------------------------------- filter input
+
+const FIELDS = ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'text', 'after'] as const;
+const junk = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.constantFrom('junk 2001', '2025-02-30', '1', '-1', '1e3', '0x10', '4XX', '600', 'ALLOW', 'yesterday', '2025-01-31T12:00:00Z', '15m', '404', 'allow', 'GET'),
+);
+const isoOrRelative = /^\s*(\d{1,9}\s*[smhdw]|\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?)\s*$/i;
+
+export const FILTER_PROPS: Prop[] = [
+  {
+    name: 'filter input: any value is either a valid filter or a UsageError that names its field; times are never guessed',
+    arbs: [fc.constantFrom(...FIELDS), junk, fc.constantFrom('', '--')],
+    predicate: (field: (typeof FIELDS)[number], value: string, flag: string) => {
+      let f: FlowFilter;
+      try {
+        f = filterOf({ [field]: value }, flag);
+      } catch (e) {
+        if (!(e instanceof UsageError)) fail(`${field}=${JSON.stringify(value)} threw ${String(e)}`);
+        if (!(e as Error).message.startsWith(`${flag}${field}`)) fail(`the error does not name ${flag}${field}: ${(e as Error).message}`);
+        return true;
+      }
+      if ((field === 'since' || field === 'until') && !isoOrRelative.test(value)) fail(`${field}=${JSON.stringify(value)} was taken as a time`);
+      if (field === 'status' && f.status === undefined && f.statusClass === undefined) fail('status lost');
+      if (field === 'status' && f.status !== undefined && (f.status < 100 || f.status > 599)) fail(`status ${f.status}`);
+      if (field === 'decision' && !['allow', 'deny', 'refuse', 'error'].includes(f.decision!)) fail(`decision ${f.decision}`);
+      if (field === 'after' && !(Number.isSafeInteger(f.after) && f.after! >= 0)) fail(`after ${f.after}`);
+      return true;
+    },
+  },
+];

@@ -87,6 +87,9 @@ export function parseLimits(value: unknown, p: Problems): Limits {
 
 function describe(kind: 'size' | 'time' | 'count', n: number): string {
   if (kind === 'time') return n % 60_000 === 0 && n >= 60_000 ? `${n / 60_000}m` : `${n / 1000}s`;
-  if (kind === 'size') return n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)}MiB` : n % 1024 === 0 ? `${n / 1024}KiB` : `${n} bytes`;
+  if (kind === 'size') {
+    for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) if (n > 0 && n % size === 0) return `${n / size}${unit}`;
+    return `${n} bytes`;
+  }
   return String(n);
 }

@@ -57,7 +57,7 @@ export function checkHeaderNames(
     if (owner !== undefined ? owner !== name : underscore && proxyOwned(alias)) {
       return { ok: false, code: 'header_alias', reason: `the header name ${JSON.stringify(name)} could be read upstream as ${JSON.stringify(owner ?? alias)}, which only airlock sets` };
     }
-    if (!underscore) continue;
+    if (!underscore || owner === name) continue; // the agent's value of an injected header never leaves
     if (underscores === 'reject') {
       return { ok: false, code: 'header_underscore', reason: `the header name ${JSON.stringify(name)} contains "_" (limits.headers_with_underscores is reject)` };
     }

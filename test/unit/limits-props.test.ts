@@ -32,7 +32,27 @@ describe('limits', () => {
     expect(parse([1]).problems).toEqual(['limits: expected a mapping']);
   });
 
-  it.prop([fc.dictionary(fc.constantFrom('max_header_bytes', 'max_headers', 'header_timeout', 'idle_timeout', 'nope'), fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean()))], { numRuns: 2000 })(
+  it('request bodies and header names: deadline, minimum rate, chunk extensions, underscores', () => {
+    expect(DEFAULT_LIMITS).toMatchObject({
+      requestTimeoutMs: 30 * 60_000,
+      minBodyRate: 1024,
+      minBodyRateWindowMs: 10_000,
+      maxChunkExtensionBytes: 16 * 1024,
+      headersWithUnderscores: 'reject',
+    });
+    const r = parse({ request_timeout: '45m', min_body_rate: '4KiB', min_body_rate_window: '30s', max_chunk_extension_bytes: '1KiB', headers_with_underscores: 'drop' });
+    expect(r.problems).toEqual([]);
+    expect(r.limits).toMatchObject({ requestTimeoutMs: 2_700_000, minBodyRate: 4096, minBodyRateWindowMs: 30_000, maxChunkExtensionBytes: 1024, headersWithUnderscores: 'drop' });
+    expect(parse({ min_body_rate: 0 }).limits.minBodyRate).toBe(0); // off
+    expect(parse({ request_timeout: '500ms', min_body_rate_window: '1h', max_chunk_extension_bytes: 10, headers_with_underscores: 'Drop' }).problems).toEqual([
+      'limits.headers_with_underscores: expected one of allow, drop, reject',
+      'limits.request_timeout: expected a duration like "90m", "12h", "30d" (units s, m, h, d, w)',
+      'limits.min_body_rate_window: 1h is out of range (1s to 10m)',
+      'limits.max_chunk_extension_bytes: 10 is out of range (1KiB to 1GiB)',
+    ]);
+  });
+
+  it.prop([fc.dictionary(fc.constantFrom('max_header_bytes', 'max_headers', 'header_timeout', 'idle_timeout', 'request_timeout', 'min_body_rate', 'headers_with_underscores', 'nope'), fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constantFrom('allow', 'drop', 'reject')))], { numRuns: 2000 })(
     'never throws; a value is either taken within its range or refused with limits.KEY',
     (v) => {
       const r = parse(v);
@@ -40,6 +60,8 @@ describe('limits', () => {
       expect(r.limits.maxHeaderBytes).toBeGreaterThanOrEqual(1024);
       expect(r.limits.maxHeaders).toBeGreaterThanOrEqual(8);
       expect(r.limits.headerTimeoutMs).toBeGreaterThanOrEqual(1000);
+      expect(r.limits.requestTimeoutMs).toBeGreaterThanOrEqual(1000);
+      expect(['allow', 'drop', 'reject']).toContain(r.limits.headersWithUnderscores);
     },
   );
 });
