@@ -29,7 +29,7 @@ export const HEADER_PROPS: Prop[] = [
       // The exact injected name is replaced by airlock's value later; exact framing names never get here.
       if (exact) return true;
       if (r.ok) fail(`${alias} passed with ${mode}`);
-      if (r.code !== 'header_alias') fail(`${alias}: ${r.code}`);
+      else if (r.code !== 'header_alias') fail(`${alias}: ${r.code}`);
       return true;
     },
   },
