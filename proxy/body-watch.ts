@@ -65,7 +65,8 @@ export function watchBody(req: AnyRequest, limits: Limits, onRefuse: (err: Airlo
   };
 
   const window = limits.minBodyRateWindowMs;
-  const tick = Math.max(250, Math.min(1000, Math.floor(Math.min(limits.bodyTimeoutMs, window, limits.requestTimeoutMs) / 4)));
+  // Four looks per shortest limit: 2.5 s with the defaults (one timer per request with a body).
+  const tick = Math.max(250, Math.floor(Math.min(limits.bodyTimeoutMs, window, limits.requestTimeoutMs) / 4));
   let seen = -1;
   let quietSince = started;
   let waited = 0; // ms of the current window spent waiting for the agent
