@@ -15,7 +15,14 @@ export const CODE_WORDS: Record<string, string> = {
   websocket_not_allowed: 'The request asked for a WebSocket upgrade, which the rule for this host does not allow.',
   address_not_allowed:
     'The host name resolved to an address airlock must not dial: loopback, private, link-local, metadata or another non-public range that no rule names, or one of airlock’s own listeners.',
-  host_mismatch: 'The request named a different host than the connection it came on (SNI, CONNECT authority and Host must agree).',
+  host_mismatch:
+    'The request named a different host than the connection it came on (SNI, CONNECT authority and Host must agree): 421 Misdirected Request; or names within the request disagreed: 400.',
+  header_alias:
+    'A request header’s name differed from one airlock sets (framing, hop-by-hop, Proxy-*, or the injected credential) only by case or "_" for "-". Many upstreams read them alike, so airlock refused it rather than forward it beside the real one.',
+  header_underscore: 'A request header’s name contained "_", which limits.headers_with_underscores refuses.',
+  request_timeout: 'The agent took longer than limits.request_timeout to send the request body.',
+  request_body_too_slow: 'The agent sent the request body more slowly than limits.min_body_rate (a trickled body), so airlock cut it.',
+  chunk_extensions_too_large: 'The chunked request body carried more chunk extensions in total than limits.max_chunk_extension_bytes.',
   placeholder_exfiltration:
     'The request carried a credential placeholder that belongs to another host. airlock blocked it as an attempt to send a key somewhere it does not belong.',
   bad_request: 'airlock could not read a valid request (or host name) from the client.',
