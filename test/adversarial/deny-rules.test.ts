@@ -52,8 +52,13 @@ describe('a whole host denied under a wildcard allow', () => {
       expect(flows[0]).toMatchObject({ decision: 'deny', code: 'host_denied_by_rule', method: 'CONNECT', host: 'admin.wild.test' });
     }
     // The wildcard still admits the other names under it.
+    const mark = await rig.mark();
     const sibling = await raw(rig.ports.proxy, 'CONNECT other.wild.test:443 HTTP/1.1\r\nHost: other.wild.test:443\r\n\r\n', 500);
     expect(sibling.text).toMatch(/^HTTP\/1\.1 200 Connection Established/);
+    // The tunnel closed without a request: recorded once airlock sees the close.
+    let flows = await rig.flowsAfter(mark);
+    for (let i = 0; i < 40 && flows.length === 0; i++) flows = await rig.flowsAfter(mark);
+    expect(flows.map((f) => f.reason)).toEqual(['tunnel carried neither TLS nor HTTP: connection closed before any request']);
   });
 
   it('curl through the explicit proxy: the 403 JSON names the rule', async () => {

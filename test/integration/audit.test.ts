@@ -125,8 +125,10 @@ describe('airlock flows', () => {
       const r = await flows('list', '--host', evil);
       expect(r, evil).toMatchObject({ code: 0, out: '', err: '' });
     }
+    // A method is an HTTP token: anything else is refused, naming the flag, before any query.
     const r = await flows('list', '--method', "GET' OR 1=1 --");
-    expect(r).toMatchObject({ code: 0, out: '' });
+    expect(r).toMatchObject({ code: 2, out: '' });
+    expect(r.err).toMatch(/--method must be an HTTP method/);
     expect((await flows('list', '--decision', "allow' OR 1=1")).code).toBe(2);
   });
 
