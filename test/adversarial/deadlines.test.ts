@@ -87,13 +87,13 @@ describe('limits.min_body_rate', () => {
     await rig.stillServes();
   }, 20_000);
 
-  it('an honest slow body (20 KiB/s, about 3 s) goes through', async () => {
+  it('an honest slow body (40 KiB/s, about 3 s) goes through', async () => {
     const s = net.connect(rig.ports.proxy, '127.0.0.1');
-    // 4 KiB a step: even a window that sees a single step (a stalled test process) has enough.
-    const parts = [upload(60 * 1024, 'Connection: close\r\n'), ...Array.from({ length: 15 }, () => 'y'.repeat(4096))];
+    // 8 KiB a step: even a window that sees a single step (a stalled test process) has enough.
+    const parts = [upload(120 * 1024, 'Connection: close\r\n'), ...Array.from({ length: 15 }, () => 'y'.repeat(8192))];
     const text = await dribble(s, parts, 200);
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
-    expect(text).toContain(`"bodyBytes":${60 * 1024}`);
+    expect(text).toContain(`"bodyBytes":${120 * 1024}`);
   }, 20_000);
 });
 
