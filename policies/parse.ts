@@ -10,6 +10,7 @@ import { parseDlp } from './parse-dlp.ts';
 import { parseHosts, type DraftRule } from './parse-hosts.ts';
 import { parseLimits } from './parse-limits.ts';
 import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
+import { parseStore } from './parse-store.ts';
 import { parseUpstream } from './parse-upstream.ts';
 import { Problems, checkKeys, mapping, optBool, optInt, optString, present, type Fields } from './problems.ts';
 import type { Config, DenyRule, HostRule, ParseResult, Route } from './types.ts';
@@ -90,42 +91,6 @@ function parseCa(fields: Fields, p: Problems): Config['ca'] {
 function parseLog(fields: Fields, p: Problems): Config['log'] {
   checkKeys(fields, ['flows'], 'log', p);
   return { flows: optBool(fields, 'flows', 'log', p, true) };
-}
-
-function parseStore(fields: Fields, dataDir: string, p: Problems): Config['store'] {
-  checkKeys(fields, ['path', 'body_cap_bytes', 'retention'], 'store', p);
-  return {
-    path: resolve(dataDir, optString(fields, 'path', 'store', p) ?? 'flows.sqlite'),
-    bodyCapBytes: optInt(fields, 'body_cap_bytes', 'store', p, 1024 * 1024, 0),
-    retention: parseRetention(fields.get('retention'), p),
-  };
-}
-
-/** Retention below these would delete flows faster than anyone could look at them. */
-const MIN_AGE_MS = 60_000;
-const MIN_BYTES = 1024 * 1024;
-
-function parseRetention(value: unknown, p: Problems): Config['store']['retention'] {
-  if (value === null || value === undefined) return {};
-  const fields = mapping(value, 'store.retention', p);
-  if (!fields) return {};
-  checkKeys(fields, ['max_age', 'max_bytes'], 'store.retention', p);
-  const retention: Config['store']['retention'] = {};
-  if (present(fields, 'max_age')) {
-    const raw = fields.get('max_age');
-    const d = parseDuration(raw);
-    if (!d.ok) p.add('store.retention.max_age', d.problem);
-    else if (d.ms < MIN_AGE_MS) p.add('store.retention.max_age', `${String(raw)} is shorter than the minimum of 1m`);
-    else retention.maxAgeMs = d.ms;
-  }
-  if (present(fields, 'max_bytes')) {
-    const raw = fields.get('max_bytes');
-    const s = parseSize(raw);
-    if (!s.ok) p.add('store.retention.max_bytes', s.problem);
-    else if (s.bytes < MIN_BYTES) p.add('store.retention.max_bytes', `${String(raw)} is smaller than the minimum of 1MiB`);
-    else retention.maxBytes = s.bytes;
-  }
-  return retention;
 }
 
 /**

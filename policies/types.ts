@@ -121,6 +121,10 @@ export interface Config {
       /** The oldest flows are deleted until the store's used pages fit in this many bytes. */
       maxBytes?: number;
     };
+    /** While the store cannot write: answer new requests 503 (refuse) or let them through unrecorded (serve). */
+    onUnavailable: 'refuse' | 'serve';
+    /** Free space kept on the store's file system (at or below it the store counts as full); {} is 1 GiB or 5 %, whichever is smaller. */
+    minFree: { bytes?: number; percent?: number };
   };
   log: {
     /** One JSON line per flow on stdout. */

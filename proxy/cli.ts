@@ -8,6 +8,7 @@ import type { Config } from '../policies/types.ts';
 import { banner } from './banner.ts';
 import { err, out } from './cli-output.ts';
 import { logEvent } from './log.ts';
+import { firstPolicy } from './first-policy.ts';
 import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
 import { IPTABLES_HELP, iptablesCommand } from './cli-iptables.ts';
@@ -38,9 +39,10 @@ const HELP: Record<string, string> = {
 
 Runs the proxy with the policy in FILE. Without --config, airlock uses ./.airlock/policy.yaml,
 writing a commented example policy there on first run (explicit proxy on 127.0.0.1:8080, every
-host denied). The CA is created in the data dir if it does not exist yet. SIGTERM or SIGINT
-stops it after recording every flow (requests in progress get up to 10 s to finish). SIGHUP
-re-reads the policy: a policy with problems is reported and not applied.`,
+host denied, the flow store capped at half the free space of its file system). The CA is
+created in the data dir if it does not exist yet. SIGTERM or SIGINT stops it after recording
+every flow (requests in progress get up to 10 s to finish). SIGHUP re-reads the policy: a
+policy with problems is reported and not applied.`,
   'check-config': `usage: airlock check-config FILE
 
 Validates a policy file exactly as "airlock start" would, without starting. Prints every problem
@@ -103,7 +105,7 @@ function loadConfig(configPath: string | undefined): Config | string[] {
     file = path.join(DEFAULT_DIR, 'policy.yaml');
     if (!fs.existsSync(file)) {
       fs.mkdirSync(DEFAULT_DIR, { recursive: true, mode: 0o700 });
-      fs.copyFileSync(packageFile('policies/default-policy.yaml'), file);
+      fs.writeFileSync(file, firstPolicy(fs.readFileSync(packageFile('policies/default-policy.yaml'), 'utf8'), DEFAULT_DIR), { flag: 'wx' });
     }
   }
   const r = loadPolicyFile(path.resolve(file), { defaultDataDir: path.resolve(DEFAULT_DIR) });

@@ -13,7 +13,7 @@ import { type Bound, describeAddr, listen } from './io/listen.ts';
 import { createRouteServer } from './io/route-server.ts';
 import { createTransparentServer } from './io/transparent.ts';
 import { Upstream } from './io/upstream.ts';
-import { flushLog, logFlow } from './log.ts';
+import { flushLog, logEvent, logFlow } from './log.ts';
 import { createMetrics, noMetrics } from './metrics.ts';
 import { createPipeline } from './pipeline.ts';
 import { reloadPolicy, type ReloadResult } from './reload.ts';
@@ -42,16 +42,23 @@ export interface Airlock {
 export async function startAirlock(initial: Config): Promise<Airlock> {
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const minter = new LeafMinter(loadCa(initial.dataDir), { cacheSize: initial.ca.cacheSize });
-  const store = new FlowStore(initial.store.path, { retention: initial.store.retention });
+  const store = new FlowStore(initial.store.path, {
+    retention: initial.store.retention,
+    onUnavailable: initial.store.onUnavailable,
+    minFree: initial.store.minFree,
+    onEvent: (e) => logEvent(e.level, e.msg, { ...e.fields, store: initial.store.path }),
+  });
   const ref: ConfigRef = { current: initial };
   const upstream = new Upstream(initial);
   let metrics = noMetrics;
   const record = (flow: Flow) => {
-    store.record(flow);
+    // A request refused because the store cannot write is counted and logged, not queued for the
+    // store: the backlog is kept for flows that reached an upstream (docs/audit.md).
+    if (flow.code !== 'audit_store_unavailable') store.record(flow);
     metrics.flow(flow);
     if (ref.current.log.flows) logFlow(flow);
   };
-  const pipeline = createPipeline({ config: ref, upstream, record });
+  const pipeline = createPipeline({ config: ref, upstream, record, storeRefusal: () => store.availability.refusal() });
   const guard = createGuard(ref, pipeline);
   const inner = createInnerServers(minter, pipeline, guard);
 
@@ -85,7 +92,14 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     }
     if (admin) {
       metrics = await createMetrics({ store, minter, active: pipeline.active });
-      const health = () => ({ ok: !closing, detail: { active: pipeline.active(), store_queue: store.queueDepth() } });
+      // Not ok while stopping, or while the store cannot write and new requests are refused;
+      // "degraded" (200) while they are served unrecorded.
+      const health = () => {
+        const s = store.status();
+        const refusing = s.state !== 'ok' && s.on_unavailable === 'refuse';
+        const status = closing || refusing ? 'unavailable' : s.state !== 'ok' ? 'degraded' : 'ok';
+        return { ok: status !== 'unavailable', status, detail: { active: pipeline.active(), store_queue: store.queueDepth(), store: s } };
+      };
       addresses.admin = await start(createAdminServer(metrics, health), admin);
     }
     let uiToken: string | undefined;
@@ -100,6 +114,8 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
         config: () => ref.current,
         reload: () => reloadPolicy(ref, upstream),
         retain: () => store.enforceRetention(),
+        storeStatus: () => store.status(),
+        storeGeneration: () => store.generation,
         caCertPath: caPaths(initial.dataDir).cert,
       });
       addresses.ui = await start(uiServer, ui);

@@ -1,7 +1,9 @@
 // Prometheus metrics. prom-client (~11 MB of RSS) is loaded only when listen.admin is set; without
 // it every call here is a no-op.
+import type { Counter } from 'prom-client';
 import type { LeafMinter } from '../ca/leaf-cache.ts';
 import type { Flow } from './flow.ts';
+import { DROP_CAUSES, PROBLEM_KINDS } from './store/availability.ts';
 import type { FlowStore } from './store/writer.ts';
 
 export interface Metrics {
@@ -62,6 +64,62 @@ export async function createMetrics(sources: { store: FlowStore; minter: LeafMin
       this.set(sources.store.stats.written);
     },
   });
+  const availability = sources.store.availability;
+  new prom.Gauge({
+    name: 'airlock_store_unavailable',
+    help: 'The flow store cannot write: 1 while it cannot (see /healthz for why), else 0',
+    registers,
+    collect() {
+      this.set(availability.ok ? 0 : 1);
+    },
+  });
+  const failures: Counter<'kind'> = new prom.Counter({
+    name: 'airlock_store_write_failures_total',
+    help: 'Failed writes to the flow store (batches of flows and recovery probes), by kind: full, readonly, io, deleted, busy, writer',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      follow(this, 'kind', availability.failures);
+    },
+  });
+  const dropped: Counter<'cause'> = new prom.Counter({
+    name: 'airlock_store_dropped_flows_total',
+    help: 'Flows never written to the store, by cause: backlog_full, rejected, writer_failed, shutdown',
+    labelNames: ['cause'],
+    registers,
+    collect() {
+      follow(this, 'cause', availability.dropped);
+    },
+  });
+  new prom.Gauge({
+    name: 'airlock_store_backlog_flows',
+    help: 'Flows held in memory because the store could not write them yet',
+    registers,
+    collect() {
+      this.set(sources.store.backlog());
+    },
+  });
+  // Every label from the start, so "no failures" is a 0 and not a missing series.
+  for (const kind of PROBLEM_KINDS) failures.inc({ kind }, 0);
+  for (const cause of DROP_CAUSES) dropped.inc({ cause }, 0);
+  new prom.Gauge({
+    name: 'airlock_store_free_bytes',
+    help: "Free bytes on the flow store's file system, as last checked (about once a second)",
+    registers,
+    collect() {
+      const { free } = sources.store.space();
+      if (Number.isFinite(free)) this.set(free);
+    },
+  });
+  new prom.Gauge({
+    name: 'airlock_store_free_floor_bytes',
+    help: 'Free space airlock keeps on the store\'s file system (store.min_free); at or below it the store counts as full',
+    registers,
+    collect() {
+      const { floor } = sources.store.space();
+      if (Number.isFinite(floor)) this.set(floor);
+    },
+  });
   new prom.Gauge({
     name: 'airlock_active_requests',
     help: 'Requests in progress',
@@ -95,4 +153,16 @@ export async function createMetrics(sources: { store: FlowStore; minter: LeafMin
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };
+}
+
+/** A counter that follows a running total kept elsewhere: incremented by what was added since the last scrape. */
+const seen = new WeakMap<object, Map<string, number>>();
+function follow(counter: { inc(labels: Record<string, string>, n: number): void }, label: string, totals: ReadonlyMap<string, number>): void {
+  let last = seen.get(counter);
+  if (!last) seen.set(counter, (last = new Map()));
+  for (const [key, total] of totals) {
+    const d = total - (last.get(key) ?? 0);
+    if (d > 0) counter.inc({ [label]: key }, d);
+    last.set(key, total);
+  }
 }

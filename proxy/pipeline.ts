@@ -35,6 +35,11 @@ export interface PipelineDeps {
   upstream: Upstream;
   /** Every finished flow, exactly once: the store, metrics, the log. */
   record: (flow: Flow) => void;
+  /**
+   * Non-null while the flow store cannot write and store.on_unavailable is refuse: admitted
+   * requests are then answered 503 instead of forwarded (proxy/store/availability.ts).
+   */
+  storeRefusal?: () => { reason: string; retryAfterS: number } | null;
 }
 
 export interface Pipeline {
@@ -57,7 +62,7 @@ interface Admitted {
   rules: Rules | null;
 }
 
-export function createPipeline({ config: ref, upstream, record }: PipelineDeps): Pipeline {
+export function createPipeline({ config: ref, upstream, record, storeRefusal }: PipelineDeps): Pipeline {
   let active = 0;
   let draining = false;
   // Computed once per policy: a reload brings a new Config object.
@@ -71,6 +76,14 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
   function finish(flow: Flow): void {
     flow.totalMs = Date.now() - flow.startedAt;
     record(flow);
+  }
+
+  /** An admitted request the store could not record: refused before anything is forwarded. */
+  function unrecordable(flow: Flow): { reason: string; retryAfter: Record<string, string> } | null {
+    const s = storeRefusal?.();
+    if (!s) return null;
+    Object.assign(flow, { decision: 'refuse', status: 503, code: 'audit_store_unavailable', reason: s.reason });
+    return { reason: s.reason, retryAfter: { 'retry-after': String(s.retryAfterS) } };
   }
 
   /** finish() for an admitted request, which counted as active. */
@@ -204,6 +217,12 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       return finish(r.flow);
     }
     const { flow, rule, target, headers, rules } = r.a;
+    const closed = unrecordable(flow);
+    if (closed) {
+      sendRefusal(res, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
+      req.resume();
+      return finish(flow);
+    }
     const config = ref.current;
     const encoding = headerValue(req.headers['content-encoding']);
     if (rules && requestHasBody(req) && !scannable(encoding)) {
@@ -281,6 +300,11 @@ export function createPipeline({ config: ref, upstream, record }: PipelineDeps):
       return finish(r.flow);
     }
     const { flow, rule, target, headers, rules } = r.a;
+    const closed = unrecordable(flow);
+    if (closed) {
+      writeRawRefusal(socket, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
+      return finish(flow);
+    }
     active++;
     socket.on('error', () => {});
     // Messages must be readable (size limit, DLP): no permessage-deflate through airlock.

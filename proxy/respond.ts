@@ -33,6 +33,8 @@ const HINTS: Record<string, string> = {
   chunk_extensions_too_large: 'The chunked body carried more chunk extensions than airlock accepts. Send the body without chunk extensions.',
   header_alias: 'A header name differs from a header airlock controls only by case or "_"/"-". Remove it; do not retry as is.',
   header_underscore: 'Header names with "_" are not accepted. Use "-" instead.',
+  audit_store_unavailable:
+    "airlock records every request it lets through, and its flow store cannot write right now, so it refuses requests rather than let them through unrecorded. Wait the seconds in the Retry-After header and retry; if it persists, tell the operator (airlock's audit store is full or failing).",
 };
 
 export function hintFor(code: string): string {
@@ -43,7 +45,8 @@ export function refusalBody(r: Refusal): string {
   return JSON.stringify({ error: r.error, host: r.host ?? null, reason: r.reason, rule: r.rule ?? null, hint: r.hint ?? hintFor(r.error) });
 }
 
-export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void {
+/** `extra`: further response headers (Retry-After on a 503). */
+export function sendRefusal(res: AnyResponse, status: number, r: Refusal, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -55,6 +58,7 @@ export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void 
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
       'x-airlock-decision': r.error,
+      ...extra,
     });
     res.end(body);
   } catch {
@@ -63,15 +67,17 @@ export function sendRefusal(res: AnyResponse, status: number, r: Refusal): void 
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 421: 'Misdirected Request', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway', 504: 'Gateway Timeout',
+  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 421: 'Misdirected Request', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
 /** An HTTP/1.1 refusal written straight onto a socket (CONNECT, upgrade), then closed. */
-export function writeRawRefusal(socket: Duplex, status: number, r: Refusal): void {
+export function writeRawRefusal(socket: Duplex, status: number, r: Refusal, extra?: Record<string, string>): void {
   const body = refusalBody(r);
+  const more = extra ? Object.entries(extra).map(([k, v]) => `${k}: ${v}\r\n`).join('') : '';
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-airlock-decision: ${r.error}\r\n` +
-      `connection: close\r\n\r\n${body}`,
+      `${more}connection: close\r\n\r\n${body}`,
   );
 }

@@ -4,6 +4,7 @@
 import type { Child } from 'hono/jsx';
 import { urlOf, type FlowRow } from '../proxy/flows-cli.ts';
 import type { ListRow } from './queries.ts';
+import type { StoreStatus } from '../proxy/store/availability.ts';
 import type { Session } from './sessions.ts';
 
 export const NAV = [
@@ -20,6 +21,8 @@ export interface PageContext {
   session?: Session;
   /** The nav entry to mark as current. */
   current?: string;
+  /** The flow store's state: a banner on every page while it cannot write. */
+  store?: StoreStatus;
 }
 
 export function Layout(props: { ctx: PageContext; title: string; children?: Child }) {
@@ -64,6 +67,7 @@ export function Layout(props: { ctx: PageContext; title: string; children?: Chil
           </header>
         )}
         <main id="main" tabindex={-1}>
+          {ctx.session && ctx.store?.state === 'unavailable' && <StoreBanner s={ctx.store} />}
           {props.children}
         </main>
         {ctx.session && (
@@ -74,6 +78,21 @@ export function Layout(props: { ctx: PageContext; title: string; children?: Chil
         )}
       </body>
     </html>
+  );
+}
+
+/** While the store cannot write, every page says so: what, since when, and what airlock does meanwhile. */
+function StoreBanner(props: { s: StoreStatus }) {
+  const { s } = props;
+  const dropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
+  return (
+    <div class="note bad store-banner" role="alert">
+      <strong>The flow store cannot write</strong> ({s.kind}: {s.reason}){s.since && <> since <Time ms={Date.parse(s.since)} /></>}.{' '}
+      {s.on_unavailable === 'refuse'
+        ? 'airlock refuses new requests (503) until it can record them.'
+        : 'airlock is serving requests UNRECORDED (store.on_unavailable: serve).'}{' '}
+      {s.backlog} flow{s.backlog === 1 ? '' : 's'} wait in memory to be written; {dropped} dropped since start.
+    </div>
   );
 }
 

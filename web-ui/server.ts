@@ -9,6 +9,7 @@ import type Database from 'better-sqlite3';
 import type { Config } from '../policies/types.ts';
 import { openStore } from '../proxy/flows-cli.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
+import type { StoreStatus } from '../proxy/store/availability.ts';
 import { createApi } from './app.ts';
 import type { DlpRuleInfo } from './dlp.ts';
 import { Sessions } from './sessions.ts';
@@ -24,6 +25,10 @@ export interface UiServerOptions {
   retain?: () => Promise<{ deleted: number; bytes: number }>;
   caCertPath?: string;
   dlpRules?: () => DlpRuleInfo[];
+  /** The flow store's state (a banner on every page while it cannot write). */
+  storeStatus?: () => StoreStatus;
+  /** Changes when the store file was made anew (deleted under airlock): the UI reopens its connection. */
+  storeGeneration?: () => number;
 }
 
 /**
@@ -39,9 +44,16 @@ export function hostAllowed(host: string | null): boolean {
 
 export function createUiServer(opts: UiServerOptions): http.Server {
   let db: Database.Database | undefined;
+  let generation = opts.storeGeneration?.() ?? 0;
   let closed = false;
   const store = () => {
     if (closed) throw new Error('the web UI is closing');
+    const now = opts.storeGeneration?.() ?? 0;
+    if (now !== generation) {
+      db?.close();
+      db = undefined;
+      generation = now;
+    }
     return (db ??= openStore(opts.storePath));
   };
   const tokens = new UiTokens(opts.dataDir);

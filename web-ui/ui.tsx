@@ -17,6 +17,7 @@ import { bodiesOf } from '../proxy/flows-cli.ts';
 import { logEvent } from '../proxy/log.ts';
 import { packageFile } from '../proxy/package-file.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
+import type { StoreStatus } from '../proxy/store/availability.ts';
 import { exportStream, stats } from './app.ts';
 import { FlowRowView, type PageContext } from './components.tsx';
 import { type DlpRuleInfo, dlpRulesOf, dlpSummaryOf } from './dlp.ts';
@@ -48,6 +49,8 @@ export interface UiOptions {
   dlpRules?: () => DlpRuleInfo[];
   /** How often the live list looks for new flows (ms). */
   livePollMs?: number;
+  /** The flow store's state (a banner while it cannot write). */
+  storeStatus?: () => StoreStatus;
 }
 
 type Env = { Variables: { nonce: string; session?: Session; cookie?: string } };
@@ -112,7 +115,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
   const dlp = () => opts.dlpRules?.() ?? dlpRulesOf(config());
   const dlpWords = (id: string) => dlp().find((r) => r.id === id)?.description;
   const ruleIds = () => [...(config()?.hosts ?? []), ...(config()?.deny ?? [])].map((h) => h.id);
-  const ctx = (c: Context<Env>, current?: string): PageContext => ({ nonce: c.get('nonce'), session: c.get('session'), current });
+  const ctx = (c: Context<Env>, current?: string): PageContext => ({ nonce: c.get('nonce'), session: c.get('session'), current, store: opts.storeStatus?.() });
   const html = (c: Context<Env>, page: unknown, status: 200 | 400 | 403 | 404 | 429 | 500 = 200) => c.html(`<!doctype html>${String(page)}`, status);
   const message = (c: Context<Env>, status: 400 | 403 | 404 | 429 | 500, title: string, text: string) =>
     html(c, <MessagePage ctx={ctx(c)} title={title} text={text} />, status);

@@ -3,7 +3,15 @@
 import http from 'node:http';
 import type { Metrics } from '../metrics.ts';
 
-export function createAdminServer(metrics: Metrics, health: () => { ok: boolean; detail: Record<string, unknown> }): http.Server {
+export interface Health {
+  /** 200 when true, 503 when false. */
+  ok: boolean;
+  /** ok, degraded (served, but something is wrong: see detail), unavailable. */
+  status?: string;
+  detail: Record<string, unknown>;
+}
+
+export function createAdminServer(metrics: Metrics, health: () => Health): http.Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -13,7 +21,7 @@ export function createAdminServer(metrics: Metrics, health: () => { ok: boolean;
     if (path === '/healthz') {
       const h = health();
       res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(JSON.stringify({ status: h.ok ? 'ok' : 'unavailable', ...h.detail }));
+      res.end(JSON.stringify({ status: h.status ?? (h.ok ? 'ok' : 'unavailable'), ...h.detail }));
       return;
     }
     if (path === '/metrics') {

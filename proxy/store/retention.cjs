@@ -1,6 +1,7 @@
 // Retention: deletes the oldest flows (by id, so the hash chain only ever loses a prefix and
 // `airlock flows verify` reports "the chain starts at flow N") past store.retention.max_age, then
-// until the store's used pages fit in store.retention.max_bytes. Runs on the writer thread, one
+// until the store's used pages fit in store.retention.max_bytes (or in a smaller size the writer
+// asks for when free space runs low, see writer-worker.cjs). Runs on the writer thread, one
 // small transaction per step, so batches of new flows are written between steps.
 // Bodies and findings go with their flow (ON DELETE CASCADE, foreign_keys=ON on this connection),
 // the full-text row with it (trigger flows_fts_delete). The newest flow is never deleted: the
@@ -34,7 +35,7 @@ function createRetention(db, { maxAgeMs, maxBytes }) {
   };
 
   /** One step: deletes up to STEP_FLOWS of the oldest flows that have to go. Returns how many. */
-  const step = db.transaction((now) => {
+  const step = db.transaction((now, cap) => {
     const head = newest.get();
     if (head === null || head === undefined) return 0;
     const rows = oldest.all(STEP_FLOWS);
@@ -49,9 +50,15 @@ function createRetention(db, { maxAgeMs, maxBytes }) {
         count++;
       }
     }
-    if (count === 0 && maxBytes !== undefined && usedBytes(db) > maxBytes) {
+    const used = count === 0 && cap !== undefined ? usedBytes(db) : 0;
+    if (used > cap) {
+      // About as many flows as the excess holds at the store's average flow size (ids are
+      // contiguous: only prefixes are ever deleted), so a store of large flows loses what it must
+      // and not a whole step of them; the next step deletes more if that was not enough.
+      const flows = Math.max(1, head - rows[0][0] + 1);
+      const enough = Math.max(1, Math.ceil((used - cap) / (used / flows)));
       for (const [id] of rows) {
-        if (id >= head) break;
+        if (id >= head || count >= enough) break;
         upTo = id;
         count++;
       }
@@ -60,11 +67,15 @@ function createRetention(db, { maxAgeMs, maxBytes }) {
     return count;
   });
 
-  /** Runs steps until nothing more has to go; `yieldFn` lets queued inserts in between. */
-  async function run(yieldFn) {
+  /**
+   * Runs steps until nothing more has to go; `yieldFn` lets queued inserts in between. `limitBytes`
+   * (only with max_bytes set) shrinks the store below max_bytes this time.
+   */
+  async function run(yieldFn, limitBytes) {
     const result = { deleted: 0, bytes: 0 };
+    const cap = maxBytes === undefined ? undefined : Math.min(maxBytes, limitBytes ?? maxBytes);
     for (;;) {
-      const n = step.immediate(Date.now());
+      const n = step.immediate(Date.now(), cap);
       if (n === 0) break;
       result.deleted += n;
       // Freed pages count as unused at once; giving them back to the file system is separate.
@@ -76,7 +87,7 @@ function createRetention(db, { maxAgeMs, maxBytes }) {
     return result;
   }
 
-  return { run, usedBytes: () => usedBytes(db) };
+  return { run, usedBytes: () => usedBytes(db), maxBytes };
 }
 
 module.exports = { createRetention, usedBytes };

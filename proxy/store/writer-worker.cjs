@@ -2,33 +2,84 @@
 // happen here, never on the thread that serves agents; so does retention (retention.cjs), on a
 // timer, one small transaction at a time between insert batches. Plain CommonJS so it runs from
 // source and bundle alike.
+//
+// A batch the store cannot take (disk full or below store.min_free, read-only, I/O error, the file
+// deleted: space.cjs) is handed back whole, bytes included, so the proxy thread keeps it in its
+// backlog and sends it again once a probe says the store can write (availability.ts). A batch that
+// fails for a reason of its own is written flow by flow, and only the flows SQLite refuses are
+// reported as rejected.
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const { createBatchWriter } = require('./batch.cjs');
 const { createRetention, usedBytes } = require('./retention.cjs');
+const { classify, createSpaceCheck } = require('./space.cjs');
 
-const db = new Database(workerData.file);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
-db.pragma('busy_timeout = 5000');
-db.pragma('foreign_keys = ON');
-const write = createBatchWriter(db, workerData.columns, workerData.hashed);
 const EMPTY = Buffer.alloc(0);
+/** How often the store's file and file system are looked at while nothing is written. */
+const CHECK_MS = workerData.checkIntervalMs;
 
 const limits = workerData.retention;
-const retention = limits ? createRetention(db, limits) : null;
-let closed = false;
-/** The run in progress, if any. A timer tick during a run is skipped; an explicit request waits for it. */
-let running = null;
-// Between two retention steps, the insert batches already queued are written first.
-const pause = () =>
-  new Promise((resolve, reject) => setImmediate(() => (closed ? reject(new Error('store closed')) : resolve())));
+const space = createSpaceCheck(workerData.file, workerData.minFree);
 
-function retain() {
-  if (!retention) return Promise.resolve({ deleted: 0, bytes: usedBytes(db) });
+/** The open store: null between a detach and the next attach (the file is being replaced). */
+let store = null;
+let closed = false;
+/** The retention run in progress, if any. A timer tick during a run is skipped; an explicit request waits for it. */
+let running = null;
+
+function open() {
+  const db = new Database(workerData.file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    space.opened();
+    return { db, write: createBatchWriter(db, workerData.columns, workerData.hashed), retention: limits ? createRetention(db, limits) : null };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function attach() {
+  try {
+    store = open();
+    return null;
+  } catch (err) {
+    store = null;
+    return classify(err) || { kind: 'io', message: String(err && err.message) };
+  }
+}
+
+function detach() {
+  const s = store;
+  store = null;
+  if (!s) return;
+  try {
+    s.db.close();
+  } catch {
+    // the file is gone or failing: nothing more to save in it
+  }
+}
+
+/** Between two retention steps, the insert batches already queued are written first. */
+function pauseFor(s) {
+  return () =>
+    new Promise((resolve, reject) => setImmediate(() => (closed || store !== s ? reject(new Error('store closed')) : resolve())));
+}
+
+function retain(limitBytes) {
+  const s = store;
+  if (!s || !s.retention) return Promise.resolve({ deleted: 0, bytes: s ? usedBytes(s.db) : 0 });
   const mine = (running ?? Promise.resolve())
     .catch(() => {})
-    .then(() => retention.run(pause))
+    .then(() => s.retention.run(pauseFor(s), limitBytes))
+    .then((r) => {
+      // Freed pages reach the file system when the WAL is checkpointed (incremental_vacuum truncates there).
+      if (r.deleted > 0 && store === s) s.db.pragma('wal_checkpoint(PASSIVE)');
+      return r;
+    })
     .finally(() => {
       if (running === mine) running = null;
     });
@@ -36,34 +87,130 @@ function retain() {
   return mine;
 }
 
-function report(seq) {
-  if (seq === undefined && running) return; // a timer tick while a run is under way
-  retain().then(
+function report(seq, limitBytes) {
+  if (seq === undefined && running) return; // a timer tick, or a growth check, while a run is under way
+  retain(limitBytes).then(
     (r) => parentPort.postMessage({ retained: r, seq }),
     (err) => !closed && parentPort.postMessage({ retained: { deleted: 0, bytes: 0, error: String(err && err.message) }, seq }),
   );
 }
 
-const timer = retention ? setInterval(() => report(undefined), limits.intervalMs) : undefined;
+/**
+ * Retention between its timer ticks: when the store has grown past max_bytes, or free space has
+ * fallen below twice the floor (then down to what leaves twice the floor free), so that space is
+ * freed before the floor is reached. Only with max_bytes set: without it the operator asked to
+ * keep everything, and the store refuses (or serves unrecorded) at the floor instead.
+ */
+function retainIfNeeded() {
+  if (!store || !store.retention || store.retention.maxBytes === undefined || running) return;
+  const used = usedBytes(store.db);
+  const { free, floor } = space.last();
+  const short = Number.isFinite(free) ? 2 * floor - free : 0;
+  if (short > 0) report(undefined, Math.max(0, used - short));
+  else if (used > store.retention.maxBytes) report(undefined);
+}
+
+/** Hands a batch back to the proxy thread, its bytes transferred back with it. */
+function giveBack(msg, json, count, problem, extra) {
+  const reply = { failed: count, bytes: msg.bytes, problem, json, blob: msg.blob, retry: msg.retry, ...extra };
+  if (msg.blob) parentPort.postMessage(reply, [msg.blob]);
+  else parentPort.postMessage(reply);
+}
+
+/** The store's problem behind a failed write, named as precisely as a fresh check allows. */
+function problemOf(err) {
+  const p = classify(err);
+  if (!p) return null;
+  return space.check() || p;
+}
+
+function writeBatch(msg) {
+  if (!store) return giveBack(msg, msg.json, msg.count, { kind: 'deleted', message: `the store file ${workerData.file} is being reopened` });
+  const before = space.check();
+  if (before) return giveBack(msg, msg.json, msg.count, before);
+  const { rows, bodies } = JSON.parse(msg.json);
+  const blob = msg.blob ? Buffer.from(msg.blob) : EMPTY;
+  try {
+    store.write(rows, bodies, blob);
+  } catch (err) {
+    const p = problemOf(err);
+    if (p) return giveBack(msg, msg.json, msg.count, p);
+    return writeOneByOne(msg, rows, bodies, blob);
+  }
+  // Written into a file someone deleted meanwhile: those flows would go with it. Send them again.
+  if (!space.sameFile()) return giveBack(msg, msg.json, msg.count, { kind: 'deleted', message: `the store file ${workerData.file} was deleted or replaced` });
+  parentPort.postMessage({ written: msg.count, bytes: msg.bytes, retry: msg.retry });
+  retainIfNeeded();
+}
+
+/** A batch SQLite refused for a reason of its own: each flow alone, so one bad flow costs only itself. */
+function writeOneByOne(msg, rows, bodies, blob) {
+  let written = 0;
+  let rejected = 0;
+  let rejectedError;
+  for (let i = 0; i < rows.length; i++) {
+    const mine = bodies.filter((b) => b[0] === i).map((b) => [0, ...b.slice(1)]);
+    try {
+      store.write([rows[i]], mine, blob);
+      written++;
+    } catch (err) {
+      const p = problemOf(err);
+      if (p) {
+        // The store itself failed part-way: the rest waits in the backlog like any failed batch.
+        const rest = { rows: rows.slice(i), bodies: bodies.filter((b) => b[0] >= i).map((b) => [b[0] - i, ...b.slice(1)]) };
+        return giveBack(msg, JSON.stringify(rest), rows.length - i, p, { written, rejected, rejectedError });
+      }
+      rejected++;
+      rejectedError = String(err && err.message);
+    }
+  }
+  parentPort.postMessage({ written, rejected, rejectedError, bytes: msg.bytes, retry: msg.retry });
+}
+
+function tick() {
+  if (!store) return;
+  const problem = space.check();
+  parentPort.postMessage({ health: problem, space: space.last() });
+  if (!problem) retainIfNeeded();
+}
+
+const attached = attach();
+parentPort.postMessage({ attached: true, problem: attached, space: space.last() });
+
+const timer = limits ? setInterval(() => report(undefined), limits.intervalMs) : undefined;
 // The first run soon after start: a store that outgrew its limits while airlock was down shrinks now.
-const first = retention ? setTimeout(() => report(undefined), Math.min(1000, limits.intervalMs)) : undefined;
+const first = limits ? setTimeout(() => report(undefined), Math.min(1000, limits.intervalMs)) : undefined;
+const checks = setInterval(tick, CHECK_MS);
+tick();
 
 parentPort.on('message', (msg) => {
   if (msg.json) {
     try {
-      const { rows, bodies } = JSON.parse(msg.json);
-      write(rows, bodies, msg.blob ? Buffer.from(msg.blob) : EMPTY);
-      parentPort.postMessage({ written: msg.count, bytes: msg.bytes });
+      writeBatch(msg);
     } catch (err) {
-      parentPort.postMessage({ failed: msg.count, bytes: msg.bytes, error: String(err && err.message) });
+      // Not the store's fault and not SQLite's: a batch that cannot even be read. Counted, never retried.
+      parentPort.postMessage({ written: 0, rejected: msg.count, rejectedError: String(err && err.message), bytes: msg.bytes, retry: msg.retry });
     }
   }
   if (msg.retain) report(msg.seq);
+  if (msg.probe) {
+    const r = store ? space.probe() : { problem: { kind: 'deleted', message: 'the store is not open' }, wrote: false };
+    parentPort.postMessage({ probed: true, seq: msg.seq, problem: r.problem, wrote: r.wrote, space: space.last() });
+  }
+  if (msg.detach) {
+    detach();
+    parentPort.postMessage({ detached: true, seq: msg.seq });
+  }
+  if (msg.attach) {
+    const problem = attach();
+    parentPort.postMessage({ attached: true, seq: msg.seq, problem, space: space.last() });
+  }
   if (msg.close) {
     closed = true;
     clearInterval(timer);
+    clearInterval(checks);
     clearTimeout(first);
-    db.close();
-    parentPort.postMessage({ closed: true });
+    detach();
+    parentPort.postMessage({ closed: true, seq: msg.seq });
   }
 });

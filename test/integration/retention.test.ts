@@ -83,11 +83,15 @@ describe('store retention', () => {
 
   it('shrinks a store over max_bytes below it, oldest first, and the chain still verifies', async () => {
     const maxBytes = 2 * 1024 * 1024;
-    // A long interval: the test runs retention itself, after the store has outgrown the cap.
-    const { store, file } = newStore({ retention: { maxBytes }, retentionIntervalMs: 3_600_000 });
-    expect(store.db.pragma('auto_vacuum', { simple: true })).toBe(2); // INCREMENTAL for a new store
-    for (let i = 0; i < 200; i++) store.record(flowWithBodies(`h${i}.test`, Date.now(), 16 * 1024));
-    await store.flush();
+    // The store outgrew the cap before the cap was set (a policy that adds max_bytes to an old store).
+    const file = path.join(tempDir(), 'flows.sqlite');
+    const uncapped = new FlowStore(file);
+    expect(uncapped.db.pragma('auto_vacuum', { simple: true })).toBe(2); // INCREMENTAL for a new store
+    for (let i = 0; i < 200; i++) uncapped.record(flowWithBodies(`h${i}.test`, Date.now(), 16 * 1024));
+    await uncapped.close();
+    // A long interval: the test runs retention itself (the first run after start may come first).
+    const store = new FlowStore(file, { retention: { maxBytes }, retentionIntervalMs: 3_600_000 });
+    open.push(store);
     const size = () => {
       const pages = store.db.pragma('page_count', { simple: true }) as number;
       const free = store.db.pragma('freelist_count', { simple: true }) as number;
@@ -96,26 +100,53 @@ describe('store retention', () => {
     expect(size()).toBeGreaterThan(3 * maxBytes);
 
     const r = await store.enforceRetention();
-    expect(r.deleted).toBeGreaterThan(100);
+    const deleted = store.stats.retentionDeleted;
+    expect(deleted).toBeGreaterThan(100);
     expect(r.bytes).toBeLessThanOrEqual(maxBytes);
     expect(size()).toBeLessThanOrEqual(maxBytes);
     const left = count(store.db, 'SELECT count(*) FROM flows');
-    expect(left).toBe(200 - r.deleted);
+    expect(left).toBe(200 - deleted);
     // The newest flows are the ones kept.
-    expect(count(store.db, 'SELECT min(id) FROM flows')).toBe(r.deleted + 1);
+    expect(count(store.db, 'SELECT min(id) FROM flows')).toBe(deleted + 1);
     expect(count(store.db, "SELECT count(*) FROM flows WHERE host = 'h199.test'")).toBe(1);
     expect(count(store.db, 'SELECT count(*) FROM bodies')).toBe(2 * left);
 
     // Writing goes on after retention: the chain continues from the newest flow.
     for (let i = 0; i < 10; i++) store.record(flowWithBodies(`after${i}.test`, Date.now(), 100));
     await store.flush();
-    expect(verifyChain(store.db)).toMatchObject({ ok: true, verified: left + 10, startsAfterDeleted: r.deleted + 1 });
+    expect(verifyChain(store.db)).toMatchObject({ ok: true, verified: left + 10, startsAfterDeleted: deleted + 1 });
     await store.close();
     open.length = 0;
     // incremental_vacuum gave the pages back: the file itself is near the cap too (WAL checkpointed on close).
     expect(fs.statSync(file).size).toBeLessThan(maxBytes + 512 * 1024);
     const v = await verifyCli(file);
     expect(v.code).toBe(0);
+  });
+
+  it('keeps a growing store under max_bytes between timer runs: retention starts when a write takes it over', async () => {
+    const maxBytes = 2 * 1024 * 1024;
+    // The timer would not run during this test: only the growth check can hold the cap.
+    const { store } = newStore({ retention: { maxBytes }, retentionIntervalMs: 3_600_000 });
+    const used = () => {
+      const pages = store.db.pragma('page_count', { simple: true }) as number;
+      const free = store.db.pragma('freelist_count', { simple: true }) as number;
+      return (pages - free) * (store.db.pragma('page_size', { simple: true }) as number);
+    };
+    let peak = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 20; i++) store.record(flowWithBodies(`g${round}-${i}.test`, Date.now(), 16 * 1024));
+      await store.flush();
+      // A run the last write started finishes before the next round is measured.
+      await until(() => used() <= maxBytes + 20 * 2 * 16 * 1024 + 512 * 1024);
+      peak = Math.max(peak, used());
+    }
+    // 400 flows of 32 KiB bodies: 12 MiB written, never more than the cap plus one batch kept.
+    expect(store.stats.written).toBe(400);
+    expect(store.stats.retentionDeleted).toBeGreaterThan(200);
+    expect(peak).toBeLessThan(maxBytes + 2 * 1024 * 1024);
+    const r = await store.enforceRetention();
+    expect(r.bytes).toBeLessThanOrEqual(maxBytes);
+    expect(verifyChain(store.db)).toMatchObject({ ok: true });
   });
 
   it('never deletes the newest flow (the chain head), even when it is past max_age', async () => {

@@ -75,11 +75,8 @@ describe('hash chain', () => {
     for (let i = 0; i < 50; i++) s.record(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'a.test' }));
     await s.flush();
     // The fallback path, as record() takes it when the writer thread is far behind.
-    (s as unknown as { writeHere(r: unknown[][], b: unknown[], blob: Buffer): void }).writeHere(
-      [toRow(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'b.test' }))],
-      [],
-      Buffer.alloc(0),
-    );
+    const thread = (s as unknown as { thread: { writeHere(b: { json: string; count: number; bytes: number }): void } }).thread;
+    thread.writeHere({ json: JSON.stringify({ rows: [toRow(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'b.test' }))], bodies: [] }), count: 1, bytes: 0 });
     for (let i = 0; i < 50; i++) s.record(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'c.test' }));
     await s.flush();
     expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: 101 });
