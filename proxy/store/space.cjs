@@ -1,5 +1,5 @@
 // Can the store take writes? Checks the writer thread runs before and after each batch and once a
-// second (cheap: stat, access, statfs), the recovery probe (a small file written and fsynced next
+// second (cheap: stat, access, utimes, statfs), the recovery probe (a small file written and fsynced next
 // to the store), and the classification of a failed write: a problem of the store's file system
 // (full, read-only, I/O errors, the file deleted, locked) or of the batch itself.
 // Plain CommonJS so it runs from source and bundle alike.
@@ -79,11 +79,26 @@ function createSpaceCheck(file, minFree) {
     return last;
   }
 
-  /** Null when the store looks writable; no write is made. */
+  /**
+   * A file system an error made read-only answers access() as if writable (ext4's
+   * errors=remount-ro), but refuses a change to the file's times: the cheapest write there is.
+   */
+  function touch() {
+    const now = new Date();
+    try {
+      fs.utimesSync(file, now, now);
+    } catch (err) {
+      // Setting times needs the file's owner; a store someone else owns is not a failing one.
+      if (err.code !== 'EPERM' && err.code !== 'EACCES') throw err;
+    }
+  }
+
+  /** Null when the store looks writable: no data is written, only the file's times. */
   function check() {
     if (!sameFile()) return { kind: 'deleted', message: `the store file ${file} was deleted or replaced` };
     try {
       fs.accessSync(file, fs.constants.W_OK);
+      touch();
       const { free, floor } = space();
       if (free <= floor) {
         return { kind: 'full', message: `${mib(free)} free on the store's file system, at or below the floor of ${mib(floor)} (store.min_free)` };

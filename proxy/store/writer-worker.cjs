@@ -95,17 +95,21 @@ function report(seq, limitBytes) {
   );
 }
 
+/** Free space above the floor that retention keeps (with max_bytes set): room for a full WAL and a few batches. */
+const HEADROOM_BYTES = 32 * 1024 * 1024;
+
 /**
  * Retention between its timer ticks: when the store has grown past max_bytes, or free space has
- * fallen below twice the floor (then down to what leaves twice the floor free), so that space is
- * freed before the floor is reached. Only with max_bytes set: without it the operator asked to
- * keep everything, and the store refuses (or serves unrecorded) at the floor instead.
+ * fallen below the floor plus a headroom (the floor itself or 32 MiB, whichever is larger; then the
+ * store shrinks by what is missing), so that space is freed before the floor is reached. Only with
+ * max_bytes set: without it the operator asked to keep everything, and the store refuses (or
+ * serves unrecorded) at the floor instead.
  */
 function retainIfNeeded() {
   if (!store || !store.retention || store.retention.maxBytes === undefined || running) return;
   const used = usedBytes(store.db);
   const { free, floor } = space.last();
-  const short = Number.isFinite(free) ? 2 * floor - free : 0;
+  const short = Number.isFinite(free) ? floor + Math.max(floor, HEADROOM_BYTES) - free : 0;
   if (short > 0) report(undefined, Math.max(0, used - short));
   else if (used > store.retention.maxBytes) report(undefined);
 }
@@ -117,10 +121,10 @@ function giveBack(msg, json, count, problem, extra) {
   else parentPort.postMessage(reply);
 }
 
-/** The store's problem behind a failed write, named as precisely as a fresh check allows. */
+/** The store's problem behind a failed write; a bare I/O error named more precisely when a fresh check can (read-only, deleted). */
 function problemOf(err) {
   const p = classify(err);
-  if (!p) return null;
+  if (!p || p.kind !== 'io') return p;
   return space.check() || p;
 }
 
