@@ -58,7 +58,7 @@ describe('airlock start on embedded defaults', () => {
     expect(await exited).toBe(0);
   });
 
-  it('copies the commented example policy on first run', async () => {
+  it('writes the commented example policy on first run, with the store capped at half the free space', async () => {
     const cwd = tempDir();
     const { proc } = await startCli([], cwd).catch((e: Error) => {
       // 8080 busy on this machine: the policy must still have been written before binding.
@@ -66,7 +66,12 @@ describe('airlock start on embedded defaults', () => {
       return { proc: undefined };
     });
     proc?.kill('SIGTERM');
-    expect(fs.readFileSync(path.join(cwd, '.airlock', 'policy.yaml'), 'utf8')).toBe(fs.readFileSync('policies/default-policy.yaml', 'utf8'));
+    const written = fs.readFileSync(path.join(cwd, '.airlock', 'policy.yaml'), 'utf8');
+    const example = fs.readFileSync('policies/default-policy.yaml', 'utf8');
+    // Only the max_bytes line differs (test/unit/policy-store.test.ts checks its value).
+    const changed = written.split('\n').filter((l, i) => l !== example.split('\n')[i]);
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatch(/^ {4}max_bytes: \d+(GiB|MiB) {3}# 50% of the \d+(GiB|MiB) free at first start \(\d{4}-\d\d-\d\d\)$/);
   });
 });
 

@@ -14,6 +14,8 @@ describe('default-policy.yaml', () => {
     if (!result.ok) return;
     expect(result.config.listen).toEqual({ proxy: { kind: 'tcp', host: '127.0.0.1', port: 8080 }, ui: { kind: 'tcp', host: '127.0.0.1', port: 8090 } });
     expect(result.config.hosts).toEqual([]);
+    // Bounded (the first start writes half the free space here), refusing while it cannot write.
+    expect(result.config.store).toMatchObject({ retention: { maxBytes: 10 * 1024 ** 3 }, onUnavailable: 'refuse', minFree: {} });
     expect(decideConnect(result.config, 'api.anthropic.com', 443)).toMatchObject({ allow: false, code: 'host_not_allowed' });
   });
 
@@ -38,5 +40,6 @@ describe('default-policy.yaml', () => {
     expect(result.config.listen.transparent).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 8443 });
     expect(result.config.hosts[0].placeholders.map((p) => p.value)).toEqual(['airlock-placeholder-anthropic']);
     expect(result.config.dataDir).toBe(dir);
+    expect(result.config.store).toMatchObject({ retention: { maxAgeMs: 30 * 86_400_000, maxBytes: 10 * 1024 ** 3 }, onUnavailable: 'refuse', minFree: { bytes: 1024 ** 3 } });
   });
 });
