@@ -62,15 +62,19 @@ function createSpaceCheck(file, minFree) {
     identity = { dev: s.dev, ino: s.ino };
   }
 
-  /** The file at the store's path is still the one the writer has open. */
-  function sameFile() {
-    if (!identity) return false;
+  /** The file at the store's path, if it is still the one the writer has open. */
+  function current() {
+    if (!identity) return null;
     try {
       const s = fs.statSync(file);
-      return s.dev === identity.dev && s.ino === identity.ino;
+      return s.dev === identity.dev && s.ino === identity.ino ? s : null;
     } catch {
-      return false;
+      return null;
     }
+  }
+
+  function sameFile() {
+    return current() !== null;
   }
 
   function space() {
@@ -81,12 +85,12 @@ function createSpaceCheck(file, minFree) {
 
   /**
    * A file system an error made read-only answers access() as if writable (ext4's
-   * errors=remount-ro), but refuses a change to the file's times: the cheapest write there is.
+   * errors=remount-ro), but refuses setting the file's times: the cheapest write there is. The
+   * times are set to what they are (to the millisecond), so an idle store does not look modified.
    */
-  function touch() {
-    const now = new Date();
+  function touch(s) {
     try {
-      fs.utimesSync(file, now, now);
+      fs.utimesSync(file, s.atime, s.mtime);
     } catch (err) {
       // Setting times needs the file's owner; a store someone else owns is not a failing one.
       if (err.code !== 'EPERM' && err.code !== 'EACCES') throw err;
@@ -95,13 +99,16 @@ function createSpaceCheck(file, minFree) {
 
   /** Null when the store looks writable: no data is written, only the file's times. */
   function check() {
-    if (!sameFile()) return { kind: 'deleted', message: `the store file ${file} was deleted or replaced` };
+    const s = current();
+    if (!s) return { kind: 'deleted', message: `the store file ${file} was deleted or replaced` };
     try {
       fs.accessSync(file, fs.constants.W_OK);
-      touch();
+      touch(s);
       const { free, floor } = space();
       if (free <= floor) {
-        return { kind: 'full', message: `${mib(free)} free on the store's file system, at or below the floor of ${mib(floor)} (store.min_free)` };
+        const message =
+          floor === 0 ? "no space left on the store's file system" : `${mib(free)} free on the store's file system, at or below the floor of ${mib(floor)} (store.min_free)`;
+        return { kind: 'full', message };
       }
     } catch (err) {
       return classify(err) || { kind: 'io', message: String(err && err.message) };

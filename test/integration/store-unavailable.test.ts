@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { ProxyAgent, request } from 'undici';
+import { WebSocket } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/airlock.ts';
 import { BIN, children, startCli } from '../helpers/cli.ts';
@@ -59,6 +60,8 @@ interface Running {
   admin: string;
   /** The web UI and its first-start admin token. */
   ui?: { base: string; token: string };
+  /** A base-URL route to the upstream (plain HTTP from the agent). */
+  route?: string;
   dbFile: string;
   /** JSON log lines printed after the banner. */
   log: () => Record<string, unknown>[];
@@ -79,6 +82,9 @@ listen:
 upstream:
   ca_files: [${caFile}]
   resolve: { ${HOST}: ${ip} }
+routes:
+  - listen: 127.0.0.1:0
+    upstream: https://${HOST}
 hosts:
   - match: ${HOST}
 log: { flows: false }
@@ -96,6 +102,7 @@ ${store}
   return {
     proc,
     ui: { base: ui[1], token: ui[2] },
+    route: `http://${/route\s+(\S+) ->/.exec(banner)![1]}`,
     dispatcher: new ProxyAgent({ uri: `http://${proxy}`, requestTls: { ca: caPem } }),
     admin: `http://127.0.0.1:${adminPort}`,
     dbFile: path.join(dataDir, 'flows.sqlite'),
@@ -198,14 +205,33 @@ describe('store.on_unavailable: refuse (the default)', () => {
     expect(body.hint).toMatch(/Retry-After/);
     // Uploads too: refused before a byte is forwarded.
     expect((await send(a, 4, 64 * 1024)).status).toBe(503);
+    // A base-URL route and a WebSocket upgrade get the same answer.
+    const routed = await request(`${a.route}/echo?n=6`, { method: 'POST', body: 'x'.repeat(1000) });
+    expect(routed.statusCode).toBe(503);
+    expect(routed.headers['retry-after']).toBeDefined();
+    expect(JSON.parse(await routed.body.text())).toMatchObject({ error: 'audit_store_unavailable', host: HOST });
+    const ws = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      const socket = new WebSocket(`${a.route!.replace('http:', 'ws:')}/ws?n=7`);
+      socket.on('open', () => reject(new Error('the WebSocket opened')));
+      socket.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
+      socket.on('error', () => {});
+    });
+    expect(ws.status).toBe(503);
+    expect(JSON.parse(ws.body)).toMatchObject({ error: 'audit_store_unavailable' });
     expect(up.seen.length).toBe(seen);
     expect(seenAt(3) + seenAt(4)).toBe(0);
     expect(await metric(a, /^airlock_store_unavailable (\d+)/m)).toBe(1);
+    expect(await metric(a, /^airlock_flows_total\{decision="refuse",entry="route",code="audit_store_unavailable"\} (\d+)/m)).toBe(2);
     expect(await metric(a, /^airlock_store_write_failures_total\{kind="full"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
     expect(await metric(a, /^airlock_flows_total\{decision="refuse",entry="explicit",code="audit_store_unavailable"\} (\d+)/m)).toBe(2);
     const ui = await uiLogin(a.ui!.base, a.ui!.token);
     const page = (await uiGet(ui, '/flows')).text;
-    expect(page).toContain('<div class="note bad store-banner" role="alert"><strong>The flow store cannot write</strong> (full: database or disk is full)');
+    // The reason is the latest word on it: SQLite's error, or the probe's "no space left".
+    expect(page).toMatch(/<div class="note bad store-banner" role="alert"><strong>The flow store cannot write<\/strong> \(full: (database or disk is full|no space left on the store&#39;s file system)\) since <time/);
     expect(page).toContain('airlock refuses new requests (503) until it can record them. 1 flow wait in memory to be written; 0 dropped since start.');
 
     small.unfill();
