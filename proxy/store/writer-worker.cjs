@@ -121,11 +121,9 @@ function giveBack(msg, json, count, problem, extra) {
   else parentPort.postMessage(reply);
 }
 
-/** The store's problem behind a failed write; a bare I/O error named more precisely when a fresh check can (read-only, deleted). */
+/** The store's problem behind a failed write, as SQLite named it (the next check may name it again: read-only, deleted). */
 function problemOf(err) {
-  const p = classify(err);
-  if (!p || p.kind !== 'io') return p;
-  return space.check() || p;
+  return classify(err);
 }
 
 function writeBatch(msg) {

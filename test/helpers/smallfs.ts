@@ -68,14 +68,23 @@ export function mountTmpfs(bytes: number): SmallFs {
   return handle(dir);
 }
 
-/** ext4 (errors=remount-ro) on a loop device over an image of `bytes`; fail() makes it read-only as a real fs error would. */
-export function mountExt4(bytes: number): SmallFs & { fail(): void } {
+/**
+ * ext4 (errors=remount-ro) on a loop device over an image of `bytes`; fail() makes it read-only as
+ * a real fs error would. With `backing`, the (sparse) image lives on a tmpfs of that many bytes:
+ * once that fills, the device fails writes with I/O errors, as a thin-provisioned volume that ran
+ * out of space does.
+ */
+export function mountExt4(bytes: number, backing?: number): SmallFs & { fail(): void } {
   requireRoot();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'airlock-ext4-'));
-  const image = `${dir}.img`;
+  let image = `${dir}.img`;
+  if (backing) {
+    const under = mountTmpfs(backing);
+    image = path.join(under.dir, 'volume.img');
+  }
   fs.writeFileSync(image, '');
   fs.truncateSync(image, bytes);
-  execFileSync('mkfs.ext4', ['-q', '-F', image]);
+  execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', image]);
   execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, dir]);
   mounted.push({ dir, image });
   const device = execFileSync('findmnt', ['-n', '-o', 'SOURCE', dir], { encoding: 'utf8' }).trim();

@@ -348,6 +348,35 @@ describe('other write errors take the same path', () => {
     expect(await verify(a.dbFile)).toContain('ok: 1 flows verified');
   });
 
+  it('I/O errors from the device (a thin volume out of space): the write fails, the next request gets 503, the count of lost flows is logged at stop', async () => {
+    // ext4 believes it has 128 MiB; the device under it can hold 24 MiB.
+    const ext4 = mountExt4(128 * MiB, 24 * MiB);
+    const a = await startAirlock(path.join(ext4.dir, 'data'), '  min_free: 0');
+    let served = 0;
+    for (let n = 1; n <= 100 && (await health(a)).code === 200; n++) {
+      const r = await send(a, n, MiB);
+      if (r.status === 200) served++;
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const h = await until('healthz says unavailable', async () => {
+      const r = await health(a);
+      return r.code === 503 && r.body;
+    });
+    // What airlock meets first depends on the moment: SQLite's "disk I/O error", ext4 turned
+    // read-only after aborting its journal, or statfs reporting no space left once it has.
+    expect(['io', 'readonly', 'full']).toContain(h.store.kind);
+    expect(a.log().filter((l) => String(l.msg).startsWith('flow store cannot write')).length).toBeGreaterThanOrEqual(1);
+    const seen = up.seen.length;
+    const r = await send(a, 1000);
+    expect(r.status).toBe(503);
+    expect(up.seen.length).toBe(seen);
+    expect(served).toBeGreaterThan(0);
+    expect(await a.stop()).toBe(0);
+    // Nothing can be written there any more: what the backlog held is counted, not silently gone.
+    expect(a.log().at(-1)).toMatchObject({ level: 'error', msg: 'flows in the backlog could not be written before stopping: lost' });
+    expect(Number(a.log().at(-1)!.flows)).toBeGreaterThan(0);
+  });
+
   it('a file system an I/O error turned read-only (ext4 errors=remount-ro): refused with 503, seen without traffic', async () => {
     const ext4 = mountExt4(32 * MiB);
     const a = await startAirlock(path.join(ext4.dir, 'data'), '  min_free: 0');

@@ -9,7 +9,7 @@ import type { Config } from '../../policies/types.ts';
 import { firstPolicy } from '../../proxy/first-policy.ts';
 import { packageFile } from '../../proxy/package-file.ts';
 import { type StoreEvent, StoreAvailability } from '../../proxy/store/availability.ts';
-import { floorOf } from '../../proxy/store/space.ts';
+import { classify, floorOf } from '../../proxy/store/space.ts';
 import { loadPolicyFile } from '../../policies/load.ts';
 import { tempDir } from '../helpers/airlock.ts';
 
@@ -117,5 +117,19 @@ describe('the store availability state', () => {
     expect(a.refusal()).toBeNull();
     expect(events[0].msg).toMatch(/SERVING REQUESTS UNRECORDED/);
     expect(a.status()).toMatchObject({ state: 'unavailable', kind: 'io', reason: 'disk I/O error', on_unavailable: 'serve' });
+  });
+
+  it('tells a failing store (retried later) from a batch SQLite refuses (written flow by flow, never retried)', () => {
+    const err = (code: string, message = code) => Object.assign(new Error(message), { code });
+    expect(classify(err('SQLITE_FULL', 'database or disk is full'))).toEqual({ kind: 'full', message: 'database or disk is full' });
+    expect(classify(err('ENOSPC'))?.kind).toBe('full');
+    expect(classify(err('SQLITE_IOERR_WRITE'))?.kind).toBe('io');
+    expect(classify(err('SQLITE_CORRUPT'))?.kind).toBe('io');
+    expect(classify(err('EIO'))?.kind).toBe('io');
+    expect(classify(err('SQLITE_READONLY_DBMOVED'))?.kind).toBe('readonly');
+    expect(classify(err('EROFS'))?.kind).toBe('readonly');
+    expect(classify(err('SQLITE_BUSY'))?.kind).toBe('busy');
+    expect(classify(err('SQLITE_CONSTRAINT_UNIQUE'))).toBeNull();
+    expect(classify(new TypeError('x is not a function'))).toBeNull();
   });
 });
