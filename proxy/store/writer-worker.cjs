@@ -121,11 +121,6 @@ function giveBack(msg, json, count, problem, extra) {
   else parentPort.postMessage(reply);
 }
 
-/** The store's problem behind a failed write, as SQLite named it (the next check may name it again: read-only, deleted). */
-function problemOf(err) {
-  return classify(err);
-}
-
 function writeBatch(msg) {
   if (!store) return giveBack(msg, msg.json, msg.count, { kind: 'deleted', message: `the store file ${workerData.file} is being reopened` });
   const before = space.check();
@@ -135,7 +130,7 @@ function writeBatch(msg) {
   try {
     store.write(rows, bodies, blob);
   } catch (err) {
-    const p = problemOf(err);
+    const p = classify(err);
     if (p) return giveBack(msg, msg.json, msg.count, p);
     return writeOneByOne(msg, rows, bodies, blob);
   }
@@ -156,7 +151,7 @@ function writeOneByOne(msg, rows, bodies, blob) {
       store.write([rows[i]], mine, blob);
       written++;
     } catch (err) {
-      const p = problemOf(err);
+      const p = classify(err);
       if (p) {
         // The store itself failed part-way: the rest waits in the backlog like any failed batch.
         const rest = { rows: rows.slice(i), bodies: bodies.filter((b) => b[0] >= i).map((b) => [b[0] - i, ...b.slice(1)]) };
