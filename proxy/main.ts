@@ -115,7 +115,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
         reload: () => reloadPolicy(ref, upstream),
         retain: () => store.enforceRetention(),
         storeStatus: () => store.status(),
-        storeGeneration: () => store.generation,
+        onStoreReopen: (close: () => void) => store.onReopen(close),
         caCertPath: caPaths(initial.dataDir).cert,
       });
       addresses.ui = await start(uiServer, ui);

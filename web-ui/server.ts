@@ -27,8 +27,8 @@ export interface UiServerOptions {
   dlpRules?: () => DlpRuleInfo[];
   /** The flow store's state (a banner on every page while it cannot write). */
   storeStatus?: () => StoreStatus;
-  /** Changes when the store file was made anew (deleted under airlock): the UI reopens its connection. */
-  storeGeneration?: () => number;
+  /** Registers what to run when the store file was deleted under airlock: the UI closes its connection (and reopens it on the next request). */
+  onStoreReopen?: (close: () => void) => void;
 }
 
 /**
@@ -44,18 +44,15 @@ export function hostAllowed(host: string | null): boolean {
 
 export function createUiServer(opts: UiServerOptions): http.Server {
   let db: Database.Database | undefined;
-  let generation = opts.storeGeneration?.() ?? 0;
   let closed = false;
   const store = () => {
     if (closed) throw new Error('the web UI is closing');
-    const now = opts.storeGeneration?.() ?? 0;
-    if (now !== generation) {
-      db?.close();
-      db = undefined;
-      generation = now;
-    }
     return (db ??= openStore(opts.storePath));
   };
+  opts.onStoreReopen?.(() => {
+    db?.close();
+    db = undefined;
+  });
   const tokens = new UiTokens(opts.dataDir);
   const sessions = new Sessions();
   const api = createApi({ db: store, tokens });

@@ -34,9 +34,16 @@ export interface WriterThreadOptions {
   onUnavailable: OnUnavailable;
   minFree?: MinFree;
   onEvent: (e: StoreEvent) => void;
-  /** The proxy thread's connection, and how to open it again on a new file. */
+  /** The proxy thread's connection. */
   db: () => Database.Database;
-  reopenDb: () => void;
+  /**
+   * Before a deleted or replaced store file is given up: every other connection of this process
+   * to it closes first, so the last one to close (this thread's, read-write) checkpoints its WAL
+   * and removes its -wal and -shm, which would otherwise be read into a file now at the path.
+   */
+  closeConnections: () => void;
+  /** Opens the proxy thread's connection on the file now at the path (creating a new store). */
+  openDb: () => void;
 }
 
 type Reply = {
@@ -65,8 +72,6 @@ export class WriterThread {
   readonly availability: StoreAvailability;
   /** Free bytes on the store's file system and the floor kept there, as last seen. */
   space = { free: NaN, floor: NaN };
-  /** Changes each time the store file is opened anew (readers elsewhere reopen theirs). */
-  generation = 0;
   private worker: Worker | undefined;
   private readonly backlog = new Backlog();
   private inFlight = 0;
@@ -286,13 +291,13 @@ export class WriterThread {
   private async reopen(): Promise<void> {
     await this.call({ detach: true });
     try {
+      this.opts.closeConnections();
       removeOrphanedSidecars(this.opts.file);
-      this.opts.reopenDb();
+      this.opts.openDb();
     } catch (err) {
       this.availability.unavailable(classify(err) ?? { kind: 'io', message: (err as Error).message });
       return;
     }
-    this.generation++;
     const r = await this.call({ attach: true });
     if (r.problem) return this.availability.unavailable(r.problem);
     this.opts.onEvent({ level: 'warn', msg: 'flow store file was deleted or replaced: writing to a new store at its path (its hash chain starts anew)', fields: { store: this.opts.file } });

@@ -191,7 +191,9 @@ parentPort.on('message', (msg) => {
   }
   if (msg.retain) report(msg.seq);
   if (msg.probe) {
-    const r = store ? space.probe() : { problem: { kind: 'deleted', message: 'the store is not open' }, wrote: false };
+    // A store that could not be opened (at start, or after a reopen) is tried again first.
+    const notOpen = store ? null : attach();
+    const r = notOpen ? { problem: notOpen, wrote: false } : space.probe();
     parentPort.postMessage({ probed: true, seq: msg.seq, problem: r.problem, wrote: r.wrote, space: space.last() });
   }
   if (msg.detach) {

@@ -52,6 +52,7 @@ export class FlowStore {
   private preparing = 0;
   private timer: NodeJS.Timeout | undefined;
   private prepWaiters: (() => void)[] = [];
+  private readers: (() => void)[] = [];
 
   constructor(file: string, opts: FlowStoreOptions = {}) {
     this.connection = openStoreFile(file);
@@ -62,12 +63,15 @@ export class FlowStore {
       minFree: opts.minFree,
       onEvent: opts.onEvent ?? ((e) => process.stderr.write(`${JSON.stringify({ level: e.level, msg: e.msg, ...e.fields })}\n`)),
       db: () => this.connection,
-      reopenDb: () => {
+      closeConnections: () => {
+        for (const close of this.readers) close();
         try {
           this.connection.close();
         } catch {
           // closing a connection to a deleted or failing file: nothing to keep
         }
+      },
+      openDb: () => {
         this.connection = openStoreFile(file);
       },
     });
@@ -87,9 +91,13 @@ export class FlowStore {
     return this.connection;
   }
 
-  /** Changes each time the store file is opened anew: readers with connections of their own reopen them. */
-  get generation(): number {
-    return this.thread.generation;
+  /**
+   * `close` runs when the store file was deleted or replaced under airlock, before a new one is
+   * opened at its path: a reader with a connection of its own (the web UI) closes it then, and
+   * opens one again when it next needs it.
+   */
+  onReopen(close: () => void): void {
+    this.readers.push(close);
   }
 
   /** Whether the store writes, what airlock does meanwhile, and what to tell agents (availability.ts). */

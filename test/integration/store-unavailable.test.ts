@@ -335,6 +335,9 @@ describe('other write errors take the same path', () => {
     const a = await startAirlock(path.join(small.dir, 'data'), '  min_free: 0');
     for (let n = 1; n <= 3; n++) expect((await send(a, n, 2 * MiB)).status).toBe(200);
     await committed(a, 3);
+    // The web UI has a connection of its own to the file.
+    const ui = await uiLogin(a.ui!.base, a.ui!.token);
+    expect((await uiGet(ui, '/flows')).text).toContain('/echo?n=3');
     const before = small.free();
     fs.rmSync(a.dbFile);
     await until('the state change is logged', () => a.log().some((l) => l.msg === 'flow store file was deleted or replaced: writing to a new store at its path (its hash chain starts anew)'));
@@ -343,6 +346,11 @@ describe('other write errors take the same path', () => {
     expect(small.free() - before).toBeGreaterThan(2.5 * MiB);
     expect(a.log().find((l) => String(l.msg).startsWith('flow store cannot write'))).toMatchObject({ kind: 'deleted' });
     expect((await send(a, 4)).status).toBe(200);
+    await committed(a, 1);
+    // The UI reads the new store, not the deleted file.
+    const page = (await uiGet(ui, '/flows')).text;
+    expect(page).toContain('/echo?n=4');
+    expect(page).not.toContain('/echo?n=3');
     expect(await a.stop()).toBe(0);
     expect(stored(a.dbFile)).toEqual({ allow: [4], other: 0 });
     expect(await verify(a.dbFile)).toContain('ok: 1 flows verified');
