@@ -236,7 +236,7 @@ export class WriterThread {
     }
   }
 
-  /** The writer thread's regular look at the store (stat, access, statfs). */
+  /** The writer thread's look at the store once a second (stat, access, utimes, statfs). */
   private checked(problem: StoreProblem | null): void {
     if (problem && this.availability.ok) this.unavailable(problem);
   }
