@@ -48,10 +48,10 @@ function measure(bytes: number, fn: () => void, reps = 5): number {
 const conv = conversation();
 const one = sessionBodies(conv, 1);
 const oneBytes = one.reduce((a, b) => a + b.length, 0);
-const findings = scanAll(one, () => new SegmentedScanner(rules(), 'request body', false, false, null));
+const findings = scanAll(one, () => new SegmentedScanner(rules(), 'request body', false, false, { cache: null }));
 console.log(`corpus: one 60-turn session, ${(oneBytes / 1e6).toFixed(1)} MB in ${one.length} bodies (${findings} findings at the pack's default actions); ${BUILTIN_RULES.length} rules`);
 
-const cold = measure(oneBytes, () => scanAll(one, () => new SegmentedScanner(rules(), 'request body', false, false, null)));
+const cold = measure(oneBytes, () => scanAll(one, () => new SegmentedScanner(rules(), 'request body', false, false, { cache: null })));
 const coldStream = measure(oneBytes, () => scanAll(one, () => new StreamScanner(rules(), 'request body')));
 console.log(`cold, element by element (no cache):   ${cold.toFixed(0)} MB/s   (target >= 300)`);
 console.log(`cold, one stream:                       ${coldStream.toFixed(0)} MB/s`);
@@ -79,7 +79,7 @@ let cache = new ScanCache();
 const heapBefore = process.memoryUsage().heapUsed;
 const withCache = measure(streamBytes, () => {
   cache = new ScanCache();
-  scanAll(turnsInOrder, () => new SegmentedScanner(rules(), 'request body', false, false, cache));
+  scanAll(turnsInOrder, () => new SegmentedScanner(rules(), 'request body', false, false, { cache }));
 });
 global.gc?.();
 const heapAfter = process.memoryUsage().heapUsed;

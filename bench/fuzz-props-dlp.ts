@@ -110,12 +110,18 @@ export const SEGMENT_PROPS: Prop[] = nativeAddon()
         predicate: (c: Conversation) => {
           const rules = all(c[2]);
           const cache = new ScanCache();
+          const proxyCache = new ScanCache();
           for (const body of turns(c)) {
-            const off = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, null));
-            const on = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, cache, 0));
+            const off = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, { cache: null, minPiece: 0 }));
+            const on = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, { cache, minPiece: 0, minRemembered: 0 }));
             same(on.findings, off.findings, 'findings');
             same(on.blocked, off.blocked, 'blocked');
             if (!on.out.equals(off.out)) fail('released bytes differ');
+            // And as the proxy runs it: small elements travel together, short pieces are not remembered.
+            const plain = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, { cache: null }));
+            const remembered = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', true, false, { cache: proxyCache }));
+            same(remembered.findings, plain.findings, 'findings (proxy settings)');
+            if (!remembered.out.equals(plain.out)) fail('released bytes differ (proxy settings)');
           }
           if (cache.stats.hits === 0 && turns(c).length > 1 && !c[2].startsWith('block')) fail('the cache never answered');
         },
@@ -128,7 +134,7 @@ export const SEGMENT_PROPS: Prop[] = nativeAddon()
           const bodies = turns(c);
           const body = bodies[bodies.length - 1];
           const whole = run(rules, [body]).findings;
-          const pieces = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', false, false, null)).findings;
+          const pieces = run(rules, cut(body, c[3]), new SegmentedScanner(rules, 'request body', false, false, { cache: null })).findings;
           const overlaps = (a: { ruleId: string; offset: number; length: number }, b: typeof a) =>
             a.ruleId === b.ruleId && a.offset < b.offset + Math.max(1, b.length) && b.offset < a.offset + Math.max(1, a.length);
           for (const f of whole) if (!pieces.some((g) => overlaps(f, g))) fail(`whole-body finding missing element by element: ${JSON.stringify(f)}`);

@@ -39,9 +39,10 @@ interface Addon {
   Engine: new (rules: NativeRuleSpec[]) => NativeEngine;
   /**
    * `cdc`: cut what is not JSON by content-defined chunking (for the store), else not at all;
-   * `hash`: each chunk's SHA-256 and keyed tag (default true).
+   * `hash`: each chunk's SHA-256 and keyed tag (default true); `min`: JSON chunks end at an
+   * element only once they hold this many bytes (default 0).
    */
-  Chunker: new (cdc: boolean, hash?: boolean) => NativeChunker;
+  Chunker: new (cdc: boolean, hash?: boolean, min?: number) => NativeChunker;
   decodeBase64(b: Buffer): Buffer;
   /** '' when the pattern matcher finds known answers at every buffer alignment. */
   selfTest(): string;

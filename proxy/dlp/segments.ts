@@ -15,6 +15,8 @@ import { FindingLog, StreamScanner } from './stream.ts';
 
 /** An open piece longer than this is scanned as a stream instead of held whole (and not remembered). */
 const MAX_HELD = 512 * 1024;
+/** Consecutive small elements travel as one piece of at least this many bytes (fewer, larger scans). */
+const MIN_PIECE = 1024;
 /** Pieces shorter than this are scanned every time: remembering them costs more than scanning. */
 const MIN_REMEMBERED = 256;
 const NONE: readonly Remembered[] = [];
@@ -53,18 +55,22 @@ export class SegmentedScanner implements BodyScanner {
   private streaming: StreamScanner | undefined;
   private stored: Buffer | undefined;
 
+  private readonly cache: ScanCache | null;
+  private readonly minRemembered: number;
+
   constructor(
     private readonly rules: Rules,
     location: string,
     keepStored = false,
     sameLength = false,
-    private readonly cache: ScanCache | null = cacheOf(rules.engine),
-    /** Pieces shorter than this are scanned every time (tests remember every piece). */
-    private readonly minRemembered = MIN_REMEMBERED,
+    /** `cache` null: nothing remembered; the sizes are for tests that cut every element apart. */
+    opts: { cache?: ScanCache | null; minPiece?: number; minRemembered?: number } = {},
   ) {
     const addon = nativeAddon();
     if (!addon || !rules.engine.native) throw new Error('scanning piece by piece needs the native scanner');
-    this.chunker = new addon.Chunker(false, cache !== null);
+    this.cache = opts.cache === undefined ? cacheOf(rules.engine) : opts.cache;
+    this.minRemembered = opts.minRemembered ?? MIN_REMEMBERED;
+    this.chunker = new addon.Chunker(false, this.cache !== null, opts.minPiece ?? MIN_PIECE);
     this.log = new FindingLog(rules, location, keepStored, sameLength);
   }
 

@@ -81,7 +81,7 @@ describe('scanning a JSON body element by element', () => {
   plainIt('a conversation resent turn after turn is scanned once: later turns are answered from the cache', () => {
     const cache = new ScanCache();
     const msgs = Array.from({ length: 12 }, (_, i) => `message ${i}: ${'lorem ipsum dolor sit amet '.repeat(20)}`);
-    for (let t = 1; t <= msgs.length; t++) scan(new SegmentedScanner(rules('log'), 'request body', false, false, cache), conversationBody(msgs.slice(0, t)));
+    for (let t = 1; t <= msgs.length; t++) scan(new SegmentedScanner(rules('log'), 'request body', false, false, { cache, minPiece: 0 }), conversationBody(msgs.slice(0, t)));
     // Each turn scans only its new message (and the short head and tail are always scanned).
     expect(cache.stats.hits).toBe((msgs.length * (msgs.length - 1)) / 2);
     expect(cache.size).toBe(msgs.length);
@@ -90,14 +90,14 @@ describe('scanning a JSON body element by element', () => {
   plainIt('a remembered secret is blocked, redacted or logged as the request asks, and the cache holds only its masked preview', () => {
     const cache = new ScanCache();
     const body = conversationBody([`please use ${key} for the api`, 'x'.repeat(400)]);
-    const first = new SegmentedScanner(rules('log'), 'request body', false, false, cache, 0);
+    const first = new SegmentedScanner(rules('log'), 'request body', false, false, { cache, minPiece: 0, minRemembered: 0 });
     expect(scan(first, body).equals(body)).toBe(true);
     expect(first.findings.map((f) => f.ruleId)).toEqual(['anthropic-api-key']);
-    const redact = new SegmentedScanner(rules('redact'), 'request body', false, false, cache, 0);
+    const redact = new SegmentedScanner(rules('redact'), 'request body', false, false, { cache, minPiece: 0, minRemembered: 0 });
     const redacted = scan(redact, body).toString();
     expect(redacted).toContain('[REDACTED:anthropic-api-key]');
     expect(redacted).not.toContain(key.slice(14, 40));
-    const block = new SegmentedScanner(rules('block'), 'request body', false, false, cache, 0);
+    const block = new SegmentedScanner(rules('block'), 'request body', false, false, { cache, minPiece: 0, minRemembered: 0 });
     scan(block, body);
     expect(block.blocked?.ruleId).toBe('anthropic-api-key');
     expect(cache.stats.hits).toBeGreaterThanOrEqual(4);
@@ -109,7 +109,7 @@ describe('scanning a JSON body element by element', () => {
 
   plainIt('keeps at most its configured number of pieces', () => {
     const cache = new ScanCache(50);
-    for (let i = 0; i < 200; i++) scan(new SegmentedScanner(rules('log'), 'request body', false, false, cache, 0), conversationBody([`m${i} ${'z'.repeat(300)}`]));
+    for (let i = 0; i < 200; i++) scan(new SegmentedScanner(rules('log'), 'request body', false, false, { cache, minPiece: 0, minRemembered: 0 }), conversationBody([`m${i} ${'z'.repeat(300)}`]));
     expect(cache.size).toBeLessThanOrEqual(50);
   });
 });

@@ -279,14 +279,16 @@ napi_value selfTest(napi_env env, napi_callback_info) {
 void finalizeChunker(napi_env, void* data, void*) { delete static_cast<airlock::Chunker*>(data); }
 
 napi_value newChunker(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], self;
+  size_t argc = 3;
+  napi_value argv[3], self;
   CHECK(napi_get_cb_info(env, info, &argc, argv, &self, nullptr));
   bool cdc = false, hash = true;
+  uint32_t min = 0;
   if (argc > 0) napi_get_value_bool(env, argv[0], &cdc);
   if (argc > 1) napi_get_value_bool(env, argv[1], &hash);
+  if (argc > 2) napi_get_value_uint32(env, argv[2], &min);
   try {
-    CHECK(napi_wrap(env, self, new airlock::Chunker(cdc, hash), finalizeChunker, nullptr, nullptr));
+    CHECK(napi_wrap(env, self, new airlock::Chunker(cdc, hash, min), finalizeChunker, nullptr, nullptr));
   } catch (const std::exception& e) {
     napi_throw_error(env, nullptr, e.what());
   }

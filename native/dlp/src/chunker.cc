@@ -56,7 +56,7 @@ void keyedTag(const uint8_t digest[32], uint8_t tag[16]) {
 
 }  // namespace
 
-Chunker::Chunker(bool cdc, bool hash) : cdc_(cdc), hashing_(hash), sha_(EVP_MD_CTX_new()) {
+Chunker::Chunker(bool cdc, bool hash, size_t min) : cdc_(cdc), hashing_(hash), min_(min), sha_(EVP_MD_CTX_new()) {
   if (!sha_ || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 unavailable");
 }
 
@@ -148,7 +148,7 @@ void Chunker::feed(const uint8_t* p, size_t n, std::vector<Chunk>& out) {
           stack_.pop_back();
           if (stack_.empty()) done_ = true;
           // An element of an array at the top two levels just closed: a chunk ends here.
-          else if (stack_.back() == '[' && stack_.size() <= MAX_CUT_DEPTH) cutHere(i, true);
+          else if (stack_.back() == '[' && stack_.size() <= MAX_CUT_DEPTH && pos_ + i - start_ >= min_) cutHere(i, true);
           break;
         case '\\':
           broken_ = true;  // outside a string: not JSON

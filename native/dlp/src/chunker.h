@@ -24,8 +24,12 @@ struct Chunk {
 
 class Chunker {
  public:
-  /** `hash`: compute each chunk's SHA-256 and keyed tag (a scan without cache or store needs neither). */
-  Chunker(bool cdc, bool hash);
+  /**
+   * `hash`: compute each chunk's SHA-256 and keyed tag (a scan without cache or store needs
+   * neither). `min`: a JSON chunk ends at an element only once it holds this many bytes, so small
+   * elements travel together (the cut points still depend only on the bytes from the last cut).
+   */
+  Chunker(bool cdc, bool hash, size_t min = 0);
   ~Chunker();
   Chunker(const Chunker&) = delete;
   Chunker& operator=(const Chunker&) = delete;
@@ -39,6 +43,7 @@ class Chunker {
  private:
   enum Mode { UNDECIDED, JSON, OTHER };
   bool cdc_, hashing_;
+  uint64_t min_;
   Mode mode_ = UNDECIDED;
   bool broken_ = false;  // JSON that is not well-formed: no more element cuts
   bool done_ = false;    // the top-level value closed
