@@ -1,5 +1,6 @@
 // airlock flows list|show|export|verify: the audit trail for an operator, read-only.
 // Every user-supplied value reaches SQLite as a bound parameter; nothing is spliced into SQL.
+import { type BodyRow, bodiesOf } from './store/bodies.ts';
 import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
@@ -196,19 +197,7 @@ function llmLine(r: FlowRow): string | null {
   return parts.join('; ');
 }
 
-export interface BodyRow {
-  direction: 'request' | 'response';
-  content_type: string | null;
-  encoding: string | null;
-  size: number;
-  truncated: number;
-  data: Buffer | null;
-}
-
-export function bodiesOf(db: Database.Database): (id: number) => BodyRow[] {
-  const stmt = db.prepare('SELECT direction, content_type, encoding, size, truncated, data FROM bodies WHERE flow_id = ? ORDER BY direction');
-  return (id) => stmt.all(id) as BodyRow[];
-}
+export { type BodyRow, bodiesOf };
 
 /** What was asked for: "POST https://host/path?q", or "CONNECT host:port" for a refused tunnel. */
 function requestLine(r: FlowRow): string {

@@ -4,6 +4,7 @@
 // Plain CommonJS so it runs from source and bundle alike (loaded at run time, never bundled).
 'use strict';
 const crypto = require('node:crypto');
+const { cut, encodeIds, listDigest } = require('./chunks.cjs');
 
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
@@ -11,24 +12,41 @@ const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 const FTS_BODY_CAP = 256 * 1024;
 const TEXTUAL = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|yaml|x-yaml|csv|graphql|x-ndjson)\b)/i;
 
-/** The flows_fts row of a flow: scheme://host:port/path?query, both header sets, text bodies. */
+function textual(b) {
+  return b.encoding === null && Boolean(b.content_type) && TEXTUAL.test(b.content_type);
+}
+
+/**
+ * The flows_fts row of a flow: scheme://host:port/path?query, both header sets, and body text:
+ * of a body stored by content only the chunks this flow stored first (`fresh`), so text an agent
+ * resends every turn is indexed once, in the flow that sent it first.
+ */
 function ftsText(values, at, bodies) {
   const v = (name) => values[at[name]];
-  const url = `${v('scheme') ?? ''}://${v('host') ?? ''}:${v('port') ?? ''}${v('path') ?? ''}${v('query') != null ? `?${v('query')}` : ''}`;
-  const headers = `${v('request_headers') ?? ''}\n${v('response_headers') ?? ''}`;
+  const texts = [];
+  for (const b of bodies) if (textual(b)) texts.push(...(b.fresh ?? [b.data]));
+  return ftsRow({ scheme: v('scheme'), host: v('host'), port: v('port'), path: v('path'), query: v('query'), request_headers: v('request_headers'), response_headers: v('response_headers') }, texts);
+}
+
+/** [url, headers, bodies] of a flows_fts row from a flow's named columns and its body texts. */
+function ftsRow(r, texts) {
+  const url = `${r.scheme ?? ''}://${r.host ?? ''}:${r.port ?? ''}${r.path ?? ''}${r.query != null ? `?${r.query}` : ''}`;
+  const headers = `${r.request_headers ?? ''}\n${r.response_headers ?? ''}`;
   let text = '';
-  for (const b of bodies) {
-    if (b.encoding !== null || !b.content_type || !TEXTUAL.test(b.content_type)) continue;
-    text += (text ? '\n' : '') + b.data.subarray(0, FTS_BODY_CAP).toString('utf8');
+  for (const part of texts) {
+    if (text.length >= FTS_BODY_CAP) break;
+    text += (text ? '\n' : '') + part.subarray(0, FTS_BODY_CAP - text.length).toString('utf8');
   }
   return [url, headers, text];
 }
 
 /**
  * hash = sha256(prev_hash "\n" JSON([id, ...columns]) { "\n" JSON([direction, content_type,
- * encoding, size, truncated, sha256(data)]) } [ "\nfindings " JSON([[rule_id, location, action,
+ * encoding, size, truncated, DIGEST]) } [ "\nfindings " JSON([[rule_id, location, action,
  * preview], ...]) ] ), bodies in direction order (request, response); the findings part only when
  * the flow has DLP findings, so flows without any hash as they did before findings existed.
+ * DIGEST is sha256(data) for a body stored whole (before schema 6), and "chunks:" + sha256 over
+ * its chunks' SHA-256s in order for a body stored by content (chunks.cjs).
  */
 function flowHash(prevHash, id, values, bodies, findings) {
   const h = crypto.createHash('sha256');
@@ -37,7 +55,8 @@ function flowHash(prevHash, id, values, bodies, findings) {
   h.update(JSON.stringify([id, ...values]));
   for (const b of bodies) {
     h.update('\n');
-    h.update(JSON.stringify([b.direction, b.content_type, b.encoding, b.size, b.truncated, sha256(b.data || Buffer.alloc(0))]));
+    const digest = b.digest || sha256(b.data || Buffer.alloc(0));
+    h.update(JSON.stringify([b.direction, b.content_type, b.encoding, b.size, b.truncated, digest]));
   }
   if (findings && findings.length) h.update(`\nfindings ${JSON.stringify(findings)}`);
   return h.digest('hex');
@@ -56,29 +75,73 @@ function hashValues(values, hashed) {
 
 /**
  * Body descriptors travel as [rowIndex, direction, contentType, encoding, size, truncated, offset,
- * length] with every body's bytes in one blob (transferred, not copied, across threads).
+ * length] with every body's bytes in one blob (transferred, not copied, across threads). Each body
+ * is stored by content (chunks.cjs): new chunks are inserted, known ones referred to.
+ * `remember`: keep a map of chunk SHA-256 -> id across batches (the writer thread's writer; it
+ * forgets it whenever retention deleted chunks). The proxy thread's overload fallback looks every
+ * chunk up instead, so a chunk deleted by the writer thread's retention is never referred to.
  */
-function createBatchWriter(db, columns, hashed = columns.length) {
+function createBatchWriter(db, columns, hashed = columns.length, remember = false) {
   const insertFlow = db.prepare(
     `INSERT INTO flows (id, ${columns.join(', ')}, hash, prev_hash) VALUES (${['id', ...columns, 'hash', 'prev_hash'].map(() => '?').join(', ')})`,
   );
-  const insertBody = db.prepare('INSERT INTO bodies (flow_id, direction, content_type, encoding, size, truncated, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  // A store not yet at schema 6 (tests of upgrades write such rows) keeps bodies whole.
+  const byContent = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").get() !== undefined;
+  const insertBody = byContent
+    ? db.prepare('INSERT INTO bodies (flow_id, direction, content_type, encoding, size, truncated, chunks) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    : db.prepare('INSERT INTO bodies (flow_id, direction, content_type, encoding, size, truncated, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
   const head = db.prepare('SELECT id, hash FROM flows ORDER BY id DESC LIMIT 1').raw();
   const insertFts = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
   const insertFinding = db.prepare('INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, ?, ?, ?, ?)');
+  const chunkId = byContent ? db.prepare('SELECT id FROM chunks WHERE sha256 = ?').pluck() : null;
+  const insertChunk = byContent ? db.prepare('INSERT INTO chunks (sha256, data, text, owner, last_ref) VALUES (?, ?, ?, ?, ?)') : null;
+  const touch = byContent ? db.prepare('UPDATE chunks SET last_ref = ? WHERE id = ? AND last_ref < ?') : null;
+  const known = new Map();
+  const KNOWN_MAX = 100_000;
   const at = {};
   for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers']) at[name] = columns.indexOf(name);
+
+  /** Stores one body's chunks for flow `id`; sets `chunks`, `digest` and `fresh` on it. */
+  function storeChunks(body, id, touched) {
+    const ids = [];
+    const digests = [];
+    const fresh = [];
+    const text = textual(body) ? 1 : 0;
+    for (const [s, e, sha] of cut(body.data)) {
+      const key = sha.toString('latin1');
+      let cid = remember ? known.get(key) : undefined;
+      if (cid === undefined) cid = chunkId.get(sha);
+      if (cid === undefined) {
+        const data = body.data.subarray(s, e);
+        cid = Number(insertChunk.run(sha, data, text, id, id).lastInsertRowid);
+        fresh.push(data);
+      } else touched.set(cid, id);
+      if (remember) {
+        if (known.size >= KNOWN_MAX) known.clear();
+        known.set(key, cid);
+      }
+      ids.push(cid);
+      digests.push(sha);
+    }
+    body.chunks = encodeIds(ids);
+    body.digest = listDigest(digests);
+    body.fresh = fresh;
+  }
+
   const write = db.transaction((rows, bodies, blob) => {
     const last = head.get();
     let id = last ? last[0] : 0;
     let prev = (last && last[1]) || '';
     let b = 0;
+    const touched = new Map();
     for (let i = 0; i < rows.length; i++) {
       id++;
       const mine = [];
       while (b < bodies.length && bodies[b][0] === i) {
         const d = bodies[b++];
-        mine.push({ direction: d[1], content_type: d[2], encoding: d[3], size: d[4], truncated: d[5], data: blob.subarray(d[6], d[6] + d[7]) });
+        const body = { direction: d[1], content_type: d[2], encoding: d[3], size: d[4], truncated: d[5], data: blob.subarray(d[6], d[6] + d[7]) };
+        if (byContent) storeChunks(body, id, touched);
+        mine.push(body);
       }
       // A row without the trailing (LLM) columns leaves them NULL; one element past the columns
       // carries the flow's DLP findings as JSON [[rule_id, location, action, preview], ...].
@@ -87,13 +150,18 @@ function createBatchWriter(db, columns, hashed = columns.length) {
       const findings = given.length > columns.length && given[columns.length] ? JSON.parse(given[columns.length]) : null;
       const hash = flowHash(prev, id, hashValues(row, hashed), mine, findings);
       insertFlow.run([id, ...row, hash, prev]);
-      for (const m of mine) insertBody.run(id, m.direction, m.content_type, m.encoding, m.size, m.truncated, m.data);
+      for (const m of mine) insertBody.run(id, m.direction, m.content_type, m.encoding, m.size, m.truncated, byContent ? m.chunks : m.data);
       if (findings) for (const f of findings) insertFinding.run(id, f[0], f[1], f[2], f[3]);
       insertFts.run(id, ...ftsText(row, at, mine));
       prev = hash;
     }
+    // Chunks referred to again: the newest flow that needs them, once per chunk per batch.
+    for (const [cid, fid] of touched) touch.run(fid, cid, fid);
   });
-  return (rows, bodies, blob) => write.immediate(rows, bodies, blob);
+  const run = (rows, bodies, blob) => write.immediate(rows, bodies, blob);
+  /** After retention deleted chunks: ids remembered may be gone. */
+  run.forget = () => known.clear();
+  return run;
 }
 
-module.exports = { createBatchWriter, flowHash, hashValues, sha256, ftsText };
+module.exports = { createBatchWriter, flowHash, hashValues, sha256, ftsText, ftsRow };

@@ -13,13 +13,15 @@ export interface HashedBody {
   size: number;
   truncated: number;
   data: Buffer | null;
+  /** A body stored by content: "chunks:" + sha256 over its chunks' SHA-256s (chunks.cjs). */
+  digest?: string;
 }
 
 /** [rule_id, location, action, preview]: one row of the findings table, in the hash as written. */
 export type StoredFinding = [string, string, string, string];
 
 interface BatchModule {
-  createBatchWriter(db: Database.Database, columns: readonly string[], hashed?: number): (rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void;
+  createBatchWriter(db: Database.Database, columns: readonly string[], hashed?: number, remember?: boolean): ((rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void) & { forget(): void };
   flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[], findings?: readonly StoredFinding[] | null): string;
   hashValues(values: readonly unknown[], hashed: number): readonly unknown[];
   sha256(data: Buffer | string): string;

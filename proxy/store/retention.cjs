@@ -4,10 +4,13 @@
 // asks for when free space runs low, see writer-worker.cjs). Runs on the writer thread, one
 // small transaction per step, so batches of new flows are written between steps.
 // Bodies and findings go with their flow (ON DELETE CASCADE, foreign_keys=ON on this connection),
-// the full-text row with it (trigger flows_fts_delete). The newest flow is never deleted: the
+// the full-text row with it (trigger flows_fts_delete). A body chunk (schema 6) goes once the
+// newest flow that refers to it (`last_ref`) is gone; one that outlives the flow whose full-text
+// row indexed its text moves to the newest flow that refers to it, whose row is indexed anew. The newest flow is never deleted: the
 // writer reads the chain head (id, hash) from it, so ids keep growing and the chain continues.
 // Plain CommonJS so it runs from source and bundle alike.
 'use strict';
+const { ftsRow } = require('./batch.cjs');
 
 /** Flows deleted per transaction: small enough that a waiting insert batch is not held up long. */
 const STEP_FLOWS = 100;
@@ -25,11 +28,30 @@ function usedBytes(db) {
   return (pages - free) * pageSize;
 }
 
-function createRetention(db, { maxAgeMs, maxBytes }) {
+/** `deleted`: called after each step that deleted flows (and with them, maybe chunks). */
+function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
   const incremental = db.pragma('auto_vacuum', { simple: true }) === 2;
   const oldest = db.prepare('SELECT id, started_at FROM flows ORDER BY id LIMIT ?').raw();
   const newest = db.prepare('SELECT max(id) FROM flows').pluck();
   const del = db.prepare('DELETE FROM flows WHERE id <= ?');
+  const hasChunks = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").get() !== undefined;
+  const reown = hasChunks ? db.prepare('UPDATE chunks SET owner = last_ref WHERE owner <= ? AND last_ref > ? RETURNING owner').pluck() : null;
+  const dropChunks = hasChunks ? db.prepare('DELETE FROM chunks WHERE last_ref <= ?') : null;
+  const flowOf = db.prepare('SELECT scheme, host, port, path, query, request_headers, response_headers FROM flows WHERE id = ?');
+  const ownedText = hasChunks ? db.prepare('SELECT data FROM chunks WHERE owner = ? AND text = 1 ORDER BY id').pluck() : null;
+  const ftsDelete = db.prepare('DELETE FROM flows_fts WHERE rowid = ?');
+  const ftsInsert = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
+  /** Chunks no remaining flow refers to go; the text of those that stay is indexed in a flow that does. */
+  const collect = (upTo) => {
+    if (!hasChunks) return;
+    for (const owner of new Set(reown.all(upTo, upTo))) {
+      const r = flowOf.get(owner);
+      if (!r) continue;
+      ftsDelete.run(owner);
+      ftsInsert.run(owner, ...ftsRow(r, ownedText.all(owner)));
+    }
+    dropChunks.run(upTo);
+  };
   const vacuum = () => {
     if (incremental) db.pragma('incremental_vacuum');
   };
@@ -63,7 +85,10 @@ function createRetention(db, { maxAgeMs, maxBytes }) {
         count++;
       }
     }
-    if (count > 0) del.run(upTo);
+    if (count > 0) {
+      del.run(upTo);
+      collect(upTo);
+    }
     return count;
   });
 
@@ -77,6 +102,7 @@ function createRetention(db, { maxAgeMs, maxBytes }) {
     for (;;) {
       const n = step.immediate(Date.now(), cap);
       if (n === 0) break;
+      deleted();
       result.deleted += n;
       // Freed pages count as unused at once; giving them back to the file system is separate.
       vacuum();

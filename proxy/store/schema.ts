@@ -97,6 +97,24 @@ const migrations: string[] = [
   // (bench/search.ts: 439 ms -> under 1 ms for a host with 300,000 flows).
   `CREATE INDEX flows_host_id ON flows(host, id);
    CREATE INDEX flows_decision_id ON flows(decision, id);`,
+  // 6: bodies stored by content (docs/audit.md, chunks.cjs): a body is a list of chunks (the
+  // elements of a JSON body, content-defined pieces of anything else), each kept once however
+  // many flows send it again, as an agent resends its conversation every turn. A flow's body row
+  // keeps its metadata and `chunks` (the chunk ids, LEB128) instead of `data`; rows written
+  // before keep their `data`. A chunk's text is indexed once, in the full-text row of its
+  // `owner` (the flow that first stored it); `last_ref` is the newest flow that refers to it, so
+  // retention (which deletes the oldest flows first) knows when it is no longer needed.
+  `CREATE TABLE chunks (
+     id INTEGER PRIMARY KEY,
+     sha256 BLOB NOT NULL UNIQUE,
+     data BLOB NOT NULL,
+     text INTEGER NOT NULL,
+     owner INTEGER NOT NULL,
+     last_ref INTEGER NOT NULL
+   );
+   CREATE INDEX chunks_last_ref ON chunks(last_ref);
+   CREATE INDEX chunks_owner ON chunks(owner);
+   ALTER TABLE bodies ADD COLUMN chunks BLOB;`,
 ];
 
 /** The schema version this airlock writes. */

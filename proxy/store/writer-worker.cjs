@@ -35,7 +35,9 @@ function open() {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     space.opened();
-    return { db, write: createBatchWriter(db, workerData.columns, workerData.hashed), retention: limits ? createRetention(db, limits) : null };
+    const write = createBatchWriter(db, workerData.columns, workerData.hashed, true);
+    // Chunks may go with the flows retention deletes: the writer looks them up again after each step.
+    return { db, write, retention: limits ? createRetention(db, limits, write.forget) : null };
   } catch (err) {
     db.close();
     throw err;

@@ -1,5 +1,6 @@
 // The audit trail: bodies (capped, decoded, scrubbed of injected keys), the hash chain and
 // `airlock flows`, against a real airlock, a real upstream and real curl.
+import { bodiesOf } from '../../proxy/store/bodies.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -56,7 +57,7 @@ interface Body {
 async function bodiesOfLast(pathName: string): Promise<Record<string, Body>> {
   await airlock.store.flush();
   const id = (airlock.store.db.prepare('SELECT id FROM flows WHERE path = ? ORDER BY id DESC LIMIT 1').get(pathName) as { id: number }).id;
-  const rows = airlock.store.db.prepare('SELECT * FROM bodies WHERE flow_id = ?').all(id) as Body[];
+  const rows = bodiesOf(airlock.store.db)(id) as Body[];
   return Object.fromEntries(rows.map((r) => [r.direction, r]));
 }
 

@@ -34,8 +34,14 @@ describe('hash chain', () => {
     writeFlows(db, 2);
     expect(verifyChain(db)).toMatchObject({ ok: true, verified: 5 });
 
-    db.prepare("UPDATE bodies SET data = CAST('HELLO' AS BLOB) WHERE flow_id = 1").run();
-    expect(verifyChain(db)).toMatchObject({ ok: false, problem: 'flow 1: hash mismatch (row changed after it was written)' });
+    // A body is stored by content: its chunk's bytes are checked against the chunk's SHA-256 ...
+    db.prepare("UPDATE chunks SET data = CAST('HELLO' AS BLOB) WHERE owner = 1").run();
+    expect(verifyChain(db)).toMatchObject({ ok: false, flowId: 1, problem: expect.stringMatching(/^body chunk \d+ \(first stored by flow 1, .*changed after it was written$/) });
+    db.prepare("UPDATE chunks SET data = CAST('hello' AS BLOB) WHERE owner = 1").run();
+    expect(verifyChain(db)).toMatchObject({ ok: true });
+    // ... and the flow's hash covers which chunks, in which order, make its body.
+    db.prepare("UPDATE bodies SET chunks = X'07' WHERE flow_id = 1").run();
+    expect(verifyChain(db)).toMatchObject({ ok: false, problem: 'flow 1: a request body chunk is missing from the store' });
   });
 
   it('a deleted flow breaks the link of the next one', () => {

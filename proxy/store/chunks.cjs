@@ -1,0 +1,83 @@
+// Bodies stored by content (schema 6): a stored body is cut into chunks (the native chunker:
+// elements of a JSON body, content-defined pieces of anything else), each chunk kept once by its
+// SHA-256 however many flows carry it. The body row keeps the list of chunk ids (LEB128); the
+// flow's hash covers the body as sha256 over its chunks' SHA-256s in order, and `flows verify`
+// checks every chunk against its SHA-256, so a changed shared chunk is caught once for all flows.
+// Plain CommonJS: loaded by the writer thread and the proxy thread alike.
+'use strict';
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+
+/** JSON chunks end at an element once they hold this much: small elements travel together. */
+const MIN_CHUNK = 512;
+const NATIVE = path.join(__dirname, '..', '..', 'native', 'dlp', 'build', 'Release', 'airlock_dlp.node');
+
+let addon;
+function chunker() {
+  if (addon === undefined) {
+    try {
+      addon = fs.existsSync(NATIVE) ? require(NATIVE) : null;
+    } catch {
+      addon = null;
+    }
+  }
+  return addon ? new addon.Chunker(true, true, MIN_CHUNK) : null;
+}
+
+/**
+ * A body's chunks: [[start, end, sha256 Buffer], ...]. Without the native chunker (not built) the
+ * body is one chunk: identical bodies are still stored once.
+ */
+function cut(data) {
+  if (data.length === 0) return [];
+  const c = chunker();
+  if (!c) return [[0, data.length, crypto.createHash('sha256').update(data).digest()]];
+  const out = [];
+  let at = 0;
+  for (const r of [c.feed(data), c.finish()]) {
+    if (!r) continue;
+    r[0].forEach((end, i) => {
+      out.push([at, end, r[1].subarray(32 * i, 32 * i + 32)]);
+      at = end;
+    });
+  }
+  return out;
+}
+
+/** What the flow hash covers for a chunked body: sha256 over its chunks' SHA-256s, in order. */
+function listDigest(digests) {
+  const h = crypto.createHash('sha256');
+  for (const d of digests) h.update(d);
+  return `chunks:${h.digest('hex')}`;
+}
+
+function encodeIds(ids) {
+  const bytes = [];
+  for (let v of ids) {
+    while (v >= 0x80) {
+      bytes.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    bytes.push(v);
+  }
+  return Buffer.from(bytes);
+}
+
+function decodeIds(buf) {
+  const ids = [];
+  let v = 0;
+  let scale = 1;
+  for (const b of buf) {
+    v += (b & 0x7f) * scale;
+    if (b & 0x80) scale *= 0x80;
+    else {
+      ids.push(v);
+      v = 0;
+      scale = 1;
+    }
+  }
+  return ids;
+}
+
+module.exports = { cut, listDigest, encodeIds, decodeIds, MIN_CHUNK };

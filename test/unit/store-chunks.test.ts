@@ -1,0 +1,166 @@
+// Bodies stored by content (schema 6, proxy/store/chunks.cjs): each chunk once however many flows
+// send it, every body put back together byte for byte (CLI, API, UI and HAR read through
+// bodiesOf), `flows verify` catching a changed shared chunk, retention keeping exactly the chunks
+// a remaining flow needs, full-text search indexing each chunk once, and stores written before
+// schema 6 still readable and verifiable. Through the real FlowStore and its writer thread.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { newFlowBodies } from '../../proxy/capture.ts';
+import { type Flow, newFlow } from '../../proxy/flow.ts';
+import { harEntry, type FlowRow } from '../../proxy/flows-cli.ts';
+import { createBatchWriter } from '../../proxy/store/batch.ts';
+import { bodiesOf } from '../../proxy/store/bodies.ts';
+import { COLUMNS, STORED_COLUMNS, toRow } from '../../proxy/store/rows.ts';
+import { migrate } from '../../proxy/store/schema.ts';
+import { searchFlows } from '../../proxy/store/search.ts';
+import { verifyChain } from '../../proxy/store/verify.ts';
+import { FlowStore } from '../../proxy/store/writer.ts';
+import type { HostRule } from '../../policies/types.ts';
+import { tempDir } from '../helpers/airlock.ts';
+
+const stores: FlowStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+const RULE = { injectHeaders: [], placeholders: [] } as unknown as HostRule;
+
+function open(opts = {}): FlowStore {
+  const s = new FlowStore(path.join(tempDir(), 'flows.sqlite'), opts);
+  stores.push(s);
+  return s;
+}
+
+function flowWith(request: Buffer, response = Buffer.alloc(0), contentType = 'application/json'): Flow {
+  const flow = newFlow({ entry: 'route', listener: 'l', client: 'c', method: 'POST', scheme: 'https', host: 'api.test', port: 443, path: '/v1/messages' });
+  flow.requestHeaders = { 'content-type': contentType };
+  flow.responseHeaders = { 'content-type': 'application/json' };
+  flow.bodies = newFlowBodies(1024 * 1024, RULE);
+  flow.bodies.request.add(request);
+  if (response.length) flow.bodies.response.add(response);
+  flow.bytesUp = request.length;
+  flow.bytesDown = response.length;
+  return flow;
+}
+
+/** A conversation's request body at turn t: every message so far, as agents resend it. */
+function turn(messages: string[], t: number): Buffer {
+  return Buffer.from(JSON.stringify({ model: 'm', max_tokens: 10, messages: messages.slice(0, t).map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content })) }));
+}
+
+const requestOf = (s: FlowStore, id: number) => bodiesOf(s.db)(id).find((b) => b.direction === 'request')!;
+
+describe('bodies stored by content', () => {
+  it('a conversation resent turn after turn keeps each message once, and every turn reads back byte for byte', async () => {
+    const s = open();
+    const messages = Array.from({ length: 30 }, (_, i) => `message ${i} ${crypto.randomBytes(600).toString('base64')}`);
+    const sent = Array.from({ length: messages.length }, (_, t) => turn(messages, t + 1));
+    for (const body of sent) s.record(flowWith(body));
+    await s.flush();
+    sent.forEach((body, i) => expect(requestOf(s, i + 1).data!.equals(body), `turn ${i + 1}`).toBe(true));
+    const stored = s.db.prepare('SELECT count(*) AS n, sum(length(data)) AS bytes FROM chunks').get() as { n: number; bytes: number };
+    const distinct = Buffer.byteLength(turn(messages, messages.length));
+    const total = sent.reduce((a, b) => a + b.length, 0);
+    expect(stored.bytes).toBeLessThan(distinct * 1.2); // not the ~15x the turns add up to
+    expect(total).toBeGreaterThan(distinct * 10);
+    expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: messages.length });
+  });
+
+  it('any bytes (JSON or not, any size up to the cap) read back as stored, in the CLI, API and HAR alike', async () => {
+    const s = open();
+    const bodies = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200_000 }).map((a) => Buffer.from(a)),
+        fc.json({ maxDepth: 5 }).map((j) => Buffer.from(j)),
+        fc.array(fc.lorem({ maxCount: 40 }), { maxLength: 50 }).map((a) => Buffer.from(JSON.stringify({ messages: a.map((text) => ({ text })) }))),
+      ),
+      { numRuns: 60, seed: 42 },
+    );
+    for (const b of bodies) s.record(flowWith(b, b.subarray(0, 100), 'application/octet-stream'));
+    await s.flush();
+    const read = bodiesOf(s.db);
+    const rows = s.db.prepare('SELECT * FROM flows ORDER BY id').all() as FlowRow[];
+    bodies.forEach((b, i) => {
+      const got = read(rows[i].id);
+      expect(got.find((x) => x.direction === 'request')?.data?.equals(b) ?? b.length === 0).toBe(true);
+      // HAR carries the same bytes (base64 for binary).
+      const har = harEntry(rows[i], got) as { request: { postData?: { text: string; _encoding?: string } } };
+      if (b.length) {
+        const pd = har.request.postData!;
+        expect(Buffer.from(pd.text, pd._encoding === 'base64' ? 'base64' : 'utf8').equals(b)).toBe(true);
+      }
+    });
+    expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: bodies.length });
+  });
+
+  it('flows verify catches a changed chunk shared by many flows, and a body pointed at other chunks', async () => {
+    const s = open();
+    const messages = Array.from({ length: 6 }, (_, i) => `shared message ${i} ${'x'.repeat(800)}`);
+    for (let t = 1; t <= messages.length; t++) s.record(flowWith(turn(messages, t)));
+    await s.flush();
+    const shared = s.db.prepare("SELECT id, owner FROM chunks WHERE CAST(data AS TEXT) LIKE '%shared message 0%'").get() as { id: number; owner: number };
+    expect(shared.owner).toBe(1);
+    s.db.prepare("UPDATE chunks SET data = CAST(replace(CAST(data AS TEXT), 'shared message 0', 'forged message 0') AS BLOB) WHERE id = ?").run(shared.id);
+    expect(verifyChain(s.db)).toMatchObject({ ok: false, flowId: 1, problem: expect.stringContaining(`body chunk ${shared.id} (first stored by flow 1`) });
+    s.db.prepare("UPDATE chunks SET data = CAST(replace(CAST(data AS TEXT), 'forged message 0', 'shared message 0') AS BLOB) WHERE id = ?").run(shared.id);
+    expect(verifyChain(s.db)).toMatchObject({ ok: true });
+    // Turn 3 made to read as turn 2: same chunks exist, but not the ones its hash covers.
+    s.db.prepare("UPDATE bodies SET chunks = (SELECT chunks FROM bodies WHERE flow_id = 2 AND direction = 'request') WHERE flow_id = 3 AND direction = 'request'").run();
+    expect(verifyChain(s.db)).toMatchObject({ ok: false, flowId: 3, problem: 'flow 3: hash mismatch (row changed after it was written)' });
+  });
+
+  it('retention keeps exactly the chunks a remaining flow needs; their text stays searchable', async () => {
+    const s = open({ retention: { maxAgeMs: 60_000 } });
+    const old = Array.from({ length: 4 }, (_, i) => `old session ${i} ${'o'.repeat(700)}`);
+    const live = Array.from({ length: 4 }, (_, i) => `live session needle${i} ${'l'.repeat(700)}`);
+    const at = (t: number) => (f: Flow) => Object.assign(f, { startedAt: t });
+    for (let t = 1; t <= 4; t++) s.record(at(Date.now() - 3_600_000)(flowWith(turn(old, t))));
+    for (let t = 1; t <= 2; t++) s.record(at(Date.now() - 3_600_000)(flowWith(turn(live, t)))); // this session goes on ...
+    for (let t = 3; t <= 4; t++) s.record(flowWith(turn(live, t))); // ... into the kept window
+    await s.flush();
+    expect(searchFlows<{ id: number }>(s.db, { text: 'needle0' }, 10, 'id').map((r) => r.id)).toEqual([5]);
+    const r = await s.enforceRetention();
+    expect(r.deleted).toBe(6);
+    // Every remaining body reads back whole; nothing of the old session is left.
+    expect(requestOf(s, 7).data!.equals(turn(live, 3))).toBe(true);
+    expect(requestOf(s, 8).data!.equals(turn(live, 4))).toBe(true);
+    expect((s.db.prepare("SELECT count(*) AS n FROM chunks WHERE CAST(data AS TEXT) LIKE '%old session%'").get() as { n: number }).n).toBe(0);
+    const refs = new Set<number>();
+    for (const b of s.db.prepare('SELECT chunks FROM bodies').pluck().all() as Buffer[]) for (const id of (await import('../../proxy/store/bodies.ts')).decodeIds(b)) refs.add(id);
+    expect((s.db.prepare('SELECT id FROM chunks ORDER BY id').pluck().all() as number[]).sort()).toEqual([...refs].sort((a, b) => a - b));
+    // The first live message was first sent by a deleted flow: its text is now found in a kept one.
+    expect(searchFlows<{ id: number }>(s.db, { text: 'needle0' }, 10, 'id').map((r) => r.id)).toEqual([8]);
+    expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: 2, startsAfterDeleted: 7 });
+  });
+
+  it('full-text search indexes each chunk once: in the flow that sent it first', async () => {
+    const s = open();
+    const messages = ['first needleA', 'second needleB', 'third needleC'].map((m) => `${m} ${'z'.repeat(900)}`);
+    for (let t = 1; t <= 3; t++) s.record(flowWith(turn(messages, t)));
+    await s.flush();
+    const find = (w: string) => searchFlows<{ id: number }>(s.db, { text: w }, 10, 'id').map((r) => r.id);
+    expect([find('needleA'), find('needleB'), find('needleC')]).toEqual([[1], [2], [3]]);
+  });
+
+  it('a store written before schema 6 reads and verifies, old bodies whole and new ones by content', async () => {
+    const file = path.join(tempDir(), 'flows.sqlite');
+    const db = new Database(file);
+    migrate(db, 5);
+    const old = Buffer.from('{"old":"body written whole"}');
+    createBatchWriter(db, STORED_COLUMNS, COLUMNS.length)([toRow(newFlow({ entry: 'explicit', listener: 'l', client: 'c' }))], [[0, 'request', 'application/json', null, old.length, 0, 0, old.length]], old);
+    db.close();
+    const s = new FlowStore(file);
+    stores.push(s);
+    const fresh = turn(['new body stored by content'], 1);
+    s.record(flowWith(fresh));
+    await s.flush();
+    expect(requestOf(s, 1).data!.equals(old)).toBe(true);
+    expect(requestOf(s, 2).data!.equals(fresh)).toBe(true);
+    expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: 2 });
+    s.db.prepare("UPDATE bodies SET data = CAST('forged' AS BLOB) WHERE flow_id = 1").run();
+    expect(verifyChain(s.db)).toMatchObject({ ok: false, flowId: 1 });
+  });
+});
