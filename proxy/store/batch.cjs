@@ -4,7 +4,7 @@
 // Plain CommonJS so it runs from source and bundle alike (loaded at run time, never bundled).
 'use strict';
 const crypto = require('node:crypto');
-const { cut, encodeIds, listDigest } = require('./chunks.cjs');
+const { cut, encodeIds, listDigest, pack } = require('./chunks.cjs');
 
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
@@ -94,7 +94,7 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   const insertFts = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
   const insertFinding = db.prepare('INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, ?, ?, ?, ?)');
   const chunkId = byContent ? db.prepare('SELECT id FROM chunks WHERE sha256 = ?').pluck() : null;
-  const insertChunk = byContent ? db.prepare('INSERT INTO chunks (sha256, data, text, owner, last_ref) VALUES (?, ?, ?, ?, ?)') : null;
+  const insertChunk = byContent ? db.prepare('INSERT INTO chunks (sha256, data, deflated, text, owner, last_ref) VALUES (?, ?, ?, ?, ?, ?)') : null;
   const touch = byContent ? db.prepare('UPDATE chunks SET last_ref = ? WHERE id = ? AND last_ref < ?') : null;
   const known = new Map();
   const KNOWN_MAX = 100_000;
@@ -113,7 +113,7 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
       if (cid === undefined) cid = chunkId.get(sha);
       if (cid === undefined) {
         const data = body.data.subarray(s, e);
-        cid = Number(insertChunk.run(sha, data, text, id, id).lastInsertRowid);
+        cid = Number(insertChunk.run(sha, ...pack(data), text, id, id).lastInsertRowid);
         fresh.push(data);
       } else touched.set(cid, id);
       if (remember) {

@@ -11,6 +11,7 @@
 // Plain CommonJS so it runs from source and bundle alike.
 'use strict';
 const { ftsRow } = require('./batch.cjs');
+const { unpack } = require('./chunks.cjs');
 
 /** Flows deleted per transaction: small enough that a waiting insert batch is not held up long. */
 const STEP_FLOWS = 100;
@@ -38,7 +39,7 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
   const reown = hasChunks ? db.prepare('UPDATE chunks SET owner = last_ref WHERE owner <= ? AND last_ref > ? RETURNING owner').pluck() : null;
   const dropChunks = hasChunks ? db.prepare('DELETE FROM chunks WHERE last_ref <= ?') : null;
   const flowOf = db.prepare('SELECT scheme, host, port, path, query, request_headers, response_headers FROM flows WHERE id = ?');
-  const ownedText = hasChunks ? db.prepare('SELECT data FROM chunks WHERE owner = ? AND text = 1 ORDER BY id').pluck() : null;
+  const ownedText = hasChunks ? db.prepare('SELECT data, deflated FROM chunks WHERE owner = ? AND text = 1 ORDER BY id').raw() : null;
   const ftsDelete = db.prepare('DELETE FROM flows_fts WHERE rowid = ?');
   const ftsInsert = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
   /** Chunks no remaining flow refers to go; the text of those that stay is indexed in a flow that does. */
@@ -48,7 +49,7 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
       const r = flowOf.get(owner);
       if (!r) continue;
       ftsDelete.run(owner);
-      ftsInsert.run(owner, ...ftsRow(r, ownedText.all(owner)));
+      ftsInsert.run(owner, ...ftsRow(r, ownedText.all(owner).map(([data, deflated]) => unpack(data, deflated))));
     }
     dropChunks.run(upTo);
   };

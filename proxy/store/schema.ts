@@ -103,11 +103,13 @@ const migrations: string[] = [
   // keeps its metadata and `chunks` (the chunk ids, LEB128) instead of `data`; rows written
   // before keep their `data`. A chunk's text is indexed once, in the full-text row of its
   // `owner` (the flow that first stored it); `last_ref` is the newest flow that refers to it, so
-  // retention (which deletes the oldest flows first) knows when it is no longer needed.
+  // retention (which deletes the oldest flows first) knows when it is no longer needed. `deflated`:
+  // `data` is raw-deflated (the SHA-256 is of the bytes as sent).
   `CREATE TABLE chunks (
      id INTEGER PRIMARY KEY,
      sha256 BLOB NOT NULL UNIQUE,
      data BLOB NOT NULL,
+     deflated INTEGER NOT NULL,
      text INTEGER NOT NULL,
      owner INTEGER NOT NULL,
      last_ref INTEGER NOT NULL

@@ -1,7 +1,7 @@
 // Recomputes the flows hash chain (see batch.cjs and docs/audit.md) and names the first broken link.
 import type Database from 'better-sqlite3';
 import { flowHash, type HashedBody, hashValues, sha256, type StoredFinding } from './batch.ts';
-import { decodeIds, listDigest } from './bodies.ts';
+import { decodeIds, listDigest, unpack } from './bodies.ts';
 import { COLUMNS, STORED_COLUMNS } from './rows.ts';
 
 export type VerifyResult =
@@ -58,8 +58,14 @@ export function verifyChain(db: Database.Database): VerifyResult {
     }
     // Each chunk once, however many flows share it: its bytes must still be what its SHA-256 says.
     if (chunked) {
-      for (const [cid, sha, data, owner] of db.prepare('SELECT id, sha256, data, owner FROM chunks ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer, Buffer, number]>) {
-        if (sha256(data) !== sha.toString('hex')) {
+      for (const [cid, sha, data, deflated, owner] of db.prepare('SELECT id, sha256, data, deflated, owner FROM chunks ORDER BY id').raw().iterate() as IterableIterator<[number, Buffer, Buffer, number, number]>) {
+        let bytes: Buffer | null;
+        try {
+          bytes = unpack(data, deflated);
+        } catch {
+          bytes = null; // not inflatable any more: changed
+        }
+        if (bytes === null || sha256(bytes) !== sha.toString('hex')) {
           return { ok: false, flowId: owner, problem: `body chunk ${cid} (first stored by flow ${owner}, shared by every flow that sent it again) changed after it was written`, verified };
         }
       }

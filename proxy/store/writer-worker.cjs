@@ -32,6 +32,10 @@ function open() {
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // Checkpoint every 4 MiB of WAL (with 16 KiB pages) and cut the WAL back after it, so the WAL
+    // stays small next to the store (it would otherwise grow to 1,000 pages and stay that size).
+    db.pragma('wal_autocheckpoint = 256');
+    db.pragma(`journal_size_limit = ${8 * 1024 * 1024}`);
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     space.opened();
