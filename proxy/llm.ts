@@ -2,6 +2,7 @@
 // Anthropic Messages and OpenAI Chat Completions calls, read from the stored (capped, decoded)
 // bodies once per flow when it is recorded. Pure and total: any input, truncated or not JSON,
 // yields a result or null, never an exception.
+import { nativeAddon } from './dlp/native.ts';
 
 export interface LlmInfo {
   provider: 'anthropic' | 'openai';
@@ -32,7 +33,7 @@ export function llmProvider(path: string | null | undefined): Provider | null {
 export function llmInfo(
   host: string | null | undefined,
   path: string | null | undefined,
-  requestBody: string | null | undefined,
+  requestBody: Buffer | string | null | undefined,
   responseContentType: string | null | undefined,
   responseBody: string | null | undefined,
 ): LlmInfo | null {
@@ -96,10 +97,18 @@ function scanCount(text: string, key: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function readRequest(provider: Provider, text: string, info: LlmInfo, tools: Set<string>): void {
+/** Past this, a request (an agent's whole conversation) is not parsed whole: only its model and tools. */
+const WHOLE_REQUEST = 16 * 1024;
+
+function readRequest(provider: Provider, body: Buffer | string, info: LlmInfo, tools: Set<string>): void {
+  const buf = typeof body === 'string' ? null : body;
+  const top = buf && buf.length > WHOLE_REQUEST ? nativeAddon()?.topLevel(buf, ['model', 'tools', 'functions']) : undefined;
+  // Only the values needed, found by the native scanner without parsing the messages.
+  const value = (k: number) => (buf && top && top[2 * k] >= 0 ? buf.subarray(top[2 * k], top[2 * k + 1]).toString('utf8') : undefined);
+  const text = top ? `{"model":${value(0) ?? 'null'},"tools":${value(1) ?? '[]'},"functions":${value(2) ?? '[]'}}` : body.toString('utf8');
   const j = parse(text);
   if (!j) {
-    info.model = scanString(text, 'model');
+    info.model = scanString(buf && top ? buf.subarray(0, 4096).toString('utf8') : text, 'model');
     return;
   }
   info.model = str(j.model);

@@ -46,6 +46,8 @@ interface Addon {
   decodeBase64(b: Buffer): Buffer;
   /** '' when the pattern matcher finds known answers at every buffer alignment. */
   selfTest(): string;
+  /** [start, end] per key of a top-level JSON object's values, -1 where absent (llm.ts). */
+  topLevel(b: Buffer, keys: string[]): number[];
 }
 
 let addon: Addon | null | undefined;

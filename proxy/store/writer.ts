@@ -208,12 +208,12 @@ function withLlm(row: unknown[], flow: Flow, bodies: StoredBody[]): unknown[] {
     row.push(...NO_LLM);
     return row;
   }
-  let request: string | null = null;
+  let request: Buffer | null = null;
   let response: string | null = null;
   let contentType: string | null = null;
   for (const b of bodies) {
     if (b.encoding !== null) continue; // still compressed (an unknown coding): nothing to read
-    if (b.direction === 'request') request = b.data.toString('utf8');
+    if (b.direction === 'request') request = b.data;
     else {
       response = b.data.toString('utf8');
       contentType = b.contentType;

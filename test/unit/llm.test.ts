@@ -177,3 +177,24 @@ describe('llmInfo: anything else', () => {
     expect(llmInfo(null, '/v1/messages', '{"model":42,"usage":{"input_tokens":-1}}', 'application/json', '{"usage":{"input_tokens":-1,"output_tokens":1.5}}')).toBeNull();
   });
 });
+
+describe('a request that carries a whole conversation', () => {
+  const big = (messages: unknown[], extra: Record<string, unknown> = {}) =>
+    Buffer.from(JSON.stringify({ model: 'claude-opus-4-1', max_tokens: 100, ...extra, tools: [{ name: 'Read', input_schema: { properties: { name: { type: 'string' } } } }, { name: 'Bash' }], messages }));
+  const decoys = Array.from({ length: 200 }, (_, i) => ({ role: 'user', content: `${i}: {"model":"forged","tools":[{"name":"Forged"}]} ${'x'.repeat(100)}` }));
+
+  it('reads only its model and tools (native scanner), past any look-alike in the messages', () => {
+    const body = big(decoys);
+    expect(body.length).toBeGreaterThan(16 * 1024);
+    expect(llmInfo(null, '/v1/messages', body, null, null)).toEqual({ provider: 'anthropic', model: 'claude-opus-4-1', inputTokens: null, outputTokens: null, stopReason: null, tools: ['Read', 'Bash'] });
+  });
+
+  it('finds the same as parsing it whole, wherever the keys stand', () => {
+    for (const extra of [{}, { system: 'tools: [not these]', metadata: { model: 'nested, not the model' } }]) {
+      const body = big(decoys, extra);
+      expect(llmInfo(null, '/v1/messages', body, null, null)).toEqual(llmInfo(null, '/v1/messages', body.toString(), null, null));
+    }
+    const toolsLast = Buffer.from(`{"messages":${JSON.stringify(decoys)},"model":"m-last","tools":[{"name":"Late"}]}`);
+    expect(llmInfo(null, '/v1/messages', toolsLast, null, null)).toMatchObject({ model: 'm-last', tools: ['Late'] });
+  });
+});

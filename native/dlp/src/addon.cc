@@ -12,6 +12,7 @@
 #include "chunker.h"
 #include "engine.h"
 #include "scan.h"
+#include "toplevel.h"
 
 namespace {
 
@@ -361,6 +362,34 @@ napi_value chunkerMode(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/** topLevel(buf, keys) -> [start, end, ...] per key (-1 where absent): values of a top-level JSON object. */
+napi_value topLevel(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void* data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[0], &data, &len));
+  uint32_t k = 0;
+  CHECK(napi_get_array_length(env, argv[1], &k));
+  std::vector<std::string> keys;
+  for (uint32_t i = 0; i < k; i++) {
+    napi_value s;
+    CHECK(napi_get_element(env, argv[1], i, &s));
+    keys.push_back(stringOf(env, s));
+  }
+  auto ranges = airlock::topLevelValues(static_cast<const uint8_t*>(data), len, keys);
+  napi_value out, v;
+  CHECK(napi_create_array_with_length(env, ranges.size() * 2, &out));
+  for (size_t i = 0; i < ranges.size(); i++) {
+    CHECK(napi_create_int64(env, ranges[i].first, &v));
+    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i), v));
+    CHECK(napi_create_int64(env, ranges[i].second, &v));
+    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i + 1), v));
+  }
+  return out;
+}
+
 napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"scan", nullptr, scan, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -381,6 +410,8 @@ napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   CHECK(napi_create_function(env, "decodeBase64", NAPI_AUTO_LENGTH, decodeBase64, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "decodeBase64", fn));
+  CHECK(napi_create_function(env, "topLevel", NAPI_AUTO_LENGTH, topLevel, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "topLevel", fn));
   CHECK(napi_create_function(env, "selfTest", NAPI_AUTO_LENGTH, selfTest, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "selfTest", fn));
   return exports;
