@@ -49,7 +49,8 @@ const chunks = (mode: boolean, body: Buffer, cuts: number[]) => {
 };
 
 describe('scanning a JSON body element by element', () => {
-  for (const p of SEGMENT_PROPS) it.prop(p.arbs, { numRuns: 100 })(p.name, p.predicate);
+  // Each run scans up to seven turns four ways; the fuzz bench runs them 100,000 times.
+  for (const p of SEGMENT_PROPS) it.prop(p.arbs, { numRuns: 40 })(p.name, p.predicate);
 
   it.prop([fc.json({ maxDepth: 4 }), fc.array(fc.nat(2000), { maxLength: 6 })], { numRuns: 500 })(
     'chunk boundaries and digests do not depend on how the body arrives, and each digest is the SHA-256 of its chunk',
