@@ -102,24 +102,22 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers']) at[name] = columns.indexOf(name);
 
   /** Stores one body's chunks for flow `id`; sets `chunks`, `digest` and `fresh` on it. */
-  function storeChunks(body, id, touched) {
+  function storeChunks(body, id, touched, learned) {
     const ids = [];
     const digests = [];
     const fresh = [];
     const text = textual(body) ? 1 : 0;
     for (const [s, e, sha] of cut(body.data)) {
       const key = sha.toString('latin1');
-      let cid = remember ? known.get(key) : undefined;
+      let cid = remember ? (known.get(key) ?? learned.get(key)) : undefined;
       if (cid === undefined) cid = chunkId.get(sha);
       if (cid === undefined) {
         const data = body.data.subarray(s, e);
         cid = Number(insertChunk.run(sha, ...pack(data), text, id, id).lastInsertRowid);
         fresh.push(data);
       } else touched.set(cid, id);
-      if (remember) {
-        if (known.size >= KNOWN_MAX) known.clear();
-        known.set(key, cid);
-      }
+      // Remembered only once the transaction commits: a batch rolled back (a full disk) takes its chunks with it.
+      if (remember) learned.set(key, cid);
       ids.push(cid);
       digests.push(sha);
     }
@@ -134,13 +132,14 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
     let prev = (last && last[1]) || '';
     let b = 0;
     const touched = new Map();
+    const learned = new Map();
     for (let i = 0; i < rows.length; i++) {
       id++;
       const mine = [];
       while (b < bodies.length && bodies[b][0] === i) {
         const d = bodies[b++];
         const body = { direction: d[1], content_type: d[2], encoding: d[3], size: d[4], truncated: d[5], data: blob.subarray(d[6], d[6] + d[7]) };
-        if (byContent) storeChunks(body, id, touched);
+        if (byContent) storeChunks(body, id, touched, learned);
         mine.push(body);
       }
       // A row without the trailing (LLM) columns leaves them NULL; one element past the columns
@@ -157,8 +156,14 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
     }
     // Chunks referred to again: the newest flow that needs them, once per chunk per batch.
     for (const [cid, fid] of touched) touch.run(fid, cid, fid);
+    return learned;
   });
-  const run = (rows, bodies, blob) => write.immediate(rows, bodies, blob);
+  const run = (rows, bodies, blob) => {
+    const learned = write.immediate(rows, bodies, blob);
+    if (!remember) return;
+    if (known.size + learned.size > KNOWN_MAX) known.clear();
+    for (const [k, v] of learned) known.set(k, v);
+  };
   /** After retention deleted chunks: ids remembered may be gone. */
   run.forget = () => known.clear();
   return run;

@@ -87,6 +87,8 @@ function decodeIds(buf) {
  */
 function pack(data) {
   if (data.length < 64) return [data, 0];
+  // A sample first: compressed or random bytes (an image, an archive) are not worth a full pass.
+  if (data.length > 8192 && zlib.deflateRawSync(data.subarray(0, 4096), { level: 1 }).length > 4096 * 0.9) return [data, 0];
   const z = zlib.deflateRawSync(data, { level: 1 });
   return z.length < data.length * 0.9 ? [z, 1] : [data, 0];
 }

@@ -15,6 +15,8 @@ const { unpack } = require('./chunks.cjs');
 
 /** Flows deleted per transaction: small enough that a waiting insert batch is not held up long. */
 const STEP_FLOWS = 100;
+/** Steps per run: a run ends and reports even under steady traffic; the next check starts another. */
+const MAX_STEPS = 64;
 
 /**
  * Bytes the store uses: pages in use (page_count - freelist_count) * page_size, after
@@ -53,8 +55,16 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
     }
     dropChunks.run(upTo);
   };
+  // Freed pages go back to the file system a bounded number at a time, each batch followed by a
+  // checkpoint: moving pages writes them to the WAL, and an unbounded vacuum after a large delete
+  // could grow the WAL by what it frees on a disk that is already short of space.
+  const VACUUM_PAGES = 256;
   const vacuum = () => {
-    if (incremental) db.pragma('incremental_vacuum');
+    if (!incremental) return;
+    for (let i = 0; i < 64 && db.pragma('freelist_count', { simple: true }) > 0; i++) {
+      db.pragma(`incremental_vacuum(${VACUUM_PAGES})`);
+      db.pragma('wal_checkpoint(PASSIVE)');
+    }
   };
 
   /** One step: deletes up to STEP_FLOWS of the oldest flows that have to go. Returns how many. */
@@ -79,7 +89,9 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
       // contiguous: only prefixes are ever deleted), so a store of large flows loses what it must
       // and not a whole step of them; the next step deletes more if that was not enough.
       const flows = Math.max(1, head - rows[0][0] + 1);
-      const enough = Math.max(1, Math.ceil((used - cap) / (used / flows)));
+      // A quarter more than the average says: index pages and shared chunks do not shrink with
+      // every flow deleted, and a run that keeps falling just short never ends under traffic.
+      const enough = Math.max(1, Math.ceil((1.25 * (used - cap)) / (used / flows)));
       for (const [id] of rows) {
         if (id >= head || count >= enough) break;
         upTo = id;
@@ -100,13 +112,17 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
   async function run(yieldFn, limitBytes) {
     const result = { deleted: 0, bytes: 0 };
     const cap = maxBytes === undefined ? undefined : Math.min(maxBytes, limitBytes ?? maxBytes);
-    for (;;) {
+    for (let steps = 0; steps < MAX_STEPS; steps++) {
       const n = step.immediate(Date.now(), cap);
       if (n === 0) break;
       deleted();
       result.deleted += n;
       // Freed pages count as unused at once; giving them back to the file system is separate.
       vacuum();
+      // Under the cap, and no more aged flows than a step takes: done. Batches written while this
+      // run pauses may take the store over again; the next growth check starts a new run, so a
+      // run ends (and reports) even under steady traffic.
+      if ((cap === undefined || usedBytes(db) <= cap) && n < STEP_FLOWS) break;
       await yieldFn();
     }
     vacuum();
@@ -114,7 +130,20 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
     return result;
   }
 
-  return { run, usedBytes: () => usedBytes(db), maxBytes };
+  /** The same, without pausing: when free space runs short, before the next batch is written. */
+  function runNow(limitBytes) {
+    const result = { deleted: 0, bytes: 0 };
+    const cap = maxBytes === undefined ? undefined : Math.min(maxBytes, limitBytes ?? maxBytes);
+    for (let n = step.immediate(Date.now(), cap); n > 0; n = step.immediate(Date.now(), cap)) {
+      deleted();
+      result.deleted += n;
+    }
+    vacuum();
+    result.bytes = usedBytes(db);
+    return result;
+  }
+
+  return { run, runNow, usedBytes: () => usedBytes(db), maxBytes };
 }
 
 module.exports = { createRetention, usedBytes };

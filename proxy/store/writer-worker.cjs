@@ -112,12 +112,23 @@ const HEADROOM_BYTES = 32 * 1024 * 1024;
  * serves unrecorded) at the floor instead.
  */
 function retainIfNeeded() {
-  if (!store || !store.retention || store.retention.maxBytes === undefined || running) return;
+  if (!store || !store.retention || store.retention.maxBytes === undefined) return;
   const used = usedBytes(store.db);
   const { free, floor } = space.last();
   const short = Number.isFinite(free) ? floor + Math.max(floor, HEADROOM_BYTES) - free : 0;
-  if (short > 0) report(undefined, Math.max(0, used - short));
-  else if (used > store.retention.maxBytes) report(undefined);
+  if (short > 0) {
+    // Free space runs short: make room now, before the next batch, not between batches (a run
+    // that pauses for inserts falls behind a writer busy with large bodies).
+    try {
+      const r = store.retention.runNow(Math.max(0, used - short));
+      if (r.deleted > 0) {
+        store.db.pragma('wal_checkpoint(PASSIVE)');
+        parentPort.postMessage({ retained: r });
+      }
+    } catch (err) {
+      parentPort.postMessage({ retained: { deleted: 0, bytes: 0, error: String(err && err.message) } });
+    }
+  } else if (used > store.retention.maxBytes && !running) report(undefined);
 }
 
 /** Hands a batch back to the proxy thread, its bytes transferred back with it. */

@@ -1,4 +1,5 @@
 // A real HTTPS (or HTTP) upstream on loopback that records what reached it.
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { makeUpstreamPki, type UpstreamPki } from './certs.ts';
 import { spawn } from 'node:child_process';
@@ -22,7 +23,8 @@ export interface TestUpstream {
 }
 
 /**
- * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes streamed), /upload (counts the body),
+ * Endpoints: /echo (JSON of the request), /bytes?n=N (N bytes "a" streamed), /random?n=N (N random
+ * bytes), /upload (counts the body),
  * /redirect (302 elsewhere), /hang (never answers), /slow?ms=N (answers after N ms), /echo-headers (reflects request headers into response headers),
  * /gzip and /br (the /echo JSON, compressed with that Content-Encoding),
  * /git/... (git smart HTTP via git http-backend, when gitRoot is given), and a WebSocket echo (an upgrade
@@ -56,6 +58,7 @@ export async function startUpstream(
       }
       if (url.pathname === '/v1/messages' && req.method === 'POST') return streamEvents(res, ANTHROPIC_SSE);
       if (url.pathname === '/bytes') return streamBytes(res, Number(url.searchParams.get('n')));
+      if (url.pathname === '/random') return streamBytes(res, Number(url.searchParams.get('n')), true);
       if (url.pathname === '/redirect') {
         res.writeHead(302, { location: 'https://elsewhere.test/' });
         return res.end();
@@ -124,13 +127,14 @@ function streamEvents(res: http.ServerResponse, events: string[]): void {
   next();
 }
 
-function streamBytes(res: http.ServerResponse, n: number): void {
+/** n bytes of "a", or with `random` bytes no store can share or compress (to fill a disk). */
+function streamBytes(res: http.ServerResponse, n: number, random = false): void {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   let left = n;
   const pump = () => {
     while (left > 0) {
-      const c = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      const c = random ? crypto.randomBytes(Math.min(left, chunk.length)) : left >= chunk.length ? chunk : chunk.subarray(0, left);
       left -= c.length;
       if (!res.write(c)) return void res.once('drain', pump);
     }

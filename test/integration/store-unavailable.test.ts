@@ -4,6 +4,7 @@
 // upstream, and requests are served and recorded again once space is freed; with serve, traffic
 // goes on and /healthz, /metrics and one log line say it is unrecorded. Flows held back while the
 // store could not write are all in it afterwards, and `airlock flows verify` passes.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -123,7 +124,8 @@ async function send(a: Running, n: number, upload = 0): Promise<{ status: number
   const r = await request(`https://${HOST}/echo?n=${n}`, {
     dispatcher: a.dispatcher,
     method: upload ? 'POST' : 'GET',
-    ...(upload ? { body: Buffer.alloc(upload, 0x41), headers: { 'content-type': 'application/octet-stream' } } : {}),
+    // Random bytes: the store keeps each body (stored by content, a repeated body would take no room).
+    ...(upload ? { body: crypto.randomBytes(upload), headers: { 'content-type': 'application/octet-stream' } } : {}),
   });
   return { status: r.statusCode, headers: r.headers, body: await r.body.text() };
 }
@@ -418,7 +420,7 @@ async function fillThrough(a: Running, small: { free(): number }, total: number)
   }, 50);
   try {
     for (let i = 0; i < total; i++) {
-      const r = await request(`https://${HOST}/bytes?n=${MiB}`, { dispatcher: a.dispatcher });
+      const r = await request(`https://${HOST}/random?n=${MiB}`, { dispatcher: a.dispatcher });
       await r.body.dump({ limit: 2 * MiB });
       statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
       minFree = Math.min(minFree, small.free());

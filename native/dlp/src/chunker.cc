@@ -11,9 +11,10 @@ namespace airlock {
 
 namespace {
 
-// Content-defined chunking (a gear hash): a cut where the hash's low bits are zero, 8 KiB on
-// average, never under 2 KiB or over 64 KiB.
-const uint64_t CDC_MIN = 2 * 1024, CDC_MAX = 64 * 1024, CDC_MASK = (1ULL << 13) - 1;
+// Content-defined chunking (a gear hash): a cut where the hash's low bits are zero, about 96 KiB
+// on average, never under 32 KiB or over 256 KiB. Large: a chunk then fills SQLite overflow
+// pages (16 KiB) whole, where chunks of 4-16 KiB would each take a page of their own.
+const uint64_t CDC_MIN = 32 * 1024, CDC_MAX = 256 * 1024, CDC_MASK = (1ULL << 16) - 1;
 
 struct Gear {
   uint64_t t[256];
