@@ -9,6 +9,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxHeaders: 100,
   maxUrlBytes: 8 * 1024,
   headerTimeoutMs: 10_000,
+  tlsHandshakeTimeoutMs: 10_000,
   idleTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
   // A 64 MiB upload at 512 kbit/s takes about 17.5 minutes.
@@ -24,7 +25,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
 });
 
 type SizeKey = 'maxHeaderBytes' | 'maxUrlBytes' | 'maxWebsocketMessageBytes' | 'minBodyRate' | 'maxChunkExtensionBytes';
-type TimeKey = 'headerTimeoutMs' | 'idleTimeoutMs' | 'bodyTimeoutMs' | 'requestTimeoutMs' | 'minBodyRateWindowMs';
+type TimeKey = 'headerTimeoutMs' | 'tlsHandshakeTimeoutMs' | 'idleTimeoutMs' | 'bodyTimeoutMs' | 'requestTimeoutMs' | 'minBodyRateWindowMs';
 type CountKey = 'maxHeaders' | 'maxConnectionsPerClient' | 'leafMintsPerMinute' | 'h2MaxConcurrentStreams';
 
 /** Keys that take one of a few words. */
@@ -36,6 +37,7 @@ const KEYS: Record<string, [SizeKey, 'size', number, number] | [TimeKey, 'time',
   max_headers: ['maxHeaders', 'count', 8, 10_000],
   max_url_bytes: ['maxUrlBytes', 'size', 256, 1024 * 1024],
   header_timeout: ['headerTimeoutMs', 'time', 1000, 600_000],
+  tls_handshake_timeout: ['tlsHandshakeTimeoutMs', 'time', 1000, 600_000],
   idle_timeout: ['idleTimeoutMs', 'time', 1000, 86_400_000],
   body_timeout: ['bodyTimeoutMs', 'time', 1000, 86_400_000],
   request_timeout: ['requestTimeoutMs', 'time', 1000, 7 * 86_400_000],

@@ -147,6 +147,8 @@ export interface Limits {
   maxUrlBytes: number;
   /** Time to send a request's headers once its first byte arrived (slowloris). Over it: 408. */
   headerTimeoutMs: number;
+  /** Time from the agent's complete ClientHello to a finished TLS handshake. Over it: closed, agent_tls. */
+  tlsHandshakeTimeoutMs: number;
   /** A connection with no request in progress (also: the first bytes of a new connection). */
   idleTimeoutMs: number;
   /** Silence while the agent sends a request body. Over it: 408. */

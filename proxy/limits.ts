@@ -8,23 +8,32 @@ import type net from 'node:net';
 import type { Limits } from '../policies/types.ts';
 import { normalizeHost } from '../policies/hostnames.ts';
 
-/** The key a limit counts by: the client's IP address (all Unix-socket clients share "unix"). */
+/**
+ * The key a limit counts by: the client's IP address (all Unix-socket clients share "unix"). A TCP
+ * client that reset before airlock accepted its connection has no address left: "unknown".
+ */
 export function clientKey(socket: net.Socket): string {
-  return socket.remoteAddress ?? 'unix';
+  return socket.remoteAddress ?? (socket.localPort === undefined ? 'unix' : 'unknown');
 }
 
 /** Open connections per client address, across every agent-facing listener. */
 export class ConnectionCounter {
   readonly #open = new Map<string, number>();
+  #total = 0;
   constructor(private readonly max: () => number) {}
 
-  /** Counts the socket until it closes; false (and nothing counted) when the client is at its limit. */
+  /**
+   * Counts the socket until it closes, whatever closes it ('close' comes once, and every path
+   * that hands the socket on ends in it); false (and nothing counted) when the client is at its limit.
+   */
   admit(socket: net.Socket): boolean {
     const key = clientKey(socket);
     const n = this.#open.get(key) ?? 0;
     if (n >= this.max()) return false;
     this.#open.set(key, n + 1);
+    this.#total++;
     socket.once('close', () => {
+      this.#total--;
       const left = (this.#open.get(key) ?? 1) - 1;
       if (left <= 0) this.#open.delete(key);
       else this.#open.set(key, left);
@@ -34,6 +43,10 @@ export class ConnectionCounter {
 
   count(key: string): number {
     return this.#open.get(key) ?? 0;
+  }
+
+  total(): number {
+    return this.#total;
   }
 }
 

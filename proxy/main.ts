@@ -33,6 +33,8 @@ export interface Airlock {
   addresses: { proxy?: Bound; transparent?: Bound; admin?: Bound; ui?: Bound; routes: Bound[] };
   /** The web UI's API token, only on the start that created it (afterwards only its hash exists). */
   uiToken?: string;
+  /** Agent connections open now: from one client IP (limits.max_connections_per_client counts these), or from all. */
+  openConnections(client?: string): number;
   /** Re-reads the policy file; on any problem the policy in force stays. */
   reload(): ReloadResult;
   /** Stops accepting, lets requests in progress finish (up to 10 s), records every flow. */
@@ -91,7 +93,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       addresses.routes.push(await start(createRouteServer(route, pipeline, guard, describeAddr(route.listen)), route.listen));
     }
     if (admin) {
-      metrics = await createMetrics({ store, minter, active: pipeline.active });
+      metrics = await createMetrics({ store, minter, active: pipeline.active, connections: () => guard.openConnections() });
       // Not ok while stopping, or while the store cannot write and new requests are refused;
       // "degraded" (200) while they are served unrecorded.
       const health = () => {
@@ -131,6 +133,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       store,
       addresses,
       ...(uiToken === undefined ? {} : { uiToken }),
+      openConnections: guard.openConnections,
       reload: () => reloadPolicy(ref, upstream),
       close,
     };

@@ -18,7 +18,7 @@ export const noMetrics: Metrics = {
   },
 };
 
-export async function createMetrics(sources: { store: FlowStore; minter: LeafMinter; active: () => number }): Promise<Metrics> {
+export async function createMetrics(sources: { store: FlowStore; minter: LeafMinter; active: () => number; connections: () => number }): Promise<Metrics> {
   const prom = await import('prom-client');
   const registry = new prom.Registry();
   const registers = [registry];
@@ -126,6 +126,14 @@ export async function createMetrics(sources: { store: FlowStore; minter: LeafMin
     registers,
     collect() {
       this.set(sources.active());
+    },
+  });
+  new prom.Gauge({
+    name: 'airlock_client_connections',
+    help: 'Agent connections open now, all listeners (what limits.max_connections_per_client counts, per client IP)',
+    registers,
+    collect() {
+      this.set(sources.connections());
     },
   });
   new prom.Gauge({

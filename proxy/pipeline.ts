@@ -49,7 +49,9 @@ export interface Pipeline {
   active(): number;
   /** From now on every response closes its connection, so keep-alive clients move away. */
   drain(): void;
-  /** Records a connection that ended before any request (denied CONNECT, bad TLS, garbage). */
+  /** drain() was called: airlock is shutting down. */
+  stopping(): boolean;
+  /** Records a connection that ended before any request (denied CONNECT, bad TLS, garbage, the agent gave up), or a refused request. */
   refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void;
 }
 
@@ -204,6 +206,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       res.destroy();
       return;
     }
+    conn.life.recorded = true; // this request's flow names the connection
     if (draining) closeAfter(req, res);
     const r = admit(req, conn, false);
     if (!r.ok) {
@@ -288,6 +291,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     const conn = connOf(req.socket);
     const isWs = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
     if (!conn) return void socket.destroy();
+    conn.life.recorded = true;
     if (!isWs) {
       const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, method: req.method });
       Object.assign(flow, { decision: 'deny', status: 400, code: 'bad_request', reason: `Upgrade: ${req.headers.upgrade} is not proxied` });
@@ -355,6 +359,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
   }
 
   function refuse(conn: ConnInfo, code: string, reason: string, protocol: Flow['protocol'], status?: number, fields?: Partial<Flow>): void {
+    conn.life.recorded = true;
     const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, protocol });
     Object.assign(flow, { decision: isPolicyDenial(code) ? 'deny' : 'refuse', code, reason, status }, fields);
     if (conn.pinned && !flow.host) Object.assign(flow, { host: conn.pinned.host, port: conn.pinned.port });
@@ -368,6 +373,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     drain: () => {
       draining = true;
     },
+    stopping: () => draining,
     refuse,
   };
 }

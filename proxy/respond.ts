@@ -75,9 +75,28 @@ const STATUS_TEXT: Record<number, string> = {
 export function writeRawRefusal(socket: Duplex, status: number, r: Refusal, extra?: Record<string, string>): void {
   const body = refusalBody(r);
   const more = extra ? Object.entries(extra).map(([k, v]) => `${k}: ${v}\r\n`).join('') : '';
-  socket.end(
+  endSocket(
+    socket,
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-airlock-decision: ${r.error}\r\n` +
       `${more}connection: close\r\n\r\n${body}`,
   );
+}
+
+/** How long a socket airlock has ended may wait for the agent's FIN before it is destroyed. */
+export const LINGER_MS = 2000;
+
+/**
+ * Sends `last` and closes: what the agent still sends is read and dropped (a socket closed with
+ * unread bytes resets, and the agent may lose the answer), the socket is destroyed at the agent's
+ * FIN, and at the latest after LINGER_MS, so an agent that never closes cannot hold it open.
+ */
+export function endSocket(socket: Duplex, last?: string | Buffer): void {
+  if (socket.destroyed) return;
+  socket.on('error', () => {});
+  socket.once('end', () => (socket.writableFinished ? socket.destroy() : socket.once('finish', () => socket.destroy())));
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(last);
+  socket.resume();
 }

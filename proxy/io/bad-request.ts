@@ -2,7 +2,8 @@
 // Framing is never repaired: Node's llhttp runs strict (insecureHTTPParser is never enabled).
 import type { Duplex } from 'node:stream';
 import type { Limits } from '../../policies/types.ts';
-import { connOf } from '../conn.ts';
+import type net from 'node:net';
+import { connOf, endsAs } from '../conn.ts';
 import { closing } from '../limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { writeRawRefusal } from '../respond.ts';
@@ -24,7 +25,14 @@ export function describeClientError(err: Error & { code?: string; reason?: strin
 export function badRequest(pipeline: Pipeline, err: Error & { code?: string; reason?: string }, socket: Duplex, limits?: Limits): void {
   const conn = connOf(socket);
   if (closing.has(socket)) return; // already answered (a refused request) and closing
-  if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+  // The agent went away (a reset, or its FIN in the middle of a request head): nobody to answer.
+  // If no flow names the connection yet, it is recorded as it closes (guard.ts).
+  if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
+    const started = (socket as net.Socket).bytesRead > 0;
+    const how = err.code === 'ECONNRESET' ? 'reset' : 'closed';
+    if (conn) endsAs(conn, 'client_closed', `the agent ${how} the connection ${started ? 'in the middle of a request' : 'before sending a request'}`, 'h1');
+    return void socket.destroy();
+  }
   closing.add(socket);
   const d = describeClientError(err, limits);
   writeRawRefusal(socket, d.status, { error: d.code, reason: d.reason });

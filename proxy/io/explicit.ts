@@ -5,7 +5,7 @@ import { decideConnect } from '../../policies/decide.ts';
 import { normalizeHost, splitAuthority } from '../../policies/hostnames.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { agentUser } from '../agent-user.ts';
-import { attachConn, connOf, type ConnInfo } from '../conn.ts';
+import { attachConn, connOf, type ConnInfo, newConn } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { writeRawRefusal } from '../respond.ts';
 import { badRequest } from './bad-request.ts';
@@ -17,7 +17,7 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
   const server = http.createServer(httpServerOptions(guard.limits));
   applyServerLimits(server, guard.limits, true);
   server.on('connection', (socket: net.Socket) => {
-    const conn: ConnInfo = { entry: 'explicit', listener, client: clientOf(socket), tls: false };
+    const conn = newConn(socket, { entry: 'explicit', listener });
     attachConn(socket, conn);
     guard.admitConnection(socket, conn);
   });
@@ -60,15 +60,9 @@ async function tunnel(socket: net.Socket, conn: ConnInfo, pipeline: Pipeline, in
       socket.destroy();
       return pipeline.refuse(conn, 'host_mismatch', reason, 'tls');
     }
-    return inner.terminate(socket, { ...conn, tls: true }, s.serverName);
+    return inner.terminate(socket, { ...conn, tls: true });
   }
   if (s.kind === 'http') return inner.plain(socket, conn);
   socket.destroy();
-  if (s.timeout) return pipeline.refuse(conn, 'header_timeout', `tunnel: ${s.reason}`, 'tcp');
-  pipeline.refuse(conn, 'bad_request', `tunnel carried neither TLS nor HTTP: ${s.reason}`, 'tcp');
-}
-
-export function clientOf(socket: net.Socket): string {
-  if (!socket.remoteAddress) return 'unix';
-  return `${socket.remoteAddress}:${socket.remotePort}`;
+  pipeline.refuse(conn, s.code, s.code === 'bad_request' ? `tunnel carried neither TLS nor HTTP: ${s.reason}` : `CONNECT tunnel: ${s.reason}`, 'tcp');
 }

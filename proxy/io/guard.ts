@@ -19,8 +19,14 @@ type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 
 export interface Guard {
   readonly limits: Limits;
-  /** First thing on every new agent connection: false when the client is over its limit (closed and recorded). */
+  /**
+   * First thing on every new agent connection: false when the client is over its limit (closed and
+   * recorded). Otherwise the socket counts against the client until it closes, and if it closes
+   * with no flow naming it, it is recorded then (conn.life.end: the agent gave up, and where).
+   */
   admitConnection(socket: net.Socket, conn: ConnInfo): boolean;
+  /** Agent connections open now: from one client address (its IP), or from all. */
+  openConnections(client?: string): number;
   /** Takes a new leaf certificate from the client's budget; false when it is spent. */
   mintBudget: MintBudget;
   request(req: AnyRequest, res: AnyResponse): void;
@@ -42,12 +48,20 @@ export function createGuard(config: ConfigRef, pipeline: Pipeline): Guard {
     limits,
     mintBudget,
     admitConnection(socket, conn) {
-      if (counter.admit(socket)) return true;
+      if (counter.admit(socket)) {
+        socket.once('close', () => {
+          const end = conn.life.end;
+          // At shutdown airlock closes the connections itself: nobody gave up.
+          if (!conn.life.recorded && !pipeline.stopping()) pipeline.refuse(end.conn, end.code, end.reason, end.protocol);
+        });
+        return true;
+      }
       socket.on('error', () => {});
       socket.destroy();
       pipeline.refuse(conn, 'connection_limit', `more than limits.max_connections_per_client (${limits.maxConnectionsPerClient}) open connections from this client`, 'tcp');
       return false;
     },
+    openConnections: (client) => (client === undefined ? counter.total() : counter.count(client)),
     request(req, res) {
       const h1 = req.httpVersionMajor !== 2;
       if (h1 && closing.has(req.socket)) return void req.socket.destroy();

@@ -1,55 +1,43 @@
 // Servers that never listen: sockets airlock has already accepted (and peeked at) are handed to
-// them. One HTTP/2-capable TLS server terminates TLS for every admitted host, one plain HTTP
-// server reads cleartext requests.
+// them. TLS is terminated by airlock (agent-tls.ts) with a leaf for the admitted host; the secured
+// socket goes to one HTTP/2-capable server (HTTP/1.1 too), cleartext to one plain HTTP server.
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
-import tls from 'node:tls';
-import { AGENT_CIPHERS, type LeafMinter } from '../../ca/leaf-cache.ts';
-import { normalizeHost } from '../../policies/hostnames.ts';
-import { attachConn, connOf, type ConnInfo } from '../conn.ts';
+import type { LeafMinter } from '../../ca/leaf-cache.ts';
+import { attachConn, connOf, type ConnInfo, endsAs } from '../conn.ts';
 import { clientKey } from '../limits.ts';
 import type { Pipeline } from '../pipeline.ts';
+import { endSocket } from '../respond.ts';
+import { acceptTls } from './agent-tls.ts';
 import { badRequest } from './bad-request.ts';
 import { applyServerLimits, type Guard, httpServerOptions } from './guard.ts';
 
 /** A fatal TLS alert, access_denied (49): a clear refusal without minting a certificate. */
 export const ACCESS_DENIED_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
 
-/**
- * Sends the alert and closes. The socket was paused by sniff(): a half-close alone would wait
- * for a FIN nobody reads, and the socket (and its count against the client's limit) would leak.
- */
+/** Sends the alert and closes (the socket was paused by sniff(): endSocket reads on to see the FIN). */
 export function denyTls(socket: net.Socket): void {
-  socket.end(ACCESS_DENIED_ALERT, () => socket.destroy());
+  endSocket(socket, ACCESS_DENIED_ALERT);
 }
 
 export interface InnerServers {
-  /** TLS to the agent with a leaf for conn.pinned.host; `sni` is the name the ClientHello carried. */
-  terminate(socket: net.Socket, conn: ConnInfo, sni: string | undefined): void;
+  /** TLS to the agent with a leaf for conn.pinned.host. */
+  terminate(socket: net.Socket, conn: ConnInfo): void;
   plain(socket: net.Socket, conn: ConnInfo): void;
 }
 
 export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard: Guard): InnerServers {
   const { limits } = guard;
+  // Gets sockets already secured (its own TLS options are unused: the leaf's context carries the
+  // versions and ciphers, ca/leaf-cache.ts).
   const tlsServer = http2.createSecureServer({
     allowHTTP1: true,
-    minVersion: 'TLSv1.2',
-    // The cipher list is the initial context's (SNICallback swaps only the certificate).
-    ciphers: AGENT_CIPHERS,
-    honorCipherOrder: true,
-    handshakeTimeout: limits.headerTimeoutMs,
     // HTTP/2: bounded streams and header lists (nghttp2 also caps CONTINUATION frames per header block).
     settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
     maxHeaderListPairs: limits.maxHeaders + 8, // + pseudo-headers; the gate refuses more than max_headers
     maxSessionRejectedStreams: 100,
     maxSessionInvalidFrames: 100,
-    // The name was checked against the policy and the CONNECT authority before the handshake.
-    SNICallback(servername, cb) {
-      const n = normalizeHost(servername);
-      if (!n.ok) return cb(new Error(n.problem), undefined);
-      cb(null, minter.secureContext(n.host));
-    },
     ...httpServerOptions(limits), // the HTTP/1.1 side of the same server
   } as http2.SecureServerOptions);
   applyServerLimits(tlsServer, limits, false);
@@ -57,10 +45,6 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
   tlsServer.on('upgrade', guard.upgrade);
   // HTTP/1.1 inside TLS: parser errors and header timeouts, answered and recorded like the plain ones.
   tlsServer.on('clientError', (err: Error, socket: net.Socket) => badRequest(pipeline, err, socket, limits));
-  tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-    const conn = connOf(socket);
-    if (conn) pipeline.refuse(conn, 'agent_tls', `TLS handshake with the agent failed: ${err.message}`, 'tls');
-  });
   tlsServer.on('session', (session: http2.ServerHttp2Session) => watchSession(session, pipeline, limits.idleTimeoutMs));
 
   const plainServer = http.createServer(httpServerOptions(limits));
@@ -69,16 +53,8 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
   plainServer.on('upgrade', guard.upgrade);
   plainServer.on('clientError', (err, socket) => badRequest(pipeline, err, socket, limits));
 
-  // Without SNI Node never consults SNICallback, so such a connection gets its own TLS socket
-  // (HTTP/1.1 only) with the leaf for the admitted host.
-  const noSniServer = http.createServer(httpServerOptions(limits));
-  applyServerLimits(noSniServer, limits, false);
-  noSniServer.on('request', guard.request);
-  noSniServer.on('upgrade', guard.upgrade);
-  noSniServer.on('clientError', (err, socket) => badRequest(pipeline, err, socket, limits));
-
   return {
-    terminate(socket, conn, sni) {
+    terminate(socket, conn) {
       attachConn(socket, conn);
       const host = conn.pinned!.host;
       // A leaf not yet minted costs the client one from its budget (a flood of new names stops here).
@@ -89,25 +65,15 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
           port: conn.pinned!.port,
         });
       }
-      if (sni) return void tlsServer.emit('connection', socket);
-      const secure = new tls.TLSSocket(socket, {
-        isServer: true,
-        secureContext: minter.secureContext(host),
-        ALPNProtocols: ['http/1.1'],
-      });
-      attachConn(secure, conn);
-      const timer = setTimeout(() => secure.destroy(new Error(`no TLS handshake within ${limits.headerTimeoutMs / 1000}s (limits.header_timeout)`)), limits.headerTimeoutMs);
-      secure.on('error', (err) => {
-        clearTimeout(timer);
-        pipeline.refuse(conn, 'agent_tls', `TLS handshake with the agent failed: ${err.message}`, 'tls');
-      });
-      secure.once('secure', () => {
-        clearTimeout(timer);
-        noSniServer.emit('connection', secure);
-      });
+      // The name (when the agent sent one) was checked against the policy and the CONNECT
+      // authority before the handshake: the leaf is for the host the connection was admitted for.
+      acceptTls(socket, conn, { context: minter.secureContext(host), server: tlsServer, timeoutMs: limits.tlsHandshakeTimeoutMs }, (secure) =>
+        tlsServer.emit('secureConnection', secure),
+      );
     },
     plain(socket, conn) {
       attachConn(socket, conn);
+      endsAs(conn, 'client_closed', 'the agent closed the connection before completing a request', 'tcp');
       plainServer.emit('connection', socket);
       socket.resume(); // sniff() paused it; the bytes it peeked are waiting in its buffer
     },
@@ -120,12 +86,17 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
  */
 function watchSession(session: http2.ServerHttp2Session, pipeline: Pipeline, idleMs: number): void {
   let open = 0;
+  let streams = 0;
   session.on('stream', (stream) => {
     open++;
+    streams++;
     stream.once('close', () => open--);
   });
   session.setTimeout(idleMs, () => {
-    if (open === 0) session.close();
+    if (open > 0) return;
+    const conn = connOf(session.socket);
+    if (conn && streams === 0) endsAs(conn, 'idle_timeout', `no request within ${idleMs / 1000}s of the TLS handshake (limits.idle_timeout)`, 'h2');
+    session.close();
   });
   const record = (why: string) => {
     const conn = connOf(session.socket);

@@ -2,17 +2,16 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { Route } from '../../policies/types.ts';
-import { attachConn } from '../conn.ts';
+import { attachConn, newConn } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { badRequest } from './bad-request.ts';
-import { clientOf } from './explicit.ts';
 import { applyServerLimits, type Guard, httpServerOptions } from './guard.ts';
 
 export function createRouteServer(route: Route, pipeline: Pipeline, guard: Guard, listener: string): http.Server {
   const server = http.createServer(httpServerOptions(guard.limits));
   applyServerLimits(server, guard.limits, true);
   server.on('connection', (socket: net.Socket) => {
-    const conn = { entry: 'route' as const, listener, client: clientOf(socket), tls: false, route };
+    const conn = newConn(socket, { entry: 'route', listener, route });
     attachConn(socket, conn);
     guard.admitConnection(socket, conn);
   });

@@ -4,9 +4,8 @@ import net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
 import { normalizeHost } from '../../policies/hostnames.ts';
 import type { ConfigRef } from '../config-ref.ts';
-import type { ConnInfo } from '../conn.ts';
+import { type ConnInfo, newConn } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
-import { clientOf } from './explicit.ts';
 import type { Guard } from './guard.ts';
 import { denyTls, type InnerServers } from './inner.ts';
 import { sniff } from './sniff.ts';
@@ -14,7 +13,7 @@ import { sniff } from './sniff.ts';
 export function createTransparentServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, listener: string): net.Server {
   return net.createServer((socket) => {
     socket.on('error', () => {});
-    const conn: ConnInfo = { entry: 'transparent', listener, client: clientOf(socket), tls: false };
+    const conn = newConn(socket, { entry: 'transparent', listener });
     if (!guard.admitConnection(socket, conn)) return;
     void route(socket, conn, config, pipeline, inner, guard);
   });
@@ -25,7 +24,7 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
   if (s.kind === 'http') return inner.plain(socket, conn);
   if (s.kind === 'other') {
     socket.destroy();
-    return pipeline.refuse(conn, s.timeout ? 'header_timeout' : 'bad_request', s.reason, 'tcp');
+    return pipeline.refuse(conn, s.code, s.reason, 'tcp');
   }
   if (!s.serverName) {
     denyTls(socket);
@@ -41,5 +40,5 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
     denyTls(socket);
     return pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });
   }
-  inner.terminate(socket, { ...conn, tls: true, pinned: { host: n.host, port: 443 } }, s.serverName);
+  inner.terminate(socket, { ...conn, tls: true, pinned: { host: n.host, port: 443 } });
 }
