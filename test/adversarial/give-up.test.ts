@@ -11,6 +11,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock.ts';
 import { run } from '../helpers/run.ts';
 import { type Rig, startRig, viaProxy } from './harness.ts';
 
@@ -66,9 +67,9 @@ afterEach(() => {
   agents.clear();
 });
 
-function open(l: Listener, addr: string): Promise<{ s: net.Socket; closed: Promise<void>; read(until: (b: Buffer) => boolean): Promise<Buffer> }> {
+function open(port: number, addr: string): Promise<{ s: net.Socket; closed: Promise<void>; read(until: (b: Buffer) => boolean): Promise<Buffer> }> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ port: portOf(l), host: '127.0.0.1', localAddress: addr, allowHalfOpen: true });
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: addr, allowHalfOpen: true });
     agents.add(s);
     let got = Buffer.alloc(0);
     const waiters: (() => void)[] = [];
@@ -120,7 +121,7 @@ async function leave(a: Awaited<ReturnType<typeof open>>, how: 'fin' | 'rst' | '
 
 /** Through the explicit proxy to the 200, or straight to the transparent listener. */
 async function tunnelOrDirect(l: Listener, addr: string) {
-  const a = await open(l, addr);
+  const a = await open(portOf(l), addr);
   if (l === 'explicit') {
     a.s.write(CONNECT);
     await a.read(has200);
@@ -216,7 +217,7 @@ function httpGiveUps(l: 'explicit' | 'route'): GiveUp[] {
     ...(['fin', 'rst'] as const).map((how) => ({
       listener: l,
       name: `${l === 'explicit' ? 'before CONNECT' : 'before a request'}, by ${how.toUpperCase()}`,
-      play: async (addr: string) => leave(await open(l, addr), how),
+      play: async (addr: string) => leave(await open(portOf(l), addr), how),
       code: 'client_closed',
       reason: /^the agent (closed|reset) the connection before sending a request$/,
     })),
@@ -224,7 +225,7 @@ function httpGiveUps(l: 'explicit' | 'route'): GiveUp[] {
       listener: l,
       name: `in the middle of ${l === 'explicit' ? 'its CONNECT' : 'a request head'}, by ${how.toUpperCase()}`,
       play: async (addr: string) => {
-        const a = await open(l, addr);
+        const a = await open(portOf(l), addr);
         a.s.write(partial);
         await new Promise((r) => setTimeout(r, 50));
         await leave(a, how);
@@ -236,7 +237,7 @@ function httpGiveUps(l: 'explicit' | 'route'): GiveUp[] {
       listener: l,
       name: `in the middle of a request head, by falling silent`,
       play: async (addr) => {
-        const a = await open(l, addr);
+        const a = await open(portOf(l), addr);
         a.s.write(partial);
         await leave(a, 'silent');
       },
@@ -248,7 +249,7 @@ function httpGiveUps(l: 'explicit' | 'route'): GiveUp[] {
       listener: l,
       name: 'after a refusal (garbage answered 400), never closing',
       play: async (addr) => {
-        const a = await open(l, addr);
+        const a = await open(portOf(l), addr);
         a.s.write('GARBAGE / HTTP/1.1\r\n\r\n');
         await a.read((b) => b.includes('\r\n\r\n'));
         await leave(a, 'silent');
@@ -281,7 +282,7 @@ const GIVE_UPS: GiveUp[] = [
     listener: 'explicit',
     name: 'after a denied CONNECT (403), never closing',
     play: async (addr) => {
-      const a = await open('explicit', addr);
+      const a = await open(rig.ports.proxy, addr);
       a.s.write('CONNECT canary.test:443 HTTP/1.1\r\nHost: canary.test:443\r\n\r\n');
       await a.read((b) => b.includes('\r\n\r\n'));
       await leave(a, 'silent');
@@ -401,4 +402,58 @@ describe('an agent that gives up: airlock closes its socket, records it once, an
     const all = rig.airlock.store.db.prepare('SELECT count(*) AS n FROM flows WHERE id > ?').get(start) as { n: number };
     expect(all.n).toBe(GIVE_UPS.length + 1000 + 2);
   }, 120_000);
+});
+
+// The operator's listeners are plain Node HTTP servers (no sniffing, no TLS of airlock's): the same
+// give-ups leave nothing behind there either.
+describe('the admin and UI listeners: an agent that gives up leaves no socket behind', () => {
+  let ops: TestAirlock;
+  beforeAll(async () => {
+    ops = await startTestAirlock('listen: { proxy: 127.0.0.1:0, admin: 127.0.0.1:0, ui: 127.0.0.1:0 }\n');
+  });
+  afterAll(() => ops?.close());
+
+  const heldOn = (port: number) =>
+    execFileSync('ss', ['-tanpH', `( sport = :${port} )`], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(`pid=${process.pid},`) && !l.startsWith('LISTEN'));
+  const ways: [string, (port: number, addr: string) => Promise<void>][] = [
+    ['FIN before a request', async (port, addr) => leave(await open(port, addr), 'fin')],
+    ['RST before a request', async (port, addr) => leave(await open(port, addr), 'rst')],
+    [
+      'FIN in the middle of a request head',
+      async (port, addr) => {
+        const a = await open(port, addr);
+        a.s.write('GET /healthz HT');
+        await leave(a, 'fin');
+      },
+    ],
+    [
+      'garbage (answered 400), never closing',
+      async (port, addr) => {
+        const a = await open(port, addr);
+        a.s.write('GARBAGE\r\n\r\n');
+        await leave(a, 'silent');
+      },
+    ],
+    [
+      'TLS (Node), which the listener does not speak',
+      (port, addr) =>
+        new Promise<void>((resolve) => {
+          const t = tls.connect({ host: '127.0.0.1', port, localAddress: addr, servername: 'airlock.test' } as tls.ConnectionOptions);
+          t.once('error', () => resolve());
+        }),
+    ],
+  ];
+  for (const which of ['admin', 'ui'] as const) {
+    for (const [name, play] of ways) {
+      it(`${which}: ${name}`, async () => {
+        const port = ops.addresses[which]!.port!;
+        await play(port, '127.0.19.251');
+        const until = Date.now() + HANDSHAKE_S * 1000;
+        while (heldOn(port).length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        expect(heldOn(port)).toEqual([]);
+      });
+    }
+  }
 });
