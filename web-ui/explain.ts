@@ -26,7 +26,9 @@ export const CODE_WORDS: Record<string, string> = {
   placeholder_exfiltration:
     'The request carried a credential placeholder that belongs to another host. airlock blocked it as an attempt to send a key somewhere it does not belong.',
   bad_request: 'airlock could not read a valid request (or host name) from the client.',
-  agent_tls: 'The TLS handshake between the agent and airlock failed, usually because the agent does not trust airlock’s CA.',
+  agent_tls: 'TLS between the agent and airlock failed, mostly in the handshake and usually because the agent does not trust airlock’s CA; the reason says how (the alert it sent, a close without one, a timeout).',
+  client_closed: 'The agent closed (or reset) the connection before sending a request; the reason says where it gave up.',
+  idle_timeout: 'The agent opened an HTTP/2 connection and sent no request before limits.idle_timeout, so airlock closed it.',
   internal_error: 'airlock itself failed while handling this request.',
   upstream_tls: 'The upstream server’s certificate could not be verified against the system roots and upstream.ca_files.',
   upstream_timeout: 'The upstream server did not answer in time.',
