@@ -58,8 +58,8 @@ export function attachConn(socket: object, conn: ConnInfo): void {
 }
 
 /**
- * The ConnInfo of a request's socket. A TLS socket that Node's TLS server created around one of
- * our sockets reaches it through `_parent` (the wrapped socket), which Node has kept for years.
+ * The ConnInfo of a request's socket. airlock attaches it to the TLS sockets it makes too; a TLS
+ * socket wrapping one of ours also reaches it through `_parent` (the wrapped socket).
  */
 export function connOf(socket: object | null | undefined): ConnInfo | undefined {
   const s = socket as Carrier | undefined;

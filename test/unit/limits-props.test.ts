@@ -12,13 +12,14 @@ const parse = (v: unknown) => {
 describe('limits', () => {
   it('defaults when absent', () => {
     expect(parse(undefined)).toEqual({ limits: DEFAULT_LIMITS, problems: [] });
-    expect(DEFAULT_LIMITS).toMatchObject({ maxHeaderBytes: 32768, maxHeaders: 100, maxUrlBytes: 8192, headerTimeoutMs: 10_000, bodyTimeoutMs: 60_000 });
+    expect(DEFAULT_LIMITS).toMatchObject({ maxHeaderBytes: 32768, maxHeaders: 100, maxUrlBytes: 8192, headerTimeoutMs: 10_000, tlsHandshakeTimeoutMs: 10_000, bodyTimeoutMs: 60_000 });
   });
 
   it('reads sizes and durations with units', () => {
-    const r = parse({ max_header_bytes: '16KiB', header_timeout: '2s', idle_timeout: '2m', max_connections_per_client: 10 });
+    const r = parse({ max_header_bytes: '16KiB', header_timeout: '2s', tls_handshake_timeout: '3s', idle_timeout: '2m', max_connections_per_client: 10 });
     expect(r.problems).toEqual([]);
-    expect(r.limits).toMatchObject({ maxHeaderBytes: 16384, headerTimeoutMs: 2000, idleTimeoutMs: 120_000, maxConnectionsPerClient: 10 });
+    expect(r.limits).toMatchObject({ maxHeaderBytes: 16384, headerTimeoutMs: 2000, tlsHandshakeTimeoutMs: 3000, idleTimeoutMs: 120_000, maxConnectionsPerClient: 10 });
+    expect(parse({ tls_handshake_timeout: '0s' }).problems).toEqual(['limits.tls_handshake_timeout: 0s is out of range (1s to 10m)']);
   });
 
   it('names every problem by its path', () => {
