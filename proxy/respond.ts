@@ -84,7 +84,7 @@ export function writeRawRefusal(socket: Duplex, status: number, r: Refusal, extr
 }
 
 /** How long a socket airlock has ended may wait for the agent's FIN before it is destroyed. */
-export const LINGER_MS = 2000;
+const LINGER_MS = 2000;
 
 /**
  * Sends `last` and closes: what the agent still sends is read and dropped (a socket closed with

@@ -147,10 +147,10 @@ async function curlRejects(l: Listener, addr: string): Promise<void> {
 }
 
 /** A handshake the agent completes (it trusts airlock's CA), then it closes without a request. */
-async function handshakeThenFin(l: Listener, addr: string): Promise<void> {
+async function handshakeThenFin(l: Listener, addr: string, alpn: string[]): Promise<void> {
   const socket = l === 'explicit' ? (await tunnelOrDirect(l, addr)).s : undefined;
   await new Promise<void>((resolve) => {
-    const t = tls.connect({ ...(socket ? { socket } : { host: '127.0.0.1', port: portOf(l), localAddress: addr }), servername: 'api.test', ca: rig.ca });
+    const t = tls.connect({ ...(socket ? { socket } : { host: '127.0.0.1', port: portOf(l), localAddress: addr }), servername: 'api.test', ca: rig.ca, ALPNProtocols: alpn });
     t.on('error', () => {});
     t.once('secureConnect', () => t.end());
     t.once('close', () => resolve());
@@ -200,13 +200,13 @@ function tlsGiveUps(l: Listener): GiveUp[] {
     })),
     { listener: l, name: "rejecting airlock's certificate (Node tls)", play: (addr) => nodeRejects(l, addr), code: 'agent_tls', reason: /without an alert: most likely it does not trust airlock's CA/ },
     { listener: l, name: "rejecting airlock's certificate (curl)", play: (addr) => curlRejects(l, addr), code: 'agent_tls', reason: /the agent sent alert unknown_ca: it does not trust airlock's CA/ },
-    {
+    ...(['http/1.1', 'h2'] as const).map((alpn) => ({
       listener: l,
-      name: 'after the TLS handshake, by FIN without a request',
-      play: (addr) => handshakeThenFin(l, addr),
+      name: `after the TLS handshake (${alpn}), by FIN without a request`,
+      play: (addr: string) => handshakeThenFin(l, addr, [alpn]),
       code: 'client_closed',
       reason: /^the agent closed the connection after the TLS handshake, before sending a request$/,
-    },
+    })),
   ];
 }
 
@@ -402,6 +402,26 @@ describe('an agent that gives up: airlock closes its socket, records it once, an
     const all = rig.airlock.store.db.prepare('SELECT count(*) AS n FROM flows WHERE id > ?').get(start) as { n: number };
     expect(all.n).toBe(GIVE_UPS.length + 1000 + 2);
   }, 120_000);
+});
+
+describe('an HTTP/2 connection that never opens a stream', () => {
+  it('is closed after limits.idle_timeout and recorded once as idle_timeout', async () => {
+    const addr = '127.0.19.252';
+    const mark = await rig.mark();
+    const t = tls.connect({ host: '127.0.0.1', port: rig.ports.transparent, localAddress: addr, servername: 'api.test', ca: rig.ca, ALPNProtocols: ['h2'] } as tls.ConnectionOptions);
+    t.on('error', () => {});
+    await new Promise((r) => t.once('secureConnect', r));
+    expect(t.alpnProtocol).toBe('h2');
+    t.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00', 'latin1')); // preface, empty SETTINGS
+    t.resume();
+    await new Promise((r) => t.once('end', r)); // the rig's idle_timeout is 5s
+    expect(await released(addr, 2000)).toEqual(NONE);
+    await recorded(addr, mark, 1, 1000);
+    const flows = await flowsFrom(addr, mark);
+    expect(flows).toHaveLength(1);
+    expect(flows[0]).toMatchObject({ code: 'idle_timeout', reason: 'no request within 5s of the TLS handshake (limits.idle_timeout)' });
+    t.destroy();
+  }, 20_000);
 });
 
 // The operator's listeners are plain Node HTTP servers (no sniffing, no TLS of airlock's): the same
