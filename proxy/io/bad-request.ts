@@ -28,7 +28,8 @@ export function badRequest(pipeline: Pipeline, err: Error & { code?: string; rea
   // The agent went away (a reset, or its FIN in the middle of a request head): nobody to answer.
   // If no flow names the connection yet, it is recorded as it closes (guard.ts).
   if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
-    const started = (socket as net.Socket).bytesRead > 0;
+    // Node reports a FIN inside a message as HPE_INVALID_EOF_STATE (an empty connection just ends).
+    const started = err.code === 'HPE_INVALID_EOF_STATE' || (socket as net.Socket).bytesRead > 0;
     const how = err.code === 'ECONNRESET' ? 'reset' : 'closed';
     if (conn) endsAs(conn, 'client_closed', `the agent ${how} the connection ${started ? 'in the middle of a request' : 'before sending a request'}`, 'h1');
     return void socket.destroy();
