@@ -146,13 +146,13 @@ async function curlRejects(l: Listener, addr: string): Promise<void> {
   expect(r.stderr).toMatch(/certificate/i);
 }
 
-/** A handshake the agent completes (it trusts airlock's CA), then it closes without a request. */
-async function handshakeThenFin(l: Listener, addr: string, alpn: string[]): Promise<void> {
+/** A handshake the agent completes (it trusts airlock's CA), then it closes without a (complete) request. */
+async function handshakeThenFin(l: Listener, addr: string, alpn: string[], last = ''): Promise<void> {
   const socket = l === 'explicit' ? (await tunnelOrDirect(l, addr)).s : undefined;
   await new Promise<void>((resolve) => {
     const t = tls.connect({ ...(socket ? { socket } : { host: '127.0.0.1', port: portOf(l), localAddress: addr }), servername: 'api.test', ca: rig.ca, ALPNProtocols: alpn });
     t.on('error', () => {});
-    t.once('secureConnect', () => t.end());
+    t.once('secureConnect', () => t.end(last));
     t.once('close', () => resolve());
   });
 }
@@ -207,6 +207,13 @@ function tlsGiveUps(l: Listener): GiveUp[] {
       code: 'client_closed',
       reason: /^the agent closed the connection after the TLS handshake, before sending a request$/,
     })),
+    {
+      listener: l,
+      name: 'after the TLS handshake, in the middle of a request head, by FIN',
+      play: (addr) => handshakeThenFin(l, addr, ['http/1.1'], 'GET /echo HTTP/1.1\r\nHost: api.te'),
+      code: 'client_closed',
+      reason: /^the agent closed the connection in the middle of a request$/,
+    },
   ];
 }
 
