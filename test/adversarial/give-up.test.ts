@@ -20,10 +20,12 @@ const LINGER_MS = 2000; // proxy/respond.ts: an ended socket waits this long at 
 
 let rig: Rig;
 let hello: Buffer; // a real ClientHello (Node's, SNI api.test): airlock answers it with a ServerHello
+let helloNoSni: Buffer; // the same without SNI (CONNECT only: the transparent listener refuses it)
 let start: number; // the newest flow before this file's give-ups
 beforeAll(async () => {
   rig = await startRig('', `  tls_handshake_timeout: ${HANDSHAKE_S}s`);
   hello = await nodeClientHello('api.test');
+  helloNoSni = await nodeClientHello();
   start = await rig.mark();
 });
 afterAll(() => rig?.close());
@@ -42,7 +44,7 @@ interface GiveUp {
 }
 
 /** The first flight of a real Node TLS client: a ClientHello with key shares airlock can answer. */
-function nodeClientHello(servername: string): Promise<Buffer> {
+function nodeClientHello(servername?: string): Promise<Buffer> {
   return new Promise((resolve) => {
     let t: tls.TLSSocket;
     const wire = new Duplex({
@@ -53,7 +55,8 @@ function nodeClientHello(servername: string): Promise<Buffer> {
         setImmediate(() => t.destroy());
       },
     });
-    t = tls.connect({ socket: wire, servername });
+    // Without a name, as for an IP address: Node then sends no SNI.
+    t = tls.connect({ socket: wire, ...(servername ? { servername } : { host: '127.0.0.1' }) });
     t.on('error', () => {});
   });
 }
@@ -317,6 +320,32 @@ const GIVE_UPS: GiveUp[] = [
   afterRequest('transparent', '--http1.1'),
   afterRequest('transparent', '--http2'),
   ...httpGiveUps('route'),
+  // Without SNI airlock uses the CONNECT host's leaf: the same handshake, the same deadline.
+  {
+    listener: 'explicit',
+    name: 'without SNI, after the ServerHello, by falling silent',
+    play: async (addr) => {
+      const a = await tunnelOrDirect('explicit', addr);
+      a.s.write(helloNoSni);
+      await a.read(serverHello);
+      await leave(a, 'silent');
+    },
+    code: 'agent_tls',
+    reason: new RegExp(`^TLS handshake with the agent failed: not finished within ${HANDSHAKE_S}s \\(limits.tls_handshake_timeout\\)$`),
+    graceMs: 1000,
+  },
+  {
+    listener: 'explicit',
+    name: 'without SNI, after the ServerHello, by FIN without an alert',
+    play: async (addr) => {
+      const a = await tunnelOrDirect('explicit', addr);
+      a.s.write(helloNoSni);
+      await a.read(serverHello);
+      await leave(a, 'fin');
+    },
+    code: 'agent_tls',
+    reason: /without an alert: most likely it does not trust airlock's CA/,
+  },
 ];
 
 /** Sockets this process still holds on airlock's listener ports (any TCP state: ESTAB, CLOSE-WAIT, FIN-WAIT-2, ...). */
