@@ -36,7 +36,13 @@ export function acceptTls(socket: net.Socket, conn: ConnInfo, o: HandshakeOption
   };
   // A deadline, not Node's handshakeTimeout: that one is an idle timer, which a byte now and then resets.
   const timer = setTimeout(() => fail(`not finished within ${o.timeoutMs / 1000}s (limits.tls_handshake_timeout)`), o.timeoutMs);
-  secure.on('error', (err) => fail(describeTlsError(err)));
+  secure.once('close', () => clearTimeout(timer)); // however it closed (airlock stopping too), no deadline is left
+  secure.on('error', (err: Error & { code?: string }) => {
+    if (!settled) return fail(describeTlsError(err));
+    // After the handshake the socket's reader (HTTP/1 or HTTP/2) closes it; this says why, should no flow name the connection.
+    if (err.code === 'ECONNRESET') endsAs(conn, 'client_closed', 'the agent reset the connection after the TLS handshake, before sending a request', 'tls');
+    else endsAs(conn, 'agent_tls', `TLS with the agent failed after the handshake: ${describeTlsError(err)}`, 'tls');
+  });
   // The agent's FIN mid-handshake: what a Node client does when it rejects the certificate (no alert).
   secure.once('end', () => fail(`the agent closed the connection during the handshake without an alert: most likely ${NOT_TRUSTED}`));
   secure.once('secure', () => {
@@ -60,9 +66,10 @@ function releaseAsNodeServerDoes(secure: tls.TLSSocket): void {
   (secure as unknown as { secureConnecting: boolean }).secureConnecting = false;
 }
 
-function describeTlsError(err: Error & { code?: string }): string {
+function describeTlsError(err: Error & { code?: string; reason?: string }): string {
   const alert = /^ERR_SSL_(?:SSLV3|TLSV1)_ALERT_(\w+)$/.exec(err.code ?? '')?.[1].toLowerCase();
   if (alert) return `the agent sent alert ${alert}${UNTRUSTED.has(alert) ? `: ${NOT_TRUSTED}` : ''}`;
   if (err.code === 'ECONNRESET') return 'the agent reset the connection';
-  return err.message;
+  // OpenSSL's message carries its source path; its reason is the part that says what went wrong.
+  return err.reason ? `${err.reason} (${err.code})` : err.message;
 }

@@ -25,6 +25,8 @@ export function describeClientError(err: Error & { code?: string; reason?: strin
 export function badRequest(pipeline: Pipeline, err: Error & { code?: string; reason?: string }, socket: Duplex, limits?: Limits): void {
   const conn = connOf(socket);
   if (closing.has(socket)) return; // already answered (a refused request) and closing
+  // TLS itself broke (a forged record): nothing can be answered; agent-tls.ts says what happened.
+  if (err.code?.startsWith('ERR_SSL_')) return void socket.destroy();
   // The agent went away (a reset, or its FIN in the middle of a request head): nobody to answer.
   // If no flow names the connection yet, it is recorded as it closes (guard.ts).
   if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {

@@ -160,6 +160,24 @@ async function handshakeThenFin(l: Listener, addr: string, alpn: string[], last 
   });
 }
 
+/** A handshake the agent completes, then a forged TLS record where its first request should be. */
+async function forgedRecord(l: Listener, addr: string, alpn: string): Promise<void> {
+  const a = await tunnelOrDirect(l, addr);
+  // The TLS client writes through `wire` onto the agent's socket, so the test can add bytes of its own.
+  const wire = new Duplex({
+    read() {},
+    write(c: Buffer, _e, cb) {
+      a.s.write(c, cb);
+    },
+  });
+  a.s.on('data', (d) => wire.push(d));
+  const t = tls.connect({ socket: wire, servername: 'api.test', ca: rig.ca, ALPNProtocols: [alpn] });
+  t.on('error', () => {});
+  await new Promise((r) => t.once('secureConnect', r));
+  a.s.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 7)]));
+  await leave(a, 'silent');
+}
+
 function tlsGiveUps(l: Listener): GiveUp[] {
   const before = l === 'explicit' ? 'CONNECT tunnel: the agent' : 'the agent';
   return [
@@ -209,6 +227,13 @@ function tlsGiveUps(l: Listener): GiveUp[] {
       play: (addr: string) => handshakeThenFin(l, addr, [alpn]),
       code: 'client_closed',
       reason: /^the agent closed the connection after the TLS handshake, before sending a request$/,
+    })),
+    ...(['http/1.1', 'h2'] as const).map((alpn) => ({
+      listener: l,
+      name: `after the TLS handshake (${alpn}), a forged TLS record`,
+      play: (addr: string) => forgedRecord(l, addr, alpn),
+      code: 'agent_tls',
+      reason: /^TLS with the agent failed after the handshake: decryption failed or bad record mac/,
     })),
     {
       listener: l,
