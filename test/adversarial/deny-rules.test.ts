@@ -58,7 +58,7 @@ describe('a whole host denied under a wildcard allow', () => {
     // The tunnel closed without a request: recorded once airlock sees the close.
     let flows = await rig.flowsAfter(mark);
     for (let i = 0; i < 40 && flows.length === 0; i++) flows = await rig.flowsAfter(mark);
-    expect(flows.map((f) => f.reason)).toEqual(['tunnel carried neither TLS nor HTTP: connection closed before any request']);
+    expect(flows.map((f) => [f.code, f.reason])).toEqual([['client_closed', 'CONNECT tunnel: the agent closed the connection before sending anything']]);
   });
 
   it('curl through the explicit proxy: the 403 JSON names the rule', async () => {
