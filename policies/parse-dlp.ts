@@ -10,7 +10,7 @@ import { checkKeys, type Fields, join, mapping, optBool, optInt, optList, optStr
 import type { DlpConfig, DlpException } from './types.ts';
 
 const KEYS = ['enabled', 'mode', 'responses', 'actions', 'custom', 'exceptions', 'max_decoded_bytes', 'max_ratio'];
-const RULE_KEYS = ['id', 'description', 'pattern', 'keywords', 'severity', 'action', 'examples'];
+const RULE_KEYS = ['id', 'description', 'service', 'source', 'pattern', 'keywords', 'severity', 'action', 'examples'];
 const EXCEPTION_KEYS = ['hosts', 'paths', 'rules', 'action'];
 const ACTIONS: readonly RuleAction[] = ['block', 'redact', 'log', 'off'];
 const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
@@ -100,6 +100,8 @@ function parseCustom(fields: Fields, p: Problems): DlpRule[] {
     const rule: DlpRule = {
       id,
       description: optString(f, 'description', path, p) ?? `custom rule ${id}`,
+      service: optString(f, 'service', path, p) ?? 'custom',
+      source: optString(f, 'source', path, p) ?? 'policy file',
       pattern,
       keywords: keywords.filter((k): k is string => k !== undefined),
       severity: severity as Severity,

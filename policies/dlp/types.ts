@@ -10,6 +10,13 @@ export interface DlpRule {
   id: string;
   /** Plain words for auditors: what the rule finds. */
   description: string;
+  /** Who issues the credential (`GitHub`, `Stripe`), or what kind of data it is (`generic`, `PII`). */
+  service: string;
+  /**
+   * Where the format is documented (prefix, length, alphabet, checksum): the issuer's page when it
+   * publishes one, else the public scanner rule the facts come from. Custom rules: `policy file`.
+   */
+  source: string;
   /**
    * RE2 pattern (no lookaround, no backreferences). If it has a capture group, group 1 is the
    * secret (what is masked, validated and redacted); otherwise the whole match is.

@@ -5,10 +5,12 @@ import type { DlpRule } from '../../policies/dlp/types.ts';
 import { compileEngine } from '../../proxy/dlp/engine.ts';
 import { HOLD, type RuleAction, type Rules, scanValue, StreamScanner } from '../../proxy/dlp/stream.ts';
 
+const T = { service: 'test', source: 'this test' };
 const RULES: DlpRule[] = [
-  { id: 'test-aws-key', description: 'AWS key id', pattern: '\\b(AKIA[0-9A-Z]{16})\\b', keywords: ['akia'], severity: 'critical', action: 'block', examples: { match: [], nomatch: [] } },
-  { id: 'test-token', description: 'token', pattern: '\\b(tok_[a-z0-9]{20})\\b', keywords: ['tok_'], severity: 'high', action: 'redact', examples: { match: [], nomatch: [] } },
+  { ...T, id: 'test-aws-key', description: 'AWS key id', pattern: '\\b(AKIA[0-9A-Z]{16})\\b', keywords: ['akia'], severity: 'critical', action: 'block', examples: { match: [], nomatch: [] } },
+  { ...T, id: 'test-token', description: 'token', pattern: '\\b(tok_[a-z0-9]{20})\\b', keywords: ['tok_'], severity: 'high', action: 'redact', examples: { match: [], nomatch: [] } },
   {
+    ...T,
     id: 'test-pem',
     description: 'PEM key',
     pattern: '-----BEGIN PRIVATE KEY-----[A-Za-z0-9+/=\\s]{16,1000}-----END PRIVATE KEY-----',
@@ -17,7 +19,7 @@ const RULES: DlpRule[] = [
     action: 'block',
     examples: { match: [], nomatch: [] },
   },
-  { id: 'test-digits', description: 'nine digits', pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b', keywords: [], severity: 'low', action: 'log', examples: { match: [], nomatch: [] } },
+  { ...T, id: 'test-digits', description: 'nine digits', pattern: '\\b\\d{3}-\\d{2}-\\d{4}\\b', keywords: [], severity: 'low', action: 'log', examples: { match: [], nomatch: [] } },
 ];
 const engine = compileEngine(RULES);
 const rules = (override: Partial<Record<string, RuleAction>> = {}, report = false): Rules => ({

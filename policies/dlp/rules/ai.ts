@@ -7,6 +7,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'anthropic-api-key',
     description: 'Anthropic API key (sk-ant-api03-…)',
+    service: 'Anthropic',
+    source: 'https://docs.anthropic.com/en/api/overview',
     pattern: re`\b(sk-ant-api03-[A-Za-z0-9_-]{93}AA)${END}`,
     keywords: ['sk-ant-api03-'],
     validate: randomToken(4),
@@ -20,6 +22,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'anthropic-admin-key',
     description: 'Anthropic Admin API key (sk-ant-admin01-…)',
+    service: 'Anthropic',
+    source: 'https://docs.anthropic.com/en/api/administration-api',
     pattern: re`\b(sk-ant-admin01-[A-Za-z0-9_-]{93}AA)${END}`,
     keywords: ['sk-ant-admin01-'],
     validate: randomToken(4),
@@ -33,6 +37,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'anthropic-oauth-token',
     description: 'Anthropic OAuth access or refresh token (sk-ant-oat01- / sk-ant-ort01-, e.g. Claude Code logins)',
+    service: 'Anthropic',
+    source: 'no published spec: prefixes as issued by Claude Code logins (sk-ant-oat01-, sk-ant-ort01-)',
     pattern: re`\b(sk-ant-o[ar]t01-[A-Za-z0-9_-]{80,120})${END}`,
     keywords: ['sk-ant-oat01-', 'sk-ant-ort01-'],
     validate: randomToken(4),
@@ -46,6 +52,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'openai-api-key',
     description: 'OpenAI API key (sk-proj-…, sk-svcacct-…, sk-admin-…, or the older sk-…T3BlbkFJ… form)',
+    service: 'OpenAI',
+    source: 'https://platform.openai.com/docs/api-reference/authentication',
     pattern: re`\b(sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,250}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}))${END}`,
     keywords: ['sk-proj-', 'sk-svcacct-', 'sk-admin-', 't3blbkfj'],
     validate: randomToken(4),
@@ -63,6 +71,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'openrouter-api-key',
     description: 'OpenRouter API key (sk-or-v1-…)',
+    service: 'OpenRouter',
+    source: 'https://openrouter.ai/docs/api-reference/authentication',
     pattern: re`\b(sk-or-v1-[a-f0-9]{64})\b`,
     keywords: ['sk-or-v1-'],
     validate: randomToken(3),
@@ -76,6 +86,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'huggingface-token',
     description: 'Hugging Face user access token (hf_…) or organization token (api_org_…)',
+    service: 'Hugging Face',
+    source: 'https://huggingface.co/docs/hub/security-tokens',
     pattern: re`\b((?:hf_|api_org_)[A-Za-z]{34})\b`,
     keywords: ['hf_', 'api_org_'],
     validate: randomToken(3.5),
@@ -89,6 +101,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'cohere-api-key',
     description: 'Cohere API key (40 characters next to a cohere / co_api_key name)',
+    service: 'Cohere',
+    source: 'https://docs.cohere.com/reference/about',
     pattern: assigned('cohere|co_api_key', '[A-Za-z0-9]{40}'),
     keywords: ['cohere', 'co_api_key'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -102,6 +116,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'groq-api-key',
     description: 'Groq API key (gsk_…)',
+    service: 'Groq',
+    source: 'https://console.groq.com/docs/quickstart',
     pattern: re`\b(gsk_[A-Za-z0-9]{52})\b`,
     keywords: ['gsk_'],
     validate: randomToken(3.5),
@@ -115,6 +131,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'replicate-api-token',
     description: 'Replicate API token (r8_…)',
+    service: 'Replicate',
+    source: 'https://replicate.com/docs/reference/http#authentication',
     pattern: re`\b(r8_[A-Za-z0-9]{37})\b`,
     keywords: ['r8_'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -128,6 +146,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'mistral-api-key',
     description: 'Mistral AI API key (32 characters next to a mistral key name)',
+    service: 'Mistral AI',
+    source: 'https://docs.mistral.ai/getting-started/quickstart/',
     pattern: assigned('mistral', '[A-Za-z0-9]{32}'),
     keywords: ['mistral'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -141,6 +161,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'perplexity-api-key',
     description: 'Perplexity API key (pplx-…)',
+    service: 'Perplexity',
+    source: 'https://docs.perplexity.ai/guides/getting-started',
     pattern: re`\b(pplx-[A-Za-z0-9]{48})\b`,
     keywords: ['pplx-'],
     validate: randomToken(3.5),
@@ -154,6 +176,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'xai-api-key',
     description: 'xAI (Grok) API key (xai-…)',
+    service: 'xAI',
+    source: 'https://docs.x.ai/docs/overview',
     pattern: re`\b(xai-[A-Za-z0-9]{80})\b`,
     keywords: ['xai-'],
     validate: randomToken(3.5),
@@ -167,6 +191,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'deepseek-api-key',
     description: 'DeepSeek API key (sk- followed by 32 hex digits)',
+    service: 'DeepSeek',
+    source: 'https://api-docs.deepseek.com/',
     pattern: re`\b(sk-[a-f0-9]{32})\b`,
     keywords: ['sk-'],
     validate: all(randomToken(3), mixedChars),
@@ -180,6 +206,8 @@ export const aiRules: DlpRule[] = [
   {
     id: 'langsmith-api-key',
     description: 'LangSmith API key (lsv2_pt_… / lsv2_sk_…)',
+    service: 'LangSmith',
+    source: 'https://docs.smith.langchain.com/administration/how_to_guides/organization_management/create_account_api_key',
     pattern: re`\b(lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10})\b`,
     keywords: ['lsv2_'],
     validate: randomToken(3),

@@ -7,6 +7,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'slack-bot-token',
     description: 'Slack bot token (xoxb-…)',
+    service: 'Slack',
+    source: 'https://api.slack.com/concepts/token-types',
     pattern: re`\b(xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24,34})\b`,
     keywords: ['xoxb-'],
     validate: randomToken(3),
@@ -20,6 +22,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'slack-user-token',
     description: 'Slack user token (xoxp-…)',
+    service: 'Slack',
+    source: 'https://api.slack.com/concepts/token-types',
     pattern: re`\b(xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{28,34})\b`,
     keywords: ['xoxp-'],
     validate: randomToken(3),
@@ -33,6 +37,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'slack-app-token',
     description: 'Slack app-level token (xapp-…)',
+    service: 'Slack',
+    source: 'https://api.slack.com/concepts/token-types',
     pattern: re`\b(xapp-[0-9]-[A-Z0-9]{9,11}-[0-9]{10,13}-[a-f0-9]{64})\b`,
     keywords: ['xapp-'],
     validate: randomToken(3),
@@ -46,6 +52,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'slack-legacy-token',
     description: 'Slack legacy, workspace, refresh or configuration token (xoxa-, xoxo-, xoxr-, xoxs-, xoxe-)',
+    service: 'Slack',
+    source: 'https://api.slack.com/concepts/token-types',
     pattern: re`\b(xox[aorse](?:\.xox[bp])?-[0-9]{1,2}-[A-Za-z0-9-]{20,250}|xox[aors]-[0-9]{10,13}-[A-Za-z0-9-]{20,150})(?:[^A-Za-z0-9-]|$)`,
     keywords: ['xoxa-', 'xoxo-', 'xoxr-', 'xoxs-', 'xoxe-', 'xoxe.'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -59,6 +67,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'slack-webhook-url',
     description: 'Slack incoming webhook or workflow trigger URL (hooks.slack.com/…)',
+    service: 'Slack',
+    source: 'https://api.slack.com/messaging/webhooks',
     pattern: re`https://hooks\.slack\.com/(?:services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24}|workflows/T[A-Z0-9]{8,12}/A[A-Z0-9]{8,12}/[0-9]{10,20}/[A-Za-z0-9]{24}|triggers/T[A-Z0-9]{8,12}/[0-9]{10,20}/[a-f0-9]{32})`,
     keywords: ['hooks.slack.com'],
     validate: randomToken(3),
@@ -72,6 +82,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'discord-bot-token',
     description: 'Discord bot token (base64 bot id . timestamp . HMAC; the id must decode to a Discord snowflake)',
+    service: 'Discord',
+    source: 'https://discord.com/developers/docs/reference#authentication',
     pattern: re`(?:^|[^A-Za-z0-9_-])([MNO][A-Za-z0-9_-]{22,26}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40})${END}`,
     keywords: [],
     validate: discordBotToken,
@@ -85,6 +97,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'discord-webhook-url',
     description: 'Discord webhook URL (discord.com/api/webhooks/<id>/<token>)',
+    service: 'Discord',
+    source: 'https://discord.com/developers/docs/resources/webhook',
     pattern: re`https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,68}`,
     keywords: ['discord'],
     validate: randomToken(3.5),
@@ -98,6 +112,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'telegram-bot-token',
     description: 'Telegram bot token (<bot id>:AA…)',
+    service: 'Telegram',
+    source: 'https://core.telegram.org/bots/api#authorizing-your-bot',
     pattern: re`(?:^|[^0-9A-Za-z_:-]|bot)([0-9]{8,10}:AA[A-Za-z0-9_-]{33})${END}`,
     keywords: [':aa'],
     validate: randomToken(3.5),
@@ -111,6 +127,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'teams-webhook-url',
     description: 'Microsoft Teams incoming webhook or Power Automate / Logic Apps workflow URL',
+    service: 'Microsoft Teams',
+    source: 'https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/add-incoming-webhook',
     pattern: re`https://[A-Za-z0-9-]{1,64}\.webhook\.office\.com/webhookb2/[0-9a-f-]{36}@[0-9a-f-]{36}/IncomingWebhook/[A-Za-z0-9]{32}/[0-9a-f-]{36}(?:/[A-Za-z0-9_-]{40,60})?|https://[A-Za-z0-9.-]{1,80}\.logic\.azure\.com(?::443)?/workflows/[0-9a-f]{32}/triggers/[A-Za-z0-9_]{1,64}/paths/invoke\?[^\s"'<>]{0,200}?sig=[A-Za-z0-9_-]{43}`,
     keywords: ['webhook.office.com', 'logic.azure.com'],
     validate: randomToken(3.5),
@@ -127,6 +145,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'twilio-api-key',
     description: 'Twilio API key SID (SK + 32 hex) next to a twilio key name',
+    service: 'Twilio',
+    source: 'https://www.twilio.com/docs/iam/api-keys',
     pattern: assigned('twilio', 'SK[0-9a-f]{32}'),
     keywords: ['twilio'],
     validate: all(randomToken(3), mixedChars),
@@ -140,6 +160,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'twilio-auth-token',
     description: 'Twilio auth token or API secret (32 hex next to a twilio key name)',
+    service: 'Twilio',
+    source: 'https://www.twilio.com/docs/iam/credentials/api',
     pattern: assigned('twilio', '[a-f0-9]{32}'),
     keywords: ['twilio'],
     validate: all(randomToken(3), mixedChars),
@@ -153,6 +175,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'sendgrid-api-key',
     description: 'SendGrid API key (SG.<id>.<secret>)',
+    service: 'SendGrid',
+    source: 'https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys',
     pattern: re`\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})${END}`,
     keywords: ['sg.'],
     validate: randomToken(4),
@@ -166,6 +190,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'mailgun-api-key',
     description: 'Mailgun API key (key-…)',
+    service: 'Mailgun',
+    source: 'https://documentation.mailgun.com/docs/mailgun/api-reference/authentication/',
     pattern: re`\b(key-[0-9a-f]{32})\b`,
     keywords: ['key-'],
     validate: all(randomToken(3), mixedChars),
@@ -179,6 +205,8 @@ export const chatRules: DlpRule[] = [
   {
     id: 'mailchimp-api-key',
     description: 'Mailchimp API key (32 hex + data-center suffix, e.g. -us21)',
+    service: 'Mailchimp',
+    source: 'https://mailchimp.com/developer/marketing/guides/quick-start/',
     pattern: re`\b([0-9a-f]{32}-us[0-9]{1,2})\b`,
     keywords: ['-us'],
     validate: all(randomToken(3), mixedChars),

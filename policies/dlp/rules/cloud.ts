@@ -9,6 +9,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'aws-access-key-id',
     description: 'AWS access key ID (AKIA long-term, ASIA temporary, and the other IAM key prefixes)',
+    service: 'AWS',
+    source: 'https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids',
     pattern: re`\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16})\b`,
     keywords: ['akia', 'asia', 'abia', 'acca', 'a3t'],
     validate: all(notAwsExample, randomToken(3)),
@@ -22,6 +24,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'aws-secret-access-key',
     description: 'AWS secret access key (40 base64 characters next to an aws_secret / SecretAccessKey name)',
+    service: 'AWS',
+    source: 'https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html',
     pattern: assigned(re`secret[_-]?access[_-]?key|aws[_-]?secret`, '[A-Za-z0-9/+]{40}', re`(?:[^A-Za-z0-9/+=]|$)`),
     keywords: ['secretaccesskey', 'secret_access_key', 'secret-access-key', 'aws_secret', 'aws-secret', 'awssecret'],
     validate: all(notAwsExample, randomToken(4), notIdentifier),
@@ -44,6 +48,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'aws-session-token',
     description: 'AWS STS session token (temporary credentials; starts IQoJb3JpZ2luX2Vj or FwoGZXIvYXdzE)',
+    service: 'AWS',
+    source: 'https://docs.aws.amazon.com/STS/latest/APIReference/API_Credentials.html',
     pattern: re`(?:^|[^A-Za-z0-9+/])((?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE)[A-Za-z0-9+/]{100,1000}[A-Za-z0-9+/]{0,1000}={0,2})${END64}`,
     keywords: ['iqojb3jpz2lux2vj', 'fwogzxivyxdze'],
     validate: randomToken(4.5),
@@ -57,6 +63,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'gcp-service-account-key',
     description: 'Google Cloud service-account key file (JSON with "type": "service_account" and its private key)',
+    service: 'Google Cloud',
+    source: 'https://cloud.google.com/iam/docs/keys-create-delete',
     // Key files list "type" first; sorted dumps list it last: either order, the private key included.
     pattern: (() => {
       const name = (n: string) => re`\\?"${n}\\?"\s{0,4}:\s{0,4}\\?"`;
@@ -81,6 +89,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'gcp-api-key',
     description: 'Google API key (AIza…: Maps, Firebase, Gemini / AI Studio and other Google APIs)',
+    service: 'Google Cloud',
+    source: 'https://cloud.google.com/docs/authentication/api-keys',
     pattern: re`\b(AIza[0-9A-Za-z_-]{35})${END}`,
     keywords: ['aiza'],
     validate: randomToken(3.5),
@@ -97,6 +107,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'google-oauth-client-secret',
     description: 'Google OAuth client secret (GOCSPX-…)',
+    service: 'Google Cloud',
+    source: 'https://developers.google.com/identity/protocols/oauth2',
     pattern: re`\b(GOCSPX-[0-9A-Za-z_-]{28})${END}`,
     keywords: ['gocspx-'],
     validate: randomToken(3.5),
@@ -110,6 +122,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'google-oauth-access-token',
     description: 'Google OAuth 2.0 access token (ya29.…)',
+    service: 'Google Cloud',
+    source: 'https://developers.google.com/identity/protocols/oauth2',
     pattern: re`\b(ya29\.[0-9A-Za-z_-]{30,1000})${END}`,
     keywords: ['ya29.'],
     validate: randomToken(4),
@@ -123,6 +137,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'azure-storage-account-key',
     description: 'Azure Storage account key (AccountKey= in a storage connection string)',
+    service: 'Microsoft Azure',
+    source: 'https://learn.microsoft.com/en-us/azure/storage/common/storage-configure-connection-string',
     pattern: re`(?i:AccountKey)=([A-Za-z0-9+/]{86}==)`,
     keywords: ['accountkey='],
     validate: randomToken(4.5),
@@ -136,6 +152,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'azure-sas-token',
     description: 'Azure shared access signature (sv=…&sig=… in a Storage or Service URL)',
+    service: 'Microsoft Azure',
+    source: 'https://learn.microsoft.com/en-us/rest/api/storageservices/create-service-sas',
     pattern: re`[?&]sv=[0-9]{4}-[0-9]{2}-[0-9]{2}(?:&[^\s"'<>&]{1,80}){0,12}&sig=([A-Za-z0-9%+/]{40,120})(?:[^A-Za-z0-9%+/=]|$)`,
     keywords: ['sig='],
     validate: randomToken(4),
@@ -152,6 +170,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'azure-shared-access-key',
     description: 'Azure Service Bus / Event Hubs / IoT Hub shared access key (SharedAccessKey= in a connection string)',
+    service: 'Microsoft Azure',
+    source: 'https://learn.microsoft.com/en-us/azure/service-bus-messaging/service-bus-sas',
     pattern: re`(?i:SharedAccessKey)=([A-Za-z0-9+/]{43}=)`,
     keywords: ['sharedaccesskey='],
     validate: randomToken(4),
@@ -165,6 +185,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'azure-ad-client-secret',
     description: 'Microsoft Entra ID (Azure AD) application client secret (…Q~…)',
+    service: 'Microsoft Entra ID',
+    source: 'https://learn.microsoft.com/en-us/entra/identity-platform/how-to-add-credentials',
     pattern: re`(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)`,
     keywords: ['q~'],
     validate: randomToken(3.5),
@@ -178,6 +200,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'digitalocean-token',
     description: 'DigitalOcean personal access, OAuth or refresh token (dop_v1_ / doo_v1_ / dor_v1_)',
+    service: 'DigitalOcean',
+    source: 'https://docs.digitalocean.com/reference/api/create-personal-access-token/',
     pattern: re`\b(do[opr]_v1_[a-f0-9]{64})\b`,
     keywords: ['dop_v1_', 'doo_v1_', 'dor_v1_'],
     validate: randomToken(3),
@@ -191,6 +215,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'heroku-api-key',
     description: 'Heroku API key (HRKU-…)',
+    service: 'Heroku',
+    source: 'https://devcenter.heroku.com/articles/authentication',
     pattern: re`\b(HRKU-AA[0-9A-Za-z_-]{58})${END}`,
     keywords: ['hrku-'],
     validate: randomToken(3.5),
@@ -204,6 +230,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'heroku-api-key-legacy',
     description: 'Heroku API key in the older UUID form, next to a heroku key name',
+    service: 'Heroku',
+    source: 'https://devcenter.heroku.com/articles/authentication',
     pattern: assigned('heroku', UUID),
     keywords: ['heroku'],
     validate: randomToken(3),
@@ -217,6 +245,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'alibaba-access-key-id',
     description: 'Alibaba Cloud AccessKey ID (LTAI…)',
+    service: 'Alibaba Cloud',
+    source: 'https://www.alibabacloud.com/help/en/ram/user-guide/create-an-accesskey-pair',
     pattern: re`\b(LTAI[A-Za-z0-9]{12,20})\b`,
     keywords: ['ltai'],
     validate: all(randomToken(3), notIdentifier),
@@ -230,6 +260,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'alibaba-access-key-secret',
     description: 'Alibaba Cloud AccessKey secret (30 characters next to an access_key_secret / aliyun secret name)',
+    service: 'Alibaba Cloud',
+    source: 'https://www.alibabacloud.com/help/en/ram/user-guide/create-an-accesskey-pair',
     pattern: assigned(re`access[_-]?key[_-]?secret|ali(?:baba|yun|cloud)[A-Za-z0-9_.-]{0,20}secret`, '[A-Za-z0-9]{30}'),
     keywords: ['accesskeysecret', 'access_key_secret', 'access-key-secret', 'alibaba', 'aliyun', 'alicloud'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -243,6 +275,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'ibm-cloud-api-key',
     description: 'IBM Cloud API key (44 characters next to an ibm / bluemix api key name)',
+    service: 'IBM Cloud',
+    source: 'https://cloud.ibm.com/docs/account?topic=account-userapikey',
     pattern: assigned(re`ibm[_-]?(?:cloud[_-]?)?api[_-]?key|ibmcloud[_-]?api[_-]?key|bluemix[_-]?api[_-]?key`, '[A-Za-z0-9_-]{44}'),
     keywords: ['ibm', 'bluemix'],
     validate: randomToken(3.5),
@@ -256,6 +290,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'cloudflare-api-token',
     description: 'Cloudflare API token (40 characters) or global API key (37 hex), next to a Cloudflare key name',
+    service: 'Cloudflare',
+    source: 'https://developers.cloudflare.com/fundamentals/api/get-started/create-token/',
     pattern: assigned(re`cloudflare[_-]?(?:global[_-]?)?api[_-]?(?:token|key)|cloudflare[_-]?token|cf[_-]?api[_-]?(?:token|key)`, '[A-Za-z0-9_-]{40}|[a-f0-9]{37}'),
     keywords: ['cloudflare', 'cf_api', 'cf-api', 'cfapi'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -269,6 +305,8 @@ export const cloudRules: DlpRule[] = [
   {
     id: 'cloudflare-origin-ca-key',
     description: 'Cloudflare Origin CA key (v1.0-…)',
+    service: 'Cloudflare',
+    source: 'https://developers.cloudflare.com/fundamentals/api/get-started/ca-keys/',
     pattern: re`\b(v1\.0-[a-f0-9]{24}-[a-f0-9]{146})\b`,
     keywords: ['v1.0-'],
     validate: randomToken(3),

@@ -7,9 +7,11 @@ import { re } from './shape.ts';
 const urlWithPassword = (schemes: string) =>
   re`(?i:\b(?:${schemes})://)[^\s:@/"'<>\\]{0,128}:([^\s/"'<>\\]{1,256})@[^\s/"'<>\\@]`;
 
-const urlRule = (id: string, name: string, schemes: string, keywords: string[], match: string[], nomatch: string[]): DlpRule => ({
+const urlRule = (id: string, service: string, source: string, name: string, schemes: string, keywords: string[], match: string[], nomatch: string[]): DlpRule => ({
   id,
   description: `${name} connection URL with a password (the password is redacted)`,
+  service,
+  source,
   pattern: urlWithPassword(schemes),
   keywords,
   validate: urlPassword,
@@ -22,6 +24,8 @@ export const databaseRules: DlpRule[] = [
   urlRule(
     'postgres-url-password',
     'PostgreSQL',
+    'https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS',
+    'PostgreSQL',
     re`postgres(?:ql)?(?:\+[a-z0-9]{1,16})?`,
     ['postgres'],
     ['DATABASE_URL=postgres://app:srdxyvBseC8Th1GgOmok@db.internal:5432/app', 'engine = create_engine("postgresql+psycopg2://etl:ex7mG7YNAp7s%40fFyg@10.0.3.7/warehouse")'],
@@ -29,6 +33,8 @@ export const databaseRules: DlpRule[] = [
   ),
   urlRule(
     'mysql-url-password',
+    'MySQL / MariaDB',
+    'https://dev.mysql.com/doc/refman/8.0/en/connecting-using-uri-or-key-value-pairs.html',
     'MySQL / MariaDB',
     re`mysql(?:x|2)?(?:\+[a-z0-9]{1,16})?|mariadb`,
     ['mysql', 'mariadb'],
@@ -38,6 +44,8 @@ export const databaseRules: DlpRule[] = [
   urlRule(
     'mongodb-url-password',
     'MongoDB',
+    'https://www.mongodb.com/docs/manual/reference/connection-string/',
+    'MongoDB',
     re`mongodb(?:\+srv)?`,
     ['mongodb'],
     ['MONGO_URI=mongodb+srv://api:wddyGRkZZbz7gy7HNO@cluster0.ynrtv.mongodb.net/prod?retryWrites=true&w=majority'],
@@ -46,6 +54,8 @@ export const databaseRules: DlpRule[] = [
   urlRule(
     'redis-url-password',
     'Redis',
+    'https://www.iana.org/assignments/uri-schemes/prov/redis',
+    'Redis',
     re`rediss?`,
     ['redis'],
     ['REDIS_URL=rediss://:FUdQuB1wmchMVKhrdTMK79rHhIbCStqq@cache.internal:6380/0', 'redis://default:nJ26Dqk4ZDlrqXMWltRkBGnV@redis-12345.c1.eu-west-1.ec2.cloud.redislabs.com:12345'],
@@ -53,6 +63,8 @@ export const databaseRules: DlpRule[] = [
   ),
   urlRule(
     'amqp-url-password',
+    'RabbitMQ',
+    'https://www.rabbitmq.com/docs/uri-spec',
     'AMQP (RabbitMQ)',
     re`amqps?`,
     ['amqp'],
@@ -61,6 +73,8 @@ export const databaseRules: DlpRule[] = [
   ),
   urlRule(
     'url-credentials',
+    'generic',
+    'RFC 3986, section 3.2.1 (user information in a URI)',
     'HTTP, FTP, SMTP, LDAP, SSH or other',
     re`https?|ftps?|sftp|smtps?|ldaps?|ssh|git|svn|nats|kafka|mqtts?|mssql|sqlserver|clickhouse|couchdb|neo4j(?:\+s)?|bolt`,
     ['://'],
@@ -70,6 +84,8 @@ export const databaseRules: DlpRule[] = [
   {
     id: 'jdbc-password',
     description: 'JDBC URL with a password parameter (;password= or ?password=)',
+    service: 'JDBC',
+    source: 'https://learn.microsoft.com/en-us/sql/connect/jdbc/building-the-connection-url',
     pattern: re`(?i:jdbc:[a-z0-9]{2,20}:)[^\s"'<>]{0,256}?[;?&](?i:password|pwd)=([^\s;&"'<>]{1,128})`,
     keywords: ['jdbc:'],
     validate: urlPassword,
@@ -83,6 +99,8 @@ export const databaseRules: DlpRule[] = [
   {
     id: 'connection-string-password',
     description: 'ADO.NET / ODBC connection string with a password (Server=…;Password=…)',
+    service: 'ADO.NET / ODBC',
+    source: 'https://learn.microsoft.com/en-us/dotnet/framework/data/adonet/connection-string-syntax',
     pattern: re`(?i:(?:server|data source|host|address|addr)[ \t]{0,2}=)[^"'\r\n\\]{1,256}?;[ \t]{0,2}(?i:password|pwd)[ \t]{0,2}=[ \t]{0,2}([^;"'\r\n\\]{1,128})`,
     keywords: ['password', 'pwd'],
     validate: urlPassword,

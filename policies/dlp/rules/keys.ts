@@ -5,9 +5,11 @@ import type { DlpRule } from '../types.ts';
 import { keyBlock } from '../validators.ts';
 import { armored, armorHeaders, re } from './shape.ts';
 
-const keyRule = (id: string, description: string, pattern: string, keywords: string[], match: string[], nomatch: string[]): DlpRule => ({
+const keyRule = (id: string, service: string, source: string, description: string, pattern: string, keywords: string[], match: string[], nomatch: string[]): DlpRule => ({
   id,
   description,
+  service,
+  source,
   pattern,
   keywords,
   validate: keyBlock,
@@ -20,6 +22,8 @@ const keyRule = (id: string, description: string, pattern: string, keywords: str
 export const keyRules: DlpRule[] = [
   keyRule(
     'private-key-rsa',
+    'private key',
+    'RFC 7468 (PEM textual encoding), PKCS #1 (RFC 8017)',
     'RSA private key, PEM (-----BEGIN RSA PRIVATE KEY-----), also legacy-encrypted',
     armored('RSA PRIVATE KEY', armorHeaders(3)),
     ['begin rsa private key'],
@@ -37,6 +41,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'private-key-ec',
+    'private key',
+    'RFC 7468 (PEM textual encoding), RFC 5915 (EC private keys)',
     'EC private key, PEM (-----BEGIN EC PRIVATE KEY-----)',
     armored('EC PRIVATE KEY', armorHeaders(3)),
     ['begin ec private key'],
@@ -45,6 +51,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'private-key-dsa',
+    'private key',
+    'RFC 7468 (PEM textual encoding); OpenSSL DSA PRIVATE KEY',
     'DSA private key, PEM (-----BEGIN DSA PRIVATE KEY-----)',
     armored('DSA PRIVATE KEY', armorHeaders(3)),
     ['begin dsa private key'],
@@ -53,6 +61,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'private-key-pkcs8',
+    'private key',
+    'RFC 7468 section 10 (PKCS #8 PRIVATE KEY)',
     'PKCS#8 private key, PEM (-----BEGIN PRIVATE KEY-----): RSA, EC, Ed25519…',
     armored('PRIVATE KEY'),
     ['begin private key'],
@@ -64,6 +74,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'private-key-pkcs8-encrypted',
+    'private key',
+    'RFC 7468 section 11 (ENCRYPTED PRIVATE KEY)',
     'Encrypted PKCS#8 private key, PEM (-----BEGIN ENCRYPTED PRIVATE KEY-----)',
     armored('ENCRYPTED PRIVATE KEY'),
     ['begin encrypted private key'],
@@ -72,6 +84,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'private-key-openssh',
+    'private key',
+    'OpenSSH PROTOCOL.key (openssh-key-v1 format)',
     'OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)',
     armored('OPENSSH PRIVATE KEY'),
     ['begin openssh private key'],
@@ -82,6 +96,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'pgp-private-key',
+    'private key',
+    'RFC 4880 section 6.2 (OpenPGP ASCII armor)',
     'PGP / GPG private key block (-----BEGIN PGP PRIVATE KEY BLOCK-----)',
     armored('PGP PRIVATE KEY BLOCK', armorHeaders(5)),
     ['begin pgp private key block'],
@@ -90,6 +106,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'putty-private-key',
+    'private key',
+    'PuTTY manual, appendix C (PPK file format)',
     'PuTTY private key file (PuTTY-User-Key-File-2/3 with its Private-Lines)',
     (() => {
       const body = re`[A-Za-z0-9+/=\t\r\n \\]`;
@@ -103,6 +121,8 @@ export const keyRules: DlpRule[] = [
   ),
   keyRule(
     'private-key-ssh2',
+    'private key',
+    'SSH.COM / Tectia key files (RFC 4716 armor; private-key body not published)',
     'SSH.COM / Tectia private key (---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----)',
     (() => {
       const body = re`[A-Za-z0-9+/=\t\r\n \\]`;

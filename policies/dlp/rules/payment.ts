@@ -7,6 +7,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'stripe-secret-key',
     description: 'Stripe live secret key (sk_live_…)',
+    service: 'Stripe',
+    source: 'https://docs.stripe.com/keys',
     pattern: re`\b(sk_live_[A-Za-z0-9]{24,247})\b`,
     keywords: ['sk_live_'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -20,6 +22,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'stripe-restricted-key',
     description: 'Stripe live restricted key (rk_live_…)',
+    service: 'Stripe',
+    source: 'https://docs.stripe.com/keys#limit-access',
     pattern: re`\b(rk_live_[A-Za-z0-9]{24,247})\b`,
     keywords: ['rk_live_'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -33,6 +37,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'stripe-webhook-secret',
     description: 'Stripe webhook signing secret (whsec_…)',
+    service: 'Stripe',
+    source: 'https://docs.stripe.com/webhooks#verify-events',
     pattern: re`\b(whsec_[A-Za-z0-9+/]{32,88}={0,2})${END64}`,
     keywords: ['whsec_'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -46,6 +52,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'square-access-token',
     description: 'Square production access token (EAAA…, or the older sq0atp-…)',
+    service: 'Square',
+    source: 'https://developer.squareup.com/docs/build-basics/access-tokens',
     pattern: re`\b(EAAA[A-Za-z0-9_-]{60}|sq0atp-[A-Za-z0-9_-]{22})${END}`,
     keywords: ['eaaa', 'sq0atp-'],
     validate: randomToken(3.5),
@@ -59,6 +67,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'square-oauth-secret',
     description: 'Square application OAuth secret (sq0csp-…)',
+    service: 'Square',
+    source: 'https://developer.squareup.com/docs/oauth-api/overview',
     pattern: re`\b(sq0csp-[A-Za-z0-9_-]{43})${END}`,
     keywords: ['sq0csp-'],
     validate: randomToken(3.5),
@@ -72,6 +82,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'braintree-access-token',
     description: 'PayPal Braintree production access token (access_token$production$…)',
+    service: 'PayPal Braintree',
+    source: 'https://developer.paypal.com/braintree/docs/guides/authorization/overview',
     pattern: re`\b(access_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32})\b`,
     keywords: ['access_token$production$'],
     validate: randomToken(3),
@@ -85,6 +97,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'paypal-client-secret',
     description: 'PayPal REST API client secret (80 characters next to a paypal secret name)',
+    service: 'PayPal',
+    source: 'https://developer.paypal.com/api/rest/authentication/',
     pattern: assigned(re`paypal[A-Za-z0-9_.-]{0,16}secret`, '[A-Za-z0-9_-]{80}'),
     keywords: ['paypal'],
     validate: all(randomToken(4), notIdentifier),
@@ -98,6 +112,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'shopify-token',
     description: 'Shopify Admin API access token (shpat_), custom/private app token (shpca_/shppa_) or shared secret (shpss_)',
+    service: 'Shopify',
+    source: 'https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens',
     pattern: re`\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b`,
     keywords: ['shpat_', 'shpca_', 'shppa_', 'shpss_'],
     validate: randomToken(3),
@@ -111,6 +127,8 @@ export const paymentRules: DlpRule[] = [
   {
     id: 'plaid-access-token',
     description: 'Plaid production access token (access-production-<uuid>)',
+    service: 'Plaid',
+    source: 'https://plaid.com/docs/api/items/#token-exchange-flow',
     pattern: re`\b(access-production-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`,
     keywords: ['access-production-'],
     validate: randomToken(3),

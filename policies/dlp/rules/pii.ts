@@ -12,6 +12,8 @@ export const piiRules: DlpRule[] = [
   {
     id: 'payment-card-number',
     description: 'Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners; Luhn-checked), plain or in 4-digit groups',
+    service: 'PII',
+    source: 'ISO/IEC 7812 (issuer ranges, Luhn check digit)',
     // 4-4-4-4 groups, Amex/Diners 4-6-5 / 4-6-4 groups, or 13-19 plain digits.
     pattern: re`${NUM_START}([0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19})${NUM_END}`,
     keywords: [],
@@ -42,6 +44,8 @@ export const piiRules: DlpRule[] = [
   {
     id: 'iban',
     description: 'International Bank Account Number (IBAN; country length and mod-97 check digits verified)',
+    service: 'PII',
+    source: 'ISO 13616 (IBAN registry: country lengths, mod-97 check digits)',
     pattern: re`(?:^|[^A-Za-z0-9])([A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?))(?:[^A-Za-z0-9]|$)`,
     keywords: [],
     validate: ibanMod97,
@@ -55,6 +59,8 @@ export const piiRules: DlpRule[] = [
   {
     id: 'us-ssn',
     description: 'US Social Security Number (ddd-dd-dddd; area, group and serial rules checked)',
+    service: 'PII',
+    source: 'https://www.ssa.gov/employer/randomization.html',
     pattern: re`(?:^|[^0-9A-Za-z_./-])([0-9]{3}-[0-9]{2}-[0-9]{4})(?:$|[^0-9A-Za-z_/-]|[.](?:$|[^0-9]))`,
     keywords: [],
     validate: usSsn,
@@ -68,6 +74,8 @@ export const piiRules: DlpRule[] = [
   {
     id: 'email-address',
     description: 'Email address',
+    service: 'PII',
+    source: 'RFC 5322 (addr-spec)',
     pattern: re`(?:^|[^A-Za-z0-9._%+/:-]|mailto:)([A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,6}[A-Za-z]{2,24})\b`,
     keywords: ['@'],
     validate: emailAddress,
@@ -81,6 +89,8 @@ export const piiRules: DlpRule[] = [
   {
     id: 'phone-number',
     description: 'International phone number (+country code, E.164 style)',
+    service: 'PII',
+    source: 'ITU-T E.164',
     pattern: re`(?:^|[^0-9A-Za-z_+.=/)\]-])(\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5})(?:$|[^0-9A-Za-z_-]|[.](?:$|[^0-9]))`,
     keywords: ['+'],
     validate: phoneNumber,

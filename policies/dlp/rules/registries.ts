@@ -7,6 +7,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'npm-access-token',
     description: 'npm access token (npm_…, checksum verified)',
+    service: 'npm',
+    source: 'https://github.blog/changelog/2021-09-23-npm-has-a-new-access-token-format/',
     pattern: re`\b(npm_[A-Za-z0-9]{36})\b`,
     keywords: ['npm_'],
     validate: githubChecksum,
@@ -20,6 +22,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'npmrc-auth-token',
     description: 'Registry credential in an .npmrc / .yarnrc (_authToken=, _auth=, _password=)',
+    service: 'npm',
+    source: 'https://docs.npmjs.com/cli/v10/configuring-npm/npmrc#auth-related-configuration',
     pattern: re`(?:^|[^A-Za-z0-9_])(?i:_authToken|_auth|_password)[ \t]{0,4}=[ \t]{0,4}${Q}?([A-Za-z0-9_.~+/=:-]{16,512})(?:[^A-Za-z0-9_.~+/=:-]|$)`,
     keywords: ['_auth', '_password'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -33,6 +37,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'pypi-token',
     description: 'PyPI or TestPyPI API token (pypi-AgEIcHlwaS5vcmc…)',
+    service: 'PyPI',
+    source: 'https://pypi.org/help/#apitoken',
     pattern: re`\b(pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,1000})${END}`,
     keywords: ['pypi-ageichlwas5vcmc', 'pypi-agendgvzdc5wexbplm9yzw'],
     validate: randomToken(4),
@@ -46,6 +52,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'rubygems-api-key',
     description: 'RubyGems API key (rubygems_…)',
+    service: 'RubyGems',
+    source: 'https://guides.rubygems.org/api-key-scopes/',
     pattern: re`\b(rubygems_[a-f0-9]{48})\b`,
     keywords: ['rubygems_'],
     validate: randomToken(3),
@@ -59,6 +67,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'dockerhub-token',
     description: 'Docker Hub personal or organization access token (dckr_pat_ / dckr_oat_)',
+    service: 'Docker Hub',
+    source: 'https://docs.docker.com/security/for-developers/access-tokens/',
     pattern: re`\b(dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,32})${END}`,
     keywords: ['dckr_pat_', 'dckr_oat_'],
     validate: randomToken(3.5),
@@ -72,6 +82,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'docker-config-auth',
     description: 'Registry credentials in a Docker config.json ("auth": base64 of user:password)',
+    service: 'Docker',
+    source: 'https://docs.docker.com/reference/cli/docker/login/',
     pattern: re`\\?"auth\\?"\s{0,4}:\s{0,4}\\?"([A-Za-z0-9+/]{6,500}={0,2})\\?"`,
     keywords: ['"auth"', 'auth\\"'],
     validate: basicAuth,
@@ -85,6 +97,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'nuget-api-key',
     description: 'NuGet.org API key (oy2…)',
+    service: 'NuGet',
+    source: 'https://learn.microsoft.com/en-us/nuget/nuget-org/scoped-api-keys',
     pattern: re`\b(oy2[a-z0-9]{43})\b`,
     keywords: ['oy2'],
     validate: all(randomToken(3.5), mixedChars),
@@ -98,6 +112,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'crates-io-token',
     description: 'Cargo registry API token (cio…)',
+    service: 'crates.io',
+    source: 'https://doc.rust-lang.org/cargo/reference/config.html#registrytoken',
     pattern: re`\b(cio[A-Za-z0-9]{32})\b`,
     keywords: ['cio'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -111,6 +127,8 @@ export const registryRules: DlpRule[] = [
   {
     id: 'jfrog-artifactory-token',
     description: 'JFrog Artifactory API key (AKCp…) or reference token (cmVmdGtuOjAxOj…)',
+    service: 'JFrog',
+    source: 'https://jfrog.com/help/r/jfrog-platform-administration-documentation/access-tokens',
     pattern: re`\b(AKCp[A-Za-z0-9]{69}|cmVmdGtuOjAxOj[A-Za-z0-9]{50})\b`,
     keywords: ['akcp', 'cmvmdgtu'],
     validate: randomToken(4),

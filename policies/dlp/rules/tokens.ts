@@ -6,6 +6,8 @@ import { assigned, END, re, SEP } from './shape.ts';
 // A fixed-prefix token: `\b(<pattern>)` followed by a non-token character.
 const prefixed = (
   id: string,
+  service: string,
+  source: string,
   description: string,
   token: string,
   keywords: string[],
@@ -15,6 +17,8 @@ const prefixed = (
 ): DlpRule => ({
   id,
   description,
+  service,
+  source,
   pattern: re`\b(${token})${END}`,
   keywords,
   validate: randomToken(bits),
@@ -27,6 +31,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'jwt',
     description: 'JSON Web Token (signed; header decodes to JSON naming its "alg")',
+    service: 'JWT',
+    source: 'RFC 7519 (JSON Web Token), RFC 7515 (JWS compact serialization)',
     pattern: re`(?:^|[^A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,1000}\.eyJ[A-Za-z0-9_-]{2,1000}[A-Za-z0-9_-]{0,1000}\.[A-Za-z0-9_-]{16,1000})${END}`,
     keywords: ['eyj'],
     validate: jwtStructure,
@@ -43,6 +49,8 @@ export const tokenRules: DlpRule[] = [
   },
   prefixed(
     'vault-token',
+    'HashiCorp Vault',
+    'https://developer.hashicorp.com/vault/docs/concepts/tokens#token-prefixes',
     'HashiCorp Vault service, batch or recovery token (hvs. / hvb. / hvr.)',
     re`hv[sbr]\.[A-Za-z0-9_-]{24,250}`,
     ['hvs.', 'hvb.', 'hvr.'],
@@ -52,6 +60,8 @@ export const tokenRules: DlpRule[] = [
   ),
   prefixed(
     'terraform-cloud-token',
+    'HCP Terraform',
+    'https://developer.hashicorp.com/terraform/cloud-docs/users-teams-organizations/api-tokens',
     'Terraform Cloud / Enterprise API token (….atlasv1.…)',
     re`[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70}`,
     ['.atlasv1.'],
@@ -61,6 +71,8 @@ export const tokenRules: DlpRule[] = [
   ),
   prefixed(
     'doppler-token',
+    'Doppler',
+    'https://docs.doppler.com/docs/token-formats',
     'Doppler personal, service, service-account, CLI, SCIM or audit token (dp.pt. / dp.st. / …)',
     re`dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}`,
     ['dp.pt.', 'dp.st.', 'dp.sa.', 'dp.ct.', 'dp.scim.', 'dp.audit.'],
@@ -70,6 +82,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'sentry-dsn',
     description: 'Sentry DSN (project key URL; public in browser apps, so logged rather than blocked)',
+    service: 'Sentry',
+    source: 'https://docs.sentry.io/concepts/key-terms/dsn-explainer/',
     pattern: re`(https://[0-9a-f]{32}(?::[0-9a-f]{32})?@[A-Za-z0-9.-]{0,60}sentry[A-Za-z0-9.-]{0,60}/[0-9]{1,12})\b`,
     keywords: ['sentry'],
     validate: randomToken(3),
@@ -82,6 +96,8 @@ export const tokenRules: DlpRule[] = [
   },
   prefixed(
     'sentry-auth-token',
+    'Sentry',
+    'https://docs.sentry.io/account/auth-tokens/',
     'Sentry organization or user auth token (sntrys_ / sntryu_)',
     re`sntrys_eyJ[A-Za-z0-9+/=]{60,400}_[A-Za-z0-9+/]{43}|sntryu_[a-f0-9]{64}`,
     ['sntrys_', 'sntryu_'],
@@ -91,6 +107,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'datadog-api-key',
     description: 'Datadog API key (32 hex next to a datadog / DD_API_KEY name)',
+    service: 'Datadog',
+    source: 'https://docs.datadoghq.com/account_management/api-app-keys/',
     pattern: assigned(re`datadog[_-]?(?:api[_-]?)?key|dd[_-]?api[_-]?key`, '[a-f0-9]{32}'),
     keywords: ['datadog', 'dd_api', 'dd-api', 'ddapi'],
     validate: all(randomToken(3), mixedChars),
@@ -104,6 +122,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'datadog-app-key',
     description: 'Datadog application key (40 hex next to a DD_APP_KEY / datadog application key name)',
+    service: 'Datadog',
+    source: 'https://docs.datadoghq.com/account_management/api-app-keys/',
     pattern: assigned(re`datadog[_-]?app(?:lication)?[_-]?key|dd[_-]?app(?:lication)?[_-]?key`, '[a-f0-9]{40}'),
     keywords: ['datadog', 'dd_app', 'dd-app', 'ddapp'],
     validate: all(randomToken(3), mixedChars),
@@ -116,6 +136,8 @@ export const tokenRules: DlpRule[] = [
   },
   prefixed(
     'newrelic-api-key',
+    'New Relic',
+    'https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/',
     'New Relic user API key (NRAK-), insert key (NRII-), insights query key (NRIQ-) or browser key (NRJS-)',
     re`NR(?:AK|II|IQ|JS)-[A-Za-z0-9_-]{19,40}`,
     ['nrak-', 'nrii-', 'nriq-', 'nrjs-'],
@@ -124,6 +146,8 @@ export const tokenRules: DlpRule[] = [
   ),
   prefixed(
     'newrelic-license-key',
+    'New Relic',
+    'https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#license-key',
     'New Relic ingest license key (40 characters ending NRAL)',
     re`[a-f0-9]{36}NRAL`,
     ['nral'],
@@ -133,6 +157,8 @@ export const tokenRules: DlpRule[] = [
   ),
   prefixed(
     'grafana-service-account-token',
+    'Grafana',
+    'https://grafana.com/docs/grafana/latest/administration/service-accounts/',
     'Grafana service account token (glsa_…)',
     re`glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}`,
     ['glsa_'],
@@ -142,6 +168,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'grafana-cloud-token',
     description: 'Grafana Cloud access policy / API token (glc_…)',
+    service: 'Grafana Cloud',
+    source: 'https://grafana.com/docs/grafana-cloud/account-management/authentication-and-permissions/access-policies/',
     pattern: re`\b(glc_[A-Za-z0-9+/]{32,400}={0,2})(?:[^A-Za-z0-9+/=]|$)`,
     keywords: ['glc_'],
     validate: randomToken(4),
@@ -152,11 +180,13 @@ export const tokenRules: DlpRule[] = [
       nomatch: ['glc_FjzAHLcvcF2K'],
     },
   },
-  prefixed('postman-api-key', 'Postman API key (PMAK-…)', re`PMAK-[a-f0-9]{24}-[a-f0-9]{34}`, ['pmak-'], ['x-api-key: PMAK-162cce862022d15e2dd2826b-82c23086b3b048a3bba6e9e8edf6df2b52'], ['PMAK-edd3dd03a7cf807ce93bf76d'], 3),
-  prefixed('linear-api-key', 'Linear API key (lin_api_…)', re`lin_api_[A-Za-z0-9]{40}`, ['lin_api_'], ['LINEAR_API_KEY=lin_api_UT0jHid0WEFYJQFBSmEpdrWtWTb5RBrkKJcetCrH'], ['lin_api_CDsViLunttsSR0lWvXIe']),
+  prefixed('postman-api-key', 'Postman', 'https://learning.postman.com/docs/developer/postman-api/authentication/', 'Postman API key (PMAK-…)', re`PMAK-[a-f0-9]{24}-[a-f0-9]{34}`, ['pmak-'], ['x-api-key: PMAK-162cce862022d15e2dd2826b-82c23086b3b048a3bba6e9e8edf6df2b52'], ['PMAK-edd3dd03a7cf807ce93bf76d'], 3),
+  prefixed('linear-api-key', 'Linear', 'https://linear.app/developers/graphql#personal-api-keys', 'Linear API key (lin_api_…)', re`lin_api_[A-Za-z0-9]{40}`, ['lin_api_'], ['LINEAR_API_KEY=lin_api_UT0jHid0WEFYJQFBSmEpdrWtWTb5RBrkKJcetCrH'], ['lin_api_CDsViLunttsSR0lWvXIe']),
   {
     id: 'notion-token',
     description: 'Notion integration token (ntn_… or the older secret_…)',
+    service: 'Notion',
+    source: 'https://developers.notion.com/docs/authorization',
     pattern: re`\b(ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43})\b`,
     keywords: ['ntn_', 'secret_'],
     validate: all(randomToken(4), notIdentifier),
@@ -167,10 +197,12 @@ export const tokenRules: DlpRule[] = [
       nomatch: ['secret_wvmceC6YkBAgurMHbGAu', 'secret_keyForTheUploadServiceConfigurationABCDEF'],
     },
   },
-  prefixed('airtable-pat', 'Airtable personal access token (pat….…)', re`pat[A-Za-z0-9]{14}\.[a-f0-9]{64}`, ['pat'], ['AIRTABLE_TOKEN=patrW0zZKV8E0pGBZ.36b1d873d17f9a2a841c77c4536fb52dc16a950dcff4f752b586689cd35c94e6'], ['patkjtrW7aUD8isBF.50fcdc8d6073ff8274ce9b348d210bed']),
+  prefixed('airtable-pat', 'Airtable', 'https://airtable.com/developers/web/guides/personal-access-tokens', 'Airtable personal access token (pat….…)', re`pat[A-Za-z0-9]{14}\.[a-f0-9]{64}`, ['pat'], ['AIRTABLE_TOKEN=patrW0zZKV8E0pGBZ.36b1d873d17f9a2a841c77c4536fb52dc16a950dcff4f752b586689cd35c94e6'], ['patkjtrW7aUD8isBF.50fcdc8d6073ff8274ce9b348d210bed']),
   {
     id: 'okta-api-token',
     description: 'Okta API token (00… next to an okta name or an SSWS authorization header)',
+    service: 'Okta',
+    source: 'https://developer.okta.com/docs/guides/create-an-api-token/main/',
     pattern: re`(?:(?i:okta)[A-Za-z0-9_.-]{0,24}${SEP}|SSWS[ \t]{1,4})(00[A-Za-z0-9_-]{40})${END}`,
     keywords: ['okta', 'ssws'],
     validate: randomToken(3.5),
@@ -183,6 +215,8 @@ export const tokenRules: DlpRule[] = [
   },
   prefixed(
     'age-secret-key',
+    'age',
+    'https://age-encryption.org/v1 (Bech32 AGE-SECRET-KEY-1)',
     'age encryption secret key (AGE-SECRET-KEY-1…)',
     re`AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}`,
     ['age-secret-key-1'],
@@ -192,6 +226,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'onepassword-service-account-token',
     description: '1Password service account token (ops_eyJ…)',
+    service: '1Password',
+    source: 'https://developer.1password.com/docs/service-accounts/',
     pattern: re`\b(ops_eyJ[A-Za-z0-9+/=_-]{100,1000})(?:[^A-Za-z0-9+/=_-]|$)`,
     keywords: ['ops_eyj'],
     validate: randomToken(4),
@@ -204,6 +240,8 @@ export const tokenRules: DlpRule[] = [
   },
   prefixed(
     'supabase-token',
+    'Supabase',
+    'https://supabase.com/docs/guides/api/api-keys',
     'Supabase personal access token (sbp_…) or secret API key (sb_secret_…)',
     re`sbp_[a-f0-9]{40}|sb_secret_[A-Za-z0-9_-]{20,64}`,
     ['sbp_', 'sb_secret_'],
@@ -214,6 +252,8 @@ export const tokenRules: DlpRule[] = [
   {
     id: 'vercel-token',
     description: 'Vercel access token (24 characters next to a vercel key name)',
+    service: 'Vercel',
+    source: 'https://vercel.com/docs/rest-api#authentication',
     pattern: assigned('vercel', '[A-Za-z0-9]{24}'),
     keywords: ['vercel'],
     validate: all(randomToken(3.5), notIdentifier),
@@ -224,9 +264,11 @@ export const tokenRules: DlpRule[] = [
       nomatch: ['VERCEL_ORG_ID=team_sAtuOogL9L3R3YY6eNO4po7x', 'VERCEL_TOKEN=${{ secrets.VERCEL_TOKEN }}'],
     },
   },
-  prefixed('netlify-token', 'Netlify personal access token (nfp_…)', re`nfp_[A-Za-z0-9]{36}`, ['nfp_'], ['NETLIFY_AUTH_TOKEN=nfp_Bz1zl0KnFuFCsFhPRtrO6Cppfn60mtNlnsux'], ['nfp_AXinA8QCECQi']),
+  prefixed('netlify-token', 'Netlify', 'https://docs.netlify.com/api/get-started/#authentication', 'Netlify personal access token (nfp_…)', re`nfp_[A-Za-z0-9]{36}`, ['nfp_'], ['NETLIFY_AUTH_TOKEN=nfp_Bz1zl0KnFuFCsFhPRtrO6Cppfn60mtNlnsux'], ['nfp_AXinA8QCECQi']),
   prefixed(
     'fly-io-token',
+    'Fly.io',
+    'https://fly.io/docs/security/tokens/',
     'Fly.io access token (fo1_… or a FlyV1 fm2_… macaroon)',
     re`fo1_[A-Za-z0-9_-]{43}|fm2_[A-Za-z0-9+/=_-]{100,1000}`,
     ['fo1_', 'fm2_'],
@@ -234,9 +276,11 @@ export const tokenRules: DlpRule[] = [
     ['fo1_I9GC-Ou274md_W-HEted'],
     4,
   ),
-  prefixed('pulumi-access-token', 'Pulumi access token (pul-…)', re`pul-[a-f0-9]{40}`, ['pul-'], ['PULUMI_ACCESS_TOKEN=pul-4f225ef1c8ba227a6a4028ded590621f7497a7ee'], ['pul-f661ec57cd870757af91'], 3),
+  prefixed('pulumi-access-token', 'Pulumi', 'https://www.pulumi.com/docs/pulumi-cloud/access-management/access-tokens/', 'Pulumi access token (pul-…)', re`pul-[a-f0-9]{40}`, ['pul-'], ['PULUMI_ACCESS_TOKEN=pul-4f225ef1c8ba227a6a4028ded590621f7497a7ee'], ['pul-f661ec57cd870757af91'], 3),
   prefixed(
     'dropbox-token',
+    'Dropbox',
+    'https://developers.dropbox.com/oauth-guide',
     'Dropbox short-lived access token (sl.…)',
     re`sl\.(?:u\.)?[A-Za-z0-9_-]{130,1000}`,
     ['sl.'],
@@ -246,15 +290,19 @@ export const tokenRules: DlpRule[] = [
   ),
   prefixed(
     'mapbox-secret-token',
+    'Mapbox',
+    'https://docs.mapbox.com/accounts/guides/tokens/',
     'Mapbox secret access token (sk.eyJ…)',
     re`sk\.eyJ[A-Za-z0-9_-]{20,400}\.[A-Za-z0-9_-]{22}`,
     ['sk.eyj'],
     [`MAPBOX_SECRET_TOKEN=sk.${Buffer.from('{"u":"acme-maps","a":"5yi5jvyl6pl10odg43zdz2kql"}').toString('base64url')}.TtTaArlhtaC2Vwnr7NraP6`],
     [`pk.${Buffer.from('{"u":"acme-maps","a":"xczs5pta4v5cemgllytew8o81"}').toString('base64url')}.RwJgAlJjmVQ_OpuQGBj4ok`],
   ),
-  prefixed('figma-token', 'Figma personal access token (figd_…)', re`figd_[A-Za-z0-9_-]{40}`, ['figd_'], ['FIGMA_TOKEN=figd_Rz5_A5ddh0ymQrwuHXHhdd4fmhfl1QWOnVgsR2vM'], ['figd_Ur8Wi-IapT']),
+  prefixed('figma-token', 'Figma', 'https://www.figma.com/developers/api#access-tokens', 'Figma personal access token (figd_…)', re`figd_[A-Za-z0-9_-]{40}`, ['figd_'], ['FIGMA_TOKEN=figd_Rz5_A5ddh0ymQrwuHXHhdd4fmhfl1QWOnVgsR2vM'], ['figd_Ur8Wi-IapT']),
   prefixed(
     'databricks-token',
+    'Databricks',
+    'https://docs.databricks.com/en/dev-tools/auth/pat.html',
     'Databricks personal access token (dapi…)',
     re`dapi[a-f0-9]{32}(?:-[0-9])?`,
     ['dapi'],

@@ -4,9 +4,11 @@ import { githubChecksum, randomToken } from '../validators.ts';
 import { END, re } from './shape.ts';
 
 // GitHub's classic token families share one shape: prefix, 30 random base62, 6-char CRC32.
-const github = (id: string, prefixes: string[], description: string, match: string[], nomatch: string[]): DlpRule => ({
+const github = (id: string, service: string, source: string, prefixes: string[], description: string, match: string[], nomatch: string[]): DlpRule => ({
   id,
   description,
+  service,
+  source,
   pattern: re`\b((?:${prefixes.join('|')})_[A-Za-z0-9]{36})\b`,
   keywords: prefixes.map((p) => `${p}_`),
   validate: githubChecksum,
@@ -18,6 +20,8 @@ const github = (id: string, prefixes: string[], description: string, match: stri
 export const vcsRules: DlpRule[] = [
   github(
     'github-pat',
+    'GitHub',
+    'https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/',
     ['ghp'],
     'GitHub personal access token, classic (ghp_…, checksum verified)',
     ['GITHUB_TOKEN=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', 'git clone https://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@github.com/acme/infra.git'],
@@ -25,6 +29,8 @@ export const vcsRules: DlpRule[] = [
   ),
   github(
     'github-oauth-token',
+    'GitHub',
+    'https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/',
     ['gho'],
     'GitHub OAuth access token (gho_…, checksum verified)',
     ['{"access_token": "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", "token_type": "bearer"}'],
@@ -32,6 +38,8 @@ export const vcsRules: DlpRule[] = [
   ),
   github(
     'github-app-token',
+    'GitHub',
+    'https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/',
     ['ghu', 'ghs'],
     'GitHub App user-to-server or installation token (ghu_… / ghs_…, checksum verified)',
     ['Authorization: token ghs_t223HGmehuLvjTcf13aLtO7gQMQfOe0g04gQ', 'GH_TOKEN=ghu_OZ7yhGywL8Wbt76dFlbUCwl62h0gy02zDrof'],
@@ -39,6 +47,8 @@ export const vcsRules: DlpRule[] = [
   ),
   github(
     'github-refresh-token',
+    'GitHub',
+    'https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/',
     ['ghr'],
     'GitHub App refresh token (ghr_…, checksum verified)',
     ['"refresh_token": "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"'],
@@ -47,6 +57,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'github-fine-grained-pat',
     description: 'GitHub fine-grained personal access token (github_pat_…)',
+    service: 'GitHub',
+    source: 'https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/managing-your-personal-access-tokens',
     pattern: re`\b(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b`,
     keywords: ['github_pat_'],
     validate: randomToken(4),
@@ -60,6 +72,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'gitlab-pat',
     description: 'GitLab personal, project or group access token (glpat-…)',
+    service: 'GitLab',
+    source: 'https://docs.gitlab.com/ee/security/tokens/#token-prefixes',
     pattern: re`\b(glpat-[A-Za-z0-9_-]{20,64}(?:\.[0-9a-z]{2}\.[0-9a-z]{9})?)${END}`,
     keywords: ['glpat-'],
     validate: randomToken(3.5),
@@ -73,6 +87,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'gitlab-pipeline-trigger-token',
     description: 'GitLab pipeline trigger token (glptt-…)',
+    service: 'GitLab',
+    source: 'https://docs.gitlab.com/ee/security/tokens/#token-prefixes',
     pattern: re`\b(glptt-[a-f0-9]{40})\b`,
     keywords: ['glptt-'],
     validate: randomToken(3),
@@ -86,6 +102,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'gitlab-runner-token',
     description: 'GitLab runner authentication token (glrt-…) or legacy runner registration token (GR1348941…)',
+    service: 'GitLab',
+    source: 'https://docs.gitlab.com/ee/security/tokens/#token-prefixes',
     pattern: re`\b((?:glrt-|GR1348941)[A-Za-z0-9_-]{20,64})${END}`,
     keywords: ['glrt-', 'gr1348941'],
     validate: randomToken(3.5),
@@ -99,6 +117,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'gitlab-other-token',
     description: 'Other GitLab tokens: deploy (gldt-), OAuth app secret (gloas-), feed (glft-), CI job (glcbt-), incoming mail (glimt-), agent (glagent-), SCIM (glsoat-), feature flags (glffct-)',
+    service: 'GitLab',
+    source: 'https://docs.gitlab.com/ee/security/tokens/#token-prefixes',
     pattern: re`\b((?:gldt|gloas|glft|glcbt|glimt|glagent|glsoat|glffct)-[A-Za-z0-9_-]{20,80})${END}`,
     keywords: ['gldt-', 'gloas-', 'glft-', 'glcbt-', 'glimt-', 'glagent-', 'glsoat-', 'glffct-'],
     validate: randomToken(3.5),
@@ -112,6 +132,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'bitbucket-app-password',
     description: 'Bitbucket app password (ATBB…)',
+    service: 'Bitbucket',
+    source: 'https://support.atlassian.com/bitbucket-cloud/docs/app-passwords/',
     pattern: re`\b(ATBB[A-Za-z0-9_=.-]{32})(?:[^A-Za-z0-9_=.-]|$)`,
     keywords: ['atbb'],
     validate: randomToken(3.5),
@@ -125,6 +147,8 @@ export const vcsRules: DlpRule[] = [
   {
     id: 'atlassian-api-token',
     description: 'Atlassian API token (ATATT3…: Jira, Confluence) or Bitbucket access token (ATCTT3…)',
+    service: 'Atlassian',
+    source: 'https://support.atlassian.com/atlassian-account/docs/manage-api-tokens-for-your-atlassian-account/',
     pattern: re`\b((?:ATATT|ATCTT)3[A-Za-z0-9_=-]{180,200})(?:[^A-Za-z0-9_=-]|$)`,
     keywords: ['atatt3', 'atctt3'],
     validate: randomToken(4),
