@@ -138,7 +138,15 @@ export const minEntropy =
     shannonEntropy(s) >= (/^[0-9a-fA-F]+$/.test(s) ? Math.min(bits, 3) : bits);
 
 // Words that mark a documentation value, not a secret; checked case-insensitively as substrings.
-const FAKE_WORDS = /example|sample|dummy|placeholder|changeme|change_me|change-me|redacted|fake|xxxx|\*\*\*|\.\.\.|12345678|abcdefgh|00000000|insert|replace|your[_-]?|my[_-]?(?:key|token|secret|pass)|lorem|foobar|(?:^|[^a-z])test/i;
+const FAKE_WORDS = new RegExp(
+  [
+    'example', 'sample', 'dummy', 'placeholder', 'changeme', 'change_me', 'change-me', 'redacted', 'fake', 'xxxx', '\\*\\*\\*', '\\.\\.\\.',
+    '12345678', 'abcdefgh', '00000000', 'insert', 'replace', 'your[_-]?', 'my[_-]?(?:key|token|secret|pass)', 'lorem', 'foobar',
+    '(?:^|[^a-z])test', '(?:^|[^a-z0-9])(?:todo|tbd|fixme|xxx)(?:[^a-z0-9]|$)', 'not[_-]?(?:a[_-]?)?real', 'goes[_-]?here', '[_-]here$', 'here[_-]',
+    '^(?:enter|paste|put|generate|set)[_-]',
+  ].join('|'),
+  'i',
+);
 // Values that are exactly a common word (a field's name repeated as its value, defaults).
 const FAKE_VALUES = new Set([
   'password', 'passwd', 'pass', 'secret', 'token', 'apikey', 'api_key', 'key', 'null', 'nil', 'none',
@@ -149,16 +157,29 @@ const FAKE_VALUES = new Set([
   'boolean', 'number', 'any', 'unknown', 'object', 'bytes', 'str', 'int', // type names: `password: string`
 ]);
 
-// Credentials printed in RFCs and API docs (OAuth 2.0 RFC 6749, HTTP Basic RFC 7617), copied into many codebases.
+// Credentials printed in RFCs and API docs (OAuth 2.0 RFC 6749, HTTP Basic RFC 7617, Kubernetes), copied into many codebases.
 const DOC_VALUES = new Set([
   '2YotnFZFEjr1zCsicMWpAA', 'tGzv3JOkF0XG5Qx2TlKWIA', 'SplxlOBeZQQYbYS6WxSbIA', 'mF_9.B5f-4.1JqM', 'gX1fBat3bV',
   'open sesame', 'Aladdin:open sesame', 's6BhdRkqt3:gX1fBat3bV',
+  '1f2d1e2e67df', // the Kubernetes Secret documentation's password (MWYyZDFlMmU2N2Rm)
 ]);
+
+// A `$` value that is a variable or expression, not a literal: `$DB_PASSWORD`, `$dbPassword`,
+// `$password`, `$this->pw`, `$env:TOKEN`, `$config['key']`. A password that merely starts with `$`
+// (`$ecr3t!Pw`, `$Tr0ngP4ss`) is none of these, so it is still a value.
+export function variableReference(v: string): boolean {
+  if (/^\$(?:[A-Z][A-Z0-9_]*|[a-z_][a-z0-9_]*|[a-z]+(?:[A-Z][a-z0-9]*)+)$/.test(v)) return true;
+  return /^\$[A-Za-z_][A-Za-z0-9_]*(?:->|::|[[.:{])/.test(v);
+}
+
+// Template syntax of shells, CI systems, build tools and format strings: `${VAR}`, `{{ x }}`, `<your key>`,
+// `$(cmd)`, `%VAR%`, `%(name)s`, `@VAR@`, `__VAR__`, `[value]`, and YAML tags (`!vault`, `!secret`, `!Ref`).
+const TEMPLATE = /[<>{}]|\$\(|%\(|^%[A-Za-z_]+%$|^@[A-Za-z_]+@$|^__[A-Z0-9_]+__$|^\[.*\]$|^!{1,2}[A-Za-z][A-Za-z:._-]*$/;
 
 function placeholderFree(value: string, longRun: RegExp): boolean {
   const v = value.trim();
   if (v.length === 0 || DOC_VALUES.has(v)) return false;
-  if (/[<>{}]|\$\(|^\$[A-Za-z_]|^%[A-Za-z_]+%$|^\[.*\]$/.test(v)) return false;
+  if (TEMPLATE.test(v) || variableReference(v)) return false;
   if (FAKE_VALUES.has(v.toLowerCase())) return false;
   if (FAKE_WORDS.test(v)) return false;
   return !longRun.test(v);
@@ -289,4 +310,28 @@ export function urlPassword(pw: string): boolean {
     // keep the raw text: an invalid escape is still a value
   }
   return v.length >= 3 && notPlaceholder(v) && !/^\*+$/.test(v);
+}
+
+// A Kubernetes Secret's data block holds at least one real value: a `data:` entry that decodes from
+// base64 to text that is not a placeholder (or to binary key material), or a `stringData:` entry
+// that is not a placeholder. Templated (`{{ … | b64enc }}`) and documentation values are not.
+export function kubernetesSecretData(text: string): boolean {
+  const header = /(?:^|\n)[ \t]*(string)?[Dd]ata:[ \t]*\r?\n/.exec(text);
+  if (!header) return false;
+  for (const line of text.slice(header.index + header[0].length).split(/\r?\n/)) {
+    const entry = /^[ \t]+[A-Za-z0-9_.-]+:[ \t]+(.+?)[ \t]*$/.exec(line);
+    if (!entry) break;
+    const value = entry[1].replace(/^(["'])(.*)\1$/, '$2');
+    if (header[1] !== undefined) {
+      if (value.length >= 6 && notPlaceholder(value) && minEntropy(2.5)(value)) return true;
+      continue;
+    }
+    if (!/^[A-Za-z0-9+/]{4,}={0,2}$/.test(value)) continue;
+    const raw = Buffer.from(value, 'base64');
+    const text = raw.toString('utf8');
+    if (!/^[\x20-\x7e\t\r\n]*$/.test(text)) {
+      if (raw.length >= 16) return true; // binary: a key or certificate
+    } else if (text.length >= 4 && notPlaceholder(text)) return true;
+  }
+  return false;
 }

@@ -1,24 +1,70 @@
-// Generic credentials with no vendor prefix: assignments to password / secret / api key / token
-// names, and HTTP Basic / Bearer credentials. Each needs a real-looking value (an entropy floor, no
-// placeholder, no variable reference), so `password: ${DB_PASSWORD}` is not a finding.
+// Generic credentials with no vendor prefix: values assigned to names that mark a secret (password,
+// secret, API key, token), in the forms code and configuration are written in (shape.ts
+// codeAssignment), and HTTP Basic / Bearer credentials. Each needs a real-looking value (an entropy
+// floor, no placeholder, no variable reference), so `password: ${DB_PASSWORD}` is not a finding.
+//
+// Speed: these rules see the most candidates (their key names are everywhere in code), so each is
+// prefiltered by key-name literals that every match contains, never by a short common word, and
+// every repeat is bounded.
 import type { DlpRule } from '../types.ts';
 import { all, basicAuth, mixedChars, passwordLike, randomToken, realValue } from '../validators.ts';
-import { assignment, re } from './shape.ts';
+import { codeAssignment, re } from './shape.ts';
 
-const KEY_WORDS = ['api', 'access', 'app', 'auth', 'client', 'master', 'private', 'subscription'];
-const KEY_NAME = re`(?:${KEY_WORDS.join('|')})[_.-]?key`;
-const TOKEN_NAME = re`(?:access|auth|api|bearer|refresh|session|bot|app|private|personal|oauth|service|deploy)[_.-]?token`;
+const GENERIC = { service: 'generic' };
+/** Key names that mark a secret: the facts gitleaks' generic rule and its allow-list encode. */
+const GENERIC_SOURCE = 'key names and stop words after gitleaks generic-api-key (cmd/generate/config/rules/generic.go)';
+
+/** Up to 30 name characters before the word that marks the secret, on an unquoted line: `DB_`, `smtp.`, `github`. */
+const NAME = '[A-Za-z0-9_.-]{0,30}';
+const SEPARATORS = ['', '_', '-', '.'];
+
+// Every character that can follow a key name in a match (shape.ts codeAssignment): a quote, `]`,
+// `\` (an escaped quote), `>`, a space or tab, an operator, a line break (env lists).
+const AFTER_KEY = ['"', "'", '`', ']', '\\', '>', ' ', '\t', ':', '=', '?', '|', '!', '\n', '\r'];
+
+/** Keywords for a short key word: the word and each character that can follow it in a match. */
+const standalone = (word: string) => AFTER_KEY.map((c) => word + c);
+
+// Passwords: the long words anywhere in a name (`dbPassword`, `SMTP_PASSWORD`); `pass` and `pwd`
+// only as a name's own segment (`SMTP_PASS`, `dbPass`, `"pwd"`), not inside `bypass` or `compass`.
+const PASSWORD_WORDS = ['password', 'passwd', 'passphrase', 'passcode'];
+const PASSWORD_KEY = re`(?:${PASSWORD_WORDS.join('|')})|(?:[_.-]|\b)(?:pass|pwd)|[a-z0-9](?-i:Pass|Pwd)`;
+const PASSWORD_KEYWORDS = [...PASSWORD_WORDS, ...standalone('pass'), ...standalone('pwd')];
+
+// Secrets: `secret`, `client_secret`, `SECRET_KEY(_BASE)`, `secretAccessKey`, `jwt_secret_value`; not
+// `secretName`, `secret_file`, `secretRef` (names of a secret, not its value).
+const SECRET_KEY = re`secret(?:[_.-]?(?:access[_.-]?)?key(?:[_.-]?base)?|[_.-]?(?:value|token|string|phrase))?`;
+
+// API keys: `api_key`, `apiKey`, `x-api-key`, `ACCESS_KEY`, `subscriptionKey`, `signing_key`; not
+// `public_key`, `primary_key`, `cache_key`, `idempotency_key`.
+const KEY_WORDS = ['api', 'access', 'app', 'auth', 'client', 'master', 'private', 'subscription', 'signing', 'encryption', 'consumer', 'license', 'service', 'admin'];
+const API_KEY = re`(?:${KEY_WORDS.join('|')})[_.-]?key`;
+const API_KEYWORDS = KEY_WORDS.flatMap((w) => SEPARATORS.map((s) => `${w}${s}key`));
+
+// Tokens: a name ending in one of these words + `token` (`accessToken`, `GITHUB_TOKEN`,
+// `slack_bot_token`), a bare `token`, or any CONSTANT_CASE `…_TOKEN` (env and constant names). Not
+// `csrf_token`, `pageToken`, `next_page_token`, `cancellationToken`: state, not credentials.
+const TOKEN_WORDS = [
+  'access', 'auth', 'api', 'bearer', 'refresh', 'session', 'bot', 'app', 'private', 'personal', 'oauth', 'service', 'deploy',
+  'admin', 'master', 'secret', 'client', 'user', 'id', 'github', 'gh', 'gitlab', 'npm', 'pypi', 'docker', 'registry', 'slack',
+  'discord', 'telegram', 'hf', 'vault', 'vercel', 'netlify', 'sentry', 'notion', 'figma', 'webhook', 'ci', 'pat', 'install',
+  'installation', 'integration', 'upload', 'publish', 'runner', 'trigger', 'machine',
+];
+const TOKEN_KEY = re`(?:${TOKEN_WORDS.join('|')})[_.-]?token|\btoken|(?-i:[A-Z0-9]_TOKEN)`;
+// Every token match ends its name with `token` and one of AFTER_KEY: those 15 literals cover all of them.
+const TOKEN_KEYWORDS = AFTER_KEY.map((c) => `token${c}`);
+
+// Weak evidence: names that suggest a credential without saying which (`credentials`, `DEPLOY_CREDS`).
+const WEAK_KEY = re`credentials?|creds`;
 
 export const genericRules: DlpRule[] = [
   {
     id: 'generic-password',
-    description: 'Password assigned in code, config, env files or JSON (password / passwd / passphrase / pass)',
-    pattern: assignment(
-      re`[A-Za-z0-9_.-]{0,30}(?:password|passwd|passphrase|pass)`,
-      re`[A-Za-z0-9_.-]{0,40}(?:password|passwd|passphrase|pass)`,
-      re`[^\s"'\x60\\<>]{6,128}`,
-    ),
-    keywords: ['pass'],
+    description: 'Password assigned in code, config, env files, XML or JSON (password / passwd / passphrase / pass / pwd)',
+    ...GENERIC,
+    source: GENERIC_SOURCE,
+    pattern: codeAssignment(PASSWORD_KEY, re`${NAME}(?:${PASSWORD_KEY})`, re`[^\s"'\x60\\<>]{6,128}`),
+    keywords: PASSWORD_KEYWORDS,
     validate: passwordLike,
     severity: 'high',
     action: 'block',
@@ -30,6 +76,19 @@ export const genericRules: DlpRule[] = [
         'db = connect(host="10.0.0.5", user="etl", password="J7ZFdzXJl%2")',
         '{"content": "my config:\\nSMTP_PASS=oKxD4gEZmjas3\\nSMTP_PORT=587"}',
         '{"role": "user", "content": "why does this fail? db.connect(user=\\"etl\\", password=\\"KUOkmrvG3ca$5\\")"}',
+        'if (password == "e37h0JptxG") {',
+        'const dbPass = "Wq8#mKz2Lp";',
+        'private static final String DB_PASSWORD = "Hv3!xQe9Ta";',
+        'val smtpPassword: String = "r5T#uWq2Ly"',
+        'var connPwd = @"Zk7$eRt4Mn";',
+        'dbPassword := "Fy6&nBv1Xc"',
+        '<password>Gt5%wQa8Ks</password>',
+        '<add key="SmtpPassword" value="Nh2*jKd7Pe" />',
+        'spring.datasource.password=Ub4!cLm9Rw',
+        'env:\n  - name: DB_PASSWORD\n    value: "Jr8@pZx3Vn"\n',
+        'mysql --host=db.internal --password=Qe6^tYu1Io dump',
+        'ENV ADMIN_PASSWORD=Lk9(sDf2Gh',
+        'password = "$ecr3t!Pw9"',
       ],
       nomatch: [
         'password: ${DB_PASSWORD}',
@@ -39,66 +98,146 @@ export const genericRules: DlpRule[] = [
         '"password": "<your-password>"',
         '{"password": "********"}',
         'const password = config.database.password;',
-        'if (password == "e37h0JptxG") {',
         '<input type="password" name="password" autocomplete="current-password">',
         '"password": "Passwort"',
         'password: !vault |',
         '    getpass = unix_getpass',
         'self.passwd = password_mgr',
         'password: BinaryLike,',
+        'bypass: "proxy-4.internal"',
+        'compass = "NNW-330deg"',
+        'password = "$DB_PASSWORD"',
+        'password: "$dbPassword"',
+        '<password>${SMTP_PASSWORD}</password>',
+        'PASSWORD_MIN_LENGTH=12',
       ],
     },
   },
   {
     id: 'generic-secret',
-    description: 'Secret assigned in code, config, env files or JSON (secret, client_secret, secret_key…)',
-    pattern: assignment(
-      re`[A-Za-z0-9_.-]{0,30}secret(?:[_.-]?key)?`,
-      re`[A-Za-z0-9_.-]{0,40}secret[A-Za-z0-9_.-]{0,20}`,
-      re`[A-Za-z0-9_.~+/=!@#%^&*-]{16,256}`,
-    ),
+    description: 'Secret assigned in code, config, env files, XML or JSON (secret, client_secret, secret_key…)',
+    ...GENERIC,
+    source: GENERIC_SOURCE,
+    pattern: codeAssignment(SECRET_KEY, re`${NAME}(?:${SECRET_KEY})`, re`[A-Za-z0-9_.~+/=!@#%^&*$-]{16,256}`),
     keywords: ['secret'],
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',
     action: 'block',
     examples: {
-      match: ['"client_secret": "JXmhcYXgVzwQg1lV4Moihi0AguPWujmT"', 'SECRET_KEY_BASE=46a49bfdc8a895e0373eb506ee3bd53d5160eef6e7135171df0f0a8376db27a0', "app.config['SECRET_KEY'] = 'sEWdNFnztcFn3XCqgXREauhhukCgTSMW'", 'JWT_SECRET=fpq7taGG0g1iTlFV1J0SLXa8UilzpWMQM1MzY9xw'],
-      nomatch: ['client_secret: ${CLIENT_SECRET}', 'secret: "{{ .Values.secret }}"', 'SECRET_KEY=your-secret-key-here', 'secretName: db-credentials', 'secret_file: /run/secrets/db_password'],
+      match: [
+        '"client_secret": "JXmhcYXgVzwQg1lV4Moihi0AguPWujmT"',
+        'SECRET_KEY_BASE=46a49bfdc8a895e0373eb506ee3bd53d5160eef6e7135171df0f0a8376db27a0',
+        "app.config['SECRET_KEY'] = 'sEWdNFnztcFn3XCqgXREauhhukCgTSMW'",
+        'JWT_SECRET=fpq7taGG0g1iTlFV1J0SLXa8UilzpWMQM1MzY9xw',
+        'clientSecret := "Qm3vT8xKpW2rLs9YbN4dHf7J"',
+        'public const string ClientSecret = "Ga5Rk2Lw9XpVn7Tq3MzCe8Bh";',
+        'os.environ["APP_SECRET"] = "c8Fq2WzLm5RtX9vKp3NbY7Hd"',
+        'export WEBHOOK_SECRET="Tn4Kx8Qp2Wm6Lr9Zv3Bc7Yh"',
+        'webhook_secret = "Rb7Nq3Xk9Wp2Lm6Tz4Vc8Hy" # TOML',
+        'curl "https://auth.acme.internal/token?client_id=ci&client_secret=Vd2Lp8Xq4Kn7Wm3Rz9Bt6Hc&grant_type=client_credentials"',
+      ],
+      nomatch: [
+        'client_secret: ${CLIENT_SECRET}',
+        'secret: "{{ .Values.secret }}"',
+        'SECRET_KEY=your-secret-key-here',
+        'secretName: db-credentials',
+        'secret_file: /run/secrets/db_password',
+        'clientSecret = process.env.CLIENT_SECRET;',
+        'secret_key: "%(SECRET_KEY)s"',
+        'const secret = "insert-your-signing-secret";',
+      ],
     },
   },
   {
     id: 'generic-api-key',
-    description: 'API key assigned in code, config, env files or JSON (api_key, apiKey, access_key, client_key…)',
-    pattern: assignment(re`[A-Za-z0-9_.-]{0,30}${KEY_NAME}`, re`[A-Za-z0-9_.-]{0,40}${KEY_NAME}`, re`[A-Za-z0-9_.~+/=-]{16,256}`),
-    keywords: KEY_WORDS.flatMap((w) => ['', '_', '-', '.'].map((s) => `${w}${s}key`)),
+    description: 'API key assigned in code, config, env files, XML or JSON (api_key, apiKey, x-api-key, access_key, signing_key…)',
+    ...GENERIC,
+    source: GENERIC_SOURCE,
+    pattern: codeAssignment(API_KEY, re`${NAME}(?:${API_KEY})`, re`[A-Za-z0-9_.~+/=-]{16,256}`),
+    keywords: API_KEYWORDS,
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',
     action: 'block',
     examples: {
-      match: ['WEATHER_API_KEY=lxdcR9fXBPCiAu4T5T7yNA2jEDm5oSCE', '{"apiKey": "ed1f3283392f86848b983c963a734884", "units": "metric"}', 'headers = {"x-api-key": "KugeiNCFXoAIigOaS0pqN1JAr36zm4OEIwg8MsmI"}'],
-      nomatch: ['apiKey: process.env.WEATHER_API_KEY', 'api_key = "YOUR_API_KEY"', 'API_KEY=', '"api_key": "sk-..."', '{"apiKey": "abcdefghijklmnopqrstuvwx"}'],
+      match: [
+        'WEATHER_API_KEY=lxdcR9fXBPCiAu4T5T7yNA2jEDm5oSCE',
+        '{"apiKey": "ed1f3283392f86848b983c963a734884", "units": "metric"}',
+        'headers = {"x-api-key": "KugeiNCFXoAIigOaS0pqN1JAr36zm4OEIwg8MsmI"}',
+        "curl -H 'X-Api-Key: Pz8Wq3Lm6Rt9Kx2Vb5Nc7Hd' https://api.acme.internal/v1",
+        'apiKey := "Hx4Lq9Wm2Rt7Kp3Vz8Nb6Yc"',
+        'val apiKey: String = "Jm7Rq2Wx9Lt4Kp8Vz3Nb6Hc"',
+        'String API_KEY = "Lw5Kq8Rm3Xt9Vp2Zn7Bc4Hd";',
+        'os.Setenv("PAYMENTS_API_KEY", "Nq6Wx3Lm9Rt2Kp7Vz4Bc8Hd")',
+        '<appSettings><add key="ApiKey" value="Rv9Lq2Wm6Xt3Kp8Zn4Bc7Hd" /></appSettings>',
+        'https://api.acme.internal/v2/forecast?city=Berlin&api_key=Zt3Lq8Wm2Rx7Kp9Vn4Bc6Hd&units=metric',
+      ],
+      nomatch: [
+        'apiKey: process.env.WEATHER_API_KEY',
+        'api_key = "YOUR_API_KEY"',
+        'API_KEY=',
+        '"api_key": "sk-..."',
+        '{"apiKey": "abcdefghijklmnopqrstuvwx"}',
+        'public_key = "ssh-ed25519-AAAAC3NzaC1lZDI1NTE5"',
+        '"idempotency_key": "3f2c9a7e-58b1-4d3c-9e6f-1a2b3c4d5e6f"',
+        'apiKey = "${API_KEY}"',
+      ],
     },
   },
   {
     id: 'generic-token',
-    description: 'Token assigned in code, config, env files or JSON (token, access_token, auth_token, SOMETHING_TOKEN=…)',
-    pattern: assignment(
-      re`[A-Za-z0-9_.-]{0,30}${TOKEN_NAME}|(?:^|[^A-Za-z0-9_.-])token`,
-      re`[A-Za-z0-9_.-]{0,40}token`,
-      re`[A-Za-z0-9_.~+/=-]{20,1000}`,
-    ),
-    keywords: ['token'],
+    description: 'Token assigned in code, config, env files, XML or JSON (token, access_token, apiToken, SOMETHING_TOKEN=…)',
+    ...GENERIC,
+    source: GENERIC_SOURCE,
+    pattern: codeAssignment(TOKEN_KEY, re`${NAME}(?:${TOKEN_KEY})`, re`[A-Za-z0-9_.~+/=-]{20,1000}`),
+    keywords: TOKEN_KEYWORDS,
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',
     action: 'block',
     examples: {
-      match: ['{"access_token": "H0vXFmWe5mBW0YREWiXiICHCOmKCNYiK0vgOTQfl", "expires_in": 3600}', 'ACME_TOKEN=bCcTV7DNvgYIDrEuIIqOU6Fn9g8nwET6gF9yFBGz40aPbCWr', '  token: BQbp1ahGMwctWIxNRwgxLtd6MyGcEJbNChuW\n'],
-      nomatch: ['token: ${{ secrets.GITHUB_TOKEN }}', '{"next_page_token": "OZV8EGL57YvQ6ng0Kf2MKaS2cOJL4dBGMJfMml99"}', '"csrf_token": "nbf5nzHNlqKFhsBez7oYIOiSx3PRAr2pqhu7fo4Y"', 'token = get_token()', 'ACCESS_TOKEN=<token>'],
+      match: [
+        '{"access_token": "H0vXFmWe5mBW0YREWiXiICHCOmKCNYiK0vgOTQfl", "expires_in": 3600}',
+        'ACME_TOKEN=bCcTV7DNvgYIDrEuIIqOU6Fn9g8nwET6gF9yFBGz40aPbCWr',
+        '  token: BQbp1ahGMwctWIxNRwgxLtd6MyGcEJbNChuW\n',
+        'const apiToken = "Xk4Wq9Lm2Rt7Kp3Vz8Nb6YcHd";',
+        'githubToken: "Qm7Wx2Lq9Rt4Kp8Vz3Nb6Hc5Jd"',
+        'ACME_DEPLOY_TOKEN = "Tz5Lq8Wm3Rx9Kp2Vn7Bc4HdJe"',
+        'export SLACK_BOT_TOKEN="Wn6Kq3Lm9Rt2Xp7Vz4Bc8HdJf"',
+        'var authToken = "Lp4Wq8Km2Rt6Xz9Vn3Bc7HdJg";',
+        '<token>Rk8Wq3Lm7Xt2Kp9Vz6Bn4HcJh</token>',
+        'gh auth login --token Vq2Lw7Km4Rt9Xp3Zn8Bc6HdJi',
+      ],
+      nomatch: [
+        'token: ${{ secrets.GITHUB_TOKEN }}',
+        '{"next_page_token": "OZV8EGL57YvQ6ng0Kf2MKaS2cOJL4dBGMJfMml99"}',
+        '"csrf_token": "nbf5nzHNlqKFhsBez7oYIOiSx3PRAr2pqhu7fo4Y"',
+        '{"pageToken": "CgQIARAAGhQKEgoQbkxxV2pZb3dYcWdMRU1LbXo"}',
+        'token = get_token()',
+        'ACCESS_TOKEN=<token>',
+        'cancellationToken: CancellationToken = CancellationToken.None',
+        '"max_tokens": 4096',
+      ],
+    },
+  },
+  {
+    id: 'generic-credential-weak',
+    description: 'Random-looking value assigned to a name that suggests but does not establish a secret (credentials, creds): weak evidence, logged',
+    ...GENERIC,
+    source: GENERIC_SOURCE,
+    pattern: codeAssignment(WEAK_KEY, re`${NAME}(?:${WEAK_KEY})`, re`[A-Za-z0-9_.~+/=:!@#%^&*$-]{16,256}`),
+    keywords: ['credential', 'creds'],
+    validate: all(realValue(3.5), mixedChars),
+    severity: 'low',
+    action: 'log',
+    examples: {
+      match: ['"credentials": "Yq3Lm8Wx2Rt7Kp9Vz4Nb6Hc"', 'DEPLOY_CREDS=Gk5Wq2Lm8Rt3Xp9Vz6Bc4Hd', 'registry_credentials = "ci-bot:Tq7Lm2Wx9Rk4Vp8Zn3Bc6Hd"'],
+      nomatch: ['credentials: ${{ secrets.REGISTRY_CREDENTIALS }}', '"credentials": "include"', 'creds = load_credentials(path)', 'credentials_file: /etc/acme/credentials.json'],
     },
   },
   {
     id: 'basic-auth-credentials',
     description: 'HTTP Basic credentials (Basic <base64 of user:password>)',
+    ...GENERIC,
+    source: 'RFC 7617 (HTTP Basic authentication)',
     pattern: re`(?i:\bbasic)[ \t]{1,4}([A-Za-z0-9+/]{6,500}={0,2})(?:[^A-Za-z0-9+/=]|$)`,
     keywords: ['basic'],
     validate: basicAuth,
@@ -114,6 +253,8 @@ export const genericRules: DlpRule[] = [
   {
     id: 'bearer-token',
     description: 'High-entropy Bearer token in an Authorization header or curl command',
+    ...GENERIC,
+    source: 'RFC 6750 (OAuth 2.0 bearer tokens)',
     pattern: re`(?i:\bbearer)[ \t]{1,4}([A-Za-z0-9_.~+/-]{20,1000}={0,2})(?:[^A-Za-z0-9_.~+/=-]|$)`,
     keywords: ['bearer'],
     validate: all(randomToken(3.5), mixedChars),
@@ -123,7 +264,7 @@ export const genericRules: DlpRule[] = [
     action: 'log',
     examples: {
       match: ['Authorization: Bearer nniNQCUS_n5op8sPrIPEv06237JAjYrfR9CiPBdi', 'curl -H "Authorization: Bearer xBKt5pilPc18AEOqCfu4uUyiIM86r3FE0jiFTRbkLDNF23p1sNCv3DTh4W8XqAIy" https://api.acme.internal/v1/jobs'],
-      nomatch: ['Authorization: Bearer ${TOKEN}', 'Authorization: Bearer YOUR_ACCESS_TOKEN_HERE', 'Bearer <token>', 'the bearer tokenization scheme'],
+      nomatch: ['Authorization: Bearer ${TOKEN}', 'Authorization: Bearer YOUR_ACCESS_TOKEN_HERE', 'Bearer <token>', 'the bearer tokenization scheme', 'Authorization: Bearer ACCESS_TOKEN_GOES_HERE_123'],
     },
   },
 ];

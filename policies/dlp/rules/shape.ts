@@ -7,8 +7,22 @@ export const re = String.raw;
 /** A quote, possibly JSON-escaped (`\"`): code and config pasted inside a JSON string body. */
 export const Q = re`(?:\\?["'\x60])`;
 
-/** Between a key and its value in env files, YAML, JSON, INI and code: `=`, `:`, `:=`, `=>`, quotes. */
-export const SEP = re`${Q}?[ \t]{0,4}(?::=|=>|[:=])[ \t]{0,4}${Q}?`;
+/** A type annotation between a name and `=`: `: String` (Kotlin, TS, Swift), `: &str` (Rust). */
+const TYPE = re`(?::[ \t]{0,4}&?[A-Za-z_][A-Za-z0-9_.<>?\[\]]{0,40}[ \t]{0,4})?`;
+
+/** An assignment operator (`=`, `:`, Go's `:=`, PHP/Ruby `=>`, JS `??=` / `||=`), or a comparison with a literal (`== "…"`: a hard-coded credential check). */
+const OP = re`(?::=|=>|\?\?=|\|\|=|!?={1,3}|:)`;
+
+/** An opening quote: C# verbatim `@"` and Python `r"` / `b"` / `u"` strings too. */
+const OPEN = re`[@rRbBuU]?${Q}`;
+
+/**
+ * Between a key and its value in env files, YAML, JSON, INI and code: `=`, `:`, `:=`, `=>`, quotes,
+ * a subscript's `"]` (`os.environ["KEY"] = …`), a type (`val key: String = …`), or the key and the
+ * value as the two string arguments of a call (`os.Setenv("KEY", "…")`, `put("key", "…")`), or the
+ * value as a call's first argument (`Lob("…")`, `messagebird("…")`).
+ */
+export const SEP = re`(?:${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}(?:${OPEN})?|${Q}[ \t]{0,4},[ \t]{0,4}${Q}|\([ \t]{0,4}${Q})`;
 
 /** After a token made of `[A-Za-z0-9_-]`: the token does not continue. */
 export const END = re`(?:[^A-Za-z0-9_-]|$)`;
@@ -18,22 +32,51 @@ export const END64 = re`(?:[^A-Za-z0-9+/=]|$)`;
 
 /**
  * `KEY…: value` / `KEY=value` / `"key": "value"`: a value with no fixed prefix, found next to a key
- * name (`key` is matched case-insensitively; up to 24 name characters may follow it, as in
- * `COHERE_API_KEY`). Group 1 is the value.
+ * name (`key` is matched case-insensitively; `nameTail`, by default up to 24 name characters, may
+ * follow it, as in `COHERE_API_KEY`). Group 1 is the value.
  */
-export function assigned(key: string, value: string, end = END): string {
-  return re`(?i:${key})[A-Za-z0-9_.-]{0,24}${SEP}(${value})${end}`;
+export function assigned(key: string, value: string, end = END, nameTail = '[A-Za-z0-9_.-]{0,24}'): string {
+  return re`(?i:${key})${nameTail}${SEP}(${value})${end}`;
 }
 
+/** Where a free-form value ends: its closing quote, `<` of a closing tag, a space, line end or comment, the next URL or connection-string parameter. */
+const VALUE_END = re`(?:${Q}|<|[ \t\r\n#&;]|\\[rn]|$)`;
+
 /**
- * Free-form assignments (passwords, secrets): either a quoted value after `codeKey` (JSON, YAML,
- * code) or an unquoted value that fills the rest of an env/INI/YAML line after `lineKey`. A bare
- * identifier in code (`password = cfg.password`) is neither, so it is not a finding.
+ * A secret written as code and configuration write it: a value next to a key name that marks a
+ * secret, in any of these forms. Group 1 is the value.
+ * - quoted, anywhere: `apiToken = "…"`, `"client_secret": "…"`, `api_key: '…'`, `os.environ["X"] = "…"`,
+ *   `apiKey := "…"` (Go), `String apiKey = "…";` (Java, C#, `@"…"`), `val apiKey: String = "…"` (Kotlin),
+ *   `'password' => '…'` (PHP), `setenv("X", "…")`, `secret = "…"` (TOML, HCL), `password == "…"`
+ * - an HTTP header in a quoted argument: `-H 'X-Api-Key: …'`
+ * - XML: `<password>…</password>`, `<add key="ApiKey" value="…"/>`, `<property name="password" value="…"/>`
+ * - Kubernetes / Compose env lists: `- name: API_KEY` then `value: …` on the next line
+ * - a whole line, unquoted: `.env` (`export X=…`), YAML, INI, properties (`db.password=…`), Dockerfile `ENV X=…`
+ * - a URL query or connection-string parameter: `?api_key=…&`, `;Password=…;`
+ * - a command-line flag: `--password=…`, `--api-key …`
+ * `key` is the word that marks the secret (`(?:api|access)[_.-]?key`), matched case-insensitively
+ * and found anywhere in a name (`X_API_KEY`); `lineKey` is the whole name as it starts an unquoted
+ * line (`[A-Za-z0-9_.-]{0,30}` + `key`). Only the line form spells out the name before the word:
+ * a bounded run of name characters before a word, at every position of the text, is what makes
+ * RE2's DFA grow past its budget (measured: 50 → 2 MB/s on source code), so the forms found
+ * anywhere start at the word; those that start at a quote, `?`, `&`, `;` or ` --` spell the name out. A bare identifier in code (`password = cfg.password`) is none of these forms.
  */
-export function assignment(codeKey: string, lineKey: string, value: string): string {
-  const quoted = re`(?i:${codeKey})${Q}?\]?[ \t]{0,4}(?::=|=>|[:=])[ \t]{0,4}${Q}`;
-  const line = re`(?:^|[\r\n]|\\n)[ \t]{0,12}(?:export[ \t]{1,4})?(?i:${lineKey})[ \t]{0,4}[:=][ \t]{0,4}`;
-  return re`(?:${quoted}|${line})(${value})(?:["'\x60]|\\["'rn]|[ \t]{0,8}(?:[\r\n#]|$))`;
+export function codeAssignment(key: string, lineKey: string, value: string): string {
+  const k = re`(?i:${key})`;
+  // After the key in a quoted / header / XML / env-list / call form: what leads to the value.
+  const afterKey = [
+    re`${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}${OPEN}`, // = "…", : '…', := "…", => '…', "] = "…"
+    re`${Q}[ \t]{0,4},[ \t]{0,4}${Q}`, // setenv("KEY", "…")
+    re`${Q}[ \t]{1,4}value=${Q}`, // <add key="ApiKey" value="…"/>
+    '>', // <password>…</password>
+    re`${Q}?[ \t]{0,4}(?:\r?\n|\\n)[ \t]{0,20}value:[ \t]{0,4}${Q}?`, // - name: API_KEY \n value: …
+  ].join('|');
+  const line = re`(?:^|[\r\n]|\\n)[ \t]{0,12}(?:(?:export|set|setx|ENV|ARG|-)[ \t]{1,4})?(?i:${lineKey})[ \t]{0,4}[:=][ \t]{0,4}`;
+  // These start at a delimiter, so they may spell out the name before the word.
+  const header = re`${Q}[A-Za-z0-9-]{0,30}${k}[ \t]{0,4}:[ \t]{0,4}`; // 'X-Api-Key: …' (closed by the quote)
+  const param = re`[?&;][A-Za-z0-9_.-]{0,30}${k}=`;
+  const flag = re`[ \t]--[A-Za-z0-9-]{0,30}${k}(?:=|[ \t]{1,4})${Q}?`;
+  return re`(?:${k}(?:${afterKey})|${line}|${header}|${param}|${flag})(${value})${VALUE_END}`;
 }
 
 /** One character of a PEM body: base64, line breaks, or a JSON-escaped line break (`\n`). */
