@@ -4,6 +4,7 @@ import { aiRules } from './rules/ai.ts';
 import { chatRules } from './rules/chat.ts';
 import { cloudRules } from './rules/cloud.ts';
 import { databaseRules } from './rules/databases.ts';
+import { devopsRules } from './rules/devops.ts';
 import { genericRules } from './rules/generic.ts';
 import { keyRules } from './rules/keys.ts';
 import { paymentRules } from './rules/payment.ts';
@@ -15,7 +16,7 @@ import { vcsRules } from './rules/vcs.ts';
 
 /** Vendor-specific rules first, generic assignments and PII last: the order findings are listed in. */
 export const BUILTIN_RULES: readonly DlpRule[] = Object.freeze(
-  [...keyRules, ...cloudRules, ...aiRules, ...vcsRules, ...paymentRules, ...chatRules, ...registryRules, ...tokenRules, ...databaseRules, ...genericRules, ...piiRules].map(
+  [...keyRules, ...cloudRules, ...aiRules, ...vcsRules, ...paymentRules, ...chatRules, ...registryRules, ...tokenRules, ...devopsRules, ...databaseRules, ...genericRules, ...piiRules].map(
     (r) => (PREFILTERS[r.id] ? { ...r, prefilter: PREFILTERS[r.id] } : r),
   ),
 );
