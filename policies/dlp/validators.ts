@@ -185,6 +185,13 @@ function placeholderFree(value: string, longRun: RegExp): boolean {
   return !longRun.test(v);
 }
 
+// Runs a check on what follows a token's fixed prefix: `sk_test_…` is a real test-mode key, and its
+// `test` is part of the format, not the word that marks a documentation value.
+export const afterPrefix =
+  (prefix: RegExp, check: Check): Check =>
+  (s) =>
+    check(s.replace(prefix, ''));
+
 // Rejects templated or documentation values: ${VAR}, {{ var }}, <your-key>, %VAR%, $VAR, xxxx, ****, changeme, test…
 export const notPlaceholder: Check = (value) => placeholderFree(value, /(.)\1{4}/); // aaaaa, 00000
 

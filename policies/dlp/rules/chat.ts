@@ -1,7 +1,8 @@
 // Messaging and email: Slack, Discord, Telegram, Teams, Twilio, SendGrid, Mailgun, Mailchimp.
 import type { DlpRule } from '../types.ts';
 import { all, discordBotToken, mixedChars, notIdentifier, randomToken } from '../validators.ts';
-import { assigned, END, re } from './shape.ts';
+import { keyedRule } from './define.ts';
+import { assigned, END, re, SEP } from './shape.ts';
 
 export const chatRules: DlpRule[] = [
   {
@@ -111,16 +112,16 @@ export const chatRules: DlpRule[] = [
   },
   {
     id: 'telegram-bot-token',
-    description: 'Telegram bot token (<bot id>:AA…)',
+    description: 'Telegram bot token (<bot id>:AA…; other <bot id>:A… shapes next to a telegram name: telegram-bot-token-keyed)',
     service: 'Telegram',
     source: 'https://core.telegram.org/bots/api#authorizing-your-bot',
-    pattern: re`(?:^|[^0-9A-Za-z_:-]|bot)([0-9]{8,10}:AA[A-Za-z0-9_-]{33})${END}`,
+    pattern: re`(?:^|[^0-9A-Za-z_:-]|bot)([0-9]{5,16}:AA[A-Za-z0-9_-]{33})${END}`,
     keywords: [':aa'],
     validate: randomToken(3.5),
     severity: 'critical',
     action: 'block',
     examples: {
-      match: ['TELEGRAM_BOT_TOKEN=6105188723:AA0SEKgCs680k89EQZtntmEVbfpHepn4yNt', 'https://api.telegram.org/bot5381788919:AAlrKZnscLr9aHdtzF_0uLpN7r39k2My8vL/sendMessage'],
+      match: ['TELEGRAM_BOT_TOKEN=6105188723:AA0SEKgCs680k89EQZtntmEVbfpHepn4yNt', 'bot_token = "216354:AA2kxVmjIikbUklqjJI7-xqhDJoHEfKpajQ"', 'https://api.telegram.org/bot5381788919:AAlrKZnscLr9aHdtzF_0uLpN7r39k2My8vL/sendMessage'],
       nomatch: ['1022396085:AA11zKy7Bjdxil23juGOPd', 'time 12345678:AAxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'],
     },
   },
@@ -217,4 +218,31 @@ export const chatRules: DlpRule[] = [
       nomatch: ['1b0c8f2eeb0382be77ade783fe5ccaa6-use', '51339bb20d275c9d92027e2d-us21'],
     },
   },
+  {
+    id: 'telegram-bot-token-keyed',
+    description: 'Telegram bot token of any documented shape (<bot id>:A… next to a telegram name or in an api.telegram.org/bot URL)',
+    service: 'Telegram',
+    source: 'https://core.telegram.org/bots/api#authorizing-your-bot (<bot id>:<35 characters>, e.g. 123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11)',
+    pattern: re`(?:(?i:telegram)[A-Za-z0-9_.-]{0,24}${SEP}|(?i:api\.telegram\.org)/bot)([0-9]{5,16}:A[A-Za-z0-9_-]{34})${END}`,
+    keywords: ['telegram'],
+    validate: randomToken(3.5),
+    severity: 'critical',
+    action: 'block',
+    examples: {
+      match: ['TELEGRAM_TOKEN=664924808:ABkVj4_tAk5VweAfVwfLlSlhTYFUsNSi3O8', 'https://api.telegram.org/bot4061069:AGOmfifyPijrdAbsmlD3QRDqCgFdBpft-HZ/getMe'],
+      nomatch: ['TELEGRAM_TOKEN=123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11', 'TELEGRAM_CHAT_ID=-1000709236590'],
+    },
+  },
+  keyedRule({
+    id: 'discord-client-secret',
+    service: 'Discord',
+    source: 'https://discord.com/developers/docs/topics/oauth2 (application client secrets: 32 characters)',
+    description: 'Discord OAuth2 client secret (32 characters next to a discord … secret name)',
+    key: re`discord[A-Za-z0-9_.-]{0,20}secret`,
+    nameTail: '',
+    value: '[A-Za-z0-9_-]{32}',
+    keywords: ['discord'],
+    match: ['DISCORD_CLIENT_SECRET=IaDSDq_YIu-aFDmYEZTE-6TQOqB5AbxP'],
+    nomatch: ['DISCORD_CLIENT_ID=006087278696108630', 'DISCORD_CLIENT_SECRET=${DISCORD_SECRET}'],
+  }),
 ];

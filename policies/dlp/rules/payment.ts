@@ -1,6 +1,8 @@
-// Payments and commerce: live keys only (test-mode keys move no money).
+// Payments and commerce. Live keys block; test-mode secret keys block too (stripe-test-key says why);
+// publishable keys (pk_live_ / pk_test_) are public by design and have no rule.
 import type { DlpRule } from '../types.ts';
-import { all, notIdentifier, randomToken } from '../validators.ts';
+import { afterPrefix, all, notIdentifier, randomToken } from '../validators.ts';
+import { keyedRule } from './define.ts';
 import { assigned, END, END64, re } from './shape.ts';
 
 export const paymentRules: DlpRule[] = [
@@ -16,7 +18,7 @@ export const paymentRules: DlpRule[] = [
     action: 'block',
     examples: {
       match: ['STRIPE_SECRET_KEY=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', 'stripe.api_key = "sk_live_070fYZg29Eof7bD2pQVXdCGE"'],
-      nomatch: ['STRIPE_SECRET_KEY=sk_test_51MPVhhh2wWINk6dKzvZE6Oa6XIMJWfhqItRL17CvENE0SFZr2j7wagbioFqKEXZxmRcgdJsbxM69jV610xCA14SmzVQF5Mnobz', 'sk_live_ggzusdd6wb', 'sk_live_xxxxxxxxxxxxxxxxxxxxxxxx'],
+      nomatch: ['sk_live_ggzusdd6wb', 'sk_live_xxxxxxxxxxxxxxxxxxxxxxxx', 'pk_live_c8tqcG6W6LiEvGzwJXwM4QykZw4tQ3blIBTnCRN8TjPDxck3MRyQKmeBQ9FTkB3WlmMXxBdEyDtyNzKdWme7GvFFH8RIED98u0X'],
     },
   },
   {
@@ -126,17 +128,48 @@ export const paymentRules: DlpRule[] = [
   },
   {
     id: 'plaid-access-token',
-    description: 'Plaid production access token (access-production-<uuid>)',
+    description: 'Plaid production or development access token (access-production-<uuid> / access-development-<uuid>; sandbox tokens hold no real data)',
     service: 'Plaid',
     source: 'https://plaid.com/docs/api/items/#token-exchange-flow',
-    pattern: re`\b(access-production-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`,
-    keywords: ['access-production-'],
+    pattern: re`\b(access-(?:production|development)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b`,
+    keywords: ['access-production-', 'access-development-'],
     validate: randomToken(3),
     severity: 'critical',
     action: 'block',
     examples: {
-      match: ['{"access_token": "access-production-ea6bae67-ad0b-4472-a48e-7a5e7e9181b7"}'],
+      match: ['{"access_token": "access-production-ea6bae67-ad0b-4472-a48e-7a5e7e9181b7"}', 'PLAID_ACCESS_TOKEN=access-development-033725bc-8b14-485a-a2e8-fa8d6de9e525'],
       nomatch: ['{"access_token": "access-sandbox-d0729c98-e8d0-4b45-a0b8-5c30e6339abc"}'],
     },
   },
+  {
+    id: 'stripe-test-key',
+    // Blocked, one step below live keys: a test-mode secret or restricted key authenticates as the
+    // account in test mode. It reads the test data (customers, often real developers' emails),
+    // creates charges, webhooks and Connect test accounts, and Stripe's docs say to keep it secret.
+    description: 'Stripe test-mode secret or restricted key (sk_test_… / rk_test_…)',
+    service: 'Stripe',
+    source: 'https://docs.stripe.com/keys (test mode keys: sk_test_, rk_test_)',
+    pattern: re`\b([sr]k_test_[A-Za-z0-9]{24,247})\b`,
+    keywords: ['sk_test_', 'rk_test_'],
+    validate: afterPrefix(/^[sr]k_test_/, all(randomToken(3.5), notIdentifier)),
+    severity: 'high',
+    action: 'block',
+    examples: {
+      match: ['STRIPE_SECRET_KEY=sk_test_51MPVhhh2wWINk6dKzvZE6Oa6XIMJWfhqItRL17CvENE0SFZr2j7wagbioFqKEXZxmRcgdJsbxM69jV610xCA14SmzVQF5Mnobz', 'rk_test_51EeFtcZK6gZ2eLNP0EOVmA8DTbvRACfE3Miri1m1oOe6UmlXbu8wbxzjEy14xxoRn0kpXCnUbSQ1OxX0SUT8gIrfirYFFnRPmX'],
+      nomatch: ['sk_test_xxxxxxxxxxxxxxxxxxxxxxxx', 'pk_test_VXvQ60K9acdHrhEDPXgHZdCXvr2RBsB9OBACoCz50093GOYDqppwpqLrNoOiD9PKnmNQ9NFkWwAiwWYcmAz3jhttVuLQFKk350h', 'sk_test_7CMLon7dgW'],
+    },
+  },
+  keyedRule({
+    id: 'plaid-secret-key',
+    service: 'Plaid',
+    source: 'https://plaid.com/docs/api/#api-access (secret: 30 characters, per environment)',
+    description: 'Plaid API secret (30 characters next to a plaid … secret name)',
+    key: re`plaid[A-Za-z0-9_.-]{0,20}secret`,
+    nameTail: '',
+    value: '[a-z0-9]{30}',
+    keywords: ['plaid'],
+    severity: 'critical',
+    match: ['PLAID_SECRET=v55idfzuop2m2z9rqdmmdbn20pwwwc', 'plaid_production_secret: "be12822244efb31bc46dc0255cec8a"'],
+    nomatch: ['PLAID_CLIENT_ID=068b7da125a51e599f002aa0', 'PLAID_SECRET=${PLAID_SECRET}'],
+  }),
 ];

@@ -1,6 +1,7 @@
 // Package registries: npm, PyPI, RubyGems, Docker Hub, NuGet, Cargo, JFrog.
 import type { DlpRule } from '../types.ts';
-import { all, basicAuth, githubChecksum, mixedChars, notIdentifier, randomToken } from '../validators.ts';
+import { all, basicAuth, githubChecksum, mixedChars, notIdentifier, notPlaceholder, randomToken } from '../validators.ts';
+import { keyedRule } from './define.ts';
 import { END, Q, re } from './shape.ts';
 
 export const registryRules: DlpRule[] = [
@@ -139,4 +140,32 @@ export const registryRules: DlpRule[] = [
       nomatch: ['AKCpQ4GJNeU2llmUPiKyfxod'],
     },
   },
+  {
+    id: 'nuget-config-password',
+    description: 'Package source password in a NuGet.Config (<add key="ClearTextPassword" value="…"/>, or the encrypted Password)',
+    service: 'NuGet',
+    source: 'https://learn.microsoft.com/en-us/nuget/reference/nuget-config-file#packagesourcecredentials',
+    pattern: re`<add[ \t]{1,4}key=${Q}(?i:(?:ClearText)?Password)${Q}[ \t]{1,4}value=${Q}([^"'<>\r\n]{4,512})${Q}`,
+    keywords: ['cleartextpassword', 'key="password"', "key='password'", 'key=\\"password\\"'],
+    validate: (s) => notPlaceholder(s) && !/^%[A-Za-z0-9_]+%$/.test(s),
+    severity: 'critical',
+    action: 'block',
+    examples: {
+      match: ['<packageSourceCredentials>\n  <acme>\n    <add key="Username" value="ci-bot" />\n    <add key="ClearTextPassword" value="2fH36gsllkK1N1z6HwVX" />\n  </acme>\n</packageSourceCredentials>'],
+      nomatch: ['<add key="ClearTextPassword" value="%NUGET_FEED_PASSWORD%" />', '<add key="ClearTextPassword" value="XXXXXXXXXXX" />'],
+    },
+  },
+  keyedRule({
+    id: 'jfrog-identity-token',
+    service: 'JFrog',
+    source: 'https://jfrog.com/help/r/jfrog-platform-administration-documentation/access-tokens (identity tokens: 64 characters; legacy API keys: 73)',
+    description: 'JFrog identity token or API key without a recognisable prefix (64 or 73 characters next to a jfrog / artifactory name)',
+    key: 'jfrog|artifactory',
+    value: '[A-Za-z0-9]{73}|[A-Za-z0-9]{64}',
+    keywords: ['jfrog', 'artifactory'],
+    severity: 'critical',
+    validate: all(randomToken(4), notIdentifier),
+    match: ['JFROG_ACCESS_TOKEN=l4df8SFZS9ioljjuqmzG4FWx1izDAYoznxgk73RKMbr6uGz3fYkcNu9AbrVGbEZR', 'artifactory_api_key: Kke0Yd49hX69wg9ksJgSz0nNDPEW7gaEObzLmh6mEM4Vg1yuqarji6tL1ctC8LnGq01G1L6Vn'],
+    nomatch: ['JFROG_URL=https://acme.jfrog.io/artifactory', 'artifactory_repo: libs-release-local'],
+  }),
 ];

@@ -20,9 +20,9 @@ const OPEN = re`[@rRbBuU]?${Q}`;
  * Between a key and its value in env files, YAML, JSON, INI and code: `=`, `:`, `:=`, `=>`, quotes,
  * a subscript's `"]` (`os.environ["KEY"] = …`), a type (`val key: String = …`), or the key and the
  * value as the two string arguments of a call (`os.Setenv("KEY", "…")`, `put("key", "…")`), or the
- * value as a call's first argument (`Lob("…")`, `messagebird("…")`).
+ * value as a call's first argument (`Lob("…")`, `require('messagebird')('…')`).
  */
-export const SEP = re`(?:${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}(?:${OPEN})?|${Q}[ \t]{0,4},[ \t]{0,4}${Q}|\([ \t]{0,4}${Q})`;
+export const SEP = re`(?:${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}(?:${OPEN})?|${Q}[ \t]{0,4},[ \t]{0,4}${Q}|${Q}?\)?\([ \t]{0,4}${Q})`;
 
 /** After a token made of `[A-Za-z0-9_-]`: the token does not continue. */
 export const END = re`(?:[^A-Za-z0-9_-]|$)`;

@@ -1,6 +1,7 @@
 // Source hosting: GitHub, GitLab, Bitbucket / Atlassian.
 import type { DlpRule } from '../types.ts';
 import { githubChecksum, randomToken } from '../validators.ts';
+import { keyedRule } from './define.ts';
 import { END, re } from './shape.ts';
 
 // GitHub's classic token families share one shape: prefix, 30 random base62, 6-char CRC32.
@@ -159,4 +160,17 @@ export const vcsRules: DlpRule[] = [
       nomatch: ['ATATT3GfzFt9hQ8OJg2efBxOe_FXROBLjrjELzSKcXAUsW'],
     },
   },
+  keyedRule({
+    id: 'bitbucket-client-secret',
+    service: 'Bitbucket',
+    source: 'https://support.atlassian.com/bitbucket-cloud/docs/use-oauth-on-bitbucket-cloud/ (OAuth consumer secrets: 32 characters; older app passwords: 20)',
+    description: 'Bitbucket OAuth consumer secret, or an app password without the ATBB prefix (next to a bitbucket … secret / password / token name)',
+    key: re`bitbucket[A-Za-z0-9_.-]{0,20}(?:secret|password|token)`,
+    nameTail: '',
+    value: '[A-Za-z0-9_=-]{20,64}',
+    keywords: ['bitbucket'],
+    severity: 'critical',
+    match: ['BITBUCKET_CLIENT_SECRET=sR8cdDEgmrSalFyb1QlgxtaRYyt2oWdx', 'bitbucket_app_password: trExCFNBtEUtZ7xTBWqO'],
+    nomatch: ['BITBUCKET_CLIENT_ID=sFjffVWYlI1Nu94dqb', 'BITBUCKET_APP_PASSWORD=${{ secrets.BB_PASSWORD }}'],
+  }),
 ];
