@@ -10,5 +10,8 @@ import { ensureBuilt } from './build.js';
 
 const bundle = await ensureBuilt();
 const { main } = await import(bundle);
-// Exit explicitly: after a graceful stop, idle keep-alive timers must not hold the process.
-process.exit(await main(process.argv.slice(2)));
+// Exit explicitly: after a graceful stop, idle keep-alive timers must not hold the process. But
+// first let what was printed reach a pipe: writes past the pipe's 64 KiB are still queued
+// (`airlock dlp rules` prints more than that), and exiting would cut them off.
+const code = await main(process.argv.slice(2));
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

@@ -11,14 +11,15 @@ import { rulesFor } from './dlp/policy.ts';
 import { findingLocation } from './dlp/record.ts';
 import { StreamScanner } from './dlp/stream.ts';
 
-export const DLP_HELP = `usage: airlock dlp scan FILE|- [options] | airlock dlp rules [--config FILE]
+export const DLP_HELP = `usage: airlock dlp scan FILE|- [options] | airlock dlp rules [--config FILE] [--json]
 
   scan FILE|-      scan a file (or stdin) with the DLP rules; prints one line per finding
                    (rule, action, where, masked preview); exits 1 if anything was found
     --config FILE  use the rules, actions and exceptions of this policy (default: built-in rules)
     --host NAME    apply the policy's exceptions for this host (and --path PREFIX)
     --form         the input is application/x-www-form-urlencoded ('+' is a space)
-  rules            list every rule with its severity, action and description`;
+  rules            list every rule: id, severity, action, service, description, and the
+                   documentation of its format (source); --json prints them as JSON`;
 
 export async function dlpCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -26,17 +27,11 @@ export async function dlpCommand(args: string[]): Promise<number> {
     args: rest,
     allowPositionals: true,
     strict: true,
-    options: { config: { type: 'string' }, host: { type: 'string' }, path: { type: 'string' }, form: { type: 'boolean' } },
+    options: { config: { type: 'string' }, host: { type: 'string' }, path: { type: 'string' }, form: { type: 'boolean' }, json: { type: 'boolean' } },
   });
   const dlp = loadDlp(values.config);
   if (Array.isArray(dlp)) return err(`airlock: the policy has ${dlp.length} problem(s):\n  ${dlp.join('\n  ')}`, 1);
-  if (sub === 'rules') {
-    const rows = dlp.rules.map((r) => [r.id, r.severity, dlp.actions[r.id] ?? 'off', r.description]);
-    const w = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length)));
-    const lines = rows.map((r) => `${r[0].padEnd(w[0])}  ${r[1].padEnd(w[1])}  ${r[2].padEnd(w[2])}  ${r[3]}`);
-    const extra = dlp.exceptions.length ? `\n${dlp.exceptions.length} exception(s) in the policy; mode: ${dlp.mode}` : `\nmode: ${dlp.mode}`;
-    return out(`${lines.join('\n')}\n${dlp.rules.length} rules${extra}`, 0);
-  }
+  if (sub === 'rules') return out(values.json ? rulesJson(dlp) : rulesTable(dlp), 0);
   if (sub !== 'scan' || positionals.length !== 1) return err(DLP_HELP, 2);
   const rules = rulesFor({ ...dlp, enabled: true }, values.host?.toLowerCase() ?? '', values.path ?? '/');
   if (!rules) return out('every rule is off for this host', 0);
@@ -48,6 +43,21 @@ export async function dlpCommand(args: string[]): Promise<number> {
   const lines = scanner.findings.map((f) => `${f.ruleId}\t${f.action.replace(/^would-/, '')}\t${findingLocation(f)}\t${f.preview}`);
   if (scanner.dropped) lines.push(`... and ${scanner.dropped} more`);
   return lines.length ? out(lines.join('\n'), 1) : out('no findings', 0);
+}
+
+/** One line per rule (id, severity, action, service, description), its source indented below. */
+function rulesTable(dlp: DlpConfig): string {
+  const rows = dlp.rules.map((r) => [r.id, r.severity, dlp.actions[r.id] ?? 'off', r.service, r.description]);
+  const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = dlp.rules.map((r, k) => `${rows[k].map((c, i) => (i < 4 ? c.padEnd(w[i]) : c)).join('  ')}\n    source: ${r.source}`);
+  const services = new Set(dlp.rules.map((r) => r.service)).size;
+  const extra = dlp.exceptions.length ? `\n${dlp.exceptions.length} exception(s) in the policy; mode: ${dlp.mode}` : `\nmode: ${dlp.mode}`;
+  return `${lines.join('\n')}\n${dlp.rules.length} rules, ${services} services${extra}`;
+}
+
+function rulesJson(dlp: DlpConfig): string {
+  const rules = dlp.rules.map((r) => ({ id: r.id, service: r.service, severity: r.severity, action: dlp.actions[r.id] ?? 'off', description: r.description, source: r.source, keywords: r.keywords }));
+  return JSON.stringify({ mode: dlp.mode, rules }, null, 2);
 }
 
 function loadDlp(config: string | undefined): DlpConfig | string[] {

@@ -9,11 +9,23 @@ import { run } from '../helpers/run.ts';
 const AWS = 'AKIAQYLPMN5HHHFPZAM2';
 
 describe('airlock dlp', () => {
-  it('rules lists every rule with its severity and action', async () => {
+  it('rules lists every rule with its severity, action, service and the documentation of its format', async () => {
     const r = await run('node', [BIN, 'dlp', 'rules']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^aws-access-key-id\s+critical\s+block\s+\S/m);
-    expect(Number(/^(\d+) rules$/m.exec(r.stdout)?.[1])).toBeGreaterThanOrEqual(80);
+    expect(r.stdout).toMatch(/^aws-access-key-id\s+critical\s+block\s+AWS\s+AWS access key ID.*\n {4}source: https:\/\/docs\.aws\.amazon\.com\//m);
+    expect(r.stdout).toMatch(/^brevo-api-key\s+critical\s+block\s+Brevo \(Sendinblue\)\s+.*\n {4}source: \S/m);
+    expect(Number(/^(\d+) rules, \d+ services$/m.exec(r.stdout)?.[1])).toBeGreaterThanOrEqual(200);
+  });
+
+  it('rules --json prints every rule whole, even into a pipe read slowly (more than the 64 KiB a pipe holds)', async () => {
+    // The reader starts after a pause, so the pipe fills and the rest of the output waits in node.
+    const r = await run('sh', ['-c', 'node "$0" dlp rules --json | (sleep 1; cat)', BIN]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.length).toBeGreaterThan(64 * 1024);
+    const { rules } = JSON.parse(r.stdout) as { rules: { id: string; service: string; source: string; action: string }[] };
+    expect(rules.length).toBeGreaterThanOrEqual(200);
+    for (const rule of rules) expect([rule.id, rule.service.length > 0, rule.source.length > 0]).toEqual([rule.id, true, true]);
+    expect(rules.find((x) => x.id === 'sentry-dsn')).toMatchObject({ service: 'Sentry', action: 'log' });
   });
 
   it('scan prints masked findings for a file and for stdin, and exits 1', async () => {

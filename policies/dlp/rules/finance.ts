@@ -60,7 +60,7 @@ export const financeRules: DlpRule[] = [
   }),
   keyedRule({
     id: 'finicity-api-key',
-    service: 'Finicity (Mastercard Open Banking)',
+    service: 'Finicity',
     source: 'https://developer.mastercard.com/open-banking-us/documentation/quick-start-guide/ (app key 32 hex, partner secret 20 characters)',
     description: 'Finicity app key or partner secret (next to a finicity name)',
     key: 'finicity',

@@ -3,9 +3,10 @@
 // codeAssignment), and HTTP Basic / Bearer credentials. Each needs a real-looking value (an entropy
 // floor, no placeholder, no variable reference), so `password: ${DB_PASSWORD}` is not a finding.
 //
-// Speed: these rules see the most candidates (their key names are everywhere in code), so each is
-// prefiltered by key-name literals that every match contains, never by a short common word, and
-// every repeat is bounded.
+// Speed: these rules see the most candidates (their key names are everywhere in code). Each is
+// prefiltered by a few key-name literals that every match contains (`pass`, `secret`, `token`,
+// `api_key`…): the scanner looks for each keyword separately, so a handful of literals costs less
+// than dozens of rarer ones. Every repeat is bounded.
 import type { DlpRule } from '../types.ts';
 import { all, basicAuth, mixedChars, passwordLike, randomToken, realValue } from '../validators.ts';
 import { codeAssignment, re } from './shape.ts';
@@ -18,18 +19,12 @@ const GENERIC_SOURCE = 'key names and stop words after gitleaks generic-api-key 
 const NAME = '[A-Za-z0-9_.-]{0,30}';
 const SEPARATORS = ['', '_', '-', '.'];
 
-// Every character that can follow a key name in a match (shape.ts codeAssignment): a quote, `]`,
-// `\` (an escaped quote), `>`, a space or tab, an operator, a line break (env lists).
-const AFTER_KEY = ['"', "'", '`', ']', '\\', '>', ' ', '\t', ':', '=', '?', '|', '!', '\n', '\r'];
-
-/** Keywords for a short key word: the word and each character that can follow it in a match. */
-const standalone = (word: string) => AFTER_KEY.map((c) => word + c);
-
 // Passwords: the long words anywhere in a name (`dbPassword`, `SMTP_PASSWORD`); `pass` and `pwd`
 // only as a name's own segment (`SMTP_PASS`, `dbPass`, `"pwd"`), not inside `bypass` or `compass`.
 const PASSWORD_WORDS = ['password', 'passwd', 'passphrase', 'passcode'];
 const PASSWORD_KEY = re`(?:${PASSWORD_WORDS.join('|')})|(?:[_.-]|\b)(?:pass|pwd)|[a-z0-9](?-i:Pass|Pwd)`;
-const PASSWORD_KEYWORDS = [...PASSWORD_WORDS, ...standalone('pass'), ...standalone('pwd')];
+// `pass` is in every long word too; `pwd` is rare outside names.
+const PASSWORD_KEYWORDS = ['pass', 'pwd'];
 
 // Secrets: `secret`, `client_secret`, `SECRET_KEY(_BASE)`, `secretAccessKey`, `jwt_secret_value`; not
 // `secretName`, `secret_file`, `secretRef` (names of a secret, not its value).
@@ -37,7 +32,7 @@ const SECRET_KEY = re`secret(?:[_.-]?(?:access[_.-]?)?key(?:[_.-]?base)?|[_.-]?(
 
 // API keys: `api_key`, `apiKey`, `x-api-key`, `ACCESS_KEY`, `subscriptionKey`, `signing_key`; not
 // `public_key`, `primary_key`, `cache_key`, `idempotency_key`.
-const KEY_WORDS = ['api', 'access', 'app', 'auth', 'client', 'master', 'private', 'subscription', 'signing', 'encryption', 'consumer', 'license', 'service', 'admin'];
+const KEY_WORDS = ['api', 'access', 'app', 'auth', 'client', 'master', 'private', 'subscription', 'signing', 'encryption'];
 const API_KEY = re`(?:${KEY_WORDS.join('|')})[_.-]?key`;
 const API_KEYWORDS = KEY_WORDS.flatMap((w) => SEPARATORS.map((s) => `${w}${s}key`));
 
@@ -51,8 +46,7 @@ const TOKEN_WORDS = [
   'installation', 'integration', 'upload', 'publish', 'runner', 'trigger', 'machine',
 ];
 const TOKEN_KEY = re`(?:${TOKEN_WORDS.join('|')})[_.-]?token|\btoken|(?-i:[A-Z0-9]_TOKEN)`;
-// Every token match ends its name with `token` and one of AFTER_KEY: those 15 literals cover all of them.
-const TOKEN_KEYWORDS = AFTER_KEY.map((c) => `token${c}`);
+const TOKEN_KEYWORDS = ['token'];
 
 // Weak evidence: names that suggest a credential without saying which (`credentials`, `DEPLOY_CREDS`).
 const WEAK_KEY = re`credentials?|creds`;
