@@ -147,6 +147,11 @@ const FAKE_WORDS = new RegExp(
   ].join('|'),
   'i',
 );
+// A value made of lower-case words that names the kind of value it stands for (`wrong-password`,
+// `super-secret-key`, `ci_deploy_token`): a test value or a placeholder. A passphrase of other
+// words (`ripple-anvil-cactus-moss`) is not this.
+const SAYS_WHAT_IT_IS = /^(?=[a-z]+(?:[-_.][a-z]+)+$)(?:.*[-_.])?(?:password|passwd|pass|pwd|secret|token|key|apikey|credentials?)(?:[-_.].*)?$/;
+
 // Values that are exactly a common word (a field's name repeated as its value, defaults).
 const FAKE_VALUES = new Set([
   'password', 'passwd', 'pass', 'secret', 'token', 'apikey', 'api_key', 'key', 'null', 'nil', 'none',
@@ -162,6 +167,7 @@ const DOC_VALUES = new Set([
   '2YotnFZFEjr1zCsicMWpAA', 'tGzv3JOkF0XG5Qx2TlKWIA', 'SplxlOBeZQQYbYS6WxSbIA', 'mF_9.B5f-4.1JqM', 'gX1fBat3bV',
   'open sesame', 'Aladdin:open sesame', 's6BhdRkqt3:gX1fBat3bV',
   '1f2d1e2e67df', // the Kubernetes Secret documentation's password (MWYyZDFlMmU2N2Rm)
+  'correct-horse-battery-staple', 'correcthorsebatterystaple', 'CorrectHorseBatteryStaple', // xkcd 936
 ]);
 
 // A `$` value that is a variable or expression, not a literal: `$DB_PASSWORD`, `$dbPassword`,
@@ -182,6 +188,7 @@ function placeholderFree(value: string, longRun: RegExp): boolean {
   if (TEMPLATE.test(v) || variableReference(v)) return false;
   if (FAKE_VALUES.has(v.toLowerCase())) return false;
   if (FAKE_WORDS.test(v)) return false;
+  if (SAYS_WHAT_IT_IS.test(v)) return false;
   return !longRun.test(v);
 }
 
@@ -218,6 +225,7 @@ export const realValue =
     !/^(?:process\.env|os\.|env\.|ENV\[|System\.getenv|getenv)/.test(s) &&
     !/[A-Za-z_]\(|^[A-Za-z_][A-Za-z0-9_.]*\[/.test(s) && // get_password(), cfg["db"]
     !/^[A-Za-z_$][\w$.]*(?:<[^>]*>)?(?:\[\])?[,;]$/.test(s) && // `password: BinaryLike,` `token: string;` (type annotations)
+    !/^[a-z_]+(?::[\w,.]*)?(?:\|[a-z_]+(?::[\w,.]*)?)+$/.test(s) && // 'required|string|min:8' (validation rules)
     !IDENTIFIER.test(s) && // `getpass = unix_getpass`, `password = defaultPassword`, `= DB_PASSWORD`
     !/^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\)|:\/\//.test(s); // a file path or a URL, not the secret itself
 

@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { BUILTIN_RULES, ruleById } from '../../policies/dlp/index.ts';
 import type { DlpRule } from '../../policies/dlp/types.ts';
 import { compileEngine, findMatches } from '../../proxy/dlp/engine.ts';
+import { maxMatchLength } from '../../proxy/dlp/span.ts';
+import { HOLD } from '../../proxy/dlp/stream.ts';
 import { base62Crc32, githubChecksum, ibanMod97, luhn, notPlaceholder, shannonEntropy, usSsn } from '../../policies/dlp/validators.ts';
 
 interface Finding {
@@ -92,6 +94,27 @@ describe('built-in DLP rule pack: hygiene', () => {
       expect(ruleById(id)?.action).toBe('log');
       expect(ruleById(id)?.severity).toBe('low');
     }
+  });
+
+  it('every rule names its service and the documentation of its format', () => {
+    for (const rule of BUILTIN_RULES) {
+      expect(rule.service.trim().length, rule.id).toBeGreaterThan(1);
+      expect(rule.source.trim().length, rule.id).toBeGreaterThan(10);
+    }
+    expect(new Set(BUILTIN_RULES.map((r) => r.service)).size).toBeGreaterThanOrEqual(140);
+  });
+
+  // A keyword is a prefilter: one that is a short common string (`sk-`, `@`) makes the scanner try
+  // the rule almost everywhere. These rules predate the rule; no new rule may join them.
+  const SHORT_KEYWORDS = new Set(['aws-access-key-id', 'azure-ad-client-secret', 'ibm-cloud-api-key', 'huggingface-token', 'replicate-api-token', 'deepseek-api-key', 'telegram-bot-token', 'sendgrid-api-key', 'mailchimp-api-key', 'nuget-api-key', 'crates-io-token', 'jwt', 'airtable-pat', 'dropbox-token', 'url-credentials', 'connection-string-password', 'email-address', 'phone-number']);
+  it('no keyword shorter than 4 characters, but in the rules that always had one', () => {
+    const short = BUILTIN_RULES.filter((r) => !SHORT_KEYWORDS.has(r.id) && r.keywords.some((k) => k.length < 4)).map((r) => r.id);
+    expect(short).toEqual([]);
+  });
+
+  it('every rule\'s longest match fits in the scanner\'s hold-back (so chunking cannot split one)', () => {
+    const long = BUILTIN_RULES.filter((r) => !(maxMatchLength(r.pattern) < HOLD)).map((r) => `${r.id}: ${maxMatchLength(r.pattern)}`);
+    expect(long).toEqual([]);
   });
 
   describe.each(BUILTIN_RULES.map((r) => [r.id, r] as const))('%s', (_id, rule) => {

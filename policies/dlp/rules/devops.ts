@@ -316,10 +316,12 @@ export const devopsRules: DlpRule[] = [
     // (`kubectl get -o yaml` sorts keys). Group 1 runs through the data block: its first 10 entries.
     pattern: (() => {
       const kind = re`kind: ?["']?Secret["']?[ \t]{0,40}\r?\n`;
-      // Entries written out, not repeated: RE2 refuses a repeat of a repeat past 1,000.
-      const entry = re`[ \t]{1,12}[A-Za-z0-9_.-]{1,100}:[ \t]{1,4}[^\r\n]{1,500}`;
+      // Entries written out, not repeated: RE2 refuses a repeat of a repeat past 1,000. Printable
+      // ASCII only (base64, and stringData as people write it), so the longest match stays under
+      // the scanner's 16 KiB hold-back (proxy/dlp/span.ts counts other characters as 4 bytes).
+      const entry = re`[ \t]{1,12}[A-Za-z0-9_.-]{1,100}:[ \t]{1,4}[ -~]{1,800}`;
       const block = re`(?:data|stringData):[ \t]{0,40}\r?\n${entry}${re`(?:\r?\n${entry}`.repeat(9)}${')?'.repeat(9)}(?:\r?\n|$)`;
-      return re`(${kind}(?:[^\r\n]{0,100}\r?\n){0,10}?${block}|${block}(?:[ \t]{0,12}[A-Za-z0-9_.-]{1,100}:[^\r\n]{0,160}\r?\n){0,4}?${kind})`;
+      return re`(${kind}(?:[ -~]{0,100}\r?\n){0,10}?${block}|${block}(?:[ \t]{0,12}[A-Za-z0-9_.-]{1,100}:[ -~]{0,160}\r?\n){0,4}?${kind})`;
     })(),
     keywords: ['kind: secret', 'kind: "secret"', "kind: 'secret'", 'kind:secret', 'kind:"secret"', "kind:'secret'"],
     validate: kubernetesSecretData,

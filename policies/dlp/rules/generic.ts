@@ -19,12 +19,13 @@ const GENERIC_SOURCE = 'key names and stop words after gitleaks generic-api-key 
 const NAME = '[A-Za-z0-9_.-]{0,30}';
 const SEPARATORS = ['', '_', '-', '.'];
 
-// Passwords: the long words anywhere in a name (`dbPassword`, `SMTP_PASSWORD`); `pass` and `pwd`
-// only as a name's own segment (`SMTP_PASS`, `dbPass`, `"pwd"`), not inside `bypass` or `compass`.
+// Passwords: the long words anywhere in a name (`dbPassword`, `SMTP_PASSWORD`); `pass` only as a
+// name's own segment (`SMTP_PASS`, `dbPass`, `"pass"`), not inside `bypass` or `compass`; `pwd`
+// only after `_ - . " ' <` (`DB_PWD`, `"pwd"`, `<pwd>`: a bare `PWD=` is the shell's directory).
 const PASSWORD_WORDS = ['password', 'passwd', 'passphrase', 'passcode'];
-const PASSWORD_KEY = re`(?:${PASSWORD_WORDS.join('|')})|(?:[_.-]|\b)(?:pass|pwd)|[a-z0-9](?-i:Pass|Pwd)`;
-// `pass` is in every long word too; `pwd` is rare outside names.
-const PASSWORD_KEYWORDS = ['pass', 'pwd'];
+const PASSWORD_KEY = re`(?:${PASSWORD_WORDS.join('|')})|(?:[_.-]|\b)pass|[_."'<-]pwd|[a-z0-9](?-i:Pass)`;
+// `pass` is in every long word too; `pwd` always comes with the character before it.
+const PASSWORD_KEYWORDS = ['pass', '_pwd', '-pwd', '.pwd', '"pwd', "'pwd", '<pwd'];
 
 // Secrets: `secret`, `client_secret`, `SECRET_KEY(_BASE)`, `secretAccessKey`, `jwt_secret_value`; not
 // `secretName`, `secret_file`, `secretRef` (names of a secret, not its value).
@@ -74,7 +75,7 @@ export const genericRules: DlpRule[] = [
         'const dbPass = "Wq8#mKz2Lp";',
         'private static final String DB_PASSWORD = "Hv3!xQe9Ta";',
         'val smtpPassword: String = "r5T#uWq2Ly"',
-        'var connPwd = @"Zk7$eRt4Mn";',
+        'var conn_pwd = @"Zk7$eRt4Mn";',
         'dbPassword := "Fy6&nBv1Xc"',
         '<password>Gt5%wQa8Ks</password>',
         '<add key="SmtpPassword" value="Nh2*jKd7Pe" />',

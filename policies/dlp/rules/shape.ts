@@ -68,6 +68,7 @@ export function codeAssignment(key: string, lineKey: string, value: string): str
     re`${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}${OPEN}`, // = "…", : '…', := "…", => '…', "] = "…"
     re`${Q}[ \t]{0,4},[ \t]{0,4}${Q}`, // setenv("KEY", "…")
     re`${Q}[ \t]{1,4}value=${Q}`, // <add key="ApiKey" value="…"/>
+    re`[ \t]{1,4}\{[ \t]{0,4}get;[^}\r\n]{0,40}\}[ \t]{0,4}=[ \t]{0,4}${OPEN}`, // C#: ApiKey { get; set; } = "…"
     '>', // <password>…</password>
     re`${Q}?[ \t]{0,4}(?:\r?\n|\\n)[ \t]{0,20}value:[ \t]{0,4}${Q}?`, // - name: API_KEY \n value: …
   ].join('|');
