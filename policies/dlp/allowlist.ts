@@ -24,6 +24,7 @@ const EXACT: Record<string, string> = {
   sk_test_BQokikJOvBiI2HlWgH4olfQ2: 'Stripe documentation (older samples): test-mode secret key',
   'xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy': 'Slack documentation: the bot token in the oauth.v2.access example response',
   'key-3ax6xnjp29jd6fds4gc373sgvjxteol0': 'Mailgun documentation: the API key of the samples.mailgun.org examples',
+  JBSWY3DPEHPK3PXP: 'Google Authenticator key-URI documentation: the example TOTP secret (base32 of "Hello!")',
   'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==':
     'Azure Storage emulator (Azurite): the well-known devstoreaccount1 account key',
 };

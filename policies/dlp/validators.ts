@@ -167,6 +167,7 @@ const DOC_VALUES = new Set([
   '2YotnFZFEjr1zCsicMWpAA', 'tGzv3JOkF0XG5Qx2TlKWIA', 'SplxlOBeZQQYbYS6WxSbIA', 'mF_9.B5f-4.1JqM', 'gX1fBat3bV',
   'open sesame', 'Aladdin:open sesame', 's6BhdRkqt3:gX1fBat3bV',
   '1f2d1e2e67df', // the Kubernetes Secret documentation's password (MWYyZDFlMmU2N2Rm)
+  'geheim$parole', // Python's urllib documentation
   'correct-horse-battery-staple', 'correcthorsebatterystaple', 'CorrectHorseBatteryStaple', // xkcd 936
 ]);
 
@@ -215,23 +216,38 @@ const IDENTIFIER = /^(?:[a-z]{2,}(?:_[a-z0-9]{2,})+|[a-z]{2,}(?:[A-Z][a-z]{2,}[0
 // Not a variable or type name: for keyed rules whose random value may lack digits (24 random letters happen).
 export const notIdentifier: Check = (s) => !IDENTIFIER.test(s);
 
+// A value taken from a URL query runs on to the end of the URL (the value classes allow `&`, which
+// quoted secrets contain): it is judged up to the next `&name=` parameter. The finding still covers
+// all of it, which only redacts more.
+const firstParam = (s: string) => s.split(/&(?=[A-Za-z_][\w.-]{0,40}=)/)[0];
+
 // A free-form value (password, secret) that is neither a placeholder nor a variable or a code path.
 export const realValue =
   (bits: number): Check =>
-  (s) =>
+  (value) => {
+    const s = firstParam(value);
+    return (
     notPlaceholder(s) &&
     minEntropy(bits)(s) &&
-    !/^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(s) && // config.db.password, os.environ
+    !/^[A-Za-z_$][\w$]*(?:\??\.[A-Za-z_$][\w$]*)+(?:$|[^\w$])/.test(s) && // config.db.password, result?.pass, this.opts.get(…)
     !/^(?:process\.env|os\.|env\.|ENV\[|System\.getenv|getenv)/.test(s) &&
     !/[A-Za-z_]\(|^[A-Za-z_][A-Za-z0-9_.]*\[/.test(s) && // get_password(), cfg["db"]
     !/^[A-Za-z_$][\w$.]*(?:<[^>]*>)?(?:\[\])?[,;]$/.test(s) && // `password: BinaryLike,` `token: string;` (type annotations)
     !/^[a-z_]+(?::[\w,.]*)?(?:\|[a-z_]+(?::[\w,.]*)?)+$/.test(s) && // 'required|string|min:8' (validation rules)
     !IDENTIFIER.test(s) && // `getpass = unix_getpass`, `password = defaultPassword`, `= DB_PASSWORD`
-    !/^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\)|:\/\//.test(s); // a file path or a URL, not the secret itself
+    !/^[([]/.test(s) && // an expression: (a + b), [x, y]
+    !/^(?:\/|\.{1,2}\/|~\/|[A-Za-z]:\\)|:\/\//.test(s) // a file path or a URL, not the secret itself
+    );
+  };
+
+// A password hash in modular crypt format (`$2b$12$…`, `$argon2id$v=19$…`, `$5$rounds=…$…`) or
+// Django's (`pbkdf2_sha256$600000$salt$hash`): a hash of a password, not the password.
+const PASSWORD_HASH = /^\$[a-z0-9-]{1,20}\$|^[a-z0-9_]{2,24}\$[^$\s]{1,80}\$[A-Za-z0-9+/.=$]{16,}$/;
 
 // A password value: real (see realValue) and either mixing character classes or long: `Summer24!`, not `Passwort`.
-export const passwordLike: Check = (s) => {
-  if (!realValue(2.5)(s)) return false;
+export const passwordLike: Check = (value) => {
+  if (!realValue(2.5)(value) || PASSWORD_HASH.test(value)) return false;
+  const s = firstParam(value);
   const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(s)).length;
   if (classes >= 2 && /[^A-Za-z]/.test(s)) return true;
   return s.length >= 12 && shannonEntropy(s) >= 3.3;

@@ -63,13 +63,11 @@ const VALUE_END = re`(?:${Q}|<|[ \t\r\n#&;]|\\[rn]|$)`;
  */
 export function codeAssignment(key: string, lineKey: string, value: string): string {
   const k = re`(?i:${key})`;
-  // After the key in a quoted / header / XML / env-list / call form: what leads to the value.
+  // After the key in a quoted / XML attribute / C# property / env-list form: what leads to the value.
   const afterKey = [
     re`${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}${OPEN}`, // = "…", : '…', := "…", => '…', "] = "…"
-    re`${Q}[ \t]{0,4},[ \t]{0,4}${Q}`, // setenv("KEY", "…")
     re`${Q}[ \t]{1,4}value=${Q}`, // <add key="ApiKey" value="…"/>
     re`[ \t]{1,4}\{[ \t]{0,4}get;[^}\r\n]{0,40}\}[ \t]{0,4}=[ \t]{0,4}${OPEN}`, // C#: ApiKey { get; set; } = "…"
-    '>', // <password>…</password>
     re`${Q}?[ \t]{0,4}(?:\r?\n|\\n)[ \t]{0,20}value:[ \t]{0,4}${Q}?`, // - name: API_KEY \n value: …
   ].join('|');
   const line = re`(?:^|[\r\n]|\\n)[ \t]{0,12}(?:(?:export|set|setx|ENV|ARG|-)[ \t]{1,4})?(?i:${lineKey})[ \t]{0,4}[:=][ \t]{0,4}`;
@@ -77,7 +75,11 @@ export function codeAssignment(key: string, lineKey: string, value: string): str
   const header = re`${Q}[A-Za-z0-9-]{0,30}${k}[ \t]{0,4}:[ \t]{0,4}`; // 'X-Api-Key: …' (closed by the quote)
   const param = re`[?&;][A-Za-z0-9_.-]{0,30}${k}=`;
   const flag = re`[ \t]--[A-Za-z0-9-]{0,30}${k}(?:=|[ \t]{1,4})${Q}?`;
-  return re`(?:${k}(?:${afterKey})|${line}|${header}|${param}|${flag})(${value})${VALUE_END}`;
+  // A call's two string arguments: setenv("KEY", "…"), put("password", "…"); not a tuple of strings.
+  const call = re`[A-Za-z0-9_]\(${Q}[A-Za-z0-9_.-]{0,30}${k}${Q}[ \t]{0,4},[ \t]{0,4}${Q}`;
+  // An element's text: <password>…</password>; not a placeholder in a URL (user:<password>@host).
+  const element = re`(?:^|[\s>])<[A-Za-z0-9_.:-]{0,30}${k}>`;
+  return re`(?:${k}(?:${afterKey})|${line}|${header}|${param}|${flag}|${call}|${element})(${value})${VALUE_END}`;
 }
 
 /** One character of a PEM body: base64, line breaks, or a JSON-escaped line break (`\n`). */

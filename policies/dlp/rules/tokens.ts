@@ -376,4 +376,19 @@ export const tokenRules: DlpRule[] = [
     match: ['DROPBOX_ACCESS_TOKEN=ka0FgSRLMgbAAAAAAAAAAWMMSZJdnK60WONodqzkf25Xuo9XyWvUcsGU8_DYFgMV'],
     nomatch: ['AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'tisRkul01alAAAAAAAAAA9TanDjY5qdf8'],
   }),
+  {
+    id: 'otpauth-totp-secret',
+    description: 'TOTP / HOTP seed in an otpauth:// key URI (what the QR code of a two-factor app holds)',
+    service: 'TOTP / HOTP',
+    source: 'https://github.com/google/google-authenticator/wiki/Key-Uri-Format (secret: base32)',
+    pattern: re`(?i:otpauth://[th]otp/)[^?\s"'<>]{0,200}\?(?:[^\s"'<>#]{0,300}&)?(?i:secret)=([A-Za-z2-7]{16,128})={0,6}(?:[^A-Za-z0-9]|$)`,
+    keywords: ['otpauth://'],
+    validate: randomToken(3),
+    severity: 'critical',
+    action: 'block',
+    examples: {
+      match: ['otpauth://totp/Acme:alice@acme.io?secret=BEVRRHTZPJUDQDZA3EJOR6J7AFROU3SY&issuer=Acme&period=30', 'otpauth://hotp/Acme?counter=4&secret=NJM2LSI377QIZDQ77NXWLLEZXT'],
+      nomatch: ['otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP&issuer=Example', 'otpauth://totp/Acme?issuer=Acme'],
+    },
+  },
 ];
