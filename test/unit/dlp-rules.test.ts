@@ -11,6 +11,7 @@ import type { DlpRule } from '../../policies/dlp/types.ts';
 import { compileEngine, findMatches } from '../../proxy/dlp/engine.ts';
 import { maxMatchLength } from '../../proxy/dlp/span.ts';
 import { HOLD } from '../../proxy/dlp/stream.ts';
+import { servicesTable } from '../helpers/dlp-doc-table.ts';
 import { base62Crc32, githubChecksum, ibanMod97, luhn, notPlaceholder, shannonEntropy, usSsn } from '../../policies/dlp/validators.ts';
 
 interface Finding {
@@ -102,6 +103,11 @@ describe('built-in DLP rule pack: hygiene', () => {
       expect(rule.source.trim().length, rule.id).toBeGreaterThan(10);
     }
     expect(new Set(BUILTIN_RULES.map((r) => r.service)).size).toBeGreaterThanOrEqual(140);
+  });
+
+  it('docs/dlp.md lists every rule with its service and source (print the table: npx tsx test/helpers/dlp-doc-table.ts)', () => {
+    const page = fs.readFileSync(path.join(import.meta.dirname, '../../docs/dlp.md'), 'utf8');
+    expect(page.includes(servicesTable()), 'the services table in docs/dlp.md is out of date').toBe(true);
   });
 
   // A keyword is a prefilter: one that is a short common string (`sk-`, `@`) makes the scanner try
