@@ -285,6 +285,18 @@ export const devopsRules: DlpRule[] = [
     nomatch: ['sgp_05dd8fabb038d29e158d'],
   }),
   keyedRule({
+    id: 'sourcegraph-access-token-legacy',
+    service: 'Sourcegraph',
+    source: 'https://sourcegraph.com/docs/cli/how-tos/creating_an_access_token (tokens before the sgp_ prefix: 40 hex)',
+    description: 'Sourcegraph access token without a prefix (40 hex next to a sourcegraph / SRC_ACCESS_TOKEN name)',
+    key: re`sourcegraph|src[_-]access[_-]token`,
+    value: '[a-f0-9]{40}',
+    keywords: ['sourcegraph', 'src_access_token', 'src-access-token'],
+    bits: 3,
+    match: ['SRC_ACCESS_TOKEN=f2a641edd4fadd49ab9d2506a6702b61a06c5b57', 'sourcegraph_token: "f45ad78ad41b39edc27dc00f671424cc495bc8f8"'],
+    nomatch: ['SRC_ENDPOINT=https://sourcegraph.acme.internal', 'SRC_ACCESS_TOKEN=${SRC_TOKEN}'],
+  }),
+  keyedRule({
     id: 'sumologic-access-key',
     service: 'Sumo Logic',
     source: 'https://help.sumologic.com/docs/manage/security/access-keys/ (access ID su…, 64-character access key)',
