@@ -17,15 +17,14 @@ const GENERIC_SOURCE = 'key names and stop words after gitleaks generic-api-key 
 
 /** Up to 30 name characters before the word that marks the secret, on an unquoted line: `DB_`, `smtp.`, `github`. */
 const NAME = '[A-Za-z0-9_.-]{0,30}';
-const SEPARATORS = ['', '_', '-', '.'];
 
 // Passwords: the long words anywhere in a name (`dbPassword`, `SMTP_PASSWORD`); `pass` only as a
 // name's own segment (`SMTP_PASS`, `dbPass`, `"pass"`), not inside `bypass` or `compass`; `pwd`
-// only after `_ - . " ' <` (`DB_PWD`, `"pwd"`, `<pwd>`: a bare `PWD=` is the shell's directory).
+// only as `…_PWD` or a quoted `"pwd"` (a bare `PWD=` is the shell's working directory).
 const PASSWORD_WORDS = ['password', 'passwd', 'passphrase', 'passcode'];
-const PASSWORD_KEY = re`(?:${PASSWORD_WORDS.join('|')})|(?:[_.-]|\b)pass|[_."'<-]pwd|[a-z0-9](?-i:Pass)`;
-// `pass` is in every long word too; `pwd` always comes with the character before it.
-const PASSWORD_KEYWORDS = ['pass', '_pwd', '-pwd', '.pwd', '"pwd', "'pwd", '<pwd'];
+const PASSWORD_KEY = re`(?:${PASSWORD_WORDS.join('|')})|(?:[_.-]|\b)pass|_pwd|["']pwd["']|[a-z0-9](?-i:Pass)`;
+// `pass` is in every long word too; `pwd` always comes with a character next to it.
+const PASSWORD_KEYWORDS = ['pass', '_pwd', 'pwd"', "pwd'"];
 
 // Secrets: `secret`, `client_secret`, `SECRET_KEY(_BASE)`, `secretAccessKey`, `jwt_secret_value`; not
 // `secretName`, `secret_file`, `secretRef` (names of a secret, not its value).
@@ -35,16 +34,18 @@ const SECRET_KEY = re`secret(?:[_.-]?(?:access[_.-]?)?key(?:[_.-]?base)?|[_.-]?(
 // `public_key`, `primary_key`, `cache_key`, `idempotency_key`.
 const KEY_WORDS = ['api', 'access', 'app', 'auth', 'client', 'master', 'private', 'subscription', 'signing', 'encryption'];
 const API_KEY = re`(?:${KEY_WORDS.join('|')})[_.-]?key`;
-const API_KEYWORDS = KEY_WORDS.flatMap((w) => SEPARATORS.map((s) => `${w}${s}key`));
+// `apikey`, `api_key`; `-key` and `.key` stand for `api-key`, `app.key`… of every word (fewer literals to look for).
+const API_KEYWORDS = [...KEY_WORDS.flatMap((w) => [`${w}key`, `${w}_key`]), '-key', '.key'];
 
-// Tokens: a name ending in one of these words + `token` (`accessToken`, `GITHUB_TOKEN`,
-// `slack_bot_token`), a bare `token`, or any CONSTANT_CASE `…_TOKEN` (env and constant names). Not
-// `csrf_token`, `pageToken`, `next_page_token`, `cancellationToken`: state, not credentials.
+// Tokens: a name ending in one of these words + `token` (`accessToken`, `slack_bot_token`), a bare
+// `token`, or any CONSTANT_CASE `…_TOKEN` (env and constant names, `NETLIFY_TOKEN`); on a whole
+// unquoted line (`.env`, YAML) any name ending in `token`. Not `csrf_token`, `pageToken`,
+// `next_page_token`, `cancellationToken`: state, not credentials. Each word costs scan time on
+// every text with `token` in it (measured: 48 words instead of none, 21 → 17.7 MB/s on the bench),
+// so the list holds the prefixes common in code, not every service.
 const TOKEN_WORDS = [
-  'access', 'auth', 'api', 'bearer', 'refresh', 'session', 'bot', 'app', 'private', 'personal', 'oauth', 'service', 'deploy',
-  'admin', 'master', 'secret', 'client', 'user', 'id', 'github', 'gh', 'gitlab', 'npm', 'pypi', 'docker', 'registry', 'slack',
-  'discord', 'telegram', 'hf', 'vault', 'vercel', 'netlify', 'sentry', 'notion', 'figma', 'webhook', 'ci', 'pat', 'install',
-  'installation', 'integration', 'upload', 'publish', 'runner', 'trigger', 'machine',
+  'access', 'auth', 'api', 'bearer', 'refresh', 'session', 'bot', 'app', 'oauth', 'personal', 'private', 'service',
+  'deploy', 'admin', 'secret', 'client', 'user', 'id', 'github', 'gh', 'gitlab', 'npm', 'slack', 'hf', 'pat', 'ci',
 ];
 const TOKEN_KEY = re`(?:${TOKEN_WORDS.join('|')})[_.-]?token|\btoken|(?-i:[A-Z0-9]_TOKEN)`;
 const TOKEN_KEYWORDS = ['token'];
@@ -183,7 +184,7 @@ export const genericRules: DlpRule[] = [
     description: 'Token assigned in code, config, env files, XML or JSON (token, access_token, apiToken, SOMETHING_TOKEN=…)',
     ...GENERIC,
     source: GENERIC_SOURCE,
-    pattern: codeAssignment(TOKEN_KEY, re`${NAME}(?:${TOKEN_KEY})`, re`[A-Za-z0-9_.~+/=-]{20,1000}`),
+    pattern: codeAssignment(TOKEN_KEY, re`${NAME}token`, re`[A-Za-z0-9_.~+/=-]{20,1000}`),
     keywords: TOKEN_KEYWORDS,
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',

@@ -56,13 +56,15 @@ const VALUE_END = re`(?:${Q}|<|[ \t\r\n#&;]|\\[rn]|$)`;
  * - a command-line flag: `--password=…`, `--api-key …`
  * `key` is the word that marks the secret (`(?:api|access)[_.-]?key`), matched case-insensitively
  * and found anywhere in a name (`X_API_KEY`); `lineKey` is the whole name as it starts an unquoted
- * line (`[A-Za-z0-9_.-]{0,30}` + `key`). Only the line form spells out the name before the word:
+ * line (`[A-Za-z0-9_.-]{0,30}` + `key`); `delimitedKey`, by default `key`, is what the forms that
+ * start at a delimiter (header, parameter, flag, call, element) accept after the name. Only the line form spells out the name before the word:
  * a bounded run of name characters before a word, at every position of the text, is what makes
  * RE2's DFA grow past its budget (measured: 50 → 2 MB/s on source code), so the forms found
  * anywhere start at the word; those that start at a quote, `?`, `&`, `;` or ` --` spell the name out. A bare identifier in code (`password = cfg.password`) is none of these forms.
  */
-export function codeAssignment(key: string, lineKey: string, value: string): string {
+export function codeAssignment(key: string, lineKey: string, value: string, delimitedKey = key): string {
   const k = re`(?i:${key})`;
+  const d = re`(?i:${delimitedKey})`;
   // After the key in a quoted / XML attribute / C# property / env-list form: what leads to the value.
   const afterKey = [
     re`${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}${OPEN}`, // = "…", : '…', := "…", => '…', "] = "…"
@@ -72,13 +74,13 @@ export function codeAssignment(key: string, lineKey: string, value: string): str
   ].join('|');
   const line = re`(?:^|[\r\n]|\\n)[ \t]{0,12}(?:(?:export|set|setx|ENV|ARG|-)[ \t]{1,4})?(?i:${lineKey})[ \t]{0,4}[:=][ \t]{0,4}`;
   // These start at a delimiter, so they may spell out the name before the word.
-  const header = re`${Q}[A-Za-z0-9-]{0,30}${k}[ \t]{0,4}:[ \t]{0,4}`; // 'X-Api-Key: …' (closed by the quote)
-  const param = re`[?&;][A-Za-z0-9_.-]{0,30}${k}=`;
-  const flag = re`[ \t]--[A-Za-z0-9-]{0,30}${k}(?:=|[ \t]{1,4})${Q}?`;
+  const header = re`${Q}[A-Za-z0-9-]{0,30}${d}[ \t]{0,4}:[ \t]{0,4}`; // 'X-Api-Key: …' (closed by the quote)
+  const param = re`[?&;][A-Za-z0-9_.-]{0,30}${d}=`;
+  const flag = re`[ \t]--[A-Za-z0-9-]{0,30}${d}(?:=|[ \t]{1,4})${Q}?`;
   // A call's two string arguments: setenv("KEY", "…"), put("password", "…"); not a tuple of strings.
-  const call = re`[A-Za-z0-9_]\(${Q}[A-Za-z0-9_.-]{0,30}${k}${Q}[ \t]{0,4},[ \t]{0,4}${Q}`;
+  const call = re`[A-Za-z0-9_]\(${Q}[A-Za-z0-9_.-]{0,30}${d}${Q}[ \t]{0,4},[ \t]{0,4}${Q}`;
   // An element's text: <password>…</password>; not a placeholder in a URL (user:<password>@host).
-  const element = re`(?:^|[\s>])<[A-Za-z0-9_.:-]{0,30}${k}>`;
+  const element = re`(?:^|[\s>])<[A-Za-z0-9_.:-]{0,30}${d}>`;
   return re`(?:${k}(?:${afterKey})|${line}|${header}|${param}|${flag}|${call}|${element})(${value})${VALUE_END}`;
 }
 
