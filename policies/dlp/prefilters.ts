@@ -6,9 +6,7 @@
 // matches, the prefilter matches within that match. Hyperscan reads bytes, not characters, so a
 // class repeat here counts bytes: `{n}` of a class that excludes only ASCII stays a superset.
 
-/** Key names, separators and quotes of the generic assignment rules (generic.ts), up to the value. */
-const assigned = (key: string, value: string, n: number) =>
-  `(?i)${key}(?:\\\\?["'\\x60])?\\]?[ \\t]{0,4}(?::=|=>|[:=])[ \\t]{0,4}(?:\\\\?["'\\x60])?${value}{${n}}`;
+import { GENERIC_PREFILTERS } from './rules/generic.ts';
 
 export const PREFILTERS: Readonly<Record<string, string>> = {
   // No keyword at all: shapes found from byte-class masks in one pass (native/dlp/src/shapes.cc):
@@ -31,9 +29,7 @@ export const PREFILTERS: Readonly<Record<string, string>> = {
   'basic-auth-credentials': '(?i)basic[ \\t]{1,4}[A-Za-z0-9+/]{6}',
   'bearer-token': '(?i)bearer[ \\t]{1,4}[A-Za-z0-9_.~+/-]{20}',
   'connection-string-password': '(?i)(?:password|pwd)[ \\t]{0,2}=',
-  // Generic assignments: the key name, an assignment and the start of a value.
-  'generic-password': assigned('pass(?:word|wd|phrase)?', '[^\\s"\'\\x60\\\\<>]', 6),
-  'generic-token': assigned('token', '[A-Za-z0-9_.~+/=-]', 20),
-  'generic-secret': assigned('secret[A-Za-z0-9_.-]{0,20}', '[A-Za-z0-9_.~+/=!@#%^&*-]', 16),
-  'generic-api-key': assigned('(?:api|access|app|auth|client|master|private|subscription)[_.-]?key', '[A-Za-z0-9_.~+/=-]', 16),
+  // Generic assignments: the key word, what leads to the value in each form, the value's start
+  // (generic.ts builds them from the same pieces as the rules: shape.ts codeAssignmentPrefilter).
+  ...GENERIC_PREFILTERS,
 };

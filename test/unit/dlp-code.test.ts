@@ -10,7 +10,7 @@ import { PUBLISHED, publicExample } from '../../policies/dlp/allowlist.ts';
 import { BUILTIN_RULES } from '../../policies/dlp/index.ts';
 import { cloudRules } from '../../policies/dlp/rules/cloud.ts';
 import { chatRules } from '../../policies/dlp/rules/chat.ts';
-import { genericRules } from '../../policies/dlp/rules/generic.ts';
+import { GENERIC_PREFILTERS, genericRules } from '../../policies/dlp/rules/generic.ts';
 import { paymentRules } from '../../policies/dlp/rules/payment.ts';
 import { piiRules } from '../../policies/dlp/rules/pii.ts';
 import { tokenRules } from '../../policies/dlp/rules/tokens.ts';
@@ -123,7 +123,7 @@ describe('secrets in code and config, every language and format', () => {
   });
 });
 
-describe('generic rules: every match contains one of the rule keywords (the prefilter contract)', () => {
+describe('generic rules: every match contains one of the rule keywords and the native prefilter (the prefilter contracts)', () => {
   const NAMES = ['password', 'DB_PASSWORD', 'dbPassword', 'smtp.pass', 'SMTP_PASS', 'dbPass', 'pwd', 'user_pwd', 'passphrase', 'secret', 'client_secret', 'SECRET_KEY_BASE', 'webhookSecret', 'api_key', 'apiKey', 'X-Api-Key', 'ACCESS_KEY', 'subscriptionKey', 'signing-key', 'token', 'accessToken', 'GITHUB_TOKEN', 'slack_bot_token', 'id_token', 'credentials', 'DEPLOY_CREDS'];
   const FORMS = [
     (k: string, v: string) => `${k} = "${v}"`,
@@ -142,16 +142,17 @@ describe('generic rules: every match contains one of the rule keywords (the pref
     (k: string, v: string) => `curl -H '${k}: ${v}'`,
     (k: string, v: string) => `if ${k} == "${v}" {`,
   ];
-  const rules = genericRules.map((r) => [r, new RE2(r.pattern, 'g')] as const);
+  const rules = genericRules.map((r) => [r, new RE2(r.pattern, 'g'), GENERIC_PREFILTERS[r.id] ? new RE2(GENERIC_PREFILTERS[r.id]) : undefined] as const);
   it('holds for key names in every form, with random values (fast-check)', () => {
     fc.assert(
       fc.property(fc.constantFrom(...NAMES), fc.constantFrom(...FORMS), fc.stringMatching(/^[A-Za-z0-9!#%]{8,40}$/), (name, form, value) => {
         const text = form(name, value);
-        for (const [rule, re] of rules) {
+        for (const [rule, re, prefilter] of rules) {
           re.lastIndex = 0;
           for (let m = re.exec(text); m; m = re.exec(text)) {
             const match = m[0].toLowerCase();
             if (!rule.keywords.some((k) => match.includes(k))) throw new Error(`${rule.id} matched ${JSON.stringify(m[0])} without a keyword`);
+            if (prefilter && !prefilter.test(m[0])) throw new Error(`${rule.id} matched ${JSON.stringify(m[0])} but its native prefilter does not`);
           }
         }
       }),

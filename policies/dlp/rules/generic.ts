@@ -9,7 +9,7 @@
 // than dozens of rarer ones. Every repeat is bounded.
 import type { DlpRule } from '../types.ts';
 import { all, basicAuth, mixedChars, passwordLike, randomToken, realValue } from '../validators.ts';
-import { codeAssignment, re } from './shape.ts';
+import { codeAssignment, codeAssignmentPrefilter, re } from './shape.ts';
 
 const GENERIC = { service: 'generic' };
 /** Key names that mark a secret: the facts gitleaks' generic rule and its allow-list encode. */
@@ -53,13 +53,28 @@ const TOKEN_KEYWORDS = ['token'];
 // Weak evidence: names that suggest a credential without saying which (`credentials`, `DEPLOY_CREDS`).
 const WEAK_KEY = re`credentials?|creds`;
 
+// Value classes and shortest values, shared by each rule and its native-scanner prefilter.
+const PASSWORD_VALUE = re`[^\s"'\x60\\<>]`;
+const SECRET_VALUE = re`[A-Za-z0-9_.~+/=!@#%^&*$-]`;
+const KEY_VALUE = re`[A-Za-z0-9_.~+/=-]`;
+const WEAK_VALUE = re`[A-Za-z0-9_.~+/=:!@#%^&*$-]`;
+
+/** For the native scanner (policies/dlp/prefilters.ts): what every match of each rule contains. */
+export const GENERIC_PREFILTERS: Readonly<Record<string, string>> = {
+  'generic-password': codeAssignmentPrefilter(re`pass(?:word|wd|phrase|code)?|_pwd|["']pwd["']`, PASSWORD_VALUE, 6),
+  'generic-secret': codeAssignmentPrefilter(SECRET_KEY, SECRET_VALUE, 16),
+  'generic-api-key': codeAssignmentPrefilter(API_KEY, KEY_VALUE, 16),
+  'generic-token': codeAssignmentPrefilter('token', KEY_VALUE, 20),
+  'generic-credential-weak': codeAssignmentPrefilter(WEAK_KEY, WEAK_VALUE, 16),
+};
+
 export const genericRules: DlpRule[] = [
   {
     id: 'generic-password',
     description: 'Password assigned in code, config, env files, XML or JSON (password / passwd / passphrase / pass / pwd)',
     ...GENERIC,
     source: GENERIC_SOURCE,
-    pattern: codeAssignment(PASSWORD_KEY, re`${NAME}(?:${PASSWORD_KEY})`, re`[^\s"'\x60\\<>]{6,128}`),
+    pattern: codeAssignment(PASSWORD_KEY, re`${NAME}(?:${PASSWORD_KEY})`, re`${PASSWORD_VALUE}{6,128}`),
     keywords: PASSWORD_KEYWORDS,
     validate: passwordLike,
     severity: 'high',
@@ -114,7 +129,7 @@ export const genericRules: DlpRule[] = [
     description: 'Secret assigned in code, config, env files, XML or JSON (secret, client_secret, secret_key…)',
     ...GENERIC,
     source: GENERIC_SOURCE,
-    pattern: codeAssignment(SECRET_KEY, re`${NAME}(?:${SECRET_KEY})`, re`[A-Za-z0-9_.~+/=!@#%^&*$-]{16,256}`),
+    pattern: codeAssignment(SECRET_KEY, re`${NAME}(?:${SECRET_KEY})`, re`${SECRET_VALUE}{16,256}`),
     keywords: ['secret'],
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',
@@ -149,7 +164,7 @@ export const genericRules: DlpRule[] = [
     description: 'API key assigned in code, config, env files, XML or JSON (api_key, apiKey, x-api-key, access_key, signing_key…)',
     ...GENERIC,
     source: GENERIC_SOURCE,
-    pattern: codeAssignment(API_KEY, re`${NAME}(?:${API_KEY})`, re`[A-Za-z0-9_.~+/=-]{16,256}`),
+    pattern: codeAssignment(API_KEY, re`${NAME}(?:${API_KEY})`, re`${KEY_VALUE}{16,256}`),
     keywords: API_KEYWORDS,
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',
@@ -184,7 +199,7 @@ export const genericRules: DlpRule[] = [
     description: 'Token assigned in code, config, env files, XML or JSON (token, access_token, apiToken, SOMETHING_TOKEN=…)',
     ...GENERIC,
     source: GENERIC_SOURCE,
-    pattern: codeAssignment(TOKEN_KEY, re`${NAME}token`, re`[A-Za-z0-9_.~+/=-]{20,1000}`),
+    pattern: codeAssignment(TOKEN_KEY, re`${NAME}token`, re`${KEY_VALUE}{20,1000}`),
     keywords: TOKEN_KEYWORDS,
     validate: all(realValue(3.5), mixedChars),
     severity: 'high',
@@ -219,7 +234,7 @@ export const genericRules: DlpRule[] = [
     description: 'Random-looking value assigned to a name that suggests but does not establish a secret (credentials, creds): weak evidence, logged',
     ...GENERIC,
     source: GENERIC_SOURCE,
-    pattern: codeAssignment(WEAK_KEY, re`${NAME}(?:${WEAK_KEY})`, re`[A-Za-z0-9_.~+/=:!@#%^&*$-]{16,256}`),
+    pattern: codeAssignment(WEAK_KEY, re`${NAME}(?:${WEAK_KEY})`, re`${WEAK_VALUE}{16,256}`),
     keywords: ['credential', 'creds'],
     validate: all(realValue(3.5), mixedChars),
     severity: 'low',

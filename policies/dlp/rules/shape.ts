@@ -42,6 +42,14 @@ export function assigned(key: string, value: string, end = END, nameTail = '[A-Z
 /** Where a free-form value ends: its closing quote, `<` of a closing tag, a space, line end or comment, the next URL or connection-string parameter. */
 const VALUE_END = re`(?:${Q}|<|[ \t\r\n#&;]|\\[rn]|$)`;
 
+// After the key in a quoted / XML attribute / C# property / env-list form: what leads to the value.
+const AFTER_KEY = [
+  re`${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}${OPEN}`, // = "…", : '…', := "…", => '…', "] = "…"
+  re`${Q}[ \t]{1,4}value=${Q}`, // <add key="ApiKey" value="…"/>
+  re`[ \t]{1,4}\{[ \t]{0,4}get;[^}\r\n]{0,40}\}[ \t]{0,4}=[ \t]{0,4}${OPEN}`, // C#: ApiKey { get; set; } = "…"
+  re`${Q}?[ \t]{0,4}(?:\r?\n|\\n)[ \t]{0,20}value:[ \t]{0,4}${Q}?`, // - name: API_KEY \n value: …
+];
+
 /**
  * A secret written as code and configuration write it: a value next to a key name that marks a
  * secret, in any of these forms. Group 1 is the value.
@@ -65,13 +73,7 @@ const VALUE_END = re`(?:${Q}|<|[ \t\r\n#&;]|\\[rn]|$)`;
 export function codeAssignment(key: string, lineKey: string, value: string, delimitedKey = key): string {
   const k = re`(?i:${key})`;
   const d = re`(?i:${delimitedKey})`;
-  // After the key in a quoted / XML attribute / C# property / env-list form: what leads to the value.
-  const afterKey = [
-    re`${Q}?\]?[ \t]{0,4}${TYPE}${OP}[ \t]{0,4}${OPEN}`, // = "…", : '…', := "…", => '…', "] = "…"
-    re`${Q}[ \t]{1,4}value=${Q}`, // <add key="ApiKey" value="…"/>
-    re`[ \t]{1,4}\{[ \t]{0,4}get;[^}\r\n]{0,40}\}[ \t]{0,4}=[ \t]{0,4}${OPEN}`, // C#: ApiKey { get; set; } = "…"
-    re`${Q}?[ \t]{0,4}(?:\r?\n|\\n)[ \t]{0,20}value:[ \t]{0,4}${Q}?`, // - name: API_KEY \n value: …
-  ].join('|');
+  const afterKey = AFTER_KEY.join('|');
   const line = re`(?:^|[\r\n]|\\n)[ \t]{0,12}(?:(?:export|set|setx|ENV|ARG|-)[ \t]{1,4})?(?i:${lineKey})[ \t]{0,4}[:=][ \t]{0,4}`;
   // These start at a delimiter, so they may spell out the name before the word.
   const header = re`${Q}[A-Za-z0-9-]{0,30}${d}[ \t]{0,4}:[ \t]{0,4}`; // 'X-Api-Key: …' (closed by the quote)
@@ -82,6 +84,22 @@ export function codeAssignment(key: string, lineKey: string, value: string, deli
   // An element's text: <password>…</password>; not a placeholder in a URL (user:<password>@host).
   const element = re`(?:^|[\s>])<[A-Za-z0-9_.:-]{0,30}${d}>`;
   return re`(?:${k}(?:${afterKey})|${line}|${header}|${param}|${flag}|${call}|${element})(${value})${VALUE_END}`;
+}
+
+/**
+ * For the native scanner (policies/dlp/prefilters.ts): a pattern found inside every
+ * codeAssignment match, from the end of the key (`keyEnd`: a superset of the rule's key words,
+ * without `\b` or case-sensitive parts) to the value's first `n` characters of `valueClass`. A
+ * flag's key is followed by a space, so that form keeps its `--` to stay rare in prose.
+ */
+export function codeAssignmentPrefilter(keyEnd: string, valueClass: string, n: number): string {
+  const gap = [
+    ...AFTER_KEY,
+    re`[ \t]{0,4}[:=][ \t]{0,4}${Q}?`, // line, header, parameter, flag with `=`
+    re`${Q}[ \t]{0,4},[ \t]{0,4}${Q}`, // call
+    '>', // element
+  ].join('|');
+  return re`(?i)(?:(?:${keyEnd})(?:${gap})|--[A-Za-z0-9_.-]{0,32}(?:${keyEnd})[ \t]{1,4}${Q}?)${valueClass}{${n}}`;
 }
 
 /** One character of a PEM body: base64, line breaks, or a JSON-escaped line break (`\n`). */
