@@ -1,10 +1,12 @@
-// What the UI shows about DLP rules: id, plain-words description, severity and the action in
-// force. They come from the policy in force (`dlp.rules`: the built-in pack, then the policy's
+// What the UI shows about DLP rules: id, the service it is for, plain-words description, the
+// documentation of its format, severity and the action in force. They come from the policy in force (`dlp.rules`: the built-in pack, then the policy's
 // custom rules; `dlp.actions`: per-rule actions after the policy's overrides), read defensively so
 // the UI works the same with a policy that has no DLP section.
 export interface DlpRuleInfo {
   id: string;
   description: string;
+  service?: string;
+  source?: string;
   severity?: string;
   action?: string;
 }
@@ -34,11 +36,13 @@ function dlpOf(config: unknown): DlpShape | undefined {
 export function dlpRulesOf(config: unknown): DlpRuleInfo[] {
   const d = dlpOf(config);
   if (!d || !Array.isArray(d.rules)) return [];
-  return (d.rules as { id?: unknown; description?: unknown; severity?: unknown; action?: unknown }[])
+  return (d.rules as { id?: unknown; description?: unknown; service?: unknown; source?: unknown; severity?: unknown; action?: unknown }[])
     .filter((r) => typeof r?.id === 'string')
     .map((r) => ({
       id: r.id as string,
       description: typeof r.description === 'string' ? r.description : '',
+      service: typeof r.service === 'string' ? r.service : undefined,
+      source: typeof r.source === 'string' ? r.source : undefined,
       severity: typeof r.severity === 'string' ? r.severity : undefined,
       action: typeof d.actions?.[r.id as string] === 'string' ? (d.actions[r.id as string] as string) : typeof r.action === 'string' ? r.action : undefined,
     }));

@@ -447,7 +447,7 @@ describe('pages', () => {
     expect(withFinding).toContain(`data-id="${id}"`);
     const policy = (await uiGet(admin, '/policy')).text;
     expect(policy).toContain('Enforced: each rule’s action below applies');
-    expect(policy).toMatch(/<tr id="dlp-anthropic-api-key"><td class="mono"><a href="\/findings\?rule_id=anthropic-api-key">anthropic-api-key<\/a><\/td><td>Anthropic API key \(sk-ant-api03-…\)<\/td><td>critical<\/td><td>block<\/td>/);
+    expect(policy).toMatch(/<tr id="dlp-anthropic-api-key"><td class="mono"><a href="\/findings\?rule_id=anthropic-api-key">anthropic-api-key<\/a><\/td><td>Anthropic<\/td><td title="Format: https:\/\/docs\.anthropic\.com\/[^"]*">Anthropic API key \(sk-ant-api03-…\)<\/td><td>critical<\/td><td>block<\/td>/);
   });
 
   it('renders bodies by type: JSON tree, form table, hex, inline image, text', async () => {

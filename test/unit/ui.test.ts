@@ -284,12 +284,12 @@ describe('filters, explanations, scales, CSP', () => {
         enabled: true,
         mode: 'report',
         responses: false,
-        rules: [{ id: 'aws-access-key-id', description: 'AWS access key ids', severity: 'high', action: 'block' }],
+        rules: [{ id: 'aws-access-key-id', description: 'AWS access key ids', service: 'AWS', source: 'AWS IAM docs', severity: 'high', action: 'block' }],
         actions: { 'aws-access-key-id': 'log' },
         exceptions: [{ index: 0, hosts: ['*.corp.test'], rules: ['aws-*'], action: 'off' }],
       },
     };
-    expect(dlpRulesOf(config)).toEqual([{ id: 'aws-access-key-id', description: 'AWS access key ids', severity: 'high', action: 'log' }]);
+    expect(dlpRulesOf(config)).toEqual([{ id: 'aws-access-key-id', description: 'AWS access key ids', service: 'AWS', source: 'AWS IAM docs', severity: 'high', action: 'log' }]);
     expect(dlpSummaryOf(config)).toEqual({ enabled: true, mode: 'report', responses: false, exceptions: [{ hosts: ['*.corp.test'], paths: [], rules: ['aws-*'], action: 'off' }] });
   });
 

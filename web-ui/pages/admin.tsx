@@ -188,6 +188,7 @@ export function PolicyPage(props: {
               <thead>
                 <tr>
                   <th>Rule</th>
+                  <th>Service</th>
                   <th>What it finds</th>
                   <th>Severity</th>
                   <th>Action</th>
@@ -199,7 +200,8 @@ export function PolicyPage(props: {
                     <td class="mono">
                       <a href={`/findings?rule_id=${encodeURIComponent(r.id)}`}>{r.id}</a>
                     </td>
-                    <td>{r.description}</td>
+                    <td>{r.service ?? ''}</td>
+                    <td title={r.source ? `Format: ${r.source}` : undefined}>{r.description}</td>
                     <td>{r.severity ?? ''}</td>
                     <td>{r.action ?? ''}</td>
                   </tr>
