@@ -325,14 +325,18 @@ export const devopsRules: DlpRule[] = [
     service: 'Kubernetes',
     source: 'https://kubernetes.io/docs/concepts/configuration/secret/ (kind: Secret, data / stringData)',
     // `kind: Secret` then (within 20 lines) its data block, or the data block then `kind: Secret`
-    // (`kubectl get -o yaml` sorts keys). Group 1 runs through the data block: its first 10 entries.
+    // (`kubectl get -o yaml` sorts keys). Group 1 runs through the data block: its first 8 entries.
     pattern: (() => {
       const kind = re`kind: ?["']?Secret["']?[ \t]{0,40}\r?\n`;
       // Entries written out, not repeated: RE2 refuses a repeat of a repeat past 1,000. Printable
       // ASCII only (base64, and stringData as people write it), so the longest match stays under
       // the scanner's 16 KiB hold-back (proxy/dlp/span.ts counts other characters as 4 bytes).
-      const entry = re`[ \t]{1,12}[A-Za-z0-9_.-]{1,100}:[ \t]{1,4}[ -~]{1,800}`;
-      const block = re`(?:data|stringData):[ \t]{0,40}\r?\n${entry}${re`(?:\r?\n${entry}`.repeat(9)}${')?'.repeat(9)}(?:\r?\n|$)`;
+      // Values up to 300 characters and 8 entries keep the compiled pattern small (each
+      // character of each entry is RE2 state: 10 x 800 cost 8.5 MB of memory per process); a
+      // longer value (a certificate, a key) is base64 the scanner decodes, and the private-key
+      // rules find the key inside.
+      const entry = re`[ \t]{1,12}[A-Za-z0-9_.-]{1,60}:[ \t]{1,4}[ -~]{1,300}`;
+      const block = re`(?:data|stringData):[ \t]{0,40}\r?\n${entry}${re`(?:\r?\n${entry}`.repeat(7)}${')?'.repeat(7)}(?:\r?\n|$)`;
       return re`(${kind}(?:[ -~]{0,100}\r?\n){0,10}?${block}|${block}(?:[ \t]{0,12}[A-Za-z0-9_.-]{1,100}:[ -~]{0,160}\r?\n){0,4}?${kind})`;
     })(),
     keywords: ['kind: secret', 'kind: "secret"', "kind: 'secret'", 'kind:secret', 'kind:"secret"', "kind:'secret'"],

@@ -145,7 +145,8 @@ export const registryRules: DlpRule[] = [
     description: 'Package source password in a NuGet.Config (<add key="ClearTextPassword" value="…"/>, or the encrypted Password)',
     service: 'NuGet',
     source: 'https://learn.microsoft.com/en-us/nuget/reference/nuget-config-file#packagesourcecredentials',
-    pattern: re`<add[ \t]{1,4}key=${Q}(?i:(?:ClearText)?Password)${Q}[ \t]{1,4}value=${Q}([^"'<>\r\n]{4,512})${Q}`,
+    // Printable ASCII but quotes and angle brackets (a negated class would match any UTF-8: a far bigger pattern).
+    pattern: re`<add[ \t]{1,4}key=${Q}(?i:(?:ClearText)?Password)${Q}[ \t]{1,4}value=${Q}([ !#-&(-;=?-~]{4,256})${Q}`,
     keywords: ['cleartextpassword', 'key="password"', "key='password'", 'key=\\"password\\"'],
     validate: (s) => notPlaceholder(s) && !/^%[A-Za-z0-9_]+%$/.test(s),
     severity: 'critical',

@@ -381,7 +381,7 @@ export const tokenRules: DlpRule[] = [
     description: 'TOTP / HOTP seed in an otpauth:// key URI (what the QR code of a two-factor app holds)',
     service: 'TOTP / HOTP',
     source: 'https://github.com/google/google-authenticator/wiki/Key-Uri-Format (secret: base32)',
-    pattern: re`(?i:otpauth://[th]otp/)[^?\s"'<>]{0,200}\?(?:[^\s"'<>#]{0,300}&)?(?i:secret)=([A-Za-z2-7]{16,128})={0,6}(?:[^A-Za-z0-9]|$)`,
+    pattern: re`(?i:otpauth://[th]otp/)[A-Za-z0-9%:@._ +-]{0,200}\?(?:[A-Za-z0-9%=&._:@+-]{0,300}&)?(?i:secret)=([A-Za-z2-7]{16,128})={0,6}(?:[^A-Za-z0-9]|$)`,
     keywords: ['otpauth://'],
     validate: randomToken(3),
     severity: 'critical',
