@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import type { HostRule } from '../policies/types.ts';
 import { Secret } from '../policies/secrets.ts';
 import { newFlowBodies, storedBodies, type StoredBody } from '../proxy/capture.ts';
+import { echoSetOfRule } from '../proxy/stages/credentials.ts';
 import { type Flow, newFlow } from '../proxy/flow.ts';
 import { NO_LLM, STORED_COLUMNS, toRow } from '../proxy/store/rows.ts';
 import { type BodyMeta, createBatchWriter } from '../proxy/store/batch.ts';
@@ -64,6 +65,7 @@ const rule: HostRule = {
   allowIps: [],
   plainHttp: false,
   websocket: true,
+  allowRange: false,
   injectHeaders: [{ name: 'authorization', secret: new Secret('env:BENCH_KEY', 'Bearer sk-bench-0123456789abcdef0123456789abcdef') }],
   placeholders: [],
   explain: 'bench',
@@ -107,7 +109,7 @@ function makeFlow(i: number): Flow {
     ttfbMs: 3.2,
     totalMs: 4.1,
   });
-  flow.bodies = newFlowBodies(1024 * 1024, rule);
+  flow.bodies = newFlowBodies(1024 * 1024, echoSetOfRule(rule));
   flow.bodies.request.add(requestBodies[i % POOL]);
   flow.bodies.response.add(responseBodies[(i * 7) % POOL]);
   return flow;

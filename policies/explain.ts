@@ -11,7 +11,7 @@ export function explainRule(rule: Omit<HostRule, 'explain'>): string {
   if (rule.plainHttp) extras.push('plain HTTP too');
   if (!rule.websocket) extras.push('no WebSocket');
   if (rule.allowIps.length > 0) extras.push(`may reach ${rule.allowIps.map((c) => c.text).join(', ')}`);
-  if (rule.injectHeaders.length > 0) extras.push(`injects ${rule.injectHeaders.map((h) => h.name).join(', ')}`);
+  if (rule.injectHeaders.length > 0) extras.push(`injects ${rule.injectHeaders.map((h) => h.name).join(', ')}${rule.allowRange ? ' (Range requests allowed)' : ''}`);
   if (rule.placeholders.length > 0) {
     extras.push(`replaces ${rule.placeholders.length === 1 ? 'a placeholder' : `${rule.placeholders.length} placeholders`} with ${rule.placeholders[0].secret.name}`);
   }

@@ -19,7 +19,7 @@ export interface HostsContext {
   ids?: Map<string, string>;
 }
 
-const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'inject', 'placeholder'];
+const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'allow_range', 'inject', 'placeholder'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Framing and routing headers belong to the proxy; injecting them would corrupt or redirect requests.
@@ -71,10 +71,11 @@ function parseRule(
   });
   const plainHttp = optBool(fields, 'plain_http', path, p, false);
   const websocket = optBool(fields, 'websocket', path, p, true);
+  const allowRange = optBool(fields, 'allow_range', path, p, false);
   const inject = parseInject(fields, path, ctx);
   const placeholders = parsePlaceholders(fields, path, p, inject, placeholderOwners);
   if (match === undefined) return undefined;
-  return { index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, injectHeaders: inject.headers, placeholders };
+  return { index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, allowRange, injectHeaders: inject.headers, placeholders };
 }
 
 export function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {

@@ -46,6 +46,11 @@ export interface HostRule {
   plainHttp: boolean;
   /** WebSocket upgrades. Default true. */
   websocket: boolean;
+  /**
+   * Range requests (and 206 answers) on a rule that injects a credential. Default false: Range
+   * and If-Range are stripped and a 206 is refused, so an echo cannot be read in pieces.
+   */
+  allowRange: boolean;
   injectHeaders: InjectedHeader[];
   placeholders: Placeholder[];
   /** Plain words for auditors: what this rule allows. */

@@ -2,15 +2,17 @@
 // full, decoded (gzip/deflate/br) for storage, and scrubbed of the rule's injected secrets.
 // Only the capped prefix is ever held: a 256 MiB upload costs at most `cap` bytes here.
 import zlib from 'node:zlib';
-import type { HostRule } from '../policies/types.ts';
-import type { Secret } from '../policies/secrets.ts';
-
-export const REDACTED = '[redacted:injected]';
+import { type EchoSet, scrubEchoes } from './dlp/echo.ts';
 
 /** The first `cap` bytes of a stream, plus its full size. */
 export class BodyCapture {
-  /** Every byte seen, kept or not. */
-  size = 0;
+  /** Bytes offered to the capture, kept or not (what DLP released, when it captures). */
+  private seen = 0;
+  /**
+   * The body's bytes on the wire, when the bytes added are not them (decoded and redacted by
+   * DLP or the response filter): the size recorded is what was actually sent or received.
+   */
+  wire: (() => number) | undefined;
   /** The bytes added are already decoded (DLP captures what it scanned): Content-Encoding no longer applies. */
   decoded = false;
   private kept = 0;
@@ -18,8 +20,13 @@ export class BodyCapture {
 
   constructor(readonly cap: number) {}
 
+  /** Full size on the wire. */
+  get size(): number {
+    return this.wire ? this.wire() : this.seen;
+  }
+
   add(chunk: Buffer): void {
-    this.size += chunk.length;
+    this.seen += chunk.length;
     const room = this.cap - this.kept;
     if (room <= 0) return;
     let part = chunk.length <= room ? chunk : chunk.subarray(0, room);
@@ -30,7 +37,7 @@ export class BodyCapture {
   }
 
   get truncated(): boolean {
-    return this.size > this.kept;
+    return this.seen > this.kept;
   }
 
   /** The kept prefix as one buffer (one copy); the chunks are released. */
@@ -45,15 +52,12 @@ export class BodyCapture {
 export interface FlowBodies {
   request: BodyCapture;
   response: BodyCapture;
-  secrets: readonly Secret[];
+  echo: EchoSet | null;
 }
 
-export function newFlowBodies(cap: number, rule: HostRule): FlowBodies {
-  return {
-    request: new BodyCapture(cap),
-    response: new BodyCapture(cap),
-    secrets: [...rule.injectHeaders.map((h) => h.secret), ...rule.placeholders.map((p) => p.secret)],
-  };
+/** `echo`: the rule's injected secrets (stages/credentials.ts echoSetOfRule). */
+export function newFlowBodies(cap: number, echo: EchoSet | null): FlowBodies {
+  return { request: new BodyCapture(cap), response: new BodyCapture(cap), echo };
 }
 
 /** A body as the store keeps it. */
@@ -62,7 +66,7 @@ export interface StoredBody {
   contentType: string | null;
   /** The Content-Encoding `data` still carries: null when it is identity or was decoded. */
   encoding: string | null;
-  /** Full size on the wire (before decoding). */
+  /** Full size on the wire (before decoding, redaction or scrubbing): the bytes sent or received. */
   size: number;
   /** The wire body was longer than the cap, or its decoded form was. */
   truncated: boolean;
@@ -85,14 +89,14 @@ export function storedBodies(bodies: FlowBodies, requestHeaders: Headers, respon
     ['response', bodies.response, responseHeaders],
   ] as const) {
     if (capture.size === 0) continue;
-    const one = storedBody(direction, capture, headers, bodies.secrets);
+    const one = storedBody(direction, capture, headers, bodies.echo);
     if (one instanceof Promise) async = true;
     out.push(one);
   }
   return async ? Promise.all(out) : (out as StoredBody[]);
 }
 
-function storedBody(direction: StoredBody['direction'], capture: BodyCapture, headers: Headers, secrets: readonly Secret[]): StoredBody | Promise<StoredBody> {
+function storedBody(direction: StoredBody['direction'], capture: BodyCapture, headers: Headers, secrets: EchoSet | null): StoredBody | Promise<StoredBody> {
   const contentType = header(headers, 'content-type');
   const coding = capture.decoded ? null : header(headers, 'content-encoding')?.trim().toLowerCase() || null;
   const raw = capture.take();
@@ -166,35 +170,9 @@ function looksLikeZlib(b: Buffer): boolean {
 }
 
 /**
- * Replaces every exact occurrence of a secret with [redacted:injected]. When the body was cut at
- * the cap, a tail that is the start of a secret is replaced too, so no prefix of a key is kept.
+ * Scrubs every form of the rule's secrets (echo.ts) from a stored copy. When the body was cut at
+ * the cap, a tail that is the start of one is scrubbed too, so no prefix of a key is kept.
  */
-export function redact(data: Buffer, secrets: readonly Secret[], cut: boolean): Buffer {
-  let out = data;
-  for (const s of secrets) {
-    const value = Buffer.from(s.reveal());
-    if (value.length === 0) continue;
-    let at = out.indexOf(value);
-    if (at >= 0) {
-      const parts: Buffer[] = [];
-      const marker = Buffer.from(REDACTED);
-      let from = 0;
-      while (at >= 0) {
-        parts.push(out.subarray(from, at), marker);
-        from = at + value.length;
-        at = out.indexOf(value, from);
-      }
-      parts.push(out.subarray(from));
-      out = Buffer.concat(parts);
-    }
-    if (cut) {
-      for (let k = Math.min(value.length - 1, out.length); k >= Math.min(4, value.length - 1) && k > 0; k--) {
-        if (out.subarray(out.length - k).equals(value.subarray(0, k))) {
-          out = Buffer.concat([out.subarray(0, out.length - k), Buffer.from(REDACTED)]);
-          break;
-        }
-      }
-    }
-  }
-  return out;
+export function redact(data: Buffer, echo: EchoSet | null, cut: boolean): Buffer {
+  return echo ? scrubEchoes(echo, data, cut).out : data;
 }

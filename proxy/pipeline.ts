@@ -1,5 +1,6 @@
 // The per-request pipeline shared by every entry path:
-// target -> policy decision -> placeholder check -> injection -> upstream -> response; always recorded.
+// target -> policy decision -> placeholder check -> injection -> upstream -> response; always recorded,
+// with every DLP finding and every form of an injected secret sealed out of what is recorded.
 import type http from 'node:http';
 import { ServerResponse } from 'node:http';
 import type net from 'node:net';
@@ -21,11 +22,14 @@ import { scanAgentMessages } from './dlp/websocket.ts';
 import { rulesFor } from './dlp/policy.ts';
 import { responseFilter } from './dlp/response.ts';
 import type { Finding, Rules } from './dlp/stream.ts';
+import { Tripwire } from './dlp/tripwire.ts';
+import type { EchoSet } from './dlp/echo.ts';
 import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, type ResponseFilterFor, switchingProtocols } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
-import { checkPlaceholders, inject, placeholderIndex } from './stages/credentials.ts';
+import { checkPlaceholders, echoSetOfRule, type ForeignPlaceholder, foreignPlaceholders, inject, withoutRange } from './stages/credentials.ts';
 import { checkHeaderNames, forwardableHeaders, headersForRecord, injectedAliases } from './stages/headers.ts';
+import { sealFlowText, sealRefusedHead, sealText } from './stages/seal.ts';
 import { requestTarget, type RequestTarget } from './stages/target.ts';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -67,15 +71,15 @@ interface Admitted {
 export function createPipeline({ config: ref, upstream, record, storeRefusal }: PipelineDeps): Pipeline {
   let active = 0;
   let draining = false;
-  // Computed once per policy: a reload brings a new Config object.
-  const placeholderIndexes = new WeakMap<Config, ReturnType<typeof placeholderIndex>>();
-  const placeholdersOf = (c: Config) => {
-    let index = placeholderIndexes.get(c);
-    if (!index) placeholderIndexes.set(c, (index = placeholderIndex(c)));
-    return index;
-  };
 
-  function finish(flow: Flow): void {
+  /**
+   * Records the flow, its agent-chosen text sealed first (stages/seal.ts): reason, error, agent
+   * user, and the target too when nothing read it yet (`target`). `echo`: the rule's secrets.
+   */
+  function finish(flow: Flow, echo: EchoSet | null = null, target = false): void {
+    if (flow.reason || flow.error || flow.agentUser || target) {
+      sealFlowText(flow, rulesFor(ref.current.dlp, flow.host ?? '', flow.path ?? '/'), echo, target);
+    }
     flow.totalMs = Date.now() - flow.startedAt;
     record(flow);
   }
@@ -89,9 +93,9 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
   }
 
   /** finish() for an admitted request, which counted as active. */
-  function done(flow: Flow): void {
+  function done(flow: Flow, rule: HostRule): void {
     active--;
-    finish(flow);
+    finish(flow, echoSetOfRule(rule));
   }
 
   /** Shared front half: target, decision, placeholder check, injection. A refusal is a value. */
@@ -113,8 +117,10 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
     const authority = isH2 ? (req.headers[':authority'] as string | undefined) ?? req.headers.host : req.headers.host;
     const raw = forwardableHeaders(req.rawHeaders);
-    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny') => {
-      flow.requestHeaders = headersForRecord(raw);
+    let target: RequestTarget | undefined;
+    /** `sealed`: DLP already gave the record its copy of the head. */
+    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny', sealed = false) => {
+      if (!sealed) sealRefusedHead(flow, rulesFor(config.dlp, flow.host ?? '', flow.path ?? '/'), target?.path, raw);
       flow.decision = decision;
       flow.status = status;
       flow.code = code;
@@ -128,7 +134,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       flow.host = t.host;
       return refuse(t.status, t.code, t.reason);
     }
-    const target = t.target;
+    target = t.target;
     const q = target.path.indexOf('?');
     Object.assign(flow, {
       scheme: target.scheme,
@@ -152,10 +158,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     const names = checkHeaderNames(raw, injectedAliasesOf(rule), config.limits.headersWithUnderscores);
     if (!names.ok) return refuse(400, names.code, names.reason, rule.id, 'refuse');
     if (names.headers !== raw) raw.splice(0, raw.length, ...names.headers);
-    const p = checkPlaceholders(placeholdersOf(config), rule, target.path, raw);
-    if (!p.ok) {
-      return refuse(403, 'placeholder_exfiltration', `a credential placeholder for ${p.placeholderOf} was sent to ${target.host}`, rule.id);
-    }
+    const p = checkPlaceholders(foreignPlaceholders(config, rule), target.path, raw);
+    if (!p.ok) return refuse(403, 'placeholder_exfiltration', placeholderReason(p.placeholderOf, target.host), rule.id);
     const rules = rulesFor(config.dlp, target.host, flow.path ?? '/');
     let agentHeaders = raw;
     let path = target.path;
@@ -169,8 +173,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
         flow.query = q < 0 ? undefined : h.storedPath.slice(q + 1);
       }
       if (h.blocked) {
-        const r = refuse(403, 'dlp_blocked', blockReason(config, h.blocked), h.blocked.ruleId);
         flow.requestHeaders = headersForRecord(h.storedHeaders);
+        const r = refuse(403, 'dlp_blocked', blockReason(config, h.blocked), h.blocked.ruleId, 'deny', true);
         flow.ruleId = rule.id;
         return r;
       }
@@ -181,7 +185,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     const inj = inject(rule, agentHeaders);
     flow.requestHeaders = headersForRecord(rules && flow.findings ? inject(rule, raw).recorded : inj.recorded);
     flow.injected = inj.injected;
-    const headers: [string, string][] = [['host', authorityOf(target)], ...inj.upstream];
+    // Range windows of an echo could hand the key over in pieces (credentials.ts withoutRange).
+    const headers: [string, string][] = [['host', authorityOf(target)], ...withoutRange(rule, inj.upstream)];
     return { ok: true, a: { flow, rule, target: path === target.path ? target : { ...target, path }, headers, rules } };
   }
 
@@ -227,25 +232,29 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       return finish(flow);
     }
     const config = ref.current;
+    const echo = echoSetOfRule(rule);
     const encoding = headerValue(req.headers['content-encoding']);
-    if (rules && requestHasBody(req) && !scannable(encoding)) {
+    const tripwire = bodyTripwire(foreignPlaceholders(config, rule), target.host);
+    if ((rules || tripwire) && requestHasBody(req) && !scannable(encoding)) {
       const reason = `the request body is sent with Content-Encoding: ${encoding}, which airlock cannot scan`;
       Object.assign(flow, { decision: 'deny', status: 415, code: 'unscannable_encoding', reason });
       sendRefusal(res, 415, { error: 'unscannable_encoding', host: target.host, reason, rule: rule.id });
       req.resume();
-      return finish(flow);
+      return finish(flow, echo);
     }
     active++;
     const cap = config.store.bodyCapBytes;
-    if (cap > 0) flow.bodies = newFlowBodies(cap, rule);
+    if (cap > 0) flow.bodies = newFlowBodies(cap, echo);
     let body: AsyncIterable<Buffer> | null = requestHasBody(req) ? countUp(req, flow, !rules) : null;
     let outHeaders = headers;
-    if (body && rules) {
+    if (body && (rules || tripwire)) {
       const lengthChanges = changesLength(encoding);
       if (lengthChanges) outHeaders = headers.filter(([k]) => k !== 'content-length');
-      const capture = flow.bodies?.request;
+      // DLP captures what it released (decoded, every finding redacted); the size stays the wire's.
+      const capture = rules ? flow.bodies?.request : undefined;
       body = scanBody(body, {
         rules,
+        ...(tripwire ? { tripwire } : {}),
         location: 'request body',
         encoding,
         form: /^application\/x-www-form-urlencoded\b/i.test(headerValue(req.headers['content-type']) ?? ''),
@@ -256,10 +265,10 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
         onFinding: (f) => (flow.findings ??= []).push(f),
         ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
       });
-      if (capture) capture.decoded = true;
+      if (capture) Object.assign(capture, { decoded: true, wire: () => flow.bytesUp });
     }
     const out = { path: target.path, method: req.method ?? 'GET', headers: outHeaders.flat(), body };
-    const filterFor = responseFilterFor(rule, rules && config.dlp.responses ? rules : null, flow);
+    const filterFor = responseFilterFor(echo, rules && config.dlp.responses ? rules : null, flow);
     forwardRequest(
       upstream.pool(target, rule),
       out,
@@ -277,11 +286,11 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
             req.resume();
           } else res.destroy();
         } else if (err) {
-          const e = markFailed(flow, err);
+          const e = markFailed(flow, err, echo);
           if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
           else res.destroy();
         }
-        done(flow);
+        done(flow, rule);
       },
       filterFor,
     );
@@ -296,7 +305,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, method: req.method });
       Object.assign(flow, { decision: 'deny', status: 400, code: 'bad_request', reason: `Upgrade: ${req.headers.upgrade} is not proxied` });
       writeRawRefusal(socket, 400, { error: 'bad_request', reason: flow.reason! });
-      return finish(flow);
+      return finish(flow); // the reason quotes the agent's header: sealed
     }
     const r = admit(req, conn, true);
     if (!r.ok) {
@@ -324,13 +333,13 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
         rule,
         (err) => {
           if (err) {
-            const e = markFailed(flow, err);
+            const e = markFailed(flow, err, echoSetOfRule(rule));
             if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
             else res.destroy();
           }
-          done(flow);
+          done(flow, rule);
         },
-        responseFilterFor(rule, rules && config.dlp.responses ? rules : null, flow),
+        responseFilterFor(echoSetOfRule(rule), rules && config.dlp.responses ? rules : null, flow),
       );
     };
     forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: upHeaders.flat(), body: null }, refused).then(
@@ -341,19 +350,22 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
         flow.ttfbMs = Date.now() - flow.startedAt;
         flow.responseHeaders = relayHeaders(rule, answer);
         socket.write(switchingProtocols(flow.responseHeaders));
+        const foreign = foreignPlaceholders(ref.current, rule);
         const toUpstream = scanAgentMessages(socket, up, rules, ref.current.limits.maxWebsocketMessageBytes, {
           onFinding: (f) => (flow.findings ??= []).push(f),
           onRefused: (code, reason, finding) => {
-            Object.assign(flow, { decision: code === 'dlp_blocked' ? 'deny' : 'refuse', code, reason: finding ? blockReason(ref.current, finding) : reason });
+            const deny = code === 'dlp_blocked' || code === 'placeholder_exfiltration';
+            Object.assign(flow, { decision: deny ? 'deny' : 'refuse', code, reason: finding ? blockReason(ref.current, finding) : reason });
           },
+          ...(foreign.length ? { placeholders: { values: foreign.map((p) => p.bytes), reason: (i: number) => placeholderReason(foreign[i].host, target.host) } } : {}),
         });
         if (head.length) toUpstream(head);
-        relay(socket, up, flow, () => done(flow), toUpstream);
+        relay(socket, up, flow, () => done(flow, rule), toUpstream);
       },
       (err) => {
-        const e = markFailed(flow, err);
+        const e = markFailed(flow, err, echoSetOfRule(rule));
         writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
-        done(flow);
+        done(flow, rule);
       },
     );
   }
@@ -363,7 +375,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, protocol });
     Object.assign(flow, { decision: isPolicyDenial(code) ? 'deny' : 'refuse', code, reason, status }, fields);
     if (conn.pinned && !flow.host) Object.assign(flow, { host: conn.pinned.host, port: conn.pinned.port });
-    finish(flow);
+    finish(flow, null, true); // a gate's refusal may quote the raw URL: nothing has read it yet
   }
 
   return {
@@ -398,9 +410,10 @@ function closeAfter(req: AnyRequest, res: AnyResponse): void {
   else (res as http.ServerResponse).shouldKeepAlive = false;
 }
 
-/** Records an upstream failure on the flow; returns what the agent is told. */
-function markFailed(flow: Flow, err: unknown): ReturnType<typeof describeUpstreamError> {
+/** Records an upstream failure on the flow; returns what the agent is told (never a form of the rule's secrets). */
+function markFailed(flow: Flow, err: unknown, echo: EchoSet | null): ReturnType<typeof describeUpstreamError> {
   const e = describeUpstreamError(err);
+  if (echo) e.message = sealText(null, echo, e.message, 'error').text;
   // A limit the agent hit (a slow or oversized body) is airlock refusing the request, not a failure.
   const decision = e.code === 'address_not_allowed' ? 'deny' : isAgentFault(e.code) ? 'refuse' : 'error';
   Object.assign(flow, { decision, code: e.code, error: e.message });
@@ -439,25 +452,34 @@ function blockReason(config: Config, f: Finding): string {
   return `the ${f.location.startsWith('header:') ? `header ${f.location.slice(7)}` : f.location} matched DLP rule ${f.ruleId}${rule ? ` (${rule.description})` : ''}`;
 }
 
-const secretsOfRule = new WeakMap<HostRule, Buffer[]>();
-
-/** Response filter for this exchange: scrubs the rule's injected credentials, runs response DLP. */
-function responseFilterFor(rule: HostRule, rules: Rules | null, flow: Flow): ResponseFilterFor | undefined {
-  let secrets = secretsOfRule.get(rule);
-  if (!secrets) {
-    secrets = [...rule.injectHeaders.map((h) => h.secret), ...rule.placeholders.map((p) => p.secret)].map((s) => Buffer.from(s.reveal()));
-    secretsOfRule.set(rule, secrets);
-  }
-  if (secrets.length === 0 && !rules) return undefined;
-  const given = secrets;
-  return (headers) =>
-    responseFilter({
-      secrets: given,
+/** Response filter for this exchange: scrubs the rule's injected credentials, runs response DLP, feeds the store. */
+function responseFilterFor(echo: EchoSet | null, rules: Rules | null, flow: Flow): ResponseFilterFor | undefined {
+  if (!echo && !rules) return undefined;
+  return (headers) => {
+    const capture = flow.bodies?.response;
+    const filter = responseFilter({
+      echo,
       rules,
       encoding: headerValue(headers['content-encoding']),
       contentType: headerValue(headers['content-type']),
       onFinding: (f) => (flow.findings ??= []).push(f),
+      ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
     });
+    // The store keeps what the agent was given (scrubbed, decoded); the size stays the wire's.
+    if (capture && filter?.stores) Object.assign(capture, { decoded: true, wire: () => flow.bytesDown });
+    return filter;
+  };
+}
+
+/** The refusal's reason for another rule's placeholder. */
+function placeholderReason(owner: string, host: string): string {
+  return `a credential placeholder for ${owner} was sent to ${host}`;
+}
+
+/** The body's tripwire: other rules' placeholders, when there are any. */
+function bodyTripwire(foreign: readonly ForeignPlaceholder[], host: string): { wire: Tripwire; reason: (i: number) => string } | undefined {
+  if (foreign.length === 0) return undefined;
+  return { wire: new Tripwire(foreign.map((p) => p.bytes)), reason: (i) => placeholderReason(foreign[i].host, host) };
 }
 
 const injectedAliasesByRule = new WeakMap<HostRule, ReadonlyMap<string, string>>();

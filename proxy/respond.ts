@@ -35,6 +35,7 @@ const HINTS: Record<string, string> = {
   header_underscore: 'Header names with "_" are not accepted. Use "-" instead.',
   audit_store_unavailable:
     "airlock records every request it lets through, and its flow store cannot write right now, so it refuses requests rather than let them through unrecorded. Wait the seconds in the Retry-After header and retry; if it persists, tell the operator (airlock's audit store is full or failing).",
+  partial_response_refused: 'This host gets a credential from airlock, so partial (Range) responses are not relayed. Request the whole resource.',
 };
 
 export function hintFor(code: string): string {

@@ -38,6 +38,8 @@ export const CODE_WORDS: Record<string, string> = {
   dlp_blocked: 'A DLP rule whose action is "block" found a secret or personal data in this exchange, so airlock stopped it (the findings below say which rule, where, and show it masked).',
   decompression_bomb: 'The body decompressed to more than airlock allows (in size or ratio), so it could not be scanned for secrets and was blocked.',
   unscannable_encoding: 'The body was sent with a Content-Encoding airlock cannot decode, so it could not be scanned for secrets and was blocked.',
+  partial_response_refused:
+    'The upstream answered with part of a response (206) on a rule that injects a credential. airlock relays only whole responses there, so an echoed key cannot be read in pieces (allow_range on the rule permits them).',
 };
 
 export const DECISION_WORDS: Record<string, string> = {

@@ -1,15 +1,17 @@
 // A request (or response) body through the scanner: decoded if it is compressed (and encoded
 // again the same way after scanning), bounded against decompression bombs, and released only
 // as it is scanned. A block ends the stream with a BodyRefused error; the caller aborts the
-// exchange and answers the agent.
+// exchange and answers the agent. Another rule's placeholder in the decoded body (a tripwire)
+// ends it the same way, with or without DLP rules.
 import { pipeline, Readable } from 'node:stream';
 import { CODECS } from './codecs.ts';
 import type { Finding, Rules } from './stream.ts';
 import { nativeAddon } from './native.ts';
 import { type BodyScanner, SegmentedScanner } from './segments.ts';
 import { StreamScanner } from './stream.ts';
+import type { Tripwire } from './tripwire.ts';
 
-export type RefusalCode = 'dlp_blocked' | 'decompression_bomb' | 'unscannable_encoding';
+export type RefusalCode = 'dlp_blocked' | 'decompression_bomb' | 'unscannable_encoding' | 'placeholder_exfiltration';
 
 /** Ends a body stream that must not continue. Carries the reason as a value for the answer. */
 export class BodyRefused extends Error {
@@ -23,7 +25,10 @@ export class BodyRefused extends Error {
 }
 
 export interface BodyScanOptions {
-  rules: Rules;
+  /** null: no DLP rules apply (the body is read for the tripwire alone). */
+  rules: Rules | null;
+  /** Values that refuse the body when found in it (decoded), before any of their bytes is released. */
+  tripwire?: { wire: Tripwire; reason: (hit: number) => string };
   location: 'request body' | 'response body';
   /** Content-Encoding as sent (lower-case), or undefined. */
   encoding: string | undefined;
@@ -67,22 +72,34 @@ export function scanBody(source: AsyncIterable<Buffer>, o: BodyScanOptions): Asy
  * A JSON body is scanned element by element and what was scanned before is remembered
  * (segments.ts); a form, or anything where the native scanner is not built, as one stream.
  */
-export function bodyScanner(o: Pick<BodyScanOptions, 'rules' | 'location' | 'form'>, keepStored: boolean, sameLength: boolean): BodyScanner {
+export function bodyScanner(o: Pick<BodyScanOptions, 'location' | 'form'> & { rules: Rules }, keepStored: boolean, sameLength: boolean): BodyScanner {
   if (o.form || !o.rules.engine.native || !nativeAddon()) return new StreamScanner(o.rules, o.location, o.form, keepStored, sameLength);
   return new SegmentedScanner(o.rules, o.location, keepStored, sameLength);
 }
 
 async function* scanStream(source: AsyncIterable<Buffer>, o: BodyScanOptions, decoding: boolean): AsyncGenerator<Buffer> {
-  const scanner = bodyScanner(o, o.onStored !== undefined, o.sameLength && !decoding);
+  const rules = o.rules;
+  const scanner = rules ? bodyScanner({ ...o, rules }, o.onStored !== undefined, o.sameLength && !decoding) : null;
+  const trip = o.tripwire;
+  /** The tripwire first (it holds back only a possible start of a value), then the DLP scanner. */
+  const tripped = (chunk: Buffer): Buffer => {
+    if (!trip) return chunk;
+    const t = trip.wire.push(chunk);
+    if ('hit' in t) throw new BodyRefused('placeholder_exfiltration', trip.reason(t.hit));
+    return t.out;
+  };
   let seen = 0;
   let reported = 0;
   const flush = () => {
-    for (; reported < scanner.findings.length; reported++) o.onFinding(scanner.findings[reported]);
+    for (; scanner && reported < scanner.findings.length; reported++) o.onFinding(scanner.findings[reported]);
   };
   const blocked = () => {
     flush();
-    const f = scanner.blocked!;
+    const f = scanner!.blocked!;
     return new BodyRefused('dlp_blocked', `the ${o.location} matched DLP rule ${f.ruleId}`, f);
+  };
+  const stored = (out: Buffer) => {
+    if (o.onStored) o.onStored(scanner?.lastStored ?? out);
   };
   for await (const chunk of source) {
     seen += chunk.length;
@@ -92,22 +109,29 @@ async function* scanStream(source: AsyncIterable<Buffer>, o: BodyScanOptions, de
         throw new BodyRefused('decompression_bomb', `the ${o.location} decompresses more than ${o.maxRatio}:1`);
       }
     }
-    const out = scanner.push(chunk);
+    const out = scanner ? scanner.push(tripped(chunk)) : tripped(chunk);
     if (out === null) throw blocked();
     flush();
     if (out.length) {
-      if (o.onStored) o.onStored(scanner.lastStored ?? out);
+      stored(out);
       yield out;
     }
   }
-  const out = scanner.end();
-  if (out === null) throw blocked();
-  flush();
-  if (out.length) {
-    if (o.onStored) o.onStored(scanner.lastStored ?? out);
-    yield out;
+  // The tripwire's held tail was no value after all; then the scanner's.
+  const rest = trip ? trip.wire.end() : EMPTY;
+  const tails = scanner ? [() => scanner.push(rest), () => scanner.end()] : [() => rest];
+  for (const next of tails) {
+    const out = next();
+    if (out === null) throw blocked();
+    flush();
+    if (out.length) {
+      stored(out);
+      yield out;
+    }
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 async function* failing(err: Error): AsyncGenerator<Buffer> {
   throw err;

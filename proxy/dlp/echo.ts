@@ -1,66 +1,295 @@
-// Scrubs exact copies of the credentials airlock injected from what an upstream sends back, so an
-// echoing (or malicious) upstream can never hand the key to the agent. Stream-safe: a tail that
-// could be the start of a secret is held until the next chunk decides it; nothing else is held,
-// so streamed responses (SSE) are not delayed. Same length in, same length out.
-const ECHO_MARKER = '[redacted:injected]';
+// Scrubs the credentials airlock injected from what an upstream sends back, so an echoing (or
+// malicious) upstream can never hand a key to the agent: every form of echo-forms.ts, spelled as
+// echo-match.ts reads it, is replaced with `[redacted:injected]` padded to the same length
+// (same length in, same length out: Content-Length stays true).
+//
+// Cost per chunk, when the rule injects a key: one 4-byte sample every few bytes looked up in a
+// bitset (raw copies of any form), a native indexOf per escape character (`%`, `\`, `&`) and line
+// break, and a character-by-character read only around an escape or break that could be part
+// of a form, and over the tail that could still become one. Streaming: only that tail is held.
+import { credentialValues, echoForms } from './echo-forms.ts';
+import { escapeAt, INTRODUCERS, matchAt, maxWidth, MORE, NO, PARTIAL } from './echo-match.ts';
+
+export const ECHO_MARKER = '[redacted:injected]';
 const EMPTY = Buffer.alloc(0);
+const EMPTY_LIST: readonly number[] = [];
+const GRAM = 4;
+/** Forms shorter than this are searched with indexOf instead of sampling. */
+const SAMPLED = 12;
+/** A form cut off at the end of a body or a stored copy is scrubbed from this many characters. */
+const CUT_MIN = 6;
+/** A line break is worth reading around only between this many form characters in all. */
+const WRAPPED_MIN = 16;
 
-export class EchoScrubber {
-  private carry: Buffer = EMPTY;
+/** The compiled forms of a rule's secrets: built once per rule, shared by its requests. */
+export class EchoSet {
+  readonly forms: Buffer[];
+  /** The widest text one occurrence can take: what a stream holds back at most. */
+  readonly window: number;
+  private readonly short: Buffer[] = [];
+  private readonly step: number;
+  private readonly bits = new Uint32Array(1 << 11);
+  private readonly grams = new Map<number, [form: number, offset: number][]>();
+  /** Forms by first character. */
+  private readonly byFirst: number[][] = Array.from({ length: 256 }, () => []);
+  /** Bytes that occur in some form. */
+  private readonly inForm = new Uint8Array(256);
+  private readonly wrappedMin: number;
+  /** Bytes that may begin an occurrence: 1 a form's first byte, 2 an escape's first. */
+  private readonly starts = new Uint8Array(256);
+  /** The first two bytes of each form. */
+  private readonly pairs = new Uint8Array(1 << 16);
   private readonly longest: number;
-  /** Copies replaced so far. */
-  scrubbed = 0;
 
-  constructor(private readonly secrets: readonly Buffer[]) {
-    this.longest = Math.max(0, ...secrets.map((s) => s.length));
-  }
-
-  push(chunk: Buffer): Buffer {
-    const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    const out = this.replace(buf);
-    const keep = this.pendingPrefix(out);
-    this.carry = keep ? Buffer.from(out.subarray(out.length - keep)) : EMPTY;
-    return keep ? out.subarray(0, out.length - keep) : out;
-  }
-
-  end(): Buffer {
-    const rest = this.carry;
-    this.carry = EMPTY;
-    return rest;
-  }
-
-  private replace(buf: Buffer): Buffer {
-    let out = buf;
-    for (const s of this.secrets) {
-      if (s.length === 0) continue;
-      let at = out.indexOf(s);
-      if (at < 0) continue;
-      if (out === buf) out = Buffer.from(buf); // never write into the caller's buffer
-      while (at >= 0) {
-        out.write(fit(s.length), at, 'latin1');
-        this.scrubbed++;
-        at = out.indexOf(s, at + s.length);
+  constructor(secrets: readonly string[]) {
+    const forms = new Map<string, Buffer>();
+    for (const s of secrets) for (const v of credentialValues(s)) for (const f of echoForms(Buffer.from(v))) forms.set(f.toString('latin1'), f);
+    this.forms = [...forms.values()].filter((f) => f.length > 0);
+    let longest = 0;
+    let shortestSampled = Infinity;
+    this.forms.forEach((f, n) => {
+      longest = Math.max(longest, f.length);
+      this.byFirst[f[0]].push(n);
+      for (const c of f) this.inForm[c] = 1;
+      if (f.length < SAMPLED) return void this.short.push(f);
+      shortestSampled = Math.min(shortestSampled, f.length);
+      for (let k = 0; k + GRAM <= f.length; k++) {
+        const g = gramAt(f, k);
+        const h = hash(g);
+        this.bits[h >>> 5] |= 1 << (h & 31);
+        const list = this.grams.get(g);
+        if (list) list.push([n, k]);
+        else this.grams.set(g, [[n, k]]);
       }
+    });
+    // Every run of `shortestSampled` bytes holds a sample position followed by GRAM bytes.
+    this.step = Number.isFinite(shortestSampled) ? shortestSampled - GRAM + 1 : 0;
+    this.window = maxWidth(longest);
+    this.longest = longest;
+    for (const f of this.forms) {
+      this.starts[f[0]] = 1;
+      if (f.length > 1) this.pairs[(f[0] << 8) | f[1]] = 1;
     }
-    return out;
+    for (const c of INTRODUCERS) this.starts[c] = 2;
+    this.wrappedMin = Math.min(WRAPPED_MIN, ...this.forms.map((f) => f.length));
   }
 
   /**
-   * Length of the longest tail of `buf` that is a proper prefix of some secret. Only positions
-   * holding a secret's first byte are tried, and compared in place (no allocation per chunk).
+   * Scrubs `b` into a copy (never writes into `b`). `final`: nothing follows; otherwise `hold` is
+   * how many bytes at the end could still begin an occurrence (the caller keeps them for the next
+   * chunk). `cut`: a final text that was cut short (or a body's end), whose trailing partial copy
+   * of a form, CUT_MIN characters or more, is scrubbed too.
    */
-  private pendingPrefix(buf: Buffer): number {
-    const from = Math.max(0, buf.length - this.longest + 1);
-    let best = 0;
-    for (const s of this.secrets) {
-      for (let at = buf.indexOf(s[0], from); at >= 0; at = buf.indexOf(s[0], at + 1)) {
-        const k = buf.length - at;
-        if (k >= s.length || k <= best) continue;
-        if (buf.compare(s, 0, k, at, buf.length) === 0) best = k;
+  scrub(b: Buffer, final: boolean, cut = final): { out: Buffer; hold: number; scrubbed: number } {
+    const s: Scan = { b, end: b.length, spans: [], hold: b.length, final, cut };
+    this.raw(b, s.spans);
+    // Escaped or broken copies hold an escape or a line break: read around each that could.
+    let done = 0;
+    for (const at of this.triggers(b)) {
+      const from = Math.max(done, at - this.window);
+      if (at + 1 > from) this.read(s, from, at + 1);
+      done = Math.max(done, at + 1);
+    }
+    // What remains at the end is a raw beginning of a form (trailing spaces allowed: a line break may follow).
+    if (!final || cut) this.rawTail(s);
+    const out = s.spans.length ? replaced(b, s.spans) : { b, n: 0 };
+    return { out: out.b, hold: s.end - s.hold, scrubbed: out.n };
+  }
+
+  /** Every occurrence (escaped, broken, or cut by the end) starting in b[from, to). */
+  private read(s: Scan, from: number, to: number): void {
+    const { b, end } = s;
+    for (let t = from; t < to; t++) {
+      const x = b[t];
+      if (this.starts[x] === 0) continue;
+      // Two raw bytes that begin no form: the common case, decided without reading further.
+      if (this.starts[x] === 1 && t + 1 < end && SPECIAL[b[t + 1]] === 0 && this.pairs[(x << 8) | b[t + 1]] === 0) continue;
+      const e = this.starts[x] === 2 ? escapeAt(b, t, end) : NO;
+      if (e === MORE) this.partial(s, t, 0);
+      const first = this.byFirst[x];
+      const alt = e >= 0 && (e & 0xff) !== x ? this.byFirst[e & 0xff] : EMPTY_LIST;
+      for (let k = 0; k < first.length + alt.length; k++) {
+        const m = matchAt(b, t, end, this.forms[k < first.length ? first[k] : alt[k - first.length]]);
+        if (m >= 0) s.spans.push(t, m);
+        else if (m <= PARTIAL) this.partial(s, t, PARTIAL - m);
       }
     }
-    return best;
   }
+
+  /** An occurrence of which the text holds only the first `k` characters, from b[t] to the end. */
+  private partial(s: Scan, t: number, k: number): void {
+    if (!s.final) s.hold = Math.min(s.hold, t);
+    else if (s.cut && k >= CUT_MIN) s.spans.push(t, s.end);
+  }
+
+  /** A raw beginning of a form at the end of the text (matchAt says how far it goes). */
+  private rawTail(s: Scan): void {
+    const { b, end } = s;
+    let e = end;
+    while (e > 0 && end - e < 16 && isSpace(b[e - 1])) e--;
+    for (let t = Math.max(0, e - this.longest); t < e; t++) {
+      const first = this.byFirst[b[t]];
+      for (const n of first) {
+        const m = matchAt(b, t, end, this.forms[n]);
+        if (m <= PARTIAL) this.partial(s, t, PARTIAL - m);
+      }
+    }
+  }
+
+  /** Raw (unescaped, unbroken) copies of every form: sampled 4-byte grams, indexOf for short forms. */
+  private raw(b: Buffer, spans: number[]): void {
+    for (const f of this.short) for (let at = b.indexOf(f); at >= 0; at = b.indexOf(f, at + 1)) spans.push(at, at + f.length);
+    if (this.step === 0) return;
+    for (let i = 0; i + GRAM <= b.length; i += this.step) {
+      const h = hash(gramAt(b, i));
+      if ((this.bits[h >>> 5] & (1 << (h & 31))) === 0) continue;
+      for (const [n, k] of this.grams.get(gramAt(b, i)) ?? []) {
+        const f = this.forms[n];
+        const s = i - k;
+        if (s >= 0 && s + f.length <= b.length && b.compare(f, 0, f.length, s, s + f.length) === 0) spans.push(s, s + f.length);
+      }
+    }
+  }
+
+  /** Sorted positions of escapes that decode to a form's byte, and of line breaks inside long runs of form bytes. */
+  private triggers(b: Buffer): number[] {
+    const out: number[] = [];
+    for (const c of INTRODUCERS) {
+      for (let at = b.indexOf(c); at >= 0; at = b.indexOf(c, at + 1)) {
+        const e = escapeAt(b, at, b.length);
+        if (e === MORE) out.push(at); // cut by the end: decided with the next chunk
+        if (e < 0) continue;
+        const v = e & 0xff;
+        if (this.inForm[v] || ((v === 0x0a || v === 0x0d) && this.wrapped(b, at, at + (e >> 8)))) out.push(at);
+      }
+    }
+    for (const c of [0x0a, 0x0d]) {
+      for (let at = b.indexOf(c); at >= 0; at = b.indexOf(c, at + 1)) if (this.wrapped(b, at, at + 1)) out.push(at);
+    }
+    return out.sort((x, y) => x - y);
+  }
+
+  /**
+   * Whether a line break at b[from, to) sits between form bytes, WRAPPED_MIN of them on its two
+   * sides together (whitespace and escaped line breaks around it skipped), as in wrapped base64.
+   * A side that reaches the edge of the text counts as possible.
+   */
+  private wrapped(b: Buffer, from: number, to: number): boolean {
+    const end = b.length;
+    let i = from;
+    for (let steps = 0; i > 0 && steps < 16; steps++) {
+      const x = b[i - 1];
+      if (isSpace(x)) i--;
+      else if (i >= 2 && b[i - 2] === 0x5c && (x === 0x6e || x === 0x72 || x === 0x74)) i -= 2;
+      else if (i >= 3 && b[i - 3] === 0x25 && isSpace(escapeAt(b, i - 3, end) & 0xff)) i -= 3;
+      else break;
+    }
+    let n = 0;
+    for (; i > 0 && n < this.wrappedMin && this.inForm[b[i - 1]]; i--) n++;
+    let j = to;
+    for (let steps = 0; j < end && steps < 16; steps++) {
+      if (isSpace(b[j])) j++;
+      else {
+        const e = escapeAt(b, j, end);
+        if (e < 0 || !isSpace(e & 0xff)) break;
+        j += e >> 8;
+      }
+    }
+    for (; j < end && n < this.wrappedMin && this.inForm[b[j]]; j++) n++;
+    return n >= this.wrappedMin || i === 0 || j >= end;
+  }
+}
+
+/** Space, tab, CR or LF. */
+function isSpace(x: number): boolean {
+  return x === 0x20 || x === 0x09 || x === 0x0a || x === 0x0d;
+}
+
+/** The rule's secrets as an EchoSet, or null when it injects none. */
+export function echoSetOf(secrets: readonly string[]): EchoSet | null {
+  const given = secrets.filter((s) => s.length > 0);
+  return given.length ? new EchoSet(given) : null;
+}
+
+/** Scrubs a whole value (a header, an error text, a stored body; `cut` when it was cut short). */
+export function scrubEchoes(set: EchoSet, b: Buffer, cut = false): { out: Buffer; scrubbed: number } {
+  const r = set.scrub(b, true, cut);
+  return { out: r.out, scrubbed: r.scrubbed };
+}
+
+/** Stream-safe scrubbing: only a tail that could still become an occurrence is held back. */
+export class EchoScrubber {
+  private carry: Buffer = EMPTY;
+  /** Copies replaced so far. */
+  scrubbed = 0;
+
+  constructor(private readonly set: EchoSet) {}
+
+  push(chunk: Buffer): Buffer {
+    const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+    const r = this.set.scrub(buf, false);
+    this.scrubbed += r.scrubbed;
+    const keep = r.hold;
+    this.carry = keep ? Buffer.from(r.out.subarray(r.out.length - keep)) : EMPTY;
+    return keep ? r.out.subarray(0, r.out.length - keep) : r.out;
+  }
+
+  /** The rest; a copy cut off at the very end (a truncated echo) is scrubbed too. */
+  end(): Buffer {
+    const rest = this.carry;
+    this.carry = EMPTY;
+    if (rest.length === 0) return rest;
+    const r = this.set.scrub(rest, true, true);
+    this.scrubbed += r.scrubbed;
+    return r.out;
+  }
+}
+
+function gramAt(b: Buffer, i: number): number {
+  return b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+}
+
+function hash(g: number): number {
+  return Math.imul(g, 0x9e3779b1) >>> 16;
+}
+
+/** Bytes after which the next character may be escaped or broken: an escape's first byte, '+', whitespace. */
+const SPECIAL = new Uint8Array(256);
+for (const c of [...INTRODUCERS, 0x2b, 0x20, 0x09, 0x0a, 0x0d]) SPECIAL[c] = 1;
+
+interface Scan {
+  b: Buffer;
+  end: number;
+  /** [start, end) pairs to overwrite. */
+  spans: number[];
+  /** Where the bytes that must wait for the next chunk begin. */
+  hold: number;
+  final: boolean;
+  cut: boolean;
+}
+
+/** A copy of `b` with each [start, end) span (overlaps merged: `n` of them) overwritten by the marker. */
+function replaced(b: Buffer, spans: number[]): { b: Buffer; n: number } {
+  const out = Buffer.from(b);
+  let n = 0;
+  const order = Array.from({ length: spans.length / 2 }, (_, k) => k).sort((x, y) => spans[2 * x] - spans[2 * y]);
+  let s = -1;
+  let e = -1;
+  const flush = () => {
+    if (s < 0) return;
+    out.write(fit(e - s), s, 'latin1');
+    n++;
+  };
+  for (const k of order) {
+    const [a, z] = [spans[2 * k], spans[2 * k + 1]];
+    if (a <= e) e = Math.max(e, z);
+    else {
+      flush();
+      [s, e] = [a, z];
+    }
+  }
+  flush();
+  return { b: out, n };
 }
 
 function fit(n: number): string {

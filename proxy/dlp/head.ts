@@ -1,7 +1,7 @@
 // Scans what precedes a body: the request target (path and query) and the agent's headers.
 // Redaction rewrites the value in place; a block is returned, never thrown.
 import type { Finding, Rules } from './stream.ts';
-import { scanValue } from './stream.ts';
+import { redactEvery, scanValue } from './stream.ts';
 
 export interface HeadScan {
   findings: Finding[];
@@ -23,14 +23,18 @@ export function scanHead(rules: Rules, path: string, headers: [string, string][]
   let blocked: Finding | undefined;
   /** [forwarded, stored] */
   const one = (value: string, location: string, form: boolean): [string, string] => {
-    if (blocked) return [value, value];
+    const inUrl = !location.startsWith('header:');
+    // In a URL the marker is percent-encoded so the target stays valid.
+    const text = (b: Buffer) => (inUrl ? b.toString('latin1').replace(/\[REDACTED:([a-z0-9-]+)\]/g, '%5BREDACTED%3A$1%5D') : b.toString('latin1'));
+    if (blocked) {
+      // Nothing is forwarded any more; the store's copy still has every finding redacted.
+      const r = scanValue(redactEvery(rules), Buffer.from(value, 'latin1'), location, form);
+      return [value, r.findings.length ? text(r.out!) : value];
+    }
     const r = scanValue(rules, Buffer.from(value, 'latin1'), location, form, true);
     findings.push(...r.findings);
     if (r.blocked) blocked = r.blocked;
     if (r.findings.length === 0) return [value, value];
-    const inUrl = !location.startsWith('header:');
-    // In a URL the marker is percent-encoded so the target stays valid.
-    const text = (b: Buffer) => (inUrl ? b.toString('latin1').replace(/\[REDACTED:([a-z0-9-]+)\]/g, '%5BREDACTED%3A$1%5D') : b.toString('latin1'));
     return [r.out === null ? value : text(r.out), text(r.stored)];
   };
   const q = path.indexOf('?');

@@ -1,19 +1,24 @@
 // What stands between an upstream's response body and the agent: injected credentials scrubbed
-// (always, when the rule injects any), and the DLP rules when `dlp.responses` is on — SSE
-// streams event by event, so tokens are not held back. A compressed body is decoded for this and
-// encoded again; then Content-Length is dropped (the agent gets chunked / unframed-length data).
+// (always, when the rule injects any, in every form echo.ts reads), and the DLP rules when
+// `dlp.responses` is on — SSE streams event by event, so tokens are not held back. A compressed
+// body is decoded for this and encoded again; then Content-Length is dropped (the agent gets
+// chunked / unframed-length data). The store's copy is taken here, after scrubbing, with every
+// DLP finding redacted whatever its action.
 import stream, { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import { BodyRefused } from './body.ts';
 import { CODECS } from './codecs.ts';
-import { EchoScrubber } from './echo.ts';
+import { type EchoSet, EchoScrubber } from './echo.ts';
 import { type Finding, type Rules, scanValue, StreamScanner } from './stream.ts';
 
 export interface ResponseFilterOptions {
-  secrets: readonly Buffer[];
+  /** The rule's injected secrets, compiled; null when it injects none. */
+  echo: EchoSet | null;
   rules: Rules | null;
   encoding: string | undefined;
   contentType: string | undefined;
   onFinding: (f: Finding) => void;
+  /** The released body as the store may keep it: decoded, scrubbed, every finding redacted. */
+  onStored?: (decoded: Buffer) => void;
 }
 
 /** Bytes out, or the refusal that ends the response. A value, not an exception. */
@@ -28,6 +33,8 @@ export interface SyncFilter {
 export type ResponseFilter = ({ sync: SyncFilter } | { stream: Duplex }) & {
   /** The body's length may change: do not forward Content-Length. */
   dropLength: boolean;
+  /** The filter gives the store its copy (onStored): the raw bytes must not be captured. */
+  stores: boolean;
 };
 
 // stream.compose exists in Node 20 (stability 1) but @types/node 20 does not declare it.
@@ -36,8 +43,8 @@ const compose = (stream as unknown as { compose: (...s: Duplex[]) => Duplex }).c
 
 /** null: nothing to do, relay the bytes as they are. */
 export function responseFilter(o: ResponseFilterOptions): ResponseFilter | null {
-  const secrets = o.secrets.filter((s) => s.length > 0);
-  if (secrets.length === 0 && !o.rules) return null;
+  if (!o.echo && !o.rules) return null;
+  const stores = o.onStored !== undefined;
   const encoded = o.encoding !== undefined && o.encoding !== 'identity';
   const codec = encoded ? CODECS.get(o.encoding!) : undefined;
   // An unknown coding cannot be read: with secrets to protect, refuse rather than pass it blind.
@@ -47,11 +54,12 @@ export function responseFilter(o: ResponseFilterOptions): ResponseFilter | null 
         cb(new BodyRefused('unscannable_encoding', `the response body is sent with Content-Encoding: ${o.encoding}, which airlock cannot scan`));
       },
     });
-    return { stream: t, dropLength: true };
+    // Nothing is stored either: the raw bytes could hold the key in a form airlock cannot read.
+    return { stream: t, dropLength: true, stores };
   }
-  const core = new FilterCore(secrets, o);
-  if (!codec) return { sync: core, dropLength: o.rules !== null && !o.rules.report };
-  return { stream: compose(codec.decode(), asTransform(core), codec.encode()), dropLength: true };
+  const core = new FilterCore(o);
+  if (!codec) return { sync: core, dropLength: o.rules !== null && !o.rules.report, stores };
+  return { stream: compose(codec.decode(), asTransform(core), codec.encode()), dropLength: true, stores };
 }
 
 function asTransform(core: SyncFilter): Transform {
@@ -70,13 +78,10 @@ class FilterCore implements SyncFilter {
   private offset = 0;
   private reported = 0;
 
-  constructor(
-    secrets: Buffer[],
-    private readonly o: ResponseFilterOptions,
-  ) {
-    this.echo = secrets.length ? new EchoScrubber(secrets) : null;
+  constructor(private readonly o: ResponseFilterOptions) {
+    this.echo = o.echo ? new EchoScrubber(o.echo) : null;
     this.sse = o.rules !== null && /^text\/event-stream\b/i.test(o.contentType ?? '');
-    this.scanner = o.rules && !this.sse ? new StreamScanner(o.rules, 'response body') : null;
+    this.scanner = o.rules && !this.sse ? new StreamScanner(o.rules, 'response body', false, o.onStored !== undefined) : null;
   }
 
   push(chunk: Buffer): FilterStep {
@@ -89,14 +94,24 @@ class FilterCore implements SyncFilter {
 
   private scan(data: Buffer, final: boolean): FilterStep {
     if (this.sse) return this.scanEvents(data, final);
-    if (!this.scanner) return { out: data };
+    if (!this.scanner) {
+      this.store(data);
+      return { out: data };
+    }
     let out = this.scanner.push(data);
+    // lastStored belongs to the round that released `out` (none when nothing was released).
+    if (out !== null && out.length) this.store(this.scanner.lastStored ?? out);
     if (out !== null && final) {
       const tail = this.scanner.end();
+      if (tail !== null && tail.length) this.store(this.scanner.lastStored ?? tail);
       out = tail === null ? null : Buffer.concat([out, tail]);
     }
     this.report(this.scanner.findings);
     return out === null ? { refused: this.refusal(this.scanner.blocked!) } : { out };
+  }
+
+  private store(b: Buffer): void {
+    if (b.length && this.o.onStored) this.o.onStored(b);
   }
 
   /** SSE: each complete event (up to a blank line) is scanned whole and released at once. */
@@ -109,10 +124,11 @@ class FilterCore implements SyncFilter {
       if (whole <= 0) break;
       const one = this.event.subarray(0, whole);
       this.event = this.event.subarray(whole);
-      const r = scanValue(this.o.rules!, one, 'response body');
+      const r = scanValue(this.o.rules!, one, 'response body', false, this.o.onStored !== undefined);
       for (const f of r.findings) this.o.onFinding({ ...f, offset: f.offset + this.offset });
       this.offset += one.length;
       if (r.out === null) return { refused: this.refusal(r.blocked!) };
+      this.store(r.stored);
       out.push(r.out);
     }
     return { out: out.length === 1 ? out[0] : Buffer.concat(out) };

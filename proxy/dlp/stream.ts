@@ -251,9 +251,22 @@ function fit(marker: string, n: number): string {
   return n >= 10 ? `[REDACTED]${'*'.repeat(n - 10)}` : '*'.repeat(n);
 }
 
+const everyRedacted = new WeakMap<RuleAction[], Rules>();
+
+/** The same rules with every rule that is not off redacting: what the store keeps, whatever the actions. */
+export function redactEvery(rules: Rules): Rules {
+  let r = everyRedacted.get(rules.actions);
+  if (!r || r.engine !== rules.engine) {
+    r = { engine: rules.engine, actions: rules.actions.map((a) => (a === 'off' ? 'off' : 'redact')), report: false };
+    everyRedacted.set(rules.actions, r);
+  }
+  return r;
+}
+
 /**
  * Scans a whole value at once (headers, URL parts, SSE events, the CLI). `out` is null when
- * blocked; `stored` has every finding redacted whatever its action (what the store may keep).
+ * blocked; `stored` has every finding redacted whatever its action (what the store may keep),
+ * blocked or not (a block stops the scan at its match: the stored copy is scanned again).
  */
 export function scanValue(
   rules: Rules,
@@ -264,6 +277,6 @@ export function scanValue(
 ): { findings: Finding[]; blocked?: Finding; out: Buffer | null; stored: Buffer } {
   const s = new StreamScanner(rules, location, form, keepStored);
   const out = s.prime(value).end();
-  const stored = s.lastStored ?? out ?? value;
+  const stored = s.blocked && keepStored ? scanValue(redactEvery(rules), value, location, form).out! : (s.lastStored ?? out ?? value);
   return { findings: s.findings, ...(s.blocked ? { blocked: s.blocked } : {}), out, stored };
 }

@@ -3,7 +3,8 @@
 // messages are framed again for the upstream (ws's Sender, masked as a client must). A block
 // closes both sides with 1008, an oversized message with 1009. Every WebSocket goes through
 // here (the size limit holds with DLP off too), and compression is never negotiated (the
-// agent's Sec-WebSocket-Extensions is not forwarded), so every frame is readable.
+// agent's Sec-WebSocket-Extensions is not forwarded), so every frame is readable. Another rule's
+// placeholder in a message closes both sides with 1008 too (placeholder_exfiltration).
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { type Finding, type Rules, scanValue } from './stream.ts';
@@ -27,12 +28,14 @@ const { Receiver, Sender } = createRequire(import.meta.url)('ws') as {
   Sender: new (socket: Duplex) => FrameWriter;
 };
 
-export type WsRefusal = 'dlp_blocked' | 'bad_websocket' | 'websocket_message_too_large';
+export type WsRefusal = 'dlp_blocked' | 'placeholder_exfiltration' | 'bad_websocket' | 'websocket_message_too_large';
 
 export interface WsScanHooks {
   onFinding: (f: Finding) => void;
   /** A message was blocked (or the agent broke the protocol): both sides are being closed. */
   onRefused: (code: WsRefusal, reason: string, finding?: Finding) => void;
+  /** Values no message may carry (other rules' placeholders), and the reason naming one. */
+  placeholders?: { values: readonly Buffer[]; reason: (i: number) => string };
 }
 
 /**
@@ -51,8 +54,11 @@ export function scanAgentMessages(agent: Duplex, up: Duplex, rules: Rules | null
     new Sender(agent).close(code, reason.slice(0, 120), false, () => agent.end());
     tx.close(1001, '', true, () => up.end());
   };
+  const foreign = hooks.placeholders;
   rx.on('message', (data, isBinary) => {
     if (refused) return;
+    const hit = foreign ? foreign.values.findIndex((v) => data.indexOf(v) >= 0) : -1;
+    if (hit >= 0) return refuse(1008, 'placeholder_exfiltration', foreign!.reason(hit));
     if (!rules) return tx.send(data, { binary: isBinary, fin: true, mask: true, compress: false });
     const r = scanValue(rules, data, 'websocket');
     r.findings.forEach(hooks.onFinding);

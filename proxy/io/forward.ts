@@ -8,8 +8,9 @@ import type { Dispatcher } from 'undici';
 import type { HostRule } from '../../policies/types.ts';
 import type { ResponseFilter } from '../dlp/response.ts';
 import type { Flow } from '../flow.ts';
+import { AirlockError } from '../errors.ts';
 import type { AnyResponse } from '../respond.ts';
-import { scrubResponseHeaders } from '../stages/credentials.ts';
+import { scrubResponseHeaders, windowsAllowed } from '../stages/credentials.ts';
 import { forwardableResponseHeaders } from '../stages/headers.ts';
 
 export interface Outbound {
@@ -63,6 +64,11 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
     },
     onResponseStart(controller, statusCode, headers) {
       if (statusCode < 200) return; // 1xx informational: Node answers 100-continue itself
+      if (statusCode === 206 && !windowsAllowed(rule)) {
+        // Range was stripped; a window anyway (another way to ask for one) is refused, not relayed.
+        const why = 'the upstream answered 206 Partial Content on a rule that injects a credential (set allow_range: true on the rule to relay partial responses)';
+        return refuse(controller, new AirlockError('partial_response_refused', why));
+      }
       flow.ttfbMs = Date.now() - flow.startedAt;
       flow.status = statusCode;
       flow.responseHeaders = relayHeaders(rule, headers);
@@ -75,7 +81,7 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
     },
     onResponseData(controller, chunk) {
       flow.bytesDown += chunk.length;
-      flow.bodies?.response.add(chunk);
+      if (!filter?.stores) flow.bodies?.response.add(chunk); // a storing filter captures what it released
       let ok: boolean;
       if (filter && 'stream' in filter) ok = filter.stream.write(chunk);
       else {

@@ -1,6 +1,7 @@
 // Credential injection and placeholder handling. Secrets are revealed only here, only into the
 // headers of a request whose rule owns them; the recorded copy carries "[injected:NAME]".
 import type { Config, HostRule } from '../../policies/types.ts';
+import { type EchoSet, echoSetOf, scrubEchoes } from '../dlp/echo.ts';
 
 export interface Injection {
   /** Headers for the upstream request (real secret values). */
@@ -12,23 +13,46 @@ export interface Injection {
 
 export type PlaceholderCheck = { ok: true } | { ok: false; placeholderOf: string };
 
-/** Every placeholder in the policy with the rule it belongs to, for the exfiltration check. */
-export function placeholderIndex(config: Config): { value: string; ruleId: string; host: string }[] {
-  return config.hosts.flatMap((r) => r.placeholders.map((p) => ({ value: p.value, ruleId: r.id, host: r.match })));
+/** A placeholder of another rule: what the check looks for on this rule's requests. */
+export interface ForeignPlaceholder {
+  value: string;
+  bytes: Buffer;
+  /** The host of the rule that owns it (named in the refusal). */
+  host: string;
 }
 
-/** A placeholder seen on a request whose rule does not own it is an exfiltration attempt. */
-export function checkPlaceholders(
-  index: { value: string; ruleId: string; host: string }[],
-  rule: HostRule,
-  url: string,
-  headers: [string, string][],
-): PlaceholderCheck {
-  for (const p of index) {
-    if (rule.placeholders.some((own) => own.value === p.value)) continue;
-    if (url.includes(p.value) || headers.some(([, v]) => v.includes(p.value))) return { ok: false, placeholderOf: p.host };
+const foreignOf = new WeakMap<HostRule, ForeignPlaceholder[]>();
+
+/**
+ * Placeholders that must never reach this rule's host: every placeholder in the policy that the
+ * rule does not own. Computed once per rule (a reload brings new rule objects).
+ */
+export function foreignPlaceholders(config: Config, rule: HostRule): ForeignPlaceholder[] {
+  let list = foreignOf.get(rule);
+  if (!list) {
+    const own = new Set(rule.placeholders.map((p) => p.value));
+    list = config.hosts.flatMap((r) => r.placeholders.filter((p) => !own.has(p.value)).map((p) => ({ value: p.value, bytes: Buffer.from(p.value), host: r.match })));
+    foreignOf.set(rule, list);
   }
+  return list;
+}
+
+/**
+ * A placeholder seen on a request whose rule does not own it is an exfiltration attempt: in the
+ * URL or any header, as sent or percent-decoded. (Bodies and WebSocket messages: dlp/tripwire.ts.)
+ */
+export function checkPlaceholders(foreign: readonly ForeignPlaceholder[], url: string, headers: [string, string][]): PlaceholderCheck {
+  if (foreign.length === 0) return { ok: true };
+  const texts = [url, ...headers.map(([, v]) => v)];
+  for (const t of texts) if (t.includes('%')) texts.push(percentDecoded(t));
+  for (const p of foreign) if (texts.some((t) => t.includes(p.value))) return { ok: false, placeholderOf: p.host };
   return { ok: true };
+}
+
+/** %XX sequences decoded (twice, for double encoding); anything else kept as is. */
+function percentDecoded(s: string): string {
+  const once = (t: string) => t.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return once(once(s));
 }
 
 export function inject(rule: HostRule, headers: [string, string][]): Injection {
@@ -57,12 +81,46 @@ export function inject(rule: HostRule, headers: [string, string][]): Injection {
   return { upstream, recorded, injected };
 }
 
-/** Removes any echo of the rule's secrets from upstream response headers. */
-export function scrubResponseHeaders(rule: HostRule, headers: Record<string, string | string[]>): void {
-  const secrets = [...rule.injectHeaders.map((h) => h.secret), ...rule.placeholders.map((p) => p.secret)];
-  if (secrets.length === 0) return;
-  for (const [name, value] of Object.entries(headers)) {
-    const scrub = (v: string) => secrets.reduce((acc, s) => acc.split(s.reveal()).join('[redacted:injected]'), v);
-    headers[name] = Array.isArray(value) ? value.map(scrub) : scrub(value);
+const echoSets = new WeakMap<HostRule, EchoSet | null>();
+
+/** Every form of the rule's injected secrets (and its placeholders' real value) to keep from the agent. Once per rule. */
+export function echoSetOfRule(rule: HostRule): EchoSet | null {
+  let set = echoSets.get(rule);
+  if (set === undefined) {
+    const secrets = new Set([...rule.injectHeaders.map((h) => h.secret.reveal()), ...rule.placeholders.map((p) => p.secret.reveal())]);
+    echoSets.set(rule, (set = echoSetOf([...secrets])));
   }
+  return set;
+}
+
+/** Removes any echo of the rule's secrets, in any form echo.ts reads, from upstream response headers. */
+export function scrubResponseHeaders(rule: HostRule, headers: Record<string, string | string[]>): void {
+  const set = echoSetOfRule(rule);
+  if (!set) return;
+  const scrub = (v: string) => {
+    const r = scrubEchoes(set, Buffer.from(v, 'latin1'), true);
+    return r.scrubbed ? r.out.toString('latin1') : v;
+  };
+  for (const [name, value] of Object.entries(headers)) {
+    // A header *named* after the key cannot carry a marker (not a token): it is dropped.
+    if (scrub(name) !== name) delete headers[name];
+    else headers[name] = Array.isArray(value) ? value.map(scrub) : scrub(value);
+  }
+}
+
+/** Request headers that ask for part of a response: stripped where a credential is injected (docs/security.md). */
+const RANGE_HEADERS = new Set(['range', 'if-range']);
+
+/**
+ * Whether this rule's responses may be partial windows. A rule that injects a credential does
+ * not allow them unless it says `allow_range: true`: an agent joining several small windows of
+ * an echo could assemble the key from pieces too short to recognise.
+ */
+export function windowsAllowed(rule: HostRule): boolean {
+  return rule.allowRange || rule.injectHeaders.length === 0;
+}
+
+/** The upstream headers without Range and If-Range, when the rule does not allow windows. */
+export function withoutRange(rule: HostRule, headers: [string, string][]): [string, string][] {
+  return windowsAllowed(rule) ? headers : headers.filter(([k]) => !RANGE_HEADERS.has(k));
 }

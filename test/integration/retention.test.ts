@@ -33,7 +33,7 @@ function flowWithBodies(host: string, startedAt: number, size: number): Flow {
   response.add(crypto.randomBytes(size));
   flow.requestHeaders = { 'content-type': 'application/octet-stream' };
   flow.responseHeaders = { 'content-type': 'text/plain' };
-  flow.bodies = { request, response, secrets: [] };
+  flow.bodies = { request, response, echo: null };
   return flow;
 }
 

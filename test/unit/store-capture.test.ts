@@ -1,8 +1,8 @@
 // Body capture: the cap, decoding of truncated compressed prefixes, bombs, and redaction.
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Secret } from '../../policies/secrets.ts';
 import { BodyCapture, decodePrefix, redact } from '../../proxy/capture.ts';
+import { EchoSet } from '../../proxy/dlp/echo.ts';
 
 const text = Array.from({ length: 5000 }, (_, i) => `line ${i} of a compressible text body\n`).join('');
 
@@ -55,14 +55,27 @@ describe('decodePrefix', () => {
 });
 
 describe('redact', () => {
-  const key = new Secret('env:K', 'sk-live-0123456789abcdef');
-  it('replaces every exact occurrence', () => {
-    const out = redact(Buffer.from(`a sk-live-0123456789abcdef b sk-live-0123456789abcdef`), [key], false);
-    expect(out.toString()).toBe('a [redacted:injected] b [redacted:injected]');
+  const key = new EchoSet(['sk-live-0123456789abcdef']);
+  it('replaces every occurrence, in every form, with a marker of the same length', () => {
+    const b64 = Buffer.from('sk-live-0123456789abcdef').toString('base64');
+    const out = redact(Buffer.from(`a sk-live-0123456789abcdef b ${b64} c`), key, false);
+    expect(out.toString()).toBe(`a [redacted:injected]***** b [redacted:injected]${'*'.repeat(b64.length - 19)} c`);
   });
 
   it('replaces a start of the key left at a cut', () => {
-    expect(redact(Buffer.from('tail sk-live-0123'), [key], true).toString()).toBe('tail [redacted:injected]');
-    expect(redact(Buffer.from('tail sk-live-0123'), [key], false).toString()).toBe('tail sk-live-0123');
+    expect(redact(Buffer.from('tail sk-live-0123'), key, true).toString()).toBe('tail ************');
+    expect(redact(Buffer.from('tail sk-live-0123'), key, false).toString()).toBe('tail sk-live-0123');
+  });
+
+  it('records the wire size, not the stored size, when the bytes kept are not the bytes sent', () => {
+    const c = new BodyCapture(8);
+    let wire = 0;
+    c.wire = () => wire;
+    for (const s of ['[REDACTED:email-address]', 'abc']) {
+      c.add(Buffer.from(s));
+      wire += 10;
+    }
+    expect(c.size).toBe(20);
+    expect(c.truncated).toBe(true);
   });
 });
