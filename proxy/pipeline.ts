@@ -19,6 +19,7 @@ import { closing } from './limits.ts';
 import { BodyRefused, changesLength, scanBody, scannable } from './dlp/body.ts';
 import { scanHead } from './dlp/head.ts';
 import { scanAgentMessages } from './dlp/websocket.ts';
+import { scrubUpstreamMessages } from './dlp/websocket-echo.ts';
 import { rulesFor } from './dlp/policy.ts';
 import { responseFilter } from './dlp/response.ts';
 import type { Finding, Rules } from './dlp/stream.ts';
@@ -360,7 +361,10 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
           ...(foreign.length ? { placeholders: { values: foreign.map((p) => p.bytes), reason: (i: number) => placeholderReason(foreign[i].host, target.host) } } : {}),
         });
         if (head.length) toUpstream(head);
-        relay(socket, up, flow, () => done(flow, rule), toUpstream);
+        const echo = echoSetOfRule(rule);
+        const onRefused = (code: string, reason: string) => Object.assign(flow, { decision: 'refuse', code, reason });
+        const toAgent = echo ? scrubUpstreamMessages(up, socket, echo, ref.current.limits.maxWebsocketMessageBytes, { onRefused }) : undefined;
+        relay(socket, up, flow, () => done(flow, rule), toUpstream, toAgent);
       },
       (err) => {
         const e = markFailed(flow, err, echoSetOfRule(rule));

@@ -23,7 +23,7 @@ interface FrameWriter {
   pong(data: Buffer, mask: boolean): void;
   close(code: number | undefined, reason: Buffer | string, mask: boolean, cb?: () => void): void;
 }
-const { Receiver, Sender } = createRequire(import.meta.url)('ws') as {
+export const { Receiver, Sender } = createRequire(import.meta.url)('ws') as {
   Receiver: new (o: { isServer: boolean; maxPayload: number; binaryType: 'nodebuffer' }) => FrameReader;
   Sender: new (socket: Duplex) => FrameWriter;
 };

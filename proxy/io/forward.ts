@@ -185,9 +185,10 @@ export function switchingProtocols(headers: Record<string, string | string[]>): 
 
 /**
  * Two-way byte relay for an upgraded connection; `done` runs once when both sides are gone.
- * `toUpstream`, when given, takes the agent's bytes instead (DLP parses and re-frames them).
+ * `toUpstream`, when given, takes the agent's bytes instead (DLP parses and re-frames them);
+ * `toAgent` the upstream's (injected keys scrubbed from its messages).
  */
-export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void, toUpstream?: (chunk: Buffer) => void): void {
+export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void, toUpstream?: (chunk: Buffer) => void, toAgent?: (chunk: Buffer) => void): void {
   let closed = 0;
   const close = () => {
     if (++closed === 2) done();
@@ -202,7 +203,10 @@ export function relay(agent: Duplex, up: Duplex, flow: Flow, done: () => void, t
   up.on('drain', () => agent.resume());
   up.on('data', (c: Buffer) => {
     flow.bytesDown += c.length;
-    if (!agent.write(c)) up.pause();
+    if (toAgent) {
+      toAgent(c);
+      if (agent.writableNeedDrain) up.pause(); // resumed on the agent's 'drain' below
+    } else if (!agent.write(c)) up.pause();
   });
   agent.on('drain', () => up.resume());
   agent.on('end', () => up.end());
