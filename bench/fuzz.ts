@@ -7,6 +7,7 @@ import { DLP_PROPS, ENGINE_PROPS, SEGMENT_PROPS } from './fuzz-props-dlp.ts';
 import { HEADER_PROPS } from './fuzz-props-headers.ts';
 import { DENY_PROPS, POLICY_PROPS } from './fuzz-props-policy.ts';
 import { FILTER_PROPS, SEARCH_PROPS } from './fuzz-props-search.ts';
+import { SECRETS_PROPS } from './fuzz-props-secrets.ts';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
@@ -16,7 +17,18 @@ const runs = Number(arg('--runs') ?? 100_000);
 const only = arg('--only');
 const match = arg('--match');
 const seed = arg('--seed') === undefined ? Date.now() ^ (process.pid << 8) : Number(arg('--seed'));
-const groups: Record<string, Prop[]> = { ...ALL_PROPS, policy: POLICY_PROPS, deny: DENY_PROPS, headers: HEADER_PROPS, search: SEARCH_PROPS, filters: FILTER_PROPS, dlp: DLP_PROPS, engines: ENGINE_PROPS, segments: SEGMENT_PROPS };
+const groups: Record<string, Prop[]> = {
+  ...ALL_PROPS,
+  policy: POLICY_PROPS,
+  deny: DENY_PROPS,
+  headers: HEADER_PROPS,
+  search: SEARCH_PROPS,
+  filters: FILTER_PROPS,
+  dlp: DLP_PROPS,
+  engines: ENGINE_PROPS,
+  segments: SEGMENT_PROPS,
+  secrets: SECRETS_PROPS,
+};
 
 let total = 0;
 let failed = 0;

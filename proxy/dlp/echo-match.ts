@@ -5,8 +5,13 @@
 
 /** No occurrence here. */
 export const NO = -1;
-/** matchAt: the text ended inside a possible occurrence; PARTIAL - k means k characters matched. */
+/** matchAt: at or below, the text ended inside a possible occurrence (units(), inGap() say how). */
 export const PARTIAL = -2;
+const partial = (k: number, gap: boolean) => PARTIAL - 2 * k - (gap ? 1 : 0);
+/** How many characters of the form a partial match holds. */
+export const units = (m: number) => (PARTIAL - m) >> 1;
+/** Whether a partial match ended inside a line-break gap (after its last character). */
+export const inGap = (m: number) => ((PARTIAL - m) & 1) === 1;
 /** escapeAt: the text ends inside an escape; more bytes decide. */
 export const MORE = -2;
 
@@ -98,10 +103,13 @@ function unitAt(b: Buffer, i: number, end: number, c: number): number {
   return e >= 0 && (e & 0xff) === c ? e >> 8 : NO;
 }
 
-/** End of a line-break gap at b[i] (a CR or LF, with spaces or tabs around it), NO, or MORE. */
-function gapAt(b: Buffer, i: number, end: number): number {
+/**
+ * End of a line-break gap at b[i] (a CR or LF, with spaces or tabs around it), NO, or MORE.
+ * `rest`: the rest of a gap that began before b[i] (no line break needed).
+ */
+export function gapAt(b: Buffer, i: number, end: number, rest = false): number {
   let j = i;
-  let breaks = 0;
+  let breaks = rest ? 1 : 0;
   while (j - i < MAX_ONE_GAP) {
     if (j >= end) return MORE;
     const x = b[j];
@@ -122,8 +130,8 @@ function gapAt(b: Buffer, i: number, end: number): number {
 }
 
 /**
- * The end of an occurrence of `form` starting at b[i], NO, or PARTIAL - k when the text ends
- * after k of its characters (more bytes could complete it).
+ * The end of an occurrence of `form` starting at b[i], NO, or (at most PARTIAL) how far a
+ * possible occurrence got when the text ended (more bytes could complete it).
  */
 export function matchAt(b: Buffer, i: number, end: number, form: Buffer): number {
   let gaps = 0;
@@ -136,12 +144,12 @@ export function matchAt(b: Buffer, i: number, end: number, form: Buffer): number
     let w = unitAt(b, i, end, c);
     if (w === NO && k > 0) {
       const g = gapAt(b, i, end);
-      if (g === MORE) return PARTIAL - k;
+      if (g === MORE) return partial(k, true);
       if (g === NO || (gaps += g - i) > MAX_GAP_BYTES) return NO;
       i = g;
       w = unitAt(b, i, end, c);
     }
-    if (w === MORE) return PARTIAL - k;
+    if (w === MORE) return partial(k, false);
     if (w === NO) return NO;
     i += w;
   }

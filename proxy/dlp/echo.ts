@@ -8,7 +8,7 @@
 // break, and a character-by-character read only around an escape or break that could be part
 // of a form, and over the tail that could still become one. Streaming: only that tail is held.
 import { credentialValues, echoForms } from './echo-forms.ts';
-import { escapeAt, INTRODUCERS, matchAt, maxWidth, MORE, NO, PARTIAL } from './echo-match.ts';
+import { escapeAt, gapAt, INTRODUCERS, inGap, matchAt, maxWidth, MORE, NO, PARTIAL, units } from './echo-match.ts';
 
 export const ECHO_MARKER = '[redacted:injected]';
 const EMPTY = Buffer.alloc(0);
@@ -18,6 +18,12 @@ const GRAM = 4;
 const SAMPLED = 12;
 /** A form cut off at the end of a body or a stored copy is scrubbed from this many characters. */
 const CUT_MIN = 6;
+/**
+ * A stream holds back a possible copy that has this many characters before a line break at the
+ * end of a chunk. With fewer, they are released (a line ending in a letter that starts a form
+ * would otherwise wait for the next chunk: SSE, logs) and the next chunk is checked for the rest.
+ */
+const HELD_BEFORE_BREAK = 4;
 /** A line break is worth reading around only between this many form characters in all. */
 const WRAPPED_MIN = 16;
 
@@ -77,11 +83,21 @@ export class EchoSet {
   /**
    * Scrubs `b` into a copy (never writes into `b`). `final`: nothing follows; otherwise `hold` is
    * how many bytes at the end could still begin an occurrence (the caller keeps them for the next
-   * chunk). `cut`: a final text that was cut short (or a body's end), whose trailing partial copy
-   * of a form, CUT_MIN characters or more, is scrubbed too.
+   * chunk, with `spans`: what is already known to be scrubbed there). `cut`: a final text that was
+   * cut short (or a body's end), whose trailing partial copy of a form, CUT_MIN characters or
+   * more, is scrubbed too. `prior`: spans known from an earlier chunk ([start, end) pairs);
+   * `rests`: [form, k] pairs, forms whose first k characters and a line break ended the earlier
+   * chunk (released): their rest at the start of `b` is scrubbed. `rests` out: the same for the next chunk.
    */
-  scrub(b: Buffer, final: boolean, cut = final): { out: Buffer; hold: number; scrubbed: number } {
-    const s: Scan = { b, end: b.length, spans: [], hold: b.length, final, cut };
+  scrub(
+    b: Buffer,
+    final: boolean,
+    cut = final,
+    prior: readonly number[] = EMPTY_LIST,
+    rests: readonly number[] = EMPTY_LIST,
+  ): { out: Buffer; hold: number; spans: number[]; rests: number[] } {
+    const s: Scan = { b, end: b.length, spans: [...prior], hold: b.length, final, cut, rests: [], again: [] };
+    for (let r = 0; r < rests.length; r += 2) this.rest(s, rests[r], rests[r + 1]);
     this.raw(b, s.spans);
     // Escaped or broken copies hold an escape or a line break: read around each that could.
     let done = 0;
@@ -92,8 +108,22 @@ export class EchoSet {
     }
     // What remains at the end is a raw beginning of a form (trailing spaces allowed: a line break may follow).
     if (!final || cut) this.rawTail(s);
-    const out = s.spans.length ? replaced(b, s.spans) : { b, n: 0 };
-    return { out: out.b, hold: s.end - s.hold, scrubbed: out.n };
+    // Bytes held anyway: a released beginning is held with them instead (and found again whole).
+    let next = s.again;
+    if (s.hold === s.end) next = s.rests.filter((_, i) => i % 3 !== 2);
+    else for (let r = 2; r < s.rests.length; r += 3) s.hold = Math.min(s.hold, s.rests[r]);
+    return { out: s.spans.length ? replaced(b, s.spans) : b, hold: s.end - s.hold, spans: s.spans, rests: next };
+  }
+
+  /** The rest of form n after its first k characters, at the start of the text (a gap first). */
+  private rest(s: Scan, n: number, k: number): void {
+    const g = gapAt(s.b, 0, s.end, true);
+    const m = g === MORE ? PARTIAL : matchAt(s.b, g === NO ? 0 : g, s.end, this.forms[n].subarray(k));
+    if (m >= 0) s.spans.push(0, m);
+    else if (m <= PARTIAL && !s.final) {
+      s.hold = 0; // still undecided: all of it waits, and is checked again
+      s.again.push(n, k);
+    }
   }
 
   /** Every occurrence (escaped, broken, or cut by the end) starting in b[from, to). */
@@ -105,21 +135,25 @@ export class EchoSet {
       // Two raw bytes that begin no form: the common case, decided without reading further.
       if (this.starts[x] === 1 && t + 1 < end && SPECIAL[b[t + 1]] === 0 && this.pairs[(x << 8) | b[t + 1]] === 0) continue;
       const e = this.starts[x] === 2 ? escapeAt(b, t, end) : NO;
-      if (e === MORE) this.partial(s, t, 0);
+      if (e === MORE) this.partial(s, t, 0, -1);
       const first = this.byFirst[x];
       const alt = e >= 0 && (e & 0xff) !== x ? this.byFirst[e & 0xff] : EMPTY_LIST;
       for (let k = 0; k < first.length + alt.length; k++) {
-        const m = matchAt(b, t, end, this.forms[k < first.length ? first[k] : alt[k - first.length]]);
+        const n = k < first.length ? first[k] : alt[k - first.length];
+        const m = matchAt(b, t, end, this.forms[n]);
         if (m >= 0) s.spans.push(t, m);
-        else if (m <= PARTIAL) this.partial(s, t, PARTIAL - m);
+        else if (m <= PARTIAL) this.partial(s, t, m, n);
       }
     }
   }
 
-  /** An occurrence of which the text holds only the first `k` characters, from b[t] to the end. */
-  private partial(s: Scan, t: number, k: number): void {
-    if (!s.final) s.hold = Math.min(s.hold, t);
-    else if (s.cut && k >= CUT_MIN) s.spans.push(t, s.end);
+  /** A possible occurrence of form n from b[t] to the end (m: what matchAt said; n -1: an escape cut short). */
+  private partial(s: Scan, t: number, m: number, n: number): void {
+    const k = n < 0 ? 0 : units(m);
+    if (s.final) {
+      if (s.cut && k >= CUT_MIN) s.spans.push(t, s.end);
+    } else if (n >= 0 && inGap(m) && k < HELD_BEFORE_BREAK) s.rests.push(n, k, t);
+    else s.hold = Math.min(s.hold, t);
   }
 
   /** A raw beginning of a form at the end of the text (matchAt says how far it goes). */
@@ -131,7 +165,7 @@ export class EchoSet {
       const first = this.byFirst[b[t]];
       for (const n of first) {
         const m = matchAt(b, t, end, this.forms[n]);
-        if (m <= PARTIAL) this.partial(s, t, PARTIAL - m);
+        if (m <= PARTIAL) this.partial(s, t, m, n);
       }
     }
   }
@@ -212,36 +246,43 @@ export function echoSetOf(secrets: readonly string[]): EchoSet | null {
 }
 
 /** Scrubs a whole value (a header, an error text, a stored body; `cut` when it was cut short). */
-export function scrubEchoes(set: EchoSet, b: Buffer, cut = false): { out: Buffer; scrubbed: number } {
+export function scrubEchoes(set: EchoSet, b: Buffer, cut = false): { out: Buffer; scrubbed: boolean } {
   const r = set.scrub(b, true, cut);
-  return { out: r.out, scrubbed: r.scrubbed };
+  return { out: r.out, scrubbed: r.spans.length > 0 };
 }
 
-/** Stream-safe scrubbing: only a tail that could still become an occurrence is held back. */
+/**
+ * Stream-safe scrubbing: only a tail that could still become an occurrence is held back, as it
+ * arrived (so an occurrence that completes later is read from the original bytes), with the
+ * part of it that an earlier occurrence already covers. Which bytes are scrubbed does not depend
+ * on how the stream was cut (bench/fuzz-props-secrets.ts).
+ */
 export class EchoScrubber {
   private carry: Buffer = EMPTY;
-  /** Copies replaced so far. */
-  scrubbed = 0;
+  private carried: number[] = [];
+  private rests: number[] = [];
 
   constructor(private readonly set: EchoSet) {}
 
   push(chunk: Buffer): Buffer {
-    const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    const r = this.set.scrub(buf, false);
-    this.scrubbed += r.scrubbed;
-    const keep = r.hold;
-    this.carry = keep ? Buffer.from(r.out.subarray(r.out.length - keep)) : EMPTY;
-    return keep ? r.out.subarray(0, r.out.length - keep) : r.out;
+    return this.step(this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk, false);
   }
 
   /** The rest; a copy cut off at the very end (a truncated echo) is scrubbed too. */
   end(): Buffer {
-    const rest = this.carry;
-    this.carry = EMPTY;
-    if (rest.length === 0) return rest;
-    const r = this.set.scrub(rest, true, true);
-    this.scrubbed += r.scrubbed;
-    return r.out;
+    return this.carry.length ? this.step(this.carry, true) : EMPTY;
+  }
+
+  private step(buf: Buffer, final: boolean): Buffer {
+    const r = this.set.scrub(buf, final, final, this.carried, this.rests);
+    const from = buf.length - r.hold;
+    this.rests = r.rests;
+    this.carry = r.hold ? Buffer.from(buf.subarray(from)) : EMPTY;
+    this.carried = [];
+    for (let k = 0; k < r.spans.length; k += 2) {
+      if (r.spans[k + 1] > from) this.carried.push(Math.max(0, r.spans[k] - from), r.spans[k + 1] - from);
+    }
+    return r.hold ? r.out.subarray(0, from) : r.out;
   }
 }
 
@@ -266,19 +307,20 @@ interface Scan {
   hold: number;
   final: boolean;
   cut: boolean;
+  /** [form, k, t]: a beginning released before a line break at the end, whose rest the next chunk is checked for. */
+  rests: number[];
+  /** [form, k]: rests still undecided at the start of this text (it is all held). */
+  again: number[];
 }
 
-/** A copy of `b` with each [start, end) span (overlaps merged: `n` of them) overwritten by the marker. */
-function replaced(b: Buffer, spans: number[]): { b: Buffer; n: number } {
+/** A copy of `b` with each [start, end) span (overlaps merged) overwritten by the marker. */
+function replaced(b: Buffer, spans: number[]): Buffer {
   const out = Buffer.from(b);
-  let n = 0;
   const order = Array.from({ length: spans.length / 2 }, (_, k) => k).sort((x, y) => spans[2 * x] - spans[2 * y]);
   let s = -1;
   let e = -1;
   const flush = () => {
-    if (s < 0) return;
-    out.write(fit(e - s), s, 'latin1');
-    n++;
+    if (s >= 0) out.write(fit(e - s), s, 'latin1');
   };
   for (const k of order) {
     const [a, z] = [spans[2 * k], spans[2 * k + 1]];
@@ -289,7 +331,7 @@ function replaced(b: Buffer, spans: number[]): { b: Buffer; n: number } {
     }
   }
   flush();
-  return { b: out, n };
+  return out;
 }
 
 function fit(n: number): string {

@@ -43,16 +43,16 @@ export function foreignPlaceholders(config: Config, rule: HostRule): ForeignPlac
  */
 export function checkPlaceholders(foreign: readonly ForeignPlaceholder[], url: string, headers: [string, string][]): PlaceholderCheck {
   if (foreign.length === 0) return { ok: true };
-  const texts = [url, ...headers.map(([, v]) => v)];
-  for (const t of texts) if (t.includes('%')) texts.push(percentDecoded(t));
+  const sent = [url, ...headers.map(([, v]) => v)];
+  const once = sent.filter((t) => t.includes('%')).map(percentDecoded);
+  const texts = [...sent, ...once, ...once.filter((t) => t.includes('%')).map(percentDecoded)];
   for (const p of foreign) if (texts.some((t) => t.includes(p.value))) return { ok: false, placeholderOf: p.host };
   return { ok: true };
 }
 
-/** %XX sequences decoded (twice, for double encoding); anything else kept as is. */
+/** %XX sequences decoded; anything else kept as is (a second pass reads double encoding). */
 function percentDecoded(s: string): string {
-  const once = (t: string) => t.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
-  return once(once(s));
+  return s.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 export function inject(rule: HostRule, headers: [string, string][]): Injection {

@@ -21,7 +21,7 @@ import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.
 import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';
 import { loopbackIp } from '../helpers/upstream.ts';
-import { ECHO_ENCODINGS, holdsSecret } from './encodings.ts';
+import { ECHO_ENCODINGS, holdsSecret } from '../../bench/echo-encodings.ts';
 import { raw } from './harness.ts';
 
 const TOKEN = 'sk-echo-REAL-7c1e9b3f5a2d4e60c8b1';

@@ -1,6 +1,6 @@
-// Test-side encoders of a credential (what an echoing upstream sends back) and an independent
-// decoder that says whether some bytes still hold it (what an agent could recover). Neither uses
-// airlock's code: the decoder is the judge of airlock's scrubbing.
+// Encoders of a credential (what an echoing upstream sends back) and an independent decoder
+// that says whether some bytes still hold it (what an agent could recover), for the adversarial
+// tests and the fuzz properties. Neither uses airlock's code: the decoder judges its scrubbing.
 
 const hex2 = (b: number, upper = false) => (upper ? b.toString(16).toUpperCase() : b.toString(16)).padStart(2, '0');
 const pct = (s: string, upper = false) => [...Buffer.from(s)].map((b) => `%${hex2(b, upper)}`).join('');
