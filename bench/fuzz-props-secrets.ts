@@ -29,6 +29,12 @@ function scrubbed(set: EchoSet, text: Buffer, at: number[]): Buffer {
 }
 
 const core = (k: string) => k.replace(/^Bearer /, '');
+
+/** One character spelled one of the ways an upstream might: as is, %xx, %XX, %25xx, \\u00xx, \\xXX, &#d;, &#xh;, or after a line break. */
+function spell(c: string, how: number): string {
+  const h = c.charCodeAt(0).toString(16).padStart(2, '0');
+  return [c, `%${h}`, `%${h.toUpperCase()}`, `%25${h}`, `\\u00${h}`, `\\x${h.toUpperCase()}`, `&#${c.charCodeAt(0)};`, `&#x${h};`, `\r\n${c}`, `\\n  ${c}`][how];
+}
 const MARKER_BYTES = new Set(Buffer.from('[redacted:injected]*'));
 
 const engine = compileEngine(BUILTIN_RULES);
@@ -43,6 +49,19 @@ export const SECRETS_PROPS: Prop[] = [
       const text = Buffer.from(`${before}${ECHO_ENCODINGS[e][1](k)}${after}`, 'latin1');
       const out = scrubbed(new EchoSet([k]), text, at);
       if (out.length !== text.length) fail(`length ${text.length} -> ${out.length}`);
+      if (holdsSecret(out, core(k))) fail(`still holds the key: ${JSON.stringify(out.toString('latin1'))}`);
+    },
+  },
+  {
+    name: 'echo: any mix of escapes and line breaks over any listed encoding never reaches the agent',
+    arbs: [key, fc.integer({ min: 0, max: 14 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 300 }), filler, cuts],
+    predicate: (k: string, e: number, how: number[], before: string, at: number[]) => {
+      // Encodings 0-14 are plain text (as sent, hex, base64, base32): each character spelled its own way.
+      const plain = ECHO_ENCODINGS[e][1](k);
+      // Line breaks as wrapped text has them: at most one per 8 characters (echo-match.ts reads 64 bytes of them per copy).
+      const spelled = [...plain].map((c, i) => spell(c, how[i % how.length] >= 8 && i % 8 !== 7 ? 0 : how[i % how.length]));
+      const text = Buffer.from(`${before}${spelled.join('')}.`, 'latin1');
+      const out = scrubbed(new EchoSet([k]), text, at);
       if (holdsSecret(out, core(k))) fail(`still holds the key: ${JSON.stringify(out.toString('latin1'))}`);
     },
   },

@@ -24,8 +24,6 @@ const CUT_MIN = 6;
  * would otherwise wait for the next chunk: SSE, logs) and the next chunk is checked for the rest.
  */
 const HELD_BEFORE_BREAK = 4;
-/** A line break is worth reading around only between this many form characters in all. */
-const WRAPPED_MIN = 16;
 
 /** The compiled forms of a rule's secrets: built once per rule, shared by its requests. */
 export class EchoSet {
@@ -40,7 +38,9 @@ export class EchoSet {
   private readonly byFirst: number[][] = Array.from({ length: 256 }, () => []);
   /** Bytes that occur in some form. */
   private readonly inForm = new Uint8Array(256);
-  private readonly wrappedMin: number;
+  /** Room to join the bytes around a line break or an escape (straddled(), escapedPiece()). */
+  private readonly scratch = Buffer.alloc(2 * GRAM - 1);
+  private readonly shortest: number;
   /** Bytes that may begin an occurrence: 1 a form's first byte, 2 an escape's first. */
   private readonly starts = new Uint8Array(256);
   /** The first two bytes of each form. */
@@ -57,8 +57,10 @@ export class EchoSet {
       longest = Math.max(longest, f.length);
       this.byFirst[f[0]].push(n);
       for (const c of f) this.inForm[c] = 1;
-      if (f.length < SAMPLED) return void this.short.push(f);
-      shortestSampled = Math.min(shortestSampled, f.length);
+      if (f.length < SAMPLED) this.short.push(f);
+      else shortestSampled = Math.min(shortestSampled, f.length);
+      // Every 4-byte piece of every form: sampling finds raw copies of the long ones; a line
+      // break is read around when the pieces on its two sides join into one (straddled()).
       for (let k = 0; k + GRAM <= f.length; k++) {
         const g = gramAt(f, k);
         const h = hash(g);
@@ -72,12 +74,12 @@ export class EchoSet {
     this.step = Number.isFinite(shortestSampled) ? shortestSampled - GRAM + 1 : 0;
     this.window = maxWidth(longest);
     this.longest = longest;
+    this.shortest = Math.min(...this.forms.map((f) => f.length));
     for (const f of this.forms) {
       this.starts[f[0]] = 1;
       if (f.length > 1) this.pairs[(f[0] << 8) | f[1]] = 1;
     }
     for (const c of INTRODUCERS) this.starts[c] = 2;
-    this.wrappedMin = Math.min(WRAPPED_MIN, ...this.forms.map((f) => f.length));
   }
 
   /**
@@ -185,7 +187,46 @@ export class EchoSet {
     }
   }
 
-  /** Sorted positions of escapes that decode to a form's byte, and of line breaks inside long runs of form bytes. */
+  /**
+   * Whether an escape at b[at] (decoding to v, `width` bytes) could be part of a copy: the decoded
+   * text from it on, or the three raw form bytes before it and it, make a 4-byte piece of some
+   * form. (In a copy of at least 7 characters with an escape, its first escape passes one of the
+   * two; shorter forms make every escape of a form byte count.)
+   */
+  private escapedPiece(b: Buffer, at: number, v: number, width: number): boolean {
+    if (this.shortest < 2 * GRAM - 1) return true;
+    const end = b.length;
+    const join = this.scratch;
+    join[GRAM - 1] = v;
+    // Forward: v and the next three characters, escaped or not, line breaks skipped.
+    let n = 1;
+    for (let j = at + width, steps = 0; n < GRAM && j < end && steps < 8; steps++) {
+      const g = gapAt(b, j, end);
+      if (g >= 0) {
+        j = g;
+        continue;
+      }
+      const e = escapeAt(b, j, end);
+      if (e === MORE) return true;
+      join[GRAM - 1 + n++] = e >= 0 ? e & 0xff : b[j];
+      j += e >= 0 ? e >> 8 : 1;
+    }
+    if (n < GRAM || this.grams.has(gramAt(join, GRAM - 1))) return true; // at the end of the text: possible
+    // Backward: three raw form bytes, then v.
+    let k = 0;
+    for (let i = at, steps = 0; k < GRAM - 1 && steps < 32; steps++) {
+      if (i === 0) return true;
+      const x = b[i - 1];
+      if (isSpace(x)) i--;
+      else if (this.inForm[x] === 1 && SPECIAL[x] === 0) {
+        join[GRAM - 2 - k++] = x;
+        i--;
+      } else break;
+    }
+    return k === GRAM - 1 && this.grams.has(gramAt(join, 0));
+  }
+
+  /** Sorted positions of escapes and line breaks that could be part of a copy. */
   private triggers(b: Buffer): number[] {
     const out: number[] = [];
     for (const c of INTRODUCERS) {
@@ -194,43 +235,53 @@ export class EchoSet {
         if (e === MORE) out.push(at); // cut by the end: decided with the next chunk
         if (e < 0) continue;
         const v = e & 0xff;
-        if (this.inForm[v] || ((v === 0x0a || v === 0x0d) && this.wrapped(b, at, at + (e >> 8)))) out.push(at);
+        if (v === 0x0a || v === 0x0d ? this.straddled(b, at, at + (e >> 8)) : this.inForm[v] === 1 && this.escapedPiece(b, at, v, e >> 8)) out.push(at);
       }
     }
     for (const c of [0x0a, 0x0d]) {
-      for (let at = b.indexOf(c); at >= 0; at = b.indexOf(c, at + 1)) if (this.wrapped(b, at, at + 1)) out.push(at);
+      for (let at = b.indexOf(c); at >= 0; at = b.indexOf(c, at + 1)) if (this.straddled(b, at, at + 1)) out.push(at);
     }
     return out.sort((x, y) => x - y);
   }
 
   /**
-   * Whether a line break at b[from, to) sits between form bytes, WRAPPED_MIN of them on its two
-   * sides together (whitespace and escaped line breaks around it skipped), as in wrapped base64.
-   * A side that reaches the edge of the text counts as possible.
+   * Whether a line break at b[from, to) could sit inside a copy: the form bytes on its two sides
+   * (whitespace and escaped line breaks skipped) join into a 4-byte piece of some form. A side
+   * at the edge of the text is unknown: possible.
    */
-  private wrapped(b: Buffer, from: number, to: number): boolean {
+  private straddled(b: Buffer, from: number, to: number): boolean {
     const end = b.length;
+    const join = this.scratch; // [3 bytes before, then up to 3 after]
+    let nb = 0;
     let i = from;
-    for (let steps = 0; i > 0 && steps < 16; steps++) {
+    for (let steps = 0; i > 0 && nb < GRAM - 1 && steps < 32; steps++) {
       const x = b[i - 1];
       if (isSpace(x)) i--;
       else if (i >= 2 && b[i - 2] === 0x5c && (x === 0x6e || x === 0x72 || x === 0x74)) i -= 2;
       else if (i >= 3 && b[i - 3] === 0x25 && isSpace(escapeAt(b, i - 3, end) & 0xff)) i -= 3;
-      else break;
+      else if (this.inForm[x] === 1) {
+        join[GRAM - 2 - nb++] = x;
+        i--;
+      } else break;
     }
-    let n = 0;
-    for (; i > 0 && n < this.wrappedMin && this.inForm[b[i - 1]]; i--) n++;
+    let na = 0;
     let j = to;
-    for (let steps = 0; j < end && steps < 16; steps++) {
-      if (isSpace(b[j])) j++;
-      else {
-        const e = escapeAt(b, j, end);
-        if (e < 0 || !isSpace(e & 0xff)) break;
-        j += e >> 8;
-      }
+    for (let steps = 0; j < end && na < GRAM - 1 && steps < 32; steps++) {
+      const x = b[j];
+      const e = isSpace(x) ? NO : escapeAt(b, j, end);
+      if (isSpace(x)) j++;
+      else if (e >= 0 && isSpace(e & 0xff)) j += e >> 8;
+      else if (e === NO && this.inForm[x] === 1) {
+        join[GRAM - 1 + na++] = x;
+        j++;
+      } else break;
     }
-    for (; j < end && n < this.wrappedMin && this.inForm[b[j]]; j++) n++;
-    return n >= this.wrappedMin || i === 0 || j >= end;
+    if ((nb < GRAM - 1 && i === 0) || (na < GRAM - 1 && j >= end)) return true;
+    // The pieces that cross the break: from the earliest 'before' byte kept, ending after it.
+    for (let k = GRAM - 1 - nb; k < GRAM - 1; k++) {
+      if (k + GRAM <= GRAM - 1 + na && this.grams.has(gramAt(join, k))) return true;
+    }
+    return false;
   }
 }
 
