@@ -15,6 +15,8 @@ export class BodyCapture {
   wire: (() => number) | undefined;
   /** The bytes added are already decoded (DLP captures what it scanned): Content-Encoding no longer applies. */
   decoded = false;
+  /** The bytes added were scrubbed of the injected secrets as they streamed (the response filter). */
+  scrubbed = false;
   private kept = 0;
   private chunks: Buffer[] = [];
 
@@ -101,16 +103,17 @@ function storedBody(direction: StoredBody['direction'], capture: BodyCapture, he
   const coding = capture.decoded ? null : header(headers, 'content-encoding')?.trim().toLowerCase() || null;
   const raw = capture.take();
   const base = { direction, contentType, size: capture.size };
+  const redact = (data: Buffer, cut: boolean) => scrubbedCopy(data, secrets, cut, capture.scrubbed ? 'cut' : direction === 'request' ? 'raw' : 'all');
   if (coding === null || coding === 'identity') {
-    return { ...base, encoding: null, truncated: capture.truncated, data: redact(raw, secrets, capture.truncated) };
+    return { ...base, encoding: null, truncated: capture.truncated, data: redact(raw, capture.truncated) };
   }
   if (!DECODABLE.has(coding)) {
-    return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, secrets, capture.truncated) };
+    return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, capture.truncated) };
   }
   return decodePrefix(raw, coding, capture.cap).then((d) => {
-    if (!d) return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, secrets, capture.truncated) };
+    if (!d) return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, capture.truncated) };
     const truncated = capture.truncated || d.capped;
-    return { ...base, encoding: null, truncated, data: redact(d.data, secrets, truncated) };
+    return { ...base, encoding: null, truncated, data: redact(d.data, truncated) };
   });
 }
 
@@ -170,9 +173,14 @@ function looksLikeZlib(b: Buffer): boolean {
 }
 
 /**
- * Scrubs every form of the rule's secrets (echo.ts) from a stored copy. When the body was cut at
- * the cap, a tail that is the start of one is scrubbed too, so no prefix of a key is kept.
+ * A stored copy without the rule's secrets (echo.ts). 'all': every form, however spelled (a
+ * response captured as received); 'raw': raw copies of every form (what the agent sent, which
+ * never held the key); 'cut': the copy was scrubbed as it streamed, only its end cut at the cap
+ * is checked. When the body was cut at the cap, a tail that begins a form is scrubbed too.
  */
-export function redact(data: Buffer, echo: EchoSet | null, cut: boolean): Buffer {
-  return echo ? scrubEchoes(echo, data, cut).out : data;
+export function scrubbedCopy(data: Buffer, echo: EchoSet | null, cut: boolean, how: 'all' | 'raw' | 'cut'): Buffer {
+  if (!echo) return data;
+  if (how === 'all') return scrubEchoes(echo, data, cut).out;
+  const out = how === 'raw' ? echo.scrubRaw(data) : data;
+  return cut ? echo.scrubCut(out) : out;
 }

@@ -470,7 +470,7 @@ function responseFilterFor(echo: EchoSet | null, rules: Rules | null, flow: Flow
       ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
     });
     // The store keeps what the agent was given (scrubbed, decoded); the size stays the wire's.
-    if (capture && filter?.stores) Object.assign(capture, { decoded: true, wire: () => flow.bytesDown });
+    if (capture && filter?.stores) Object.assign(capture, { decoded: true, scrubbed: echo !== null, wire: () => flow.bytesDown });
     return filter;
   };
 }

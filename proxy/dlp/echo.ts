@@ -128,6 +128,20 @@ export class EchoSet {
     }
   }
 
+  /** Raw copies only (unescaped, unbroken): cheap, for text the agent wrote (request bodies). */
+  scrubRaw(b: Buffer): Buffer {
+    const spans: number[] = [];
+    this.raw(b, spans);
+    return spans.length ? replaced(b, spans) : b;
+  }
+
+  /** Only a copy cut off at the end (a stored copy, already scrubbed as it streamed, cut at the cap). */
+  scrubCut(b: Buffer): Buffer {
+    const from = Math.max(0, b.length - this.window);
+    const r = this.scrub(b.subarray(from), true, true);
+    return r.spans.length ? Buffer.concat([b.subarray(0, from), r.out]) : b;
+  }
+
   /** Every occurrence (escaped, broken, or cut by the end) starting in b[from, to). */
   private read(s: Scan, from: number, to: number): void {
     const { b, end } = s;

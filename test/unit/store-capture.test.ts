@@ -1,7 +1,7 @@
 // Body capture: the cap, decoding of truncated compressed prefixes, bombs, and redaction.
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { BodyCapture, decodePrefix, redact } from '../../proxy/capture.ts';
+import { BodyCapture, decodePrefix, scrubbedCopy } from '../../proxy/capture.ts';
 import { EchoSet } from '../../proxy/dlp/echo.ts';
 
 const text = Array.from({ length: 5000 }, (_, i) => `line ${i} of a compressible text body\n`).join('');
@@ -54,17 +54,21 @@ describe('decodePrefix', () => {
   });
 });
 
-describe('redact', () => {
+describe('scrubbedCopy', () => {
   const key = new EchoSet(['sk-live-0123456789abcdef']);
   it('replaces every occurrence, in every form, with a marker of the same length', () => {
     const b64 = Buffer.from('sk-live-0123456789abcdef').toString('base64');
-    const out = redact(Buffer.from(`a sk-live-0123456789abcdef b ${b64} c`), key, false);
+    const out = scrubbedCopy(Buffer.from(`a sk-live-0123456789abcdef b ${b64} c`), key, false, 'all');
     expect(out.toString()).toBe(`a [redacted:injected]***** b [redacted:injected]${'*'.repeat(b64.length - 19)} c`);
   });
 
   it('replaces a start of the key left at a cut', () => {
-    expect(redact(Buffer.from('tail sk-live-0123'), key, true).toString()).toBe('tail ************');
-    expect(redact(Buffer.from('tail sk-live-0123'), key, false).toString()).toBe('tail sk-live-0123');
+    for (const how of ['all', 'raw', 'cut'] as const) {
+      expect(scrubbedCopy(Buffer.from('tail sk-live-0123'), key, true, how).toString(), how).toBe('tail ************');
+      expect(scrubbedCopy(Buffer.from('tail sk-live-0123'), key, false, how).toString(), how).toBe('tail sk-live-0123');
+    }
+    // 'raw' (what the agent sent) finds raw copies of every form, not escaped spellings.
+    expect(scrubbedCopy(Buffer.from(`x ${Buffer.from('sk-live-0123456789abcdef').toString('hex')} y`), key, false, 'raw').toString()).toMatch(/^x \[redacted:injected\]\** y$/);
   });
 
   it('records the wire size, not the stored size, when the bytes kept are not the bytes sent', () => {
