@@ -60,6 +60,7 @@ describe('loadPolicyFile: broken fixtures list every problem', () => {
         'hosts[2].allow_ips[1]: not an IP address or CIDR block',
         'hosts[2].plain_http: expected true or false',
         'hosts[2].websocket: expected true or false',
+        'hosts[2].allow_range: expected true or false',
         'hosts[3].mathc: unknown key (did you mean "match"?)',
         'hosts[3].match: required',
         `hosts[3].placeholder: ${ONE_SECRET} (it injects 0)`,
