@@ -197,8 +197,9 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       try {
         fn(...a);
       } catch (err) {
-        // The agent gets a generic 500; the operator gets the stack.
-        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request handler failed', error: (err as Error).stack ?? String(err) })}\n`);
+        // The agent gets a generic 500; the operator gets the stack (an exception may quote what the agent sent: sealed).
+        const stack = sealText(rulesFor(ref.current.dlp, '', '/'), null, (err as Error).stack ?? String(err), 'error').text;
+        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request handler failed', error: stack })}\n`);
         fail(...a);
         const conn = connOf((a[0] as AnyRequest).socket);
         if (conn) refuse(conn, 'internal_error', `airlock failed on this request: ${(err as Error).message}`, 'h1', 500);
