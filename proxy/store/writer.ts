@@ -238,7 +238,7 @@ function pack(queued: Queued[], bytes: number): PendingBatch {
     const [row, bs] = queued[i];
     rows[i] = row;
     for (const b of bs) {
-      b.data.copy(blob!, offset);
+      if (b.data.length) b.data.copy(blob!, offset); // a body DLP stopped before releasing a byte keeps its size, no data
       bodies.push([i, b.direction, b.contentType, b.encoding, b.size, b.truncated ? 1 : 0, offset, b.data.length]);
       offset += b.data.length;
     }
