@@ -19,15 +19,12 @@ import { migrate } from '../../proxy/store/schema.ts';
 import { searchFlows } from '../../proxy/store/search.ts';
 import { verifyChain } from '../../proxy/store/verify.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
-import type { HostRule } from '../../policies/types.ts';
 import { tempDir } from '../helpers/airlock.ts';
 
 const stores: FlowStore[] = [];
 afterEach(async () => {
   for (const s of stores.splice(0)) await s.close();
 });
-
-const RULE = { injectHeaders: [], placeholders: [] } as unknown as HostRule;
 
 function open(opts = {}): FlowStore {
   const s = new FlowStore(path.join(tempDir(), 'flows.sqlite'), opts);
@@ -39,7 +36,7 @@ function flowWith(request: Buffer, response = Buffer.alloc(0), contentType = 'ap
   const flow = newFlow({ entry: 'route', listener: 'l', client: 'c', method: 'POST', scheme: 'https', host: 'api.test', port: 443, path: '/v1/messages' });
   flow.requestHeaders = { 'content-type': contentType };
   flow.responseHeaders = { 'content-type': 'application/json' };
-  flow.bodies = newFlowBodies(1024 * 1024, RULE);
+  flow.bodies = newFlowBodies(1024 * 1024, null); // a rule that injects no key: nothing to scrub
   flow.bodies.request.add(request);
   if (response.length) flow.bodies.response.add(response);
   flow.bytesUp = request.length;
