@@ -8,10 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import type { HostRule } from '../policies/types.ts';
-import { Secret } from '../policies/secrets.ts';
 import { newFlowBodies, storedBodies, type StoredBody } from '../proxy/capture.ts';
-import { echoSetOfRule } from '../proxy/stages/credentials.ts';
+import { echoSetOf } from '../proxy/dlp/echo.ts';
 import { type Flow, newFlow } from '../proxy/flow.ts';
 import { NO_LLM, STORED_COLUMNS, toRow } from '../proxy/store/rows.ts';
 import { type BodyMeta, createBatchWriter } from '../proxy/store/batch.ts';
@@ -31,7 +29,7 @@ const PACE = 5_000;
 
 // ---------------------------------------------------------------------------------------------
 // Realistic flows: an API call with a 2 KB JSON request and a 2 KB JSON response, captured with
-// the real BodyCapture (newFlowBodies) of a rule that injects a key (so scrubbing runs).
+// the real BodyCapture (newFlowBodies) with an injected key to scrub (so scrubbing runs).
 
 const WORDS = (
   'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo ' +
@@ -58,18 +56,8 @@ const requestBodies = Array.from({ length: POOL }, (_, i) => jsonBody(i, 'reques
 const responseBodies = Array.from({ length: POOL }, (_, i) => jsonBody(i + POOL, 'response'));
 const HOSTS = ['api.example.com', 'objects.example.net', 'registry.example.org', 'hooks.example.io'];
 
-const rule: HostRule = {
-  index: 0,
-  id: 'bench',
-  match: '*.example.com',
-  allowIps: [],
-  plainHttp: false,
-  websocket: true,
-  allowRange: false,
-  injectHeaders: [{ name: 'authorization', secret: new Secret('env:BENCH_KEY', 'Bearer sk-bench-0123456789abcdef0123456789abcdef') }],
-  placeholders: [],
-  explain: 'bench',
-};
+/** The key the bench rule injects: what the stored copies are scrubbed of. */
+const BENCH_KEY = 'Bearer sk-bench-0123456789abcdef0123456789abcdef';
 
 function makeFlow(i: number): Flow {
   const host = HOSTS[i % HOSTS.length];
@@ -109,7 +97,7 @@ function makeFlow(i: number): Flow {
     ttfbMs: 3.2,
     totalMs: 4.1,
   });
-  flow.bodies = newFlowBodies(1024 * 1024, echoSetOfRule(rule));
+  flow.bodies = newFlowBodies(1024 * 1024, echoSetOf([BENCH_KEY]));
   flow.bodies.request.add(requestBodies[i % POOL]);
   flow.bodies.response.add(responseBodies[(i * 7) % POOL]);
   return flow;

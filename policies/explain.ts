@@ -1,5 +1,5 @@
 // One plain-words sentence per host rule, for auditors reading `airlock policy` output.
-import type { DenyRule, HostRule } from './types.ts';
+import type { CredentialScheme, DenyRule, HostRule } from './types.ts';
 
 export function explainRule(rule: Omit<HostRule, 'explain'>): string {
   const methods = rule.methods ? rule.methods.join(', ') : 'any method';
@@ -11,11 +11,32 @@ export function explainRule(rule: Omit<HostRule, 'explain'>): string {
   if (rule.plainHttp) extras.push('plain HTTP too');
   if (!rule.websocket) extras.push('no WebSocket');
   if (rule.allowIps.length > 0) extras.push(`may reach ${rule.allowIps.map((c) => c.text).join(', ')}`);
-  if (rule.injectHeaders.length > 0) extras.push(`injects ${rule.injectHeaders.map((h) => h.name).join(', ')}${rule.allowRange ? ' (Range requests allowed)' : ''}`);
-  if (rule.placeholders.length > 0) {
-    extras.push(`replaces ${rule.placeholders.length === 1 ? 'a placeholder' : `${rule.placeholders.length} placeholders`} with ${rule.placeholders[0].secret.name}`);
+  // allow_range matters only where something is injected (stages/credentials.ts windowsAllowed).
+  const ranged = rule.allowRange ? ' (Range requests allowed)' : '';
+  if (rule.injectHeaders.length > 0) extras.push(`injects ${rule.injectHeaders.map((h) => h.name).join(', ')}${rule.credential ? '' : ranged}`);
+  if (rule.credential) extras.push(`${explainCredential(rule.credential)}${ranged}`);
+  const swapped = rule.placeholders[0]?.secret;
+  if (swapped) {
+    extras.push(`replaces ${rule.placeholders.length === 1 ? 'a placeholder' : `${rule.placeholders.length} placeholders`} with ${swapped.name}`);
+  } else if (rule.placeholders.length > 0) {
+    extras.push(`gives the agent ${rule.placeholders.length === 1 ? 'a placeholder' : `${rule.placeholders.length} placeholders`} instead`);
   }
   return extras.length > 0 ? `${text}; ${extras.join('; ')}` : text;
+}
+
+function explainCredential(c: CredentialScheme): string {
+  switch (c.kind) {
+    case 'bearer':
+      return `sets Authorization: Bearer from ${c.token.name}`;
+    case 'basic':
+      return `sets Authorization: Basic for ${c.user} from ${c.password.name}`;
+    case 'oauth2':
+      return `sets an OAuth2 token from ${c.tokenUrl.origin}${c.tokenUrl.pathname} (client ${c.clientId})`;
+    case 'aws_sigv4':
+      return `signs with AWS SigV4 for ${c.service} in ${c.region} (key ${c.accessKeyId.name})`;
+    case 'github_app':
+      return `sets a GitHub App installation token (app ${c.appId}, installation ${c.installationId})`;
+  }
 }
 
 /** The same for a deny rule: what it refuses, whatever the allow rules say. */

@@ -4,26 +4,20 @@ import { parseCidr } from './ip.ts';
 import { formatListen, parseListen } from './listen.ts';
 import { parseMatch } from './match.ts';
 import { Problems, checkKeys, join, mapping, optBool, optList, present, readString, type Fields } from './problems.ts';
-import { resolveSecretSource, type SecretResult } from './secrets.ts';
-import type { HostRule, InjectedHeader, Placeholder } from './types.ts';
+import { parseInject, type ParsedInject } from './parse-inject.ts';
+import type { SourceContext } from './parse-secret.ts';
+import { valueNow } from './secrets.ts';
+import type { HostRule, Placeholder } from './types.ts';
 
 export type DraftRule = Omit<HostRule, 'explain'>;
 
-export interface HostsContext {
-  baseDir: string;
-  env: NodeJS.ProcessEnv;
-  p: Problems;
-  /** One Secret object per source, so every header and placeholder naming it shares it. */
-  secrets?: Map<string, SecretResult>;
+export interface HostsContext extends SourceContext {
   /** Rule names already taken (name -> path): shared with `deny`, so every rule id is unique. */
   ids?: Map<string, string>;
 }
 
 const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'allow_range', 'inject', 'placeholder'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Framing and routing headers belong to the proxy; injecting them would corrupt or redirect requests.
-const NOT_INJECTABLE = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection']);
 const PLACEHOLDER_CHARS = /^[\x21-\x7e]+$/;
 
 export function parseHosts(value: unknown, ctx: HostsContext): DraftRule[] {
@@ -75,7 +69,10 @@ function parseRule(
   const inject = parseInject(fields, path, ctx);
   const placeholders = parsePlaceholders(fields, path, p, inject, placeholderOwners);
   if (match === undefined) return undefined;
-  return { index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, allowRange, injectHeaders: inject.headers, placeholders };
+  return {
+    index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, allowRange,
+    injectHeaders: inject.headers, ...(inject.credential ? { credential: inject.credential } : {}), placeholders,
+  };
 }
 
 export function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {
@@ -171,67 +168,11 @@ export function parsePaths(fields: Fields, path: string, p: Problems): string[] 
   return [...prefixes];
 }
 
-interface Inject {
-  headers: InjectedHeader[];
-  /** Secret sources named, resolvable or not: decides whether placeholders are meaningful. */
-  sources: Set<string>;
-}
-
-function parseInject(fields: Fields, path: string, ctx: HostsContext): Inject {
-  const { p } = ctx;
-  const inject: Inject = { headers: [], sources: new Set() };
-  if (!present(fields, 'inject')) return inject;
-  const injectPath = join(path, 'inject');
-  const injectFields = mapping(fields.get('inject'), injectPath, p);
-  if (!injectFields) return inject;
-  checkKeys(injectFields, ['headers'], injectPath, p);
-  if (!present(injectFields, 'headers')) return inject;
-  const headersPath = join(injectPath, 'headers');
-  const headers = mapping(injectFields.get('headers'), headersPath, p);
-  if (!headers) return inject;
-  const seen = new Set<string>();
-  for (const [rawName, source] of headers) {
-    const headerPath = join(headersPath, rawName);
-    const name = rawName.toLowerCase();
-    if (!TOKEN.test(rawName)) p.add(headerPath, 'not a valid HTTP header name');
-    else if (NOT_INJECTABLE.has(name)) p.add(headerPath, `"${name}" is set by the proxy and cannot be injected`);
-    else if (seen.has(name)) p.add(headerPath, 'duplicate header name (header names are case-insensitive)');
-    seen.add(name);
-    if (typeof source !== 'string') {
-      p.add(headerPath, 'expected "env:NAME" or "file:PATH"');
-      continue;
-    }
-    const resolved = resolveOnce(source.trim(), ctx);
-    if (resolved.ok || resolved.problem !== 'expected "env:NAME" or "file:PATH"') inject.sources.add(source.trim());
-    if (!resolved.ok) {
-      p.add(headerPath, resolved.problem);
-      continue;
-    }
-    // A line break in a secret would let it split the request into extra headers.
-    if (/[\r\n\0]/.test(resolved.secret.reveal())) {
-      p.add(headerPath, `the value of ${resolved.secret.name} contains a line break or NUL byte`);
-      continue;
-    }
-    inject.headers.push({ name, secret: resolved.secret });
-  }
-  return inject;
-}
-
-function resolveOnce(source: string, ctx: HostsContext): SecretResult {
-  ctx.secrets ??= new Map();
-  let result = ctx.secrets.get(source);
-  if (!result) {
-    result = resolveSecretSource(source, ctx.env, ctx.baseDir);
-    ctx.secrets.set(source, result);
-  }
-  return result;
-}
-
 function parsePlaceholders(
   fields: Fields,
   path: string,
   p: Problems,
-  inject: Inject,
+  inject: ParsedInject,
   owners: Map<string, string>,
 ): Placeholder[] {
   if (!present(fields, 'placeholder')) return [];
@@ -253,17 +194,37 @@ function parsePlaceholders(
       values.push(value);
     }
   }
-  // A placeholder is swapped for "the" secret of its rule, so that secret must be unambiguous.
-  if (inject.sources.size !== 1) {
-    const named = inject.sources.size === 0 ? '0' : `${inject.sources.size}: ${[...inject.sources].join(', ')}`;
+  // With a scheme the placeholder is what the agent holds in the scheme's place (a bearer token, a
+  // password, an AWS access key id); airlock sets the whole credential, so nothing is swapped.
+  if (inject.credential) {
+    const own = schemeValuesNow(inject.credential);
+    return values.flatMap((value) => {
+      if (!own.includes(value)) return [{ value }];
+      p.add(basePath, 'must not be the secret itself');
+      return [];
+    });
+  }
+  // Otherwise it is swapped for "the" secret of its rule, so that secret must be unambiguous.
+  if (inject.headerSources.size !== 1) {
+    const named = inject.headerSources.size === 0 ? '0' : `${inject.headerSources.size}: ${[...inject.headerSources].join(', ')}`;
     p.add(basePath, `a placeholder stands for the rule's injected secret, so the rule must inject exactly one secret (it injects ${named})`);
     return [];
   }
   const secret = inject.headers[0]?.secret;
   if (!secret) return [];
+  const now = valueNow(secret);
   return values.flatMap((value) => {
-    if (value !== secret.reveal()) return [{ value, secret }];
+    if (!now?.ok || value !== now.value.reveal()) return [{ value, secret }];
     p.add(basePath, 'must not be the secret itself');
     return [];
+  });
+}
+
+/** The values of a scheme's static secrets that are at hand now (a placeholder must differ from them). */
+function schemeValuesNow(c: NonNullable<ParsedInject['credential']>): string[] {
+  const sources = c.kind === 'bearer' ? [c.token] : c.kind === 'basic' ? [c.password] : c.kind === 'aws_sigv4' ? [c.accessKeyId, c.secretAccessKey] : [];
+  return sources.flatMap((s) => {
+    const now = valueNow(s);
+    return now?.ok ? [now.value.reveal()] : [];
   });
 }

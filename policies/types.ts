@@ -1,6 +1,6 @@
 // The validated, frozen shape of an airlock policy file. Produced only by parsePolicy().
 import type { DlpRule, RuleAction } from './dlp/types.ts';
-import type { Secret } from './secrets.ts';
+import type { SecretSource } from './secrets.ts';
 
 export type ListenAddr =
   | { kind: 'tcp'; host: string; port: number }
@@ -14,13 +14,54 @@ export interface Cidr {
 
 export interface InjectedHeader {
   name: string; // lower-case header name
-  secret: Secret;
+  secret: SecretSource;
 }
 
 export interface Placeholder {
   value: string; // the string the agent is given instead of the real key
-  secret: Secret;
+  /** What airlock swaps it for (rules with `inject.headers`); absent when the rule's scheme sets the whole credential. */
+  secret?: SecretSource;
 }
+
+/**
+ * How a rule authenticates its requests beyond static headers (`inject.bearer`, `.basic`,
+ * `.oauth2`, `.aws_sigv4`, `.github_app`; docs/policy.md#credentials). At most one per rule.
+ */
+export type CredentialScheme =
+  | { kind: 'bearer'; token: SecretSource }
+  | { kind: 'basic'; user: string; password: SecretSource }
+  | {
+      kind: 'oauth2';
+      tokenUrl: URL;
+      clientId: string;
+      clientSecret: SecretSource;
+      scopes: string[];
+      audience?: string;
+      /** client_secret_basic (default) or client_secret_post (RFC 6749 2.3.1). */
+      clientAuth: 'basic' | 'body';
+    }
+  | {
+      kind: 'aws_sigv4';
+      accessKeyId: SecretSource;
+      secretAccessKey: SecretSource;
+      sessionToken?: SecretSource;
+      region: string;
+      service: string;
+      /** A body whose hash the agent did not send is read up to this many bytes to sign it. */
+      maxSignedBody: number;
+    }
+  | {
+      kind: 'github_app';
+      appId: string;
+      installationId: string;
+      privateKey: SecretSource;
+      /** REST API base: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server. */
+      apiUrl: URL;
+      /** auto: Basic x-access-token for git over HTTPS, Bearer otherwise. */
+      as: 'auto' | 'basic' | 'bearer';
+      permissions?: Record<string, string>;
+      repositories?: string[];
+    };
 
 export interface HostRule {
   /** Position in `hosts`, used in config paths: `hosts[2]`. */
@@ -52,6 +93,8 @@ export interface HostRule {
    */
   allowRange: boolean;
   injectHeaders: InjectedHeader[];
+  /** The rule's credential scheme, if any (sets Authorization, or signs the request). */
+  credential?: CredentialScheme;
   placeholders: Placeholder[];
   /** Plain words for auditors: what this rule allows. */
   explain: string;

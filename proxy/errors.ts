@@ -28,6 +28,7 @@ const AGENT_FAULTS: Record<string, number> = {
   request_timeout: 408,
   request_body_too_slow: 408,
   chunk_extensions_too_large: 400,
+  aws_chunked_invalid: 400, // an aws-chunked body airlock could not re-sign (proxy/credentials/aws-chunked.ts)
 };
 
 export function isAgentFault(code: string): boolean {

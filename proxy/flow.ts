@@ -2,7 +2,8 @@
 import type { FlowBodies } from './capture.ts';
 import type { Finding } from './dlp/stream.ts';
 
-export type Entry = 'explicit' | 'transparent' | 'route';
+/** How the request reached airlock; 'airlock': a request of airlock's own (a token endpoint for a credential). */
+export type Entry = 'explicit' | 'transparent' | 'route' | 'airlock';
 export type Decision = 'allow' | 'deny' | 'refuse' | 'error';
 
 export interface Flow {

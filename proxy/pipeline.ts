@@ -1,6 +1,8 @@
 // The per-request pipeline shared by every entry path:
-// target -> policy decision -> placeholder check -> injection -> upstream -> response; always recorded,
+// target -> policy decision -> placeholder check -> credentials -> upstream -> response; always recorded,
 // with every DLP finding and every form of an injected secret sealed out of what is recorded.
+// Credentials are at hand synchronously in the common case; a token being minted (or an exec:
+// secret being run) makes that one request wait, never the others.
 import type http from 'node:http';
 import { ServerResponse } from 'node:http';
 import type net from 'node:net';
@@ -25,12 +27,28 @@ import { responseFilter } from './dlp/response.ts';
 import type { Finding, Rules } from './dlp/stream.ts';
 import { Tripwire } from './dlp/tripwire.ts';
 import type { EchoSet } from './dlp/echo.ts';
-import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, type ResponseFilterFor, switchingProtocols } from './io/forward.ts';
+import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, type ResponseFilterFor, type RetryOn401, switchingProtocols } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
-import { checkPlaceholders, echoSetOfRule, type ForeignPlaceholder, foreignPlaceholders, inject, withoutRange } from './stages/credentials.ts';
+import {
+  checkPlaceholders,
+  echoOf,
+  type ForeignPlaceholder,
+  foreignPlaceholders,
+  inject,
+  type Injection,
+  overwrittenNames,
+  recordedHeaders,
+  withoutRange,
+} from './stages/credentials.ts';
 import { checkHeaderNames, forwardableHeaders, headersForRecord, injectedAliases } from './stages/headers.ts';
 import { sealFlowText, sealRefusedHead, sealText } from './stages/seal.ts';
+import { Frames, rechunk, unchunk } from './credentials/aws-chunked.ts';
+import { Credentials, type InjectedValues, type Resolved, type RuleCredentials } from './credentials/runtime.ts';
+import { sha256Hex } from './credentials/sigv4.ts';
+import type { TokenFetch } from './credentials/token-fetch.ts';
+import { fetchBuffered } from './io/fetch-buffered.ts';
+import type { Got } from '../policies/secrets.ts';
 import { requestTarget, type RequestTarget } from './stages/target.ts';
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -64,10 +82,18 @@ interface Admitted {
   flow: Flow;
   rule: HostRule;
   target: RequestTarget;
+  /** The agent's headers as they may go upstream (DLP-redacted where DLP redacts), before credentials. */
   headers: [string, string][];
+  /** The rule's credentials; null when it injects nothing. */
+  creds: RuleCredentials | null;
   /** DLP rules for this request; null when DLP does not apply. */
   rules: Rules | null;
 }
+
+/** Bytes of a request body kept so the request can be sent again after a 401 (a minted token expired early). */
+const REPLAY_CAP = 64 * 1024;
+/** A token endpoint's answer is read whole up to this. */
+const TOKEN_RESPONSE_CAP = 64 * 1024;
 
 export function createPipeline({ config: ref, upstream, record, storeRefusal }: PipelineDeps): Pipeline {
   let active = 0;
@@ -85,6 +111,48 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     record(flow);
   }
 
+  const credentials = new Credentials(tokenFetch);
+
+  /**
+   * A request of airlock's own to a token endpoint: the policy must allow it (no agent identity:
+   * a rule scoped with `agents` does not), it goes through the upstream pools (address checks,
+   * TLS verification), and it is recorded as a flow with its secret headers masked and no bodies.
+   */
+  async function tokenFetch(r: Parameters<TokenFetch>[0]): ReturnType<TokenFetch> {
+    const scheme = r.url.protocol === 'http:' ? 'http' : 'https';
+    const port = r.url.port ? Number(r.url.port) : scheme === 'https' ? 443 : 80;
+    const host = r.url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const flow = newFlow({ entry: 'airlock', listener: 'airlock', client: 'airlock', method: r.method, protocol: 'h1' });
+    Object.assign(flow, { scheme, host, port, path: r.url.pathname, query: r.url.search ? r.url.search.slice(1) : undefined, reason: `token request for ${r.purpose}` });
+    flow.requestHeaders = headersForRecord(r.headers.map(([k, v]) => [k, r.secretHeaders.includes(k) ? `[injected:${k}]` : v]));
+    flow.injected = r.secretHeaders.filter((k) => r.headers.some(([h]) => h === k));
+    const d = decideRequest(ref.current, { host, port, scheme, method: r.method, path: r.url.pathname, websocket: false });
+    if (!d.allow) {
+      Object.assign(flow, { decision: 'deny', code: d.code, reason: `token request for ${r.purpose}: ${d.reason}`, ruleId: d.ruleId });
+      finish(flow);
+      return { ok: false, problem: `the policy does not allow the token endpoint ${r.url.origin}${r.url.pathname} (${d.code}: ${d.reason})` };
+    }
+    flow.ruleId = d.rule.id;
+    r.onRule?.(d.rule);
+    const target = { scheme, host, port } as const;
+    const authority = authorityOf({ ...target, path: '' });
+    try {
+      const body = r.body;
+      const headers = [['host', authority], ...r.headers, ['content-length', String(body.length)]].flat();
+      flow.bytesUp = body.length;
+      const res = await fetchBuffered(upstream.pool(target, d.rule), { path: `${r.url.pathname}${r.url.search}`, method: r.method, headers, body }, TOKEN_RESPONSE_CAP);
+      Object.assign(flow, { status: res.status, bytesDown: res.body.length, ttfbMs: Date.now() - flow.startedAt });
+      flow.responseHeaders = relayHeaders(credentials.valuesFor(d.rule), res.headers);
+      finish(flow, echoOf(credentials.valuesFor(d.rule)));
+      return { ok: true, value: { ...res, rule: d.rule } };
+    } catch (err) {
+      const echo = echoOf(credentials.valuesFor(d.rule));
+      const e = markFailed(flow, err, echo);
+      finish(flow, echo);
+      return { ok: false, problem: e.message };
+    }
+  }
+
   /** An admitted request the store could not record: refused before anything is forwarded. */
   function unrecordable(flow: Flow): { reason: string; retryAfter: Record<string, string> } | null {
     const s = storeRefusal?.();
@@ -96,7 +164,12 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
   /** finish() for an admitted request, which counted as active. */
   function done(flow: Flow, rule: HostRule): void {
     active--;
-    finish(flow, echoSetOfRule(rule));
+    finish(flow, echoOfRule(rule));
+  }
+
+  /** Every form of what airlock injected for the rule so far (minted tokens included): kept from the agent and the record. */
+  function echoOfRule(rule: HostRule): EchoSet | null {
+    return echoOf(credentials.valuesFor(rule));
   }
 
   /** Shared front half: target, decision, placeholder check, injection. A refusal is a value. */
@@ -183,12 +256,13 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       path = h.path;
       if (h.findings.length) raw.splice(0, raw.length, ...h.storedHeaders);
     }
-    const inj = inject(rule, agentHeaders);
-    flow.requestHeaders = headersForRecord(rules && flow.findings ? inject(rule, raw).recorded : inj.recorded);
-    flow.injected = inj.injected;
+    const rec = recordedHeaders(rule, rules && flow.findings ? raw : agentHeaders);
+    flow.requestHeaders = headersForRecord(rec.recorded);
+    flow.injected = rec.injected;
+    const creds = credentials.of(rule);
     // Range windows of an echo could hand the key over in pieces (credentials.ts withoutRange).
-    const headers: [string, string][] = [['host', authorityOf(target)], ...withoutRange(rule, inj.upstream)];
-    return { ok: true, a: { flow, rule, target: path === target.path ? target : { ...target, path }, headers, rules } };
+    const headers = withoutRange(rule, agentHeaders);
+    return { ok: true, a: { flow, rule, target: path === target.path ? target : { ...target, path }, headers, creds, rules } };
   }
 
   /** An unexpected throw must cost one request (recorded), never the process. */
@@ -198,13 +272,18 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
         fn(...a);
       } catch (err) {
         // The agent gets a generic 500; the operator gets the stack (an exception may quote what the agent sent: sealed).
-        const stack = sealText(rulesFor(ref.current.dlp, '', '/'), null, (err as Error).stack ?? String(err), 'error').text;
-        process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request handler failed', error: stack })}\n`);
+        logFailure(err);
         fail(...a);
         const conn = connOf((a[0] as AnyRequest).socket);
         if (conn) refuse(conn, 'internal_error', `airlock failed on this request: ${(err as Error).message}`, 'h1', 500);
       }
     };
+  }
+
+  /** An unexpected failure's stack for the operator, sealed like a flow's text (it may quote what the agent sent). */
+  function logFailure(err: unknown): void {
+    const stack = sealText(rulesFor(ref.current.dlp, '', '/'), null, (err as Error).stack ?? String(err), 'error').text;
+    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request handler failed', error: stack })}\n`);
   }
 
   function handle(req: AnyRequest, res: AnyResponse): void {
@@ -226,39 +305,67 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       req.resume();
       return finish(r.flow);
     }
-    const { flow, rule, target, headers, rules } = r.a;
+    const { flow, rule, target, rules } = r.a;
     const closed = unrecordable(flow);
     if (closed) {
       sendRefusal(res, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
       req.resume();
       return finish(flow);
     }
-    const config = ref.current;
-    const echo = echoSetOfRule(rule);
-    const encoding = headerValue(req.headers['content-encoding']);
-    const tripwire = bodyTripwire(foreignPlaceholders(config, rule), target.host);
-    if ((rules || tripwire) && requestHasBody(req) && !scannable(encoding)) {
-      const reason = `the request body is sent with Content-Encoding: ${encoding}, which airlock cannot scan`;
-      Object.assign(flow, { decision: 'deny', status: 415, code: 'unscannable_encoding', reason });
-      sendRefusal(res, 415, { error: 'unscannable_encoding', host: target.host, reason, rule: rule.id });
+    const coding = bodyCoding(req, rule);
+    const tripwire = bodyTripwire(foreignPlaceholders(ref.current, rule), target.host);
+    const unscannable = (rules || tripwire) && requestHasBody(req) ? unscannableReason(coding) : undefined;
+    if (unscannable) {
+      Object.assign(flow, { decision: 'deny', status: 415, code: 'unscannable_encoding', reason: unscannable });
+      sendRefusal(res, 415, { error: 'unscannable_encoding', host: target.host, reason: unscannable, rule: rule.id });
       req.resume();
-      return finish(flow, echo);
+      return finish(flow, echoOfRule(rule));
     }
     active++;
+    const resolved = r.a.creds ? r.a.creds.resolve() : null;
+    if (resolved instanceof Promise) {
+      // A token is being minted (or an exec: secret run): this request waits, its body unread.
+      const go = guardedAsync(send, req, res, flow, rule);
+      resolved.then((got) => go(req, res, r.a, coding, tripwire, got), (err: Error) => go(req, res, r.a, coding, tripwire, { ok: false, problem: err.message }));
+    } else send(req, res, r.a, coding, tripwire, resolved);
+  }
+
+  /** An admitted request with its credentials at hand (or why there are none): sent upstream. */
+  function send(req: AnyRequest, res: AnyResponse, a: Admitted, coding: BodyCoding, tripwire: BodyTripwire | undefined, got: Got<Resolved> | null): void {
+    const { flow, rule, target, rules } = a;
+    if (got && !got.ok) return credentialFailure(res, req, flow, rule, target.host, got.problem);
+    if (res.destroyed) {
+      markFailed(flow, Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }), null);
+      return done(flow, rule);
+    }
+    const config = ref.current;
+    const hasBody = requestHasBody(req);
+    const facts = { method: req.method ?? 'GET', path: target.path, authority: authorityOf(target), hasBody, now: Date.now() };
+    const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: { kind: 'as-is' } };
+    if (!inj.ok) {
+      Object.assign(flow, { decision: 'refuse', status: 400, code: 'credential_request_unsupported', reason: inj.reason });
+      sendRefusal(res, 400, { error: 'credential_request_unsupported', host: target.host, reason: inj.reason, rule: rule.id });
+      req.resume();
+      return done(flow, rule);
+    }
+    const injected = credentials.valuesFor(rule);
+    const echo = echoOf(injected);
     const cap = config.store.bodyCapBytes;
     if (cap > 0) flow.bodies = newFlowBodies(cap, echo);
-    let body: AsyncIterable<Buffer> | null = requestHasBody(req) ? countUp(req, flow, !rules) : null;
-    let outHeaders = headers;
+    let body: AsyncIterable<Buffer> | null = hasBody ? countUp(req, flow, !rules) : null;
+    let upHeaders = inj.upstream;
+    const frames = body && inj.body.kind === 'chunked' ? new Frames() : null;
+    if (body && frames && inj.body.kind === 'chunked') body = unchunk(body, inj.body.mode, frames);
     if (body && (rules || tripwire)) {
-      const lengthChanges = changesLength(encoding);
-      if (lengthChanges) outHeaders = headers.filter(([k]) => k !== 'content-length');
+      const lengthChanges = changesLength(coding.scanned);
+      if (lengthChanges) upHeaders = upHeaders.filter(([k]) => k !== 'content-length');
       // DLP captures what it released (decoded, every finding redacted); the size stays the wire's.
       const capture = rules ? flow.bodies?.request : undefined;
       body = scanBody(body, {
         rules,
         ...(tripwire ? { tripwire } : {}),
         location: 'request body',
-        encoding,
+        encoding: coding.scanned,
         form: /^application\/x-www-form-urlencoded\b/i.test(headerValue(req.headers['content-type']) ?? ''),
         sameLength: !lengthChanges,
         maxDecodedBytes: config.dlp.maxDecodedBytes,
@@ -269,33 +376,112 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       });
       if (capture) Object.assign(capture, { decoded: true, wire: () => flow.bytesUp });
     }
-    const out = { path: target.path, method: req.method ?? 'GET', headers: outHeaders.flat(), body };
+    if (body && frames && inj.body.kind === 'chunked') body = rechunk(body, inj.body.mode, frames, inj.body.signing);
     const filterFor = responseFilterFor(echo, rules && config.dlp.responses ? rules : null, flow);
-    forwardRequest(
-      upstream.pool(target, rule),
-      out,
-      res,
-      flow,
-      rule,
-      (err) => {
-        if (err instanceof BodyRefused) {
-          Object.assign(flow, { decision: 'deny', code: err.code, reason: err.finding ? blockReason(config, err.finding) : err.reason });
-          flow.status ??= 403;
-          if (!res.headersSent) {
-            // HTTP/1.1: the rest of the body may still be on its way; this connection ends with the answer.
-            if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
-            sendRefusal(res, 403, { error: err.code, host: target.host, reason: flow.reason!, rule: err.finding?.ruleId ?? rule.id });
+    const host: [string, string] = ['host', facts.authority];
+    const plan = inj.body;
+    if (plan.kind === 'hash') {
+      // A service that wants the payload's hash in the signature: the body is read (bounded) first.
+      void readUpTo(body, plan.max).then(
+        guardedAsync((whole: Buffer | null) => {
+          if (!whole) {
+            const reason = `the request body is longer than ${plan.max} bytes, the most airlock reads to sign it (aws_sigv4.max_signed_body)`;
+            Object.assign(flow, { decision: 'refuse', status: 413, code: 'body_too_large_to_sign', reason });
+            sendRefusal(res, 413, { error: 'body_too_large_to_sign', host: target.host, reason, rule: rule.id });
             req.resume();
-          } else res.destroy();
-        } else if (err) {
-          const e = markFailed(flow, err, echo);
-          if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
-          else res.destroy();
-        }
+            return done(flow, rule);
+          }
+          const signed = plan.sign(sha256Hex(whole)).filter(([k]) => k !== 'content-length');
+          dispatch(req, res, a, [host, ...signed], inj.path, whole.length || hasBody ? whole : null, injected, filterFor, undefined);
+        }, req, res, flow, rule),
+        (err: unknown) => forwardDone(req, res, flow, rule, target.host, err),
+      );
+      return;
+    }
+    const replay = a.creds?.retryable && got?.ok && got.value.minted ? new Replay(REPLAY_CAP) : null;
+    if (body && replay) body = replay.tee(body);
+    const retry: RetryOn401 | undefined =
+      replay && got?.ok && got.value.minted
+        ? {
+            accept: () => a.creds!.invalidate(got.value.minted!) && replay.complete(hasBody),
+            again: () => {
+              const next = a.creds!.resolve();
+              const go = guardedAsync(resend, req, res, flow, rule);
+              if (next instanceof Promise) next.then((g) => go(g), (err: Error) => go({ ok: false, problem: err.message }));
+              else go(next);
+            },
+          }
+        : undefined;
+    // After a 401: the same request once more with the new token, the body from the replay copy.
+    const resend = (again: Got<Resolved>) => {
+      if (!again.ok) return credentialFailure(res, req, flow, rule, target.host, again.problem);
+      const inj2 = inject(rule, a.headers, again.value, { ...facts, now: Date.now() });
+      if (!inj2.ok || inj2.body.kind !== 'as-is') return credentialFailure(res, req, flow, rule, target.host, inj2.ok ? 'the request could not be sent again' : inj2.reason);
+      // The replayed body is a buffer: undici sends its length.
+      dispatch(req, res, a, [host, ...inj2.upstream.filter(([k]) => k !== 'content-length')], inj2.path, replay!.body(), credentials.valuesFor(rule), filterFor, undefined);
+    };
+    dispatch(req, res, a, [host, ...upHeaders], inj.path, body, injected, filterFor, retry);
+  }
+
+  function dispatch(
+    req: AnyRequest,
+    res: AnyResponse,
+    a: Admitted,
+    headers: [string, string][],
+    path: string,
+    body: AsyncIterable<Buffer> | Buffer | null,
+    injected: InjectedValues,
+    filterFor: ResponseFilterFor | undefined,
+    retry: RetryOn401 | undefined,
+  ): void {
+    const { flow, rule, target } = a;
+    const out = { path, method: req.method ?? 'GET', headers: headers.flat(), body: body as AsyncIterable<Buffer> | null };
+    forwardRequest(upstream.pool(target, rule), out, res, flow, rule, injected, (err) => forwardDone(req, res, flow, rule, target.host, err), filterFor, retry);
+  }
+
+  /** The end of a forwarded exchange: a refusal or failure answered (when nothing was sent yet), the flow recorded. */
+  function forwardDone(req: AnyRequest, res: AnyResponse, flow: Flow, rule: HostRule, host: string, err: unknown): void {
+    const config = ref.current;
+    if (err instanceof BodyRefused) {
+      Object.assign(flow, { decision: 'deny', code: err.code, reason: err.finding ? blockReason(config, err.finding) : err.reason });
+      flow.status ??= 403;
+      if (!res.headersSent) {
+        // HTTP/1.1: the rest of the body may still be on its way; this connection ends with the answer.
+        if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
+        sendRefusal(res, 403, { error: err.code, host, reason: flow.reason!, rule: err.finding?.ruleId ?? rule.id });
+        req.resume();
+      } else res.destroy();
+    } else if (err) {
+      const e = markFailed(flow, err, echoOfRule(rule));
+      if (!res.headersSent) {
+        if (isAgentFault(e.code) && req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
+        sendRefusal(res, e.status, { error: e.code, host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+      } else res.destroy();
+    }
+    done(flow, rule);
+  }
+
+  /** No credential for this request: 502, recorded; nothing reached the upstream. */
+  function credentialFailure(res: AnyResponse, req: AnyRequest, flow: Flow, rule: HostRule, host: string, problem: string): void {
+    Object.assign(flow, { decision: 'error', status: 502, code: 'credential_unavailable', reason: `airlock has no credential for ${rule.id}: ${problem}` });
+    sendRefusal(res, 502, { error: 'credential_unavailable', host, reason: flow.reason!, rule: rule.id });
+    req.resume();
+    done(flow, rule);
+  }
+
+  /** guarded() for continuations that run after a promise: a throw costs this request, recorded. */
+  function guardedAsync<A extends unknown[]>(fn: (...a: A) => void, req: AnyRequest, res: AnyResponse, flow: Flow, rule: HostRule) {
+    return (...a: A) => {
+      try {
+        fn(...a);
+      } catch (err) {
+        logFailure(err);
+        Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', error: `airlock failed on this request: ${(err as Error).message}` });
+        sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' });
+        req.resume();
         done(flow, rule);
-      },
-      filterFor,
-    );
+      }
+    };
   }
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -314,7 +500,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
       return finish(r.flow);
     }
-    const { flow, rule, target, headers, rules } = r.a;
+    const { flow, rule, target } = r.a;
     const closed = unrecordable(flow);
     if (closed) {
       writeRawRefusal(socket, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
@@ -322,8 +508,37 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     }
     active++;
     socket.on('error', () => {});
+    const resolved = r.a.creds ? r.a.creds.resolve() : null;
+    if (!(resolved instanceof Promise)) return upgradeWith(req, socket, head, r.a, resolved);
+    const go = (got: Got<Resolved>) => {
+      try {
+        upgradeWith(req, socket, head, r.a, got);
+      } catch (err) {
+        logFailure(err);
+        Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', error: `airlock failed on this request: ${(err as Error).message}` });
+        socket.destroy();
+        done(flow, rule);
+      }
+    };
+    resolved.then(go, (err: Error) => go({ ok: false, problem: err.message }));
+  }
+
+  /** The WebSocket upgrade with its credentials at hand. */
+  function upgradeWith(req: http.IncomingMessage, socket: Duplex, head: Buffer, a: Admitted, got: Got<Resolved> | null): void {
+    const { flow, rule, target, rules } = a;
+    const fail = (status: number, code: string, reason: string) => {
+      Object.assign(flow, { decision: status === 502 ? 'error' : 'refuse', status, code, reason });
+      writeRawRefusal(socket, status, { error: code, host: target.host, reason, rule: rule.id });
+      done(flow, rule);
+    };
+    if (got && !got.ok) return fail(502, 'credential_unavailable', `airlock has no credential for ${rule.id}: ${got.problem}`);
+    const facts = { method: 'GET', path: target.path, authority: authorityOf(target), hasBody: false, now: Date.now() };
+    const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: { kind: 'as-is' } };
+    if (!inj.ok) return fail(400, 'credential_request_unsupported', inj.reason);
+    const injected = credentials.valuesFor(rule);
+    const echo = echoOf(injected);
     // Messages must be readable (size limit, DLP): no permessage-deflate through airlock.
-    const upHeaders = headers.filter(([k]) => k !== 'sec-websocket-extensions');
+    const upHeaders: [string, string][] = [['host', facts.authority], ...inj.upstream.filter(([k]) => k !== 'sec-websocket-extensions')];
     // An upstream that refuses the upgrade: its answer (status, headers, body, scrubbed and
     // scanned like any response) goes to the agent, then the connection closes. No tunnel.
     const refused = () => {
@@ -333,24 +548,25 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
         res,
         flow,
         rule,
+        injected,
         (err) => {
           if (err) {
-            const e = markFailed(flow, err, echoSetOfRule(rule));
+            const e = markFailed(flow, err, echo);
             if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
             else res.destroy();
           }
           done(flow, rule);
         },
-        responseFilterFor(echoSetOfRule(rule), rules && config.dlp.responses ? rules : null, flow),
+        responseFilterFor(echo, rules && config.dlp.responses ? rules : null, flow),
       );
     };
-    forwardUpgrade(upstream.pool(target, rule), { path: target.path, method: 'GET', headers: upHeaders.flat(), body: null }, refused).then(
+    forwardUpgrade(upstream.pool(target, rule), { path: inj.path, method: 'GET', headers: upHeaders.flat(), body: null }, refused).then(
       (switched) => {
         if (!switched) return;
         const { headers: answer, socket: up } = switched;
         flow.status = 101;
         flow.ttfbMs = Date.now() - flow.startedAt;
-        flow.responseHeaders = relayHeaders(rule, answer);
+        flow.responseHeaders = relayHeaders(injected, answer);
         socket.write(switchingProtocols(flow.responseHeaders));
         const foreign = foreignPlaceholders(ref.current, rule);
         const toUpstream = scanAgentMessages(socket, up, rules, ref.current.limits.maxWebsocketMessageBytes, {
@@ -362,13 +578,12 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
           ...(foreign.length ? { placeholders: { values: foreign.map((p) => p.bytes), reason: (i: number) => placeholderReason(foreign[i].host, target.host) } } : {}),
         });
         if (head.length) toUpstream(head);
-        const echo = echoSetOfRule(rule);
         const onRefused = (code: string, reason: string) => Object.assign(flow, { decision: 'refuse', code, reason });
         const toAgent = echo ? scrubUpstreamMessages(up, socket, echo, ref.current.limits.maxWebsocketMessageBytes, { onRefused }) : undefined;
         relay(socket, up, flow, () => done(flow, rule), toUpstream, toAgent);
       },
       (err) => {
-        const e = markFailed(flow, err, echoSetOfRule(rule));
+        const e = markFailed(flow, err, echo);
         writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
         done(flow, rule);
       },
@@ -457,7 +672,7 @@ function blockReason(config: Config, f: Finding): string {
   return `the ${f.location.startsWith('header:') ? `header ${f.location.slice(7)}` : f.location} matched DLP rule ${f.ruleId}${rule ? ` (${rule.description})` : ''}`;
 }
 
-/** Response filter for this exchange: scrubs the rule's injected credentials, runs response DLP, feeds the store. */
+/** Response filter for this exchange: scrubs every form of the values airlock injected, runs response DLP, feeds the store. */
 function responseFilterFor(echo: EchoSet | null, rules: Rules | null, flow: Flow): ResponseFilterFor | undefined {
   if (!echo && !rules) return undefined;
   return (headers) => {
@@ -481,8 +696,10 @@ function placeholderReason(owner: string, host: string): string {
   return `a credential placeholder for ${owner} was sent to ${host}`;
 }
 
+type BodyTripwire = { wire: Tripwire; reason: (i: number) => string };
+
 /** The body's tripwire: other rules' placeholders, when there are any. */
-function bodyTripwire(foreign: readonly ForeignPlaceholder[], host: string): { wire: Tripwire; reason: (i: number) => string } | undefined {
+function bodyTripwire(foreign: readonly ForeignPlaceholder[], host: string): BodyTripwire | undefined {
   if (foreign.length === 0) return undefined;
   return { wire: new Tripwire(foreign.map((p) => p.bytes)), reason: (i) => placeholderReason(foreign[i].host, host) };
 }
@@ -496,12 +713,81 @@ function injectedAliasesOf(rule: HostRule): ReadonlyMap<string, string> {
   return aliases;
 }
 
-const injectedNamesOf = new WeakMap<HostRule, ReadonlySet<string>>();
-
 /** Header names the rule overwrites (not scanned: the agent's value never leaves). Once per rule. */
 function injectedNames(rule: HostRule): ReadonlySet<string> {
-  let names = injectedNamesOf.get(rule);
-  if (!names) injectedNamesOf.set(rule, (names = new Set(rule.injectHeaders.map((h) => h.name))));
-  return names;
+  return overwrittenNames(rule);
+}
+
+/** How a request body is encoded: the Content-Encoding DLP reads, and whether it is inside aws-chunked framing. */
+interface BodyCoding {
+  /** What DLP decodes (for aws-chunked: the coding inside the framing). */
+  scanned: string | undefined;
+  awsChunked: boolean;
+}
+
+/** On an aws_sigv4 rule, aws-chunked is S3's framing (read and re-framed by airlock), not a compression. */
+function bodyCoding(req: AnyRequest, rule: HostRule): BodyCoding {
+  const all = headerValue(req.headers['content-encoding']);
+  if (rule.credential?.kind !== 'aws_sigv4' || !all || all.split(',')[0].trim() !== 'aws-chunked') return { scanned: all, awsChunked: false };
+  const inner = all.split(',').slice(1).map((c) => c.trim()).filter(Boolean).join(', ');
+  return { scanned: inner || undefined, awsChunked: true };
+}
+
+/** Why DLP cannot read this body, or undefined. */
+function unscannableReason(c: BodyCoding): string | undefined {
+  if (!scannable(c.scanned)) return `the request body is sent with Content-Encoding: ${c.scanned}, which airlock cannot scan`;
+  // Scanning would re-encode it, and the chunk sizes airlock re-signs would no longer fit.
+  if (c.awsChunked && c.scanned !== undefined && c.scanned !== 'identity') {
+    return `the request body is sent with Content-Encoding: aws-chunked, ${c.scanned}; airlock scans aws-chunked bodies only without a compression inside`;
+  }
+  return undefined;
+}
+
+/** Keeps the first `cap` bytes of a body as it streams, so a request can be sent again after a 401. */
+class Replay {
+  #parts: Buffer[] = [];
+  #size = 0;
+  #over = false;
+  #ended = false;
+
+  constructor(private readonly cap: number) {}
+
+  async *tee(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const c of body) {
+      if (!this.#over) {
+        this.#size += c.length;
+        if (this.#size > this.cap) {
+          this.#over = true;
+          this.#parts = [];
+        } else this.#parts.push(Buffer.from(c));
+      }
+      yield c;
+    }
+    this.#ended = true;
+  }
+
+  /** The whole body was sent and kept (or there was none). */
+  complete(hasBody: boolean): boolean {
+    return !hasBody || (this.#ended && !this.#over);
+  }
+
+  body(): Buffer | null {
+    return this.#ended ? Buffer.concat(this.#parts, this.#size) : null;
+  }
+}
+
+/** The whole body, or null when it is longer than `max` (what is left is not read). */
+async function readUpTo(body: AsyncIterable<Buffer> | null, max: number): Promise<Buffer | null> {
+  if (!body) return Buffer.alloc(0);
+  const it = body[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const step = await it.next();
+    if (step.done) return Buffer.concat(parts, size);
+    size += step.value.length;
+    if (size > max) return null;
+    parts.push(step.value);
+  }
 }
 

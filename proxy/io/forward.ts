@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HostRule } from '../../policies/types.ts';
+import type { InjectedValues } from '../credentials/runtime.ts';
 import type { ResponseFilter } from '../dlp/response.ts';
 import type { Flow } from '../flow.ts';
 import { AirlockError } from '../errors.ts';
@@ -30,21 +31,43 @@ export function forwardRequest(
   res: AnyResponse,
   flow: Flow,
   rule: HostRule,
+  injected: InjectedValues,
   done: (err?: unknown) => void,
   filterFor?: ResponseFilterFor,
+  retry?: RetryOn401,
 ): void {
   pool.dispatch(
     { path: out.path, method: out.method as Dispatcher.HttpMethod, headers: out.headers, body: out.body as unknown as Readable | null },
-    relayResponse(res, flow, rule, done, filterFor),
+    relayResponse(res, flow, rule, injected, done, filterFor, retry),
   );
+}
+
+/**
+ * A 401 to a request that carried a minted token: `accept()` decides (before anything reaches the
+ * agent) whether this answer is dropped and the request sent again, by `again()` once it is gone.
+ */
+export interface RetryOn401 {
+  accept(): boolean;
+  again(): void;
 }
 
 /**
  * The handler that relays an upstream response to `res`: status, headers (hop-by-hop removed,
  * secrets scrubbed), and the body through the response filter, with backpressure; `done` runs once.
  */
-export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done: (err?: unknown) => void, filterFor?: ResponseFilterFor): Dispatcher.DispatchHandler {
+export function relayResponse(
+  res: AnyResponse,
+  flow: Flow,
+  rule: HostRule,
+  injected: InjectedValues,
+  done: (err?: unknown) => void,
+  filterFor?: ResponseFilterFor,
+  retry?: RetryOn401,
+): Dispatcher.DispatchHandler {
   let finished = false;
+  /** This answer is a 401 that is dropped: the request goes again (retry.again()). */
+  let dropped = false;
+  let droppedBytes = 0;
   const finish = (err?: unknown) => {
     if (finished) return;
     finished = true;
@@ -64,6 +87,10 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
     },
     onResponseStart(controller, statusCode, headers) {
       if (statusCode < 200) return; // 1xx informational: Node answers 100-continue itself
+      if (statusCode === 401 && retry?.accept()) {
+        dropped = true;
+        return;
+      }
       if (statusCode === 206 && !windowsAllowed(rule)) {
         // Range was stripped; a window anyway (another way to ask for one) is refused, not relayed.
         const why = 'the upstream answered 206 Partial Content on a rule that injects a credential (set allow_range: true on the rule to relay partial responses)';
@@ -71,7 +98,7 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
       }
       flow.ttfbMs = Date.now() - flow.startedAt;
       flow.status = statusCode;
-      flow.responseHeaders = relayHeaders(rule, headers);
+      flow.responseHeaders = relayHeaders(injected, headers);
       filter = filterFor?.(headers) ?? null;
       if (filter) {
         if (filter.dropLength) delete flow.responseHeaders['content-length'];
@@ -80,6 +107,11 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
       (res as http.ServerResponse).writeHead(statusCode, flow.responseHeaders);
     },
     onResponseData(controller, chunk) {
+      if (dropped) {
+        droppedBytes += chunk.length;
+        if (droppedBytes > 64 * 1024 && !controller.aborted) controller.abort(new Error('a long 401 answer is not read to its end'));
+        return;
+      }
       flow.bytesDown += chunk.length;
       if (!filter?.stores) flow.bodies?.response.add(chunk); // a storing filter captures what it released
       let ok: boolean;
@@ -95,6 +127,7 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
       }
     },
     onResponseEnd(controller) {
+      if (dropped) return retry!.again();
       if (filter && 'stream' in filter) return void filter.stream.end(); // finish() runs when the filter has drained
       if (filter) {
         const step = filter.sync.end();
@@ -105,6 +138,7 @@ export function relayResponse(res: AnyResponse, flow: Flow, rule: HostRule, done
       finish();
     },
     onResponseError(_controller, err) {
+      if (dropped) return retry!.again();
       finish(err);
     },
   };
@@ -169,10 +203,10 @@ export function forwardUpgrade(
   });
 }
 
-/** Response headers the agent may see: hop-by-hop removed, the rule's secrets scrubbed. */
-export function relayHeaders(rule: HostRule, headers: IncomingHttpHeaders): Record<string, string | string[]> {
+/** Response headers the agent may see: hop-by-hop removed, the values airlock injected scrubbed. */
+export function relayHeaders(injected: InjectedValues, headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out = forwardableResponseHeaders(headers);
-  scrubResponseHeaders(rule, out);
+  scrubResponseHeaders(injected, out);
   return out;
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadPolicyFile } from '../../policies/load.ts';
 import { parsePolicy } from '../../policies/parse.ts';
+import { type SecretSource, valueNow } from '../../policies/secrets.ts';
 import type { Config } from '../../policies/types.ts';
 
 const dir = resolve('test/fixtures/policies');
@@ -11,6 +12,12 @@ const env = { ANTHROPIC_API_KEY: 'sk-ant-real-key', ONE: 'one-secret-value', TWO
 const FILE_SECRET = 'sk-file-secret-value';
 const TLD = '"*.com" would allow a whole top-level domain';
 const ONE_SECRET = "a placeholder stands for the rule's injected secret, so the rule must inject exactly one secret";
+
+/** A source's value as read now (env: and file: are at hand). */
+function now(source: SecretSource): string | undefined {
+  const got = valueNow(source);
+  return got?.ok ? got.value.reveal() : undefined;
+}
 
 function load(name: string): Config {
   const result = loadPolicyFile(fixture(name), { env, defaultDataDir: '/tmp/airlock-default' });
@@ -136,8 +143,8 @@ describe('parsePolicy: single problems', () => {
     ['method lower FETCH', `${base}hosts: [{ match: a.example, methods: [fetch] }]`, ['hosts[0].methods[0]: "fetch" is not an HTTP method']],
     ['bad name', `${base}hosts: [{ name: "my rule", match: a.example }]`, ['hosts[0].name: use up to 64 letters, digits, ".", "_" or "-"']],
     ['inject not mapping', `${base}hosts: [{ match: a.example, inject: [x] }]`, ['hosts[0].inject: expected a mapping']],
-    ['inject value not string', `${base}hosts: [{ match: a.example, inject: { headers: { x-key: 1 } } }]`, ['hosts[0].inject.headers.x-key: expected "env:NAME" or "file:PATH"']],
-    ['inject bare value', `${base}hosts: [{ match: a.example, inject: { headers: { x-key: sk-literal } } }]`, ['hosts[0].inject.headers.x-key: expected "env:NAME" or "file:PATH"']],
+    ['inject value not string', `${base}hosts: [{ match: a.example, inject: { headers: { x-key: 1 } } }]`, ['hosts[0].inject.headers.x-key: expected "env:NAME", "file:PATH" or "exec:COMMAND"']],
+    ['inject bare value', `${base}hosts: [{ match: a.example, inject: { headers: { x-key: sk-literal } } }]`, ['hosts[0].inject.headers.x-key: expected "env:NAME", "file:PATH" or "exec:COMMAND"']],
     ['inject duplicate header', `${base}hosts: [{ match: a.example, inject: { headers: { X-Key: env:ONE, x-key: env:ONE } } }]`, ['hosts[0].inject.headers.x-key: duplicate header name (header names are case-insensitive)']],
     ['missing env', `${base}hosts: [{ match: api.anthropic.com, inject: { headers: { x-api-key: env:NOT_SET_ANYWHERE } } }]`, ['hosts[0].inject.headers.x-api-key: environment variable NOT_SET_ANYWHERE is not set']],
     ['placeholder not ascii', `${base}hosts: [{ match: a.example, inject: { headers: { x-key: env:ONE } }, placeholder: "has spaces in it" }]`, ['hosts[0].placeholder: must be printable ASCII without spaces']],
@@ -184,10 +191,10 @@ describe('valid-full.yaml', () => {
       [3, 'hosts[3]', '::1'],
     ]);
     expect([anthropic.ports, anthropic.methods, anthropic.paths, anthropic.plainHttp, anthropic.websocket]).toEqual([[443], ['GET', 'POST'], ['/v1/'], false, true]);
-    expect(anthropic.injectHeaders.map((h) => [h.name, h.secret.name, h.secret.reveal()])).toEqual([['x-api-key', 'env:ANTHROPIC_API_KEY', env.ANTHROPIC_API_KEY]]);
+    expect(anthropic.injectHeaders.map((h) => [h.name, h.secret.name, now(h.secret)])).toEqual([['x-api-key', 'env:ANTHROPIC_API_KEY', env.ANTHROPIC_API_KEY]]);
     expect(anthropic.placeholders.map((p) => p.value)).toEqual(['airlock-placeholder-anthropic']);
     expect(anthropic.placeholders[0].secret).toBe(anthropic.injectHeaders[0].secret);
-    expect(github.injectHeaders[0].secret.reveal()).toBe(FILE_SECRET);
+    expect(now(github.injectHeaders[0].secret)).toBe(FILE_SECRET);
     expect(github.placeholders.map((p) => p.value)).toEqual(['ghp_placeholder_1', 'ghp_placeholder_2']);
     expect([github.ports, github.methods, github.paths, github.websocket]).toEqual([undefined, undefined, undefined, false]);
     expect(example.allowIps.map((c) => c.text)).toEqual(['198.18.0.0/15', '::1', '127.0.0.1']);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { Secret, resolveSecretSource } from '../../policies/secrets.ts';
+import { openSecretSource, Secret, valueNow } from '../../policies/secrets.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-secrets-'));
 writeFileSync(join(dir, 'lf.txt'), 'value-lf\n');
@@ -31,7 +31,7 @@ describe('Secret', () => {
 
 type Expected = { ok: true; name: string; value: string } | { ok: false; problem: string };
 
-describe('resolveSecretSource', () => {
+describe('openSecretSource', () => {
   const env = { KEY: 'from-env', EMPTY: '' };
   it.each<[string, Expected]>([
     ['env:KEY', { ok: true, name: 'env:KEY', value: 'from-env' }],
@@ -44,16 +44,18 @@ describe('resolveSecretSource', () => {
     ['file:missing.txt', { ok: false, problem: `cannot read ${join(dir, 'missing.txt')} (ENOENT)` }],
     ['file:.', { ok: false, problem: `cannot read ${dir} (EISDIR)` }],
     ['file:empty.txt', { ok: false, problem: `${join(dir, 'empty.txt')} is empty` }],
-    ['KEY', { ok: false, problem: 'expected "env:NAME" or "file:PATH"' }],
-    ['env:', { ok: false, problem: 'expected "env:NAME" or "file:PATH"' }],
-    ['vault:x', { ok: false, problem: 'expected "env:NAME" or "file:PATH"' }],
+    ['KEY', { ok: false, problem: 'expected "env:NAME", "file:PATH" or "exec:COMMAND"' }],
+    ['env:', { ok: false, problem: 'expected "env:NAME", "file:PATH" or "exec:COMMAND"' }],
+    ['vault:x', { ok: false, problem: 'expected "env:NAME", "file:PATH" or "exec:COMMAND"' }],
   ])('%s', (source, expected) => {
-    const result = resolveSecretSource(source, env, dir);
+    const result = openSecretSource(source, env, dir);
     if (expected.ok) {
       expect(result.ok).toBe(true);
       if (result.ok) {
-        expect(result.secret.name).toBe(expected.name);
-        expect(result.secret.reveal()).toBe(expected.value);
+        expect(result.value.name).toBe(expected.name);
+        const now = valueNow(result.value);
+        expect(now?.ok && now.value.name).toBe(expected.name);
+        expect(now?.ok && now.value.reveal()).toBe(expected.value);
       }
     } else {
       expect(result).toEqual({ ok: false, problem: expected.problem });

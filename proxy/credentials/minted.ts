@@ -1,0 +1,110 @@
+// A token airlock mints (OAuth2 client credentials, GitHub App installation tokens): fetched once
+// and shared by every request of the rule, fetched again in the background ahead of expiry so a
+// request waits only for the first token (or after a failure). One fetch at a time.
+import type { Got, Live } from '../../policies/secrets.ts';
+
+export interface Minted {
+  value: string;
+  lifetimeMs: number;
+}
+
+export interface Token {
+  readonly value: string;
+  readonly mintedAt: number;
+  readonly expiresAt: number;
+  /** Minted because the upstream refused the previous token (401). */
+  readonly forced: boolean;
+}
+
+/** A failed fetch is not repeated for every request in this window. */
+const FAILURE_HOLD_MS = 1000;
+/** A token minted after a 401 is not thrown away for another 401 within this window (no refresh storm). */
+const FORCED_MIN_MS = 30_000;
+/** Tokens kept for scrubbing after they were replaced (until they expire). */
+const HISTORY = 4;
+
+export class MintedToken {
+  #got?: { ok: true; value: Token };
+  #history: Token[] = [];
+  #failure?: { got: { ok: false; problem: string }; at: number };
+  #minting?: Promise<Got<Token>>;
+  #forceNext = false;
+  /** Changes whenever the set of tokens to scrub changes. */
+  version = 0;
+
+  constructor(
+    private readonly mint: () => Promise<Got<Minted>>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  current(): Live<Token> {
+    const got = this.#got;
+    const now = this.now();
+    const holding = this.#failure !== undefined && now - this.#failure.at < FAILURE_HOLD_MS;
+    if (got && now < usableUntil(got.value)) {
+      if (now >= refreshAt(got.value) && !holding) void this.#refresh();
+      return got;
+    }
+    if (holding) return this.#failure!.got;
+    return this.#refresh();
+  }
+
+  /**
+   * The upstream refused `value` (401): the next request gets a new token. False when the token is
+   * one minted after a 401 less than 30 s ago (it is kept: the refusal is not about its age).
+   */
+  invalidate(value: string): boolean {
+    const t = this.#got?.value;
+    if (!t || t.value !== value) return true; // already replaced
+    if (t.forced && this.now() - t.mintedAt < FORCED_MIN_MS) return false;
+    this.#got = undefined;
+    this.#forceNext = true;
+    this.#failure = undefined;
+    return true;
+  }
+
+  /** Every token that may still be valid: the current one and those it replaced. */
+  values(): string[] {
+    const now = this.now();
+    const live = this.#history.filter((t) => t.expiresAt > now);
+    if (live.length !== this.#history.length) {
+      this.#history = live;
+      this.version++;
+    }
+    return live.map((t) => t.value);
+  }
+
+  #refresh(): Promise<Got<Token>> {
+    this.#minting ??= this.mint().then(
+      (m) => this.#minted(m),
+      (err: unknown) => this.#minted({ ok: false, problem: `could not mint a token: ${(err as Error).message}` }),
+    );
+    return this.#minting;
+  }
+
+  #minted(m: Got<Minted>): Got<Token> {
+    this.#minting = undefined;
+    const now = this.now();
+    if (!m.ok) {
+      this.#failure = { got: m, at: now };
+      return m;
+    }
+    const token: Token = { value: m.value.value, mintedAt: now, expiresAt: now + m.value.lifetimeMs, forced: this.#forceNext };
+    this.#forceNext = false;
+    this.#failure = undefined;
+    this.#got = { ok: true, value: token };
+    this.#history = [token, ...this.#history.filter((t) => t.value !== token.value)].slice(0, HISTORY);
+    this.version++;
+    return this.#got;
+  }
+}
+
+/** Used until shortly before it expires (30 s, or a tenth of a short lifetime). */
+function usableUntil(t: Token): number {
+  return t.expiresAt - Math.min(30_000, (t.expiresAt - t.mintedAt) / 10);
+}
+
+/** Fetched again from here on, in the background (5 min before expiry, or a quarter of a short lifetime). */
+function refreshAt(t: Token): number {
+  return t.expiresAt - Math.min(5 * 60_000, (t.expiresAt - t.mintedAt) / 4);
+}

@@ -1,0 +1,234 @@
+// What each rule injects right now, and the values airlock has sent on its behalf (for echo
+// scrubbing and store redaction). Static secrets are read per request (a stat for a file: a
+// rotated file applies from the next request); minted tokens come from MintedToken. When every
+// value is at hand, resolve() is synchronous and, when nothing changed, allocation-free.
+import { type Got, headerSafe, type Live, type Secret, type SecretSource } from '../../policies/secrets.ts';
+import type { CredentialScheme, HostRule } from '../../policies/types.ts';
+import type { AwsKeys } from './aws.ts';
+import { gitHubAppMinter } from './github-app.ts';
+import { MintedToken, type Token } from './minted.ts';
+import { oauth2Minter } from './oauth2.ts';
+import type { TokenFetch } from './token-fetch.ts';
+
+/** The values airlock injected (or sent to a token endpoint) for a rule: what must never come back. */
+export interface InjectedValues {
+  readonly values: readonly string[];
+  readonly buffers: readonly Buffer[];
+}
+
+export const NO_VALUES: InjectedValues = Object.freeze({ values: Object.freeze([]), buffers: Object.freeze([]) });
+
+export type Auth =
+  | { kind: 'header'; value: string }
+  | { kind: 'github'; token: string; as: 'auto' | 'basic' | 'bearer' }
+  | { kind: 'aws'; keys: AwsKeys; region: string; service: string; maxSignedBody: number };
+
+export interface Resolved {
+  /** Static headers with their values. */
+  headers: readonly [string, string][];
+  /** Placeholder -> the value it stands for. */
+  swaps: readonly [string, string][];
+  auth: Auth | null;
+  /** The minted token in `auth`, to hand back to invalidate() after a 401. */
+  minted?: string;
+}
+
+type Reader = { current(): Live<unknown> };
+
+const safeChecked = new WeakMap<Secret, Got<Secret>>();
+
+function safe(secret: Secret): Got<Secret> {
+  let got = safeChecked.get(secret);
+  if (!got) safeChecked.set(secret, (got = headerSafe(secret)));
+  return got;
+}
+
+export class RuleCredentials {
+  /** A minted token: after a 401 the request may be sent once more with a new one. */
+  readonly retryable: boolean;
+  readonly #rule: HostRule;
+  readonly #readers: Reader[] = [];
+  readonly #minted?: MintedToken;
+  /** Values sent to a token endpoint (client secret, JWT): scrubbed like injected ones. */
+  #sent: string[] = [];
+  #sentVersion = 0;
+  #last?: { items: unknown[]; resolved: Resolved };
+  /** The values before the last change (a rotated file's old key may still be echoed). */
+  #previous?: Resolved;
+  #values?: { resolved: Resolved | undefined; minted: number; sent: number; out: InjectedValues };
+
+  constructor(rule: HostRule, fetch: TokenFetch, link: (endpoint: HostRule, c: RuleCredentials) => void) {
+    this.#rule = rule;
+    const c = rule.credential;
+    const purpose = `${rule.id} (${c?.kind})`;
+    const onSecret = (values: string[]) => {
+      const next = [...new Set([...values, ...this.#sent])].slice(0, 8);
+      if (next.join('\0') !== this.#sent.join('\0')) {
+        this.#sent = next;
+        this.#sentVersion++;
+      }
+    };
+    const viaPolicy: TokenFetch = (r) => fetch({ ...r, onRule: (endpoint) => link(endpoint, this) });
+    if (c?.kind === 'oauth2') this.#minted = new MintedToken(oauth2Minter(c, viaPolicy, purpose, onSecret));
+    if (c?.kind === 'github_app') this.#minted = new MintedToken(gitHubAppMinter(c, viaPolicy, purpose, onSecret));
+    this.retryable = this.#minted !== undefined;
+    for (const s of [...rule.injectHeaders.map((h) => h.secret), ...schemeSources(c)]) this.#reader(s);
+    if (this.#minted) this.#readers.push(this.#minted);
+  }
+
+  #reader(s: SecretSource): void {
+    if (!this.#readers.includes(s)) this.#readers.push(s);
+  }
+
+  /** What to inject now: synchronous when every value is at hand. */
+  resolve(): Live<Resolved> {
+    const items = this.#readers.map((r) => r.current());
+    if (items.some((i) => i instanceof Promise)) return Promise.all(items).then((all) => this.#build(all));
+    return this.#build(items);
+  }
+
+  /** The upstream refused `token` (401): false when no new token will be minted now. */
+  invalidate(token: string): boolean {
+    return this.#minted?.invalidate(token) ?? false;
+  }
+
+  /** Every value this rule's requests carried (or its token requests sent). */
+  values(): InjectedValues {
+    const v = this.#values;
+    const resolved = this.#last?.resolved;
+    const minted = this.#minted?.version ?? 0;
+    if (v && v.resolved === resolved && v.minted === minted && v.sent === this.#sentVersion) return v.out;
+    const list = new Set<string>(this.#sent);
+    for (const r of [resolved, this.#previous]) if (r) for (const s of valuesOf(r)) list.add(s);
+    for (const t of this.#minted?.values() ?? []) list.add(t);
+    const values = [...list].filter((s) => s.length > 0);
+    const out = values.length ? { values, buffers: values.map((s) => Buffer.from(s)) } : NO_VALUES;
+    this.#values = { resolved, minted: this.#minted?.version ?? 0, sent: this.#sentVersion, out };
+    return out;
+  }
+
+  #build(items: unknown[]): Got<Resolved> {
+    const last = this.#last;
+    if (last && last.items.length === items.length && items.every((x, i) => x === last.items[i])) return { ok: true, value: last.resolved };
+    const values: unknown[] = [];
+    for (const item of items) {
+      const got = item as Got<unknown>;
+      if (!got.ok) return got;
+      values.push(got.value);
+    }
+    const secretOf = (s: SecretSource) => values[this.#readers.indexOf(s)] as Secret;
+    const headers: [string, string][] = [];
+    for (const h of this.#rule.injectHeaders) {
+      const got = safe(secretOf(h.secret));
+      if (!got.ok) return got;
+      headers.push([h.name, got.value.reveal()]);
+    }
+    const swaps: [string, string][] = this.#rule.placeholders.flatMap((p) => (p.secret ? [[p.value, secretOf(p.secret).reveal()] as [string, string]] : []));
+    const token = this.#minted ? (values[values.length - 1] as Token).value : undefined;
+    const auth = authOf(this.#rule.credential, secretOf, token);
+    if (auth && !auth.ok) return auth;
+    const resolved: Resolved = { headers, swaps, auth: auth?.value ?? null, ...(token ? { minted: token } : {}) };
+    if (last) this.#previous = last.resolved;
+    this.#last = { items, resolved };
+    return { ok: true, value: resolved };
+  }
+}
+
+function schemeSources(c: CredentialScheme | undefined): SecretSource[] {
+  switch (c?.kind) {
+    case 'bearer':
+      return [c.token];
+    case 'basic':
+      return [c.password];
+    case 'aws_sigv4':
+      return [c.accessKeyId, c.secretAccessKey, ...(c.sessionToken ? [c.sessionToken] : [])];
+    default:
+      return []; // oauth2 and github_app read their secrets when they mint
+  }
+}
+
+function authOf(c: CredentialScheme | undefined, secretOf: (s: SecretSource) => Secret, token: string | undefined): Got<Auth> | undefined {
+  switch (c?.kind) {
+    case undefined:
+      return undefined;
+    case 'bearer': {
+      const t = safe(secretOf(c.token));
+      return t.ok ? { ok: true, value: { kind: 'header', value: `Bearer ${t.value.reveal()}` } } : t;
+    }
+    case 'basic': {
+      const pw = safe(secretOf(c.password));
+      return pw.ok ? { ok: true, value: { kind: 'header', value: `Basic ${Buffer.from(`${c.user}:${pw.value.reveal()}`).toString('base64')}` } } : pw;
+    }
+    case 'oauth2':
+      return { ok: true, value: { kind: 'header', value: `Bearer ${token}` } };
+    case 'github_app':
+      return { ok: true, value: { kind: 'github', token: token!, as: c.as } };
+    case 'aws_sigv4': {
+      const id = safe(secretOf(c.accessKeyId));
+      if (!id.ok) return id;
+      const session = c.sessionToken ? safe(secretOf(c.sessionToken)) : undefined;
+      if (session && !session.ok) return session;
+      const keys: AwsKeys = { accessKeyId: id.value.reveal(), secretAccessKey: secretOf(c.secretAccessKey), ...(session ? { sessionToken: session.value.reveal() } : {}) };
+      return { ok: true, value: { kind: 'aws', keys, region: c.region, service: c.service, maxSignedBody: c.maxSignedBody } };
+    }
+  }
+}
+
+/** The strings a resolved credential puts on the wire, and the secrets they are made of. */
+function valuesOf(r: Resolved): string[] {
+  const out = [...r.headers.map(([, v]) => v), ...r.swaps.map(([, v]) => v)];
+  const a = r.auth;
+  if (a?.kind === 'header') {
+    out.push(a.value, a.value.slice(a.value.indexOf(' ') + 1));
+    if (a.value.startsWith('Basic ')) {
+      const pair = Buffer.from(a.value.slice(6), 'base64').toString('utf8');
+      out.push(pair, pair.slice(pair.indexOf(':') + 1));
+    }
+  } else if (a?.kind === 'github') {
+    out.push(a.token, Buffer.from(`x-access-token:${a.token}`).toString('base64'));
+  } else if (a?.kind === 'aws') {
+    out.push(a.keys.accessKeyId, a.keys.secretAccessKey.reveal(), ...(a.keys.sessionToken ? [a.keys.sessionToken] : []));
+  }
+  return out;
+}
+
+/** The runtime side of every rule's credentials, for one policy and the ones reloaded after it. */
+export class Credentials {
+  readonly #rules = new WeakMap<HostRule, RuleCredentials | null>();
+  /** A token endpoint's rule -> the credentials whose secrets were sent to it. */
+  readonly #linked = new WeakMap<HostRule, Set<RuleCredentials>>();
+  readonly #merged = new WeakMap<HostRule, { parts: InjectedValues[]; out: InjectedValues }>();
+
+  constructor(private readonly fetch: TokenFetch) {}
+
+  /** The rule's credentials, or null when it injects nothing. One object per rule. */
+  of(rule: HostRule): RuleCredentials | null {
+    let c = this.#rules.get(rule);
+    if (c === undefined) {
+      const injects = rule.injectHeaders.length > 0 || rule.credential !== undefined;
+      c = injects ? new RuleCredentials(rule, this.fetch, (endpoint, creds) => this.#link(endpoint, creds)) : null;
+      this.#rules.set(rule, c);
+    }
+    return c;
+  }
+
+  #link(endpoint: HostRule, creds: RuleCredentials): void {
+    let set = this.#linked.get(endpoint);
+    if (!set) this.#linked.set(endpoint, (set = new Set()));
+    set.add(creds);
+  }
+
+  /** Everything to keep from the agent on this rule's responses and out of its stored copies. */
+  valuesFor(rule: HostRule): InjectedValues {
+    const own = this.of(rule);
+    const linked = this.#linked.get(rule);
+    if (!linked) return own ? own.values() : NO_VALUES;
+    const parts = [...(own ? [own] : []), ...linked].map((c) => c.values());
+    const hit = this.#merged.get(rule);
+    if (hit && hit.parts.length === parts.length && hit.parts.every((p, i) => p === parts[i])) return hit.out;
+    const values = [...new Set(parts.flatMap((p) => p.values))];
+    const out = values.length ? { values, buffers: values.map((s) => Buffer.from(s)) } : NO_VALUES;
+    this.#merged.set(rule, { parts, out });
+    return out;
+  }
+}
