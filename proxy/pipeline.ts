@@ -398,28 +398,32 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       );
       return;
     }
-    const replay = a.creds?.retryable && got?.ok && got.value.minted ? new Replay(REPLAY_CAP) : null;
+    const creds = a.creds;
+    const minted = got?.ok ? got.value.minted : undefined;
+    if (!creds || minted === undefined) return dispatch(req, res, a, [host, ...upHeaders], inj.path, body, injected, filterFor, undefined);
+    // A minted token the API refuses (401): a new one is minted and the request sent once more,
+    // when its body (if any) was kept whole (up to REPLAY_CAP) and has been sent.
+    const replay = body ? new Replay(REPLAY_CAP) : null;
     if (body && replay) body = replay.tee(body);
-    const retry: RetryOn401 | undefined =
-      replay && got?.ok && got.value.minted
-        ? {
-            accept: () => a.creds!.invalidate(got.value.minted!) && replay.complete(hasBody),
-            again: () => {
-              const next = a.creds!.resolve();
-              const go = guardedAsync(resend, req, res, flow, rule);
-              if (next instanceof Promise) next.then((g) => go(g), (err: Error) => go({ ok: false, problem: err.message }));
-              else go(next);
-            },
-          }
-        : undefined;
-    // After a 401: the same request once more with the new token, the body from the replay copy.
     const resend = (again: Got<Resolved>) => {
       if (!again.ok) return credentialFailure(res, req, flow, rule, target.host, again.problem);
       const inj2 = inject(rule, a.headers, again.value, { ...facts, now: Date.now() });
       if (!inj2.ok || inj2.body.kind !== 'as-is') return credentialFailure(res, req, flow, rule, target.host, inj2.ok ? 'the request could not be sent again' : inj2.reason);
       // The replayed body is a buffer: undici sends its length.
-      dispatch(req, res, a, [host, ...inj2.upstream.filter(([k]) => k !== 'content-length')], inj2.path, replay!.body(), credentials.valuesFor(rule), filterFor, undefined);
+      const headers: [string, string][] = [host, ...inj2.upstream.filter(([k]) => k !== 'content-length')];
+      // The new token joins what is scrubbed from the answer and the stored copies.
+      const injected2 = credentials.valuesFor(rule);
+      const echo2 = echoOf(injected2);
+      if (flow.bodies) flow.bodies.echo = echo2;
+      const filterFor2 = responseFilterFor(echo2, rules && ref.current.dlp.responses ? rules : null, flow);
+      dispatch(req, res, a, headers, inj2.path, replay ? replay.body() : null, injected2, filterFor2, watchToken(creds, again.value.minted, () => false));
     };
+    const retry = watchToken(creds, minted, () => !replay || replay.complete(), () => {
+      const next = creds.resolve();
+      const go = guardedAsync(resend, req, res, flow, rule);
+      if (next instanceof Promise) next.then(go, (err: Error) => go({ ok: false, problem: err.message }));
+      else go(next);
+    });
     dispatch(req, res, a, [host, ...upHeaders], inj.path, body, injected, filterFor, retry);
   }
 
@@ -743,6 +747,19 @@ function unscannableReason(c: BodyCoding): string | undefined {
   return undefined;
 }
 
+/**
+ * What becomes of a minted token by the answers it gets: a 401 throws it away (and, when
+ * `replayable()`, the request goes `again()`); any other answer confirms it works.
+ */
+function watchToken(creds: RuleCredentials, token: string | undefined, replayable: () => boolean, again: () => void = () => {}): RetryOn401 | undefined {
+  if (token === undefined) return undefined;
+  return {
+    accept: () => creds.invalidate(token) && replayable(),
+    again,
+    answered: () => creds.confirm(token),
+  };
+}
+
 /** Keeps the first `cap` bytes of a body as it streams, so a request can be sent again after a 401. */
 class Replay {
   #parts: Buffer[] = [];
@@ -766,9 +783,9 @@ class Replay {
     this.#ended = true;
   }
 
-  /** The whole body was sent and kept (or there was none). */
-  complete(hasBody: boolean): boolean {
-    return !hasBody || (this.#ended && !this.#over);
+  /** The whole body was sent and kept. */
+  complete(): boolean {
+    return this.#ended && !this.#over;
   }
 
   body(): Buffer | null {

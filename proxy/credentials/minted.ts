@@ -14,11 +14,16 @@ export interface Token {
   readonly expiresAt: number;
   /** Minted because the upstream refused the previous token (401). */
   readonly forced: boolean;
+  /** An upstream accepted it at least once. */
+  proven: boolean;
 }
 
 /** A failed fetch is not repeated for every request in this window. */
 const FAILURE_HOLD_MS = 1000;
-/** A token minted after a 401 is not thrown away for another 401 within this window (no refresh storm). */
+/**
+ * A token minted after a 401 that no upstream has accepted yet is not thrown away for another 401
+ * within this window: an API that refuses every token costs one refresh, not one per request.
+ */
 const FORCED_MIN_MS = 30_000;
 /** Tokens kept for scrubbing after they were replaced (until they expire). */
 const HISTORY = 4;
@@ -50,17 +55,23 @@ export class MintedToken {
   }
 
   /**
-   * The upstream refused `value` (401): the next request gets a new token. False when the token is
-   * one minted after a 401 less than 30 s ago (it is kept: the refusal is not about its age).
+   * The upstream refused `value` (401): the next request gets a new token. False when the token
+   * was minted after a 401 less than 30 s ago and never accepted (the refusal is not about its age).
    */
   invalidate(value: string): boolean {
     const t = this.#got?.value;
     if (!t || t.value !== value) return true; // already replaced
-    if (t.forced && this.now() - t.mintedAt < FORCED_MIN_MS) return false;
+    if (t.forced && !t.proven && this.now() - t.mintedAt < FORCED_MIN_MS) return false;
     this.#got = undefined;
     this.#forceNext = true;
     this.#failure = undefined;
     return true;
+  }
+
+  /** An upstream accepted `value`. */
+  confirm(value: string): void {
+    const t = this.#got?.value;
+    if (t && t.value === value) t.proven = true;
   }
 
   /** Every token that may still be valid: the current one and those it replaced. */
@@ -89,7 +100,7 @@ export class MintedToken {
       this.#failure = { got: m, at: now };
       return m;
     }
-    const token: Token = { value: m.value.value, mintedAt: now, expiresAt: now + m.value.lifetimeMs, forced: this.#forceNext };
+    const token: Token = { value: m.value.value, mintedAt: now, expiresAt: now + m.value.lifetimeMs, forced: this.#forceNext, proven: false };
     this.#forceNext = false;
     this.#failure = undefined;
     this.#got = { ok: true, value: token };

@@ -92,6 +92,11 @@ export class RuleCredentials {
     return this.#minted?.invalidate(token) ?? false;
   }
 
+  /** The upstream accepted `token` (an answer other than 401). */
+  confirm(token: string): void {
+    this.#minted?.confirm(token);
+  }
+
   /** Every value this rule's requests carried (or its token requests sent). */
   values(): InjectedValues {
     const v = this.#values;

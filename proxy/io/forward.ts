@@ -49,6 +49,8 @@ export function forwardRequest(
 export interface RetryOn401 {
   accept(): boolean;
   again(): void;
+  /** Any other answer (not a 401): the token works. */
+  answered(): void;
 }
 
 /**
@@ -87,10 +89,12 @@ export function relayResponse(
     },
     onResponseStart(controller, statusCode, headers) {
       if (statusCode < 200) return; // 1xx informational: Node answers 100-continue itself
-      if (statusCode === 401 && retry?.accept()) {
-        dropped = true;
-        return;
-      }
+      if (statusCode === 401) {
+        if (retry?.accept()) {
+          dropped = true;
+          return;
+        }
+      } else retry?.answered();
       if (statusCode === 206 && !windowsAllowed(rule)) {
         // Range was stripped; a window anyway (another way to ask for one) is refused, not relayed.
         const why = 'the upstream answered 206 Partial Content on a rule that injects a credential (set allow_range: true on the rule to relay partial responses)';

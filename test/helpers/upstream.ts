@@ -144,7 +144,7 @@ function streamBytes(res: http.ServerResponse, n: number, random = false): void 
 }
 
 /** git's smart HTTP protocol through the real git-http-backend CGI program. */
-function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, root: string, url: URL, entry: Seen): void {
+export function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, root: string, url: URL, entry: Seen): void {
   const cgi = spawn('git', ['http-backend'], {
     env: {
       ...process.env,
