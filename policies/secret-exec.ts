@@ -18,6 +18,8 @@ export interface ExecOptions {
   cwd: string;
   timeoutMs: number;
   cacheMs: number;
+  /** The clock (tests). */
+  now?: () => number;
 }
 
 export class ExecSource extends SecretSource {
@@ -33,7 +35,7 @@ export class ExecSource extends SecretSource {
   }
 
   current(): Live<Secret> {
-    const now = Date.now();
+    const now = (this.options.now ?? Date.now)();
     const v = this.#value;
     const failed = this.#failure !== undefined && now - this.#failure.at < FAILURE_HOLD_MS;
     if (v && now - v.at < this.options.cacheMs) {
@@ -48,10 +50,11 @@ export class ExecSource extends SecretSource {
   #run(): Promise<Got<Secret>> {
     this.#running ??= runCommand(this.name, this.options).then((got) => {
       this.#running = undefined;
+      const at = (this.options.now ?? Date.now)();
       if (got.ok) {
-        this.#value = { got, at: Date.now() };
+        this.#value = { got, at };
         this.#failure = undefined;
-      } else this.#failure = { got, at: Date.now() };
+      } else this.#failure = { got, at };
       return got;
     });
     return this.#running;

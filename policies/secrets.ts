@@ -2,8 +2,8 @@
 // load and again whenever the file changes: a Kubernetes secret mount rotates under a running
 // airlock), exec:COMMAND (its output, cached for a while; policies/secret-exec.ts). A value sits
 // in a #private field, so JSON.stringify, console.log and string templates only show the name.
-import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { type FSWatcher, readFileSync, statSync, watch } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { inspect } from 'node:util';
 
 export class Secret {
@@ -73,29 +73,72 @@ export class FixedSource extends SecretSource {
 }
 
 /**
- * A file read again when it changes: one stat per use compares device, inode, size and times
- * (an editor's rename, a Kubernetes `..data` symlink swap and an in-place write all show), so a
- * new value applies from the next request on. A file that disappears fails closed.
+ * Changes in a directory, counted: one inotify watch per directory holding a file: secret (shared,
+ * kept for the life of the process), so a request does not pay a stat to learn nothing changed.
+ */
+interface DirWatch {
+  changes: number;
+  /** false when the directory cannot be watched: every use stats the file. */
+  live: boolean;
+}
+
+const dirWatches = new Map<string, DirWatch>();
+
+function watchDir(dir: string): DirWatch {
+  let w = dirWatches.get(dir);
+  if (!w) {
+    const state: DirWatch = { changes: 0, live: true };
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(dir, { persistent: false }, () => state.changes++);
+      watcher.on('error', () => (state.live = false));
+    } catch {
+      state.live = false;
+    }
+    dirWatches.set(dir, (w = state));
+  }
+  return w;
+}
+
+/** Without a change event, a file is still looked at this often (a missed event costs at most this). */
+const RECHECK_MS = 1000;
+
+/**
+ * A file read again when it changes: an edit, an editor's rename, a Kubernetes `..data` symlink
+ * swap or a removal shows as an event on its directory, and the next use compares device, inode,
+ * size and times (and re-reads on a difference), so a new value applies from the next request.
+ * A file that disappears fails closed.
  */
 export class FileSource extends SecretSource {
   #stamp = '';
   #got: Got<Secret> = { ok: false, problem: 'not read yet' };
+  readonly #dir: DirWatch;
+  #seen = -1;
+  #checkedAt = 0;
 
   constructor(
     name: string,
     readonly path: string,
   ) {
     super(name);
+    this.#dir = watchDir(dirname(path));
   }
 
   current(): Got<Secret> {
+    const now = Date.now();
+    if (this.#dir.live && this.#seen === this.#dir.changes && now - this.#checkedAt < RECHECK_MS) return this.#got;
+    this.#seen = this.#dir.changes;
+    this.#checkedAt = now;
     let stamp: string;
     try {
       const st = statSync(this.path, { throwIfNoEntry: false });
-      if (!st) return { ok: false, problem: this.#stamp === '' ? `cannot read ${this.path} (ENOENT)` : `${this.path} (${this.name}) no longer exists` };
+      if (!st) {
+        if (this.#stamp !== '') this.#stamp = 'gone'; // read before: it was removed
+        return (this.#got = { ok: false, problem: this.#stamp === '' ? `cannot read ${this.path} (ENOENT)` : `${this.path} (${this.name}) no longer exists` });
+      }
       stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     } catch (err) {
-      return { ok: false, problem: `cannot read ${this.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+      return (this.#got = { ok: false, problem: `cannot read ${this.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
     }
     if (stamp !== this.#stamp) {
       this.#got = this.#read();
