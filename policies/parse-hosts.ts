@@ -28,7 +28,7 @@ export function parseHosts(value: unknown, ctx: HostsContext): DraftRule[] {
   }
   const rules: DraftRule[] = [];
   const ids = (ctx.ids ??= new Map<string, string>());
-  const placeholders = new Map<string, string>();
+  const placeholders = new Map<string, Owner>();
   value.forEach((item, index) => {
     const path = `hosts[${index}]`;
     const fields = mapping(item, path, ctx.p);
@@ -45,7 +45,7 @@ function parseRule(
   path: string,
   ctx: HostsContext,
   ids: Map<string, string>,
-  placeholderOwners: Map<string, string>,
+  placeholderOwners: Map<string, Owner>,
 ): DraftRule | undefined {
   const { p } = ctx;
   checkKeys(fields, HOST_KEYS, path, p);
@@ -173,7 +173,7 @@ function parsePlaceholders(
   path: string,
   p: Problems,
   inject: ParsedInject,
-  owners: Map<string, string>,
+  owners: Map<string, Owner>,
 ): Placeholder[] {
   if (!present(fields, 'placeholder')) return [];
   const basePath = join(path, 'placeholder');
@@ -188,10 +188,15 @@ function parsePlaceholders(
     if (value === undefined) continue;
     if (value.length < 8) p.add(itemPath, 'must be at least 8 characters');
     else if (!PLACEHOLDER_CHARS.test(value)) p.add(itemPath, 'must be printable ASCII without spaces');
-    else if (owners.has(value)) p.add(itemPath, `"${value}" is already used by ${owners.get(value)}`);
     else {
-      owners.set(value, itemPath);
-      values.push(value);
+      const owner = owners.get(value);
+      const credential = credentialKey(inject);
+      // The same credential on several rules (one AWS key for S3 and STS) may share its placeholder.
+      if (owner && (owner.credential === undefined || owner.credential !== credential)) p.add(itemPath, `"${value}" is already used by ${owner.path}`);
+      else {
+        if (!owner) owners.set(value, { path: itemPath, credential });
+        values.push(value);
+      }
     }
   }
   // With a scheme the placeholder is what the agent holds in the scheme's place (a bearer token, a
@@ -218,6 +223,31 @@ function parsePlaceholders(
     p.add(basePath, 'must not be the secret itself');
     return [];
   });
+}
+
+/** Who holds a placeholder: the rule's path, and which credential it stands for (schemes only). */
+interface Owner {
+  path: string;
+  credential: string | undefined;
+}
+
+/** A scheme's identity: its kind and what the agent's placeholder stands in for (not where it is used). */
+function credentialKey(inject: ParsedInject): string | undefined {
+  const c = inject.credential;
+  switch (c?.kind) {
+    case undefined:
+      return undefined;
+    case 'bearer':
+      return `bearer ${c.token.name}`;
+    case 'basic':
+      return `basic ${c.user} ${c.password.name}`;
+    case 'oauth2':
+      return `oauth2 ${c.tokenUrl.href} ${c.clientId} ${c.clientSecret.name}`;
+    case 'aws_sigv4':
+      return `aws ${c.accessKeyId.name} ${c.secretAccessKey.name} ${c.sessionToken?.name ?? ''}`;
+    case 'github_app':
+      return `github ${c.apiUrl.href} ${c.appId} ${c.installationId} ${c.privateKey.name}`;
+  }
 }
 
 /** The values of a scheme's static secrets that are at hand now (a placeholder must differ from them). */

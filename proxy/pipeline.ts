@@ -18,7 +18,7 @@ import { newFlowBodies } from './capture.ts';
 import { describeUpstreamError, isAgentFault } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
 import { closing } from './limits.ts';
-import { BodyRefused, changesLength, scanBody, scannable } from './dlp/body.ts';
+import { BodyRefused, changesLength, scanBody } from './dlp/body.ts';
 import { scanHead } from './dlp/head.ts';
 import { scanAgentMessages } from './dlp/websocket.ts';
 import { scrubUpstreamMessages } from './dlp/websocket-echo.ts';
@@ -46,8 +46,8 @@ import { sealFlowText, sealRefusedHead, sealText } from './stages/seal.ts';
 import { Frames, rechunk, unchunk } from './credentials/aws-chunked.ts';
 import { Credentials, type InjectedValues, type Resolved, type RuleCredentials } from './credentials/runtime.ts';
 import { sha256Hex } from './credentials/sigv4.ts';
-import type { TokenFetch } from './credentials/token-fetch.ts';
-import { fetchBuffered } from './io/fetch-buffered.ts';
+import { createTokenFetch } from './token-requests.ts';
+import { type BodyCoding, bodyCoding, readUpTo, Replay, unscannableReason } from './stages/request-body.ts';
 import type { Got } from '../policies/secrets.ts';
 import { requestTarget, type RequestTarget } from './stages/target.ts';
 
@@ -92,8 +92,7 @@ interface Admitted {
 
 /** Bytes of a request body kept so the request can be sent again after a 401 (a minted token expired early). */
 const REPLAY_CAP = 64 * 1024;
-/** A token endpoint's answer is read whole up to this. */
-const TOKEN_RESPONSE_CAP = 64 * 1024;
+
 
 export function createPipeline({ config: ref, upstream, record, storeRefusal }: PipelineDeps): Pipeline {
   let active = 0;
@@ -111,47 +110,16 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     record(flow);
   }
 
-  const credentials = new Credentials(tokenFetch);
-
-  /**
-   * A request of airlock's own to a token endpoint: the policy must allow it (no agent identity:
-   * a rule scoped with `agents` does not), it goes through the upstream pools (address checks,
-   * TLS verification), and it is recorded as a flow with its secret headers masked and no bodies.
-   */
-  async function tokenFetch(r: Parameters<TokenFetch>[0]): ReturnType<TokenFetch> {
-    const scheme = r.url.protocol === 'http:' ? 'http' : 'https';
-    const port = r.url.port ? Number(r.url.port) : scheme === 'https' ? 443 : 80;
-    const host = r.url.hostname.replace(/^\[(.*)\]$/, '$1');
-    const flow = newFlow({ entry: 'airlock', listener: 'airlock', client: 'airlock', method: r.method, protocol: 'h1' });
-    Object.assign(flow, { scheme, host, port, path: r.url.pathname, query: r.url.search ? r.url.search.slice(1) : undefined, reason: `token request for ${r.purpose}` });
-    flow.requestHeaders = headersForRecord(r.headers.map(([k, v]) => [k, r.secretHeaders.includes(k) ? `[injected:${k}]` : v]));
-    flow.injected = r.secretHeaders.filter((k) => r.headers.some(([h]) => h === k));
-    const d = decideRequest(ref.current, { host, port, scheme, method: r.method, path: r.url.pathname, websocket: false });
-    if (!d.allow) {
-      Object.assign(flow, { decision: 'deny', code: d.code, reason: `token request for ${r.purpose}: ${d.reason}`, ruleId: d.ruleId });
-      finish(flow);
-      return { ok: false, problem: `the policy does not allow the token endpoint ${r.url.origin}${r.url.pathname} (${d.code}: ${d.reason})` };
-    }
-    flow.ruleId = d.rule.id;
-    r.onRule?.(d.rule);
-    const target = { scheme, host, port } as const;
-    const authority = authorityOf({ ...target, path: '' });
-    try {
-      const body = r.body;
-      const headers = [['host', authority], ...r.headers, ['content-length', String(body.length)]].flat();
-      flow.bytesUp = body.length;
-      const res = await fetchBuffered(upstream.pool(target, d.rule), { path: `${r.url.pathname}${r.url.search}`, method: r.method, headers, body }, TOKEN_RESPONSE_CAP);
-      Object.assign(flow, { status: res.status, bytesDown: res.body.length, ttfbMs: Date.now() - flow.startedAt });
-      flow.responseHeaders = relayHeaders(credentials.valuesFor(d.rule), res.headers);
-      finish(flow, echoOf(credentials.valuesFor(d.rule)));
-      return { ok: true, value: { ...res, rule: d.rule } };
-    } catch (err) {
-      const echo = echoOf(credentials.valuesFor(d.rule));
-      const e = markFailed(flow, err, echo);
-      finish(flow, echo);
-      return { ok: false, problem: e.message };
-    }
-  }
+  // Token endpoints are reached like any upstream (policy, address checks, TLS), and recorded.
+  const credentials: Credentials = new Credentials(
+    createTokenFetch({
+      config: ref,
+      upstream,
+      finish: (flow, rule) => finish(flow, rule ? echoOfRule(rule) : null),
+      valuesFor: (rule) => credentials.valuesFor(rule),
+      failed: (flow, err, rule) => markFailed(flow, err, echoOfRule(rule)).message,
+    }),
+  );
 
   /** An admitted request the store could not record: refused before anything is forwarded. */
   function unrecordable(flow: Flow): { reason: string; retryAfter: Record<string, string> } | null {
@@ -387,12 +355,14 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
           if (!whole) {
             const reason = `the request body is longer than ${plan.max} bytes, the most airlock reads to sign it (aws_sigv4.max_signed_body)`;
             Object.assign(flow, { decision: 'refuse', status: 413, code: 'body_too_large_to_sign', reason });
+            // What is left of the body is not read: this connection ends with the answer.
+            if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
             sendRefusal(res, 413, { error: 'body_too_large_to_sign', host: target.host, reason, rule: rule.id });
             req.resume();
             return done(flow, rule);
           }
           const signed = plan.sign(sha256Hex(whole)).filter(([k]) => k !== 'content-length');
-          dispatch(req, res, a, [host, ...signed], inj.path, whole.length || hasBody ? whole : null, injected, filterFor, undefined);
+          dispatch(req, res, a, [host, ...signed], inj.path, whole, injected, filterFor, undefined);
         }, req, res, flow, rule),
         (err: unknown) => forwardDone(req, res, flow, rule, target.host, err),
       );
@@ -722,31 +692,6 @@ function injectedNames(rule: HostRule): ReadonlySet<string> {
   return overwrittenNames(rule);
 }
 
-/** How a request body is encoded: the Content-Encoding DLP reads, and whether it is inside aws-chunked framing. */
-interface BodyCoding {
-  /** What DLP decodes (for aws-chunked: the coding inside the framing). */
-  scanned: string | undefined;
-  awsChunked: boolean;
-}
-
-/** On an aws_sigv4 rule, aws-chunked is S3's framing (read and re-framed by airlock), not a compression. */
-function bodyCoding(req: AnyRequest, rule: HostRule): BodyCoding {
-  const all = headerValue(req.headers['content-encoding']);
-  if (rule.credential?.kind !== 'aws_sigv4' || !all || all.split(',')[0].trim() !== 'aws-chunked') return { scanned: all, awsChunked: false };
-  const inner = all.split(',').slice(1).map((c) => c.trim()).filter(Boolean).join(', ');
-  return { scanned: inner || undefined, awsChunked: true };
-}
-
-/** Why DLP cannot read this body, or undefined. */
-function unscannableReason(c: BodyCoding): string | undefined {
-  if (!scannable(c.scanned)) return `the request body is sent with Content-Encoding: ${c.scanned}, which airlock cannot scan`;
-  // Scanning would re-encode it, and the chunk sizes airlock re-signs would no longer fit.
-  if (c.awsChunked && c.scanned !== undefined && c.scanned !== 'identity') {
-    return `the request body is sent with Content-Encoding: aws-chunked, ${c.scanned}; airlock scans aws-chunked bodies only without a compression inside`;
-  }
-  return undefined;
-}
-
 /**
  * What becomes of a minted token by the answers it gets: a 401 throws it away (and, when
  * `replayable()`, the request goes `again()`); any other answer confirms it works.
@@ -759,52 +704,3 @@ function watchToken(creds: RuleCredentials, token: string | undefined, replayabl
     answered: () => creds.confirm(token),
   };
 }
-
-/** Keeps the first `cap` bytes of a body as it streams, so a request can be sent again after a 401. */
-class Replay {
-  #parts: Buffer[] = [];
-  #size = 0;
-  #over = false;
-  #ended = false;
-
-  constructor(private readonly cap: number) {}
-
-  async *tee(body: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const c of body) {
-      if (!this.#over) {
-        this.#size += c.length;
-        if (this.#size > this.cap) {
-          this.#over = true;
-          this.#parts = [];
-        } else this.#parts.push(Buffer.from(c));
-      }
-      yield c;
-    }
-    this.#ended = true;
-  }
-
-  /** The whole body was sent and kept. */
-  complete(): boolean {
-    return this.#ended && !this.#over;
-  }
-
-  body(): Buffer | null {
-    return this.#ended ? Buffer.concat(this.#parts, this.#size) : null;
-  }
-}
-
-/** The whole body, or null when it is longer than `max` (what is left is not read). */
-async function readUpTo(body: AsyncIterable<Buffer> | null, max: number): Promise<Buffer | null> {
-  if (!body) return Buffer.alloc(0);
-  const it = body[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const step = await it.next();
-    if (step.done) return Buffer.concat(parts, size);
-    size += step.value.length;
-    if (size > max) return null;
-    parts.push(step.value);
-  }
-}
-

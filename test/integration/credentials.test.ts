@@ -70,6 +70,7 @@ upstream:
   resolve:
     s3.test: ${ips.s3}
     s3-wrong.test: ${ips.s3}
+    sts.test: ${ips.s3}
     auth.test: ${ips.oauth}
     api.test: ${ips.oauth}
     api.badclient.test: ${ips.oauth}
@@ -86,6 +87,11 @@ hosts:
     inject:
       aws_sigv4: { access_key_id: env:AWS_ID, secret_access_key: env:AWS_SECRET, session_token: file:aws-session, region: us-east-1, service: s3 }
     placeholder: ${AWS_PLACEHOLDER_ID}
+  - name: sts
+    match: sts.test
+    inject:
+      aws_sigv4: { access_key_id: env:AWS_ID, secret_access_key: env:AWS_SECRET, session_token: file:aws-session, region: us-east-1, service: sts, max_signed_body: 4KiB }
+    placeholder: ${AWS_PLACEHOLDER_ID} # the same key as for S3, so the agent's SDK needs one set
   - name: s3-wrong
     match: s3-wrong.test
     inject:
@@ -144,7 +150,7 @@ hosts:
 
 beforeAll(async () => {
   dir = tempDir('airlock-credentials-');
-  pki = makeUpstreamPki(path.join(dir, 'pki'), ['s3.test', 's3-wrong.test', 'auth.test', 'api.test', 'api.badclient.test', 'api.nopolicy.test', 'api.github.test', 'github.test', 'registry.test', 'files.test', 'exec.test']);
+  pki = makeUpstreamPki(path.join(dir, 'pki'), ['s3.test', 's3-wrong.test', 'sts.test', 'auth.test', 'api.test', 'api.badclient.test', 'api.nopolicy.test', 'api.github.test', 'github.test', 'registry.test', 'files.test', 'exec.test']);
   const gitRoot = path.join(dir, 'git');
   fs.mkdirSync(path.join(gitRoot, 'acme'), { recursive: true });
   execFileSync('git', ['init', '-q', '--bare', path.join(gitRoot, 'acme', 'demo.git')]);
@@ -346,6 +352,15 @@ describe('AWS SigV4: the agent signs with placeholders, airlock signs again with
     const r = await curl([`https://s3.test/agent-bucket/notes/one.txt?${q}`]);
     expect(r.stdout).toBe('first object, uploaded in one piece');
     expect(s3.seen.at(-1)!.url).toBe('/agent-bucket/notes/one.txt');
+  });
+
+  it('a service without a payload hash header (STS, sharing the S3 key and its placeholder): airlock hashes the body to sign it, up to max_signed_body', async () => {
+    const r = await curl(['-d', 'Action=GetCallerIdentity&Version=2011-06-15', '-H', `Authorization: AWS4-HMAC-SHA256 Credential=${AWS_PLACEHOLDER_ID}/20250101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`, 'https://sts.test/']);
+    expect(s3.seen.at(-1)!.refused).toBeNull();
+    expect(r.stdout).toContain('<Account>123456789012</Account>');
+    const big = await curl(['-d', `Action=GetCallerIdentity&Pad=${'p'.repeat(5000)}`, 'https://sts.test/']);
+    expect(JSON.parse(big.stdout)).toMatchObject({ error: 'body_too_large_to_sign', rule: 'sts' });
+    expect(JSON.parse(big.stdout).reason).toContain('longer than 4096 bytes');
   });
 
   it("an S3 error that echoes the key id, the session token and the canonical request reaches the agent scrubbed", async () => {

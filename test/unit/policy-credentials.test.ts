@@ -66,6 +66,21 @@ describe('credential schemes that load', () => {
   });
 });
 
+describe('placeholders of one credential on several rules', () => {
+  it('one AWS key for S3 and STS shares its placeholder; a static header secret does not', () => {
+    const aws = '{ access_key_id: env:ID, secret_access_key: env:SECRET, region: us-east-1 }';
+    const r = load(`
+  - { match: s3.example, inject: { aws_sigv4: ${aws.replace('}', ', service: s3 }')} }, placeholder: AKIAPLACEHOLDER }
+  - { match: sts.example, inject: { aws_sigv4: ${aws.replace('}', ', service: sts }')} }, placeholder: AKIAPLACEHOLDER }
+`);
+    expect(r.ok).toBe(true);
+    expect(load('  - { match: a.example, inject: { headers: { x-k: env:TOKEN } }, placeholder: header-placeholder }\n  - { match: b.example, inject: { headers: { x-k: env:TOKEN } }, placeholder: header-placeholder }')).toEqual({
+      ok: false,
+      errors: ['hosts[1].placeholder: "header-placeholder" is already used by hosts[0].placeholder'],
+    });
+  });
+});
+
 describe('credential problems, each with its path', () => {
   it.each([
     ['two schemes', '  - { match: a.example, inject: { bearer: env:TOKEN, basic: { user: u, password: env:PW } } }', ['hosts[0].inject.basic: a rule has at most one credential scheme (it already has bearer)']],
@@ -99,6 +114,11 @@ describe('credential problems, each with its path', () => {
       'hosts[0].inject.headers.x-k.timeout: expected a duration like "90m", "12h", "30d" (units s, m, h, d, w)',
       'hosts[0].inject.headers.x-k.cache: must be longer than 0s',
     ]],
+    [
+      'a placeholder shared by different credentials',
+      '  - { match: a.example, inject: { bearer: env:TOKEN }, placeholder: shared-placeholder }\n  - { match: b.example, inject: { bearer: env:PW }, placeholder: shared-placeholder }',
+      ['hosts[1].placeholder: "shared-placeholder" is already used by hosts[0].placeholder'],
+    ],
     ['a placeholder that is the secret', '  - { match: a.example, inject: { bearer: env:TOKEN }, placeholder: tok-real-value-1a2b }', ['hosts[0].placeholder: must not be the secret itself']],
   ])('%s', (_name, hosts, errors) => {
     expect(load(hosts)).toEqual({ ok: false, errors });

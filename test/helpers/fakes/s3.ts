@@ -1,4 +1,4 @@
-// A small S3-compatible server that checks every request's SigV4 signature with the real secret
+// A small S3-compatible server (and STS GetCallerIdentity, a service without x-amz-content-sha256) that checks every request's SigV4 signature with the real secret
 // (test/helpers/fakes/sigv4-verify.ts), the payload against x-amz-content-sha256, every aws-chunked
 // chunk and trailer signature, and CRC32 trailers. Objects live in memory. Refusals look like S3's,
 // including the access key id, the string to sign and the canonical request S3 echoes back.
@@ -91,7 +91,7 @@ function verify(req: IncomingMessage, body: Buffer, o: FakeS3Options): Buffer {
   if (id !== o.accessKeyId) throw new Refused(403, 'InvalidAccessKeyId', `<AWSAccessKeyId>${xml(id)}</AWSAccessKeyId>`);
   const amzDate = String(req.headers['x-amz-date'] ?? '');
   const when = Date.parse(amzDate.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
-  if (region !== o.region || service !== 's3' || amzDate.slice(0, 8) !== day || !(Math.abs(Date.now() - when) < 15 * 60_000)) {
+  if (region !== o.region || !['s3', 'sts'].includes(service) || amzDate.slice(0, 8) !== day || !(Math.abs(Date.now() - when) < 15 * 60_000)) {
     throw new Refused(403, 'RequestTimeTooSkewedOrWrongScope');
   }
   const signed = signedList.split(';');
@@ -100,7 +100,8 @@ function verify(req: IncomingMessage, body: Buffer, o: FakeS3Options): Buffer {
   if (o.sessionToken !== undefined ? req.headers['x-amz-security-token'] !== o.sessionToken : req.headers['x-amz-security-token'] !== undefined) {
     throw new Refused(403, 'InvalidToken');
   }
-  const payloadHash = String(req.headers['x-amz-content-sha256'] ?? '');
+  // S3 names the payload's hash in a header; other services (STS here) sign the body's hash as such.
+  const payloadHash = service === 's3' ? String(req.headers['x-amz-content-sha256'] ?? '') : sha256(body);
   if (!payloadHash) throw new Refused(400, 'MissingSecurityHeader');
   const r = { method: req.method!, target: req.url!, headers: pairs(req), signedHeaders: signed, payloadHash, amzDate, region, service };
   if (signatureOf(o.secret, r) !== signature) {
@@ -178,6 +179,11 @@ function decodeChunked(body: Buffer, mode: { signed: boolean; trailer: boolean }
 }
 
 function serve(req: IncomingMessage, res: ServerResponse, body: Buffer, objects: Map<string, Buffer>): void {
+  if (/^sts\./.test(req.headers.host ?? '')) {
+    const action = new URLSearchParams(body.toString()).get('Action');
+    res.writeHead(action === 'GetCallerIdentity' ? 200 : 400, { 'content-type': 'text/xml' });
+    return void res.end(`<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/agent</Arn><Account>123456789012</Account></GetCallerIdentityResult><Action>${xml(String(action))}</Action></GetCallerIdentityResponse>`);
+  }
   const url = new URL(req.url!, 'https://s3.invalid');
   const [, bucket, ...rest] = url.pathname.split('/');
   const key = decodeURIComponent(rest.join('/'));
