@@ -424,6 +424,14 @@ describe('OAuth2 client credentials: a token from the token endpoint, fetched on
     oauth.refuseAll = false;
   });
 
+  it("a token host that shows the agent the client credentials airlock sent it: scrubbed (they are airlock's, like the token)", async () => {
+    const r = await agentFetch('https://auth.test/oauth/debug', { method: 'POST' });
+    expect(r.status).toBe(200);
+    const body = JSON.parse(r.text);
+    expect(body.authorization).toMatch(/^Basic \[redacted:injected\]\**$/);
+    expect(body.decoded).toMatch(/^airlock-client:\[redacted:injected\]\**$/);
+  });
+
   it('a token endpoint that refuses the client: 502 JSON naming the reason, without the secret it quoted', async () => {
     const r = await agentFetch('https://api.badclient.test/v1/whoami');
     expect(r.status).toBe(502);

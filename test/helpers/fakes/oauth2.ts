@@ -48,7 +48,9 @@ export async function startFakeOAuth2(o: FakeOAuth2Options): Promise<FakeOAuth2>
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
   };
+  let lastClient = '';
   const token = (req: IncomingMessage, body: string, res: ServerResponse) => {
+    lastClient = req.headers.authorization ?? '';
     const form = Object.fromEntries(new URLSearchParams(body));
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const [id, secret] = basic ? Buffer.from(basic, 'base64').toString().split(':').map((s) => decodeURIComponent(s.replace(/\+/g, ' '))) : [];
@@ -86,6 +88,11 @@ export async function startFakeOAuth2(o: FakeOAuth2Options): Promise<FakeOAuth2>
     req.on('end', () => {
       const host = (req.headers.host ?? '').split(':')[0];
       if (host.startsWith('auth.') && req.url === '/oauth/token') return token(req, body, res);
+      // A leaky page on the token host: it shows whoever asks the last client credentials it saw.
+      if (host.startsWith('auth.') && req.url === '/oauth/debug') {
+        const decoded = Buffer.from(lastClient.replace(/^Basic /, ''), 'base64').toString();
+        return json(res, 200, { authorization: lastClient, decoded });
+      }
       if (host.startsWith('api.')) return api(req, body, res);
       json(res, 404, { error: 'not_found' });
     });
