@@ -13,7 +13,7 @@ import { type Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { ListObjectsV2Command, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ProxyAgent, fetch } from 'undici';
+import { ProxyAgent, WebSocket, fetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/airlock.ts';
 import { makeUpstreamPki, type UpstreamPki } from '../helpers/certs.ts';
@@ -81,6 +81,7 @@ upstream:
     registry.test: ${ips.npm}
     files.test: ${ips.files}
     exec.test: ${ips.files}
+    ws.test: ${ips.files}
 hosts:
   - name: s3
     match: s3.test
@@ -141,6 +142,11 @@ hosts:
     match: files.test
     inject:
       bearer: file:rotating-token
+  - name: ws-exec
+    match: ws.test
+    inject:
+      headers:
+        x-api-key: { exec: [./print-token.sh], cache: 1h }
   - name: exec
     match: exec.test
     inject:
@@ -150,7 +156,7 @@ hosts:
 
 beforeAll(async () => {
   dir = tempDir('airlock-credentials-');
-  pki = makeUpstreamPki(path.join(dir, 'pki'), ['s3.test', 's3-wrong.test', 'sts.test', 'auth.test', 'api.test', 'api.badclient.test', 'api.nopolicy.test', 'api.github.test', 'github.test', 'registry.test', 'files.test', 'exec.test']);
+  pki = makeUpstreamPki(path.join(dir, 'pki'), ['s3.test', 's3-wrong.test', 'sts.test', 'auth.test', 'api.test', 'api.badclient.test', 'api.nopolicy.test', 'api.github.test', 'github.test', 'registry.test', 'files.test', 'exec.test', 'ws.test']);
   const gitRoot = path.join(dir, 'git');
   fs.mkdirSync(path.join(gitRoot, 'acme'), { recursive: true });
   execFileSync('git', ['init', '-q', '--bare', path.join(gitRoot, 'acme', 'demo.git')]);
@@ -523,9 +529,24 @@ describe('secret sources', () => {
     expect(seenBearer()).toBe(`Bearer ${FILE_TOKENS[0]}`);
   });
 
+  it('a WebSocket upgrade waits for a credential that is not at hand yet (an exec: secret on its first use)', async () => {
+    const dispatcher = new ProxyAgent({ uri: proxyUrl, requestTls: { ca: fs.readFileSync(caPath) } });
+    const ws = new WebSocket('wss://ws.test/socket', { dispatcher });
+    const reply = await new Promise<string>((resolve, reject) => {
+      ws.onopen = () => ws.send('ping');
+      ws.onmessage = (e) => resolve(String(e.data));
+      ws.onerror = () => reject(new Error('WebSocket error'));
+    });
+    ws.close();
+    await dispatcher.close();
+    expect(reply).toBe('echo: ping');
+    expect(files.seen.filter((s) => s.method === 'WS').at(-1)!.headers['x-api-key']).toBe(EXEC_TOKEN);
+  });
+
   it('an exec: secret runs once and is reused for its cache lifetime', async () => {
     for (let i = 0; i < 3; i++) await curl(['https://exec.test/echo']);
     expect(files.seen.at(-1)!.headers['x-api-key']).toBe(EXEC_TOKEN);
+    // One run in all: the WebSocket's rule names the same source, which both rules share.
     expect(fs.readFileSync(path.join(dir, 'exec-runs'), 'utf8')).toBe('run\n');
   });
 });
