@@ -209,6 +209,7 @@ function parsePlaceholders(
       return [];
     });
   }
+  if (inject.schemeNamed) return []; // the scheme has problems of its own, already reported
   // Otherwise it is swapped for "the" secret of its rule, so that secret must be unambiguous.
   if (inject.headerSources.size !== 1) {
     const named = inject.headerSources.size === 0 ? '0' : `${inject.headerSources.size}: ${[...inject.headerSources].join(', ')}`;

@@ -21,17 +21,20 @@ export interface ParsedInject {
   credential?: CredentialScheme;
   /** Sources named by `headers` (resolvable or not): decides what a placeholder stands for. */
   headerSources: Set<string>;
+  /** A scheme is written (even one with problems): placeholders are the scheme's. */
+  schemeNamed: boolean;
 }
 
 export function parseInject(fields: Fields, path: string, ctx: SourceContext): ParsedInject {
   const { p } = ctx;
-  const out: ParsedInject = { headers: [], headerSources: new Set() };
+  const out: ParsedInject = { headers: [], headerSources: new Set(), schemeNamed: false };
   if (!present(fields, 'inject')) return out;
   const injectPath = join(path, 'inject');
   const inject = mapping(fields.get('inject'), injectPath, p);
   if (!inject) return out;
   checkKeys(inject, ['headers', ...SCHEMES], injectPath, p);
   const schemes = SCHEMES.filter((s) => present(inject, s));
+  out.schemeNamed = schemes.length > 0;
   for (const extra of schemes.slice(1)) p.add(join(injectPath, extra), `a rule has at most one credential scheme (it already has ${schemes[0]})`);
   if (schemes[0]) out.credential = parseScheme(schemes[0], inject.get(schemes[0]), join(injectPath, schemes[0]), ctx);
   if (present(inject, 'headers')) parseHeaders(inject.get('headers'), join(injectPath, 'headers'), ctx, out, schemes[0]);
