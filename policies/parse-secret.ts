@@ -54,11 +54,21 @@ function once(ctx: SourceContext, key: string, open: () => Got<SecretSource>): G
   return got;
 }
 
+/**
+ * One source per command for the life of the process: a policy reload (or check-config) that
+ * names the same command with the same settings keeps its cached value instead of running it again.
+ */
+const execSources = new Map<string, ExecSource>();
+
 function openExec(name: string, argv: string[], timeoutMs: number, cacheMs: number, ctx: SourceContext): Got<SecretSource> {
   if (argv.length === 0) return { ok: false, problem: SOURCE_FORMS };
   const exe = findExecutable(argv[0], ctx.baseDir, ctx.env);
   if (!exe.ok) return exe;
-  return { ok: true, value: new ExecSource(name, { argv: [exe.value, ...argv.slice(1)], cwd: ctx.baseDir, timeoutMs, cacheMs }) };
+  const options = { argv: [exe.value, ...argv.slice(1)], cwd: ctx.baseDir, timeoutMs, cacheMs };
+  const key = JSON.stringify([name, options]);
+  let source = execSources.get(key);
+  if (!source) execSources.set(key, (source = new ExecSource(name, options)));
+  return { ok: true, value: source };
 }
 
 function duration(value: unknown, path: string, fallback: number, p: Problems): number {

@@ -6,7 +6,7 @@ import { type Got, headerSafe, type Live, type Secret, type SecretSource } from 
 import type { CredentialScheme, HostRule } from '../../policies/types.ts';
 import type { AwsKeys } from './aws.ts';
 import { gitHubAppMinter } from './github-app.ts';
-import { MintedToken, type Token } from './minted.ts';
+import { type Minted, MintedToken, type Token } from './minted.ts';
 import { oauth2Minter } from './oauth2.ts';
 import type { TokenFetch } from './token-fetch.ts';
 
@@ -43,36 +43,72 @@ function safe(secret: Secret): Got<Secret> {
   return got;
 }
 
+/**
+ * A minted token and what was sent to get it (client secret, JWT), shared by every rule with the
+ * same credential (github.com and api.github.com with one App) and kept across policy reloads:
+ * a reload neither mints again nor forgets a token that may still be echoed.
+ */
+export class Mint {
+  readonly token: MintedToken;
+  #sent: string[] = [];
+  #sentVersion = 0;
+  #values?: { minted: number; sent: number; out: InjectedValues };
+
+  constructor(make: (onSecret: (values: string[]) => void) => () => Promise<Got<Minted>>) {
+    this.token = new MintedToken(make((values) => this.#sentThere(values)));
+  }
+
+  /** Values sent to the token endpoint: kept (the latest few) to be scrubbed. */
+  #sentThere(values: string[]): void {
+    const next = [...new Set([...values, ...this.#sent])].slice(0, 8);
+    if (next.join('\0') !== this.#sent.join('\0')) {
+      this.#sent = next;
+      this.#sentVersion++;
+    }
+  }
+
+  /** The tokens that may still be valid, and what was sent for them. */
+  values(): InjectedValues {
+    const tokens = this.token.values(); // prunes expired tokens (and bumps the version)
+    const v = this.#values;
+    if (v && v.minted === this.token.version && v.sent === this.#sentVersion) return v.out;
+    const out = valuesFrom([...this.#sent, ...tokens]);
+    this.#values = { minted: this.token.version, sent: this.#sentVersion, out };
+    return out;
+  }
+}
+
+/** Longest first: a whole header value is replaced before a token inside it. */
+function valuesFrom(list: Iterable<string>): InjectedValues {
+  const values = [...new Set(list)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+  return values.length ? { values, buffers: values.map((s) => Buffer.from(s)) } : NO_VALUES;
+}
+
+/** What makes two minted credentials the same one: where and as whom the token is fetched. */
+function mintKey(c: CredentialScheme | undefined): string | undefined {
+  if (c?.kind === 'oauth2') return JSON.stringify(['oauth2', c.tokenUrl.href, c.clientId, c.clientSecret.name, c.scopes, c.audience ?? null, c.clientAuth]);
+  if (c?.kind === 'github_app') return JSON.stringify(['github_app', c.apiUrl.href, c.appId, c.installationId, c.privateKey.name, c.permissions ?? null, c.repositories ?? null]);
+  return undefined;
+}
+
 export class RuleCredentials {
   /** A minted token: after a 401 the request may be sent once more with a new one. */
   readonly retryable: boolean;
   readonly #rule: HostRule;
   readonly #readers: Reader[] = [];
+  readonly #mint?: Mint;
   readonly #minted?: MintedToken;
-  /** Values sent to a token endpoint (client secret, JWT): scrubbed like injected ones. */
-  #sent: string[] = [];
-  #sentVersion = 0;
   #last?: { items: unknown[]; resolved: Resolved };
   /** The values before the last change (a rotated file's old key may still be echoed). */
   #previous?: Resolved;
-  #values?: { resolved: Resolved | undefined; minted: number; sent: number; out: InjectedValues };
+  #values?: { resolved: Resolved | undefined; mint: InjectedValues | undefined; out: InjectedValues };
 
-  constructor(rule: HostRule, fetch: TokenFetch, link: (endpoint: HostRule, c: RuleCredentials) => void) {
+  constructor(rule: HostRule, mint: Mint | undefined) {
     this.#rule = rule;
-    const c = rule.credential;
-    const purpose = `${rule.id} (${c?.kind})`;
-    const onSecret = (values: string[]) => {
-      const next = [...new Set([...values, ...this.#sent])].slice(0, 8);
-      if (next.join('\0') !== this.#sent.join('\0')) {
-        this.#sent = next;
-        this.#sentVersion++;
-      }
-    };
-    const viaPolicy: TokenFetch = (r) => fetch({ ...r, onRule: (endpoint) => link(endpoint, this) });
-    if (c?.kind === 'oauth2') this.#minted = new MintedToken(oauth2Minter(c, viaPolicy, purpose, onSecret));
-    if (c?.kind === 'github_app') this.#minted = new MintedToken(gitHubAppMinter(c, viaPolicy, purpose, onSecret));
+    this.#mint = mint;
+    this.#minted = mint?.token;
     this.retryable = this.#minted !== undefined;
-    for (const s of [...rule.injectHeaders.map((h) => h.secret), ...schemeSources(c)]) this.#reader(s);
+    for (const s of [...rule.injectHeaders.map((h) => h.secret), ...schemeSources(rule.credential)]) this.#reader(s);
     if (this.#minted) this.#readers.push(this.#minted);
   }
 
@@ -101,14 +137,12 @@ export class RuleCredentials {
   values(): InjectedValues {
     const v = this.#values;
     const resolved = this.#last?.resolved;
-    const minted = this.#minted?.version ?? 0;
-    if (v && v.resolved === resolved && v.minted === minted && v.sent === this.#sentVersion) return v.out;
-    const list = new Set<string>(this.#sent);
-    for (const r of [resolved, this.#previous]) if (r) for (const s of valuesOf(r)) list.add(s);
-    for (const t of this.#minted?.values() ?? []) list.add(t);
-    const values = [...list].filter((s) => s.length > 0);
-    const out = values.length ? { values, buffers: values.map((s) => Buffer.from(s)) } : NO_VALUES;
-    this.#values = { resolved, minted: this.#minted?.version ?? 0, sent: this.#sentVersion, out };
+    const mint = this.#mint?.values();
+    if (v && v.resolved === resolved && v.mint === mint) return v.out;
+    const list: string[] = [...(mint?.values ?? [])];
+    for (const r of [resolved, this.#previous]) if (r) list.push(...valuesOf(r));
+    const out = valuesFrom(list);
+    this.#values = { resolved, mint, out };
     return out;
   }
 
@@ -200,8 +234,10 @@ function valuesOf(r: Resolved): string[] {
 /** The runtime side of every rule's credentials, for one policy and the ones reloaded after it. */
 export class Credentials {
   readonly #rules = new WeakMap<HostRule, RuleCredentials | null>();
-  /** A token endpoint's rule -> the credentials whose secrets were sent to it. */
-  readonly #linked = new WeakMap<HostRule, Set<RuleCredentials>>();
+  /** Minted credentials by what they are (mintKey): shared by rules, kept across reloads. */
+  readonly #mints = new Map<string, Mint>();
+  /** A token endpoint's rule (by id and match, so a reload keeps it) -> the mints that sent secrets to it. */
+  readonly #linked = new Map<string, Set<Mint>>();
   readonly #merged = new WeakMap<HostRule, { parts: InjectedValues[]; out: InjectedValues }>();
 
   constructor(private readonly fetch: TokenFetch) {}
@@ -211,28 +247,47 @@ export class Credentials {
     let c = this.#rules.get(rule);
     if (c === undefined) {
       const injects = rule.injectHeaders.length > 0 || rule.credential !== undefined;
-      c = injects ? new RuleCredentials(rule, this.fetch, (endpoint, creds) => this.#link(endpoint, creds)) : null;
+      c = injects ? new RuleCredentials(rule, this.#mintFor(rule)) : null;
       this.#rules.set(rule, c);
     }
     return c;
   }
 
-  #link(endpoint: HostRule, creds: RuleCredentials): void {
-    let set = this.#linked.get(endpoint);
-    if (!set) this.#linked.set(endpoint, (set = new Set()));
-    set.add(creds);
+  #mintFor(rule: HostRule): Mint | undefined {
+    const c = rule.credential;
+    const key = mintKey(c);
+    if (key === undefined) return undefined;
+    let mint = this.#mints.get(key);
+    if (!mint) {
+      const spec = c!;
+      const purpose = `${rule.id} (${spec.kind})`;
+      const made = new Mint((onSecret) => {
+        const viaPolicy: TokenFetch = (r) => this.fetch({ ...r, onRule: (endpoint) => this.#link(endpoint, made) });
+        if (spec.kind === 'oauth2') return oauth2Minter(spec, viaPolicy, purpose, onSecret);
+        if (spec.kind === 'github_app') return gitHubAppMinter(spec, viaPolicy, purpose, onSecret);
+        throw new Error(`${spec.kind} is not minted`);
+      });
+      this.#mints.set(key, (mint = made));
+    }
+    return mint;
+  }
+
+  #link(endpoint: HostRule, mint: Mint): void {
+    const key = `${endpoint.id}\0${endpoint.match}`;
+    let set = this.#linked.get(key);
+    if (!set) this.#linked.set(key, (set = new Set()));
+    set.add(mint);
   }
 
   /** Everything to keep from the agent on this rule's responses and out of its stored copies. */
   valuesFor(rule: HostRule): InjectedValues {
     const own = this.of(rule);
-    const linked = this.#linked.get(rule);
+    const linked = this.#linked.size ? this.#linked.get(`${rule.id}\0${rule.match}`) : undefined;
     if (!linked) return own ? own.values() : NO_VALUES;
-    const parts = [...(own ? [own] : []), ...linked].map((c) => c.values());
+    const parts = [...(own ? [own.values()] : []), ...[...linked].map((m) => m.values())];
     const hit = this.#merged.get(rule);
     if (hit && hit.parts.length === parts.length && hit.parts.every((p, i) => p === parts[i])) return hit.out;
-    const values = [...new Set(parts.flatMap((p) => p.values))];
-    const out = values.length ? { values, buffers: values.map((s) => Buffer.from(s)) } : NO_VALUES;
+    const out = valuesFrom(parts.flatMap((p) => p.values));
     this.#merged.set(rule, { parts, out });
     return out;
   }
