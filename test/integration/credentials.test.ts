@@ -587,12 +587,21 @@ describe('no real secret and no minted token anywhere the agent or an auditor ca
     places.push(['/api/flows', list]);
     const ids: string[] = JSON.parse(list).flows.map((f: { flow_id: string }) => f.flow_id);
     expect(ids.length).toBeGreaterThan(20);
-    for (const id of ids) places.push([`/api/flows/${id}`, await api(`/api/flows/${id}`)]);
+    const stored = JSON.parse(list).flows.filter((f: { host: string }) => f.host === 'api.test').length;
+    expect(stored).toBeGreaterThan(5);
+    for (const id of ids) {
+      const one = await api(`/api/flows/${id}`);
+      places.push([`/api/flows/${id}`, one]);
+      // Bodies are stored compressed and by chunks: read back whole, as the API gives them.
+      for (const b of (JSON.parse(one).bodies ?? []) as { base64?: string }[]) if (b.base64) places.push([`/api/flows/${id} body`, Buffer.from(b.base64, 'base64').toString('latin1')]);
+    }
     places.push(['HAR export', await api('/api/export?format=har')], ['JSONL export', await api('/api/export?format=jsonl')]);
     const session = await uiLogin(uiBase, uiToken);
     const page = (p: string) => fetch(`${uiBase}${p}`, { headers: { cookie: session.cookie } }).then((r) => r.text());
     places.push(['/flows', await page('/flows')]);
     for (const id of ids) places.push([`/flows/${id}`, await page(`/flows/${id}`)]);
+    // The store did keep the echoes (scrubbed), so the search above is not looking at nothing.
+    expect(places.some(([where, text]) => where.startsWith('/api/flows/') && text.includes('[redacted:injected]'))).toBe(true);
     for (const [where, text] of places) {
       for (const s of forms) expect(text.includes(s), `${where} holds ${s.slice(0, 6)}...`).toBe(false);
     }
