@@ -31,6 +31,7 @@ import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, typ
 import type { Upstream } from './io/upstream.ts';
 import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
 import {
+  AS_IS,
   checkPlaceholders,
   echoOf,
   type ForeignPlaceholder,
@@ -309,7 +310,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     const config = ref.current;
     const hasBody = requestHasBody(req);
     const facts = { method: req.method ?? 'GET', path: target.path, authority: authorityOf(target), hasBody, now: Date.now() };
-    const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: { kind: 'as-is' } };
+    const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: AS_IS };
     if (!inj.ok) {
       Object.assign(flow, { decision: 'refuse', status: 400, code: 'credential_request_unsupported', reason: inj.reason });
       sendRefusal(res, 400, { error: 'credential_request_unsupported', host: target.host, reason: inj.reason, rule: rule.id });
@@ -437,7 +438,9 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
 
   /** No credential for this request: 502, recorded; nothing reached the upstream. */
   function credentialFailure(res: AnyResponse, req: AnyRequest, flow: Flow, rule: HostRule, host: string, problem: string): void {
-    Object.assign(flow, { decision: 'error', status: 502, code: 'credential_unavailable', reason: `airlock has no credential for ${rule.id}: ${problem}` });
+    // A token endpoint's words are quoted in the reason: never with a value airlock sent or injected.
+    const said = credentials.valuesFor(rule).values.reduce((text, v) => (text.includes(v) ? text.split(v).join('[redacted]') : text), problem);
+    Object.assign(flow, { decision: 'error', status: 502, code: 'credential_unavailable', reason: `airlock has no credential for ${rule.id}: ${said}` });
     sendRefusal(res, 502, { error: 'credential_unavailable', host, reason: flow.reason!, rule: rule.id });
     req.resume();
     done(flow, rule);
@@ -507,7 +510,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     };
     if (got && !got.ok) return fail(502, 'credential_unavailable', `airlock has no credential for ${rule.id}: ${got.problem}`);
     const facts = { method: 'GET', path: target.path, authority: authorityOf(target), hasBody: false, now: Date.now() };
-    const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: { kind: 'as-is' } };
+    const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: AS_IS };
     if (!inj.ok) return fail(400, 'credential_request_unsupported', inj.reason);
     const injected = credentials.valuesFor(rule);
     const echo = echoOf(injected);

@@ -98,7 +98,7 @@ export class RuleCredentials {
   readonly #readers: Reader[] = [];
   readonly #mint?: Mint;
   readonly #minted?: MintedToken;
-  #last?: { items: unknown[]; resolved: Resolved };
+  #last?: { items: unknown[]; resolved: Resolved; got: Got<Resolved> };
   /** The values before the last change (a rotated file's old key may still be echoed). */
   #previous?: Resolved;
   #values?: { resolved: Resolved | undefined; mint: InjectedValues | undefined; out: InjectedValues };
@@ -148,7 +148,8 @@ export class RuleCredentials {
 
   #build(items: unknown[]): Got<Resolved> {
     const last = this.#last;
-    if (last && last.items.length === items.length && items.every((x, i) => x === last.items[i])) return { ok: true, value: last.resolved };
+    // Nothing changed (the common case): the same object as last time, nothing allocated.
+    if (last && last.items.length === items.length && items.every((x, i) => x === last.items[i])) return last.got;
     const values: unknown[] = [];
     for (const item of items) {
       const got = item as Got<unknown>;
@@ -168,8 +169,9 @@ export class RuleCredentials {
     if (auth && !auth.ok) return auth;
     const resolved: Resolved = { headers, swaps, auth: auth?.value ?? null, ...(token ? { minted: token } : {}) };
     if (last) this.#previous = last.resolved;
-    this.#last = { items, resolved };
-    return { ok: true, value: resolved };
+    const got: Got<Resolved> = { ok: true, value: resolved };
+    this.#last = { items, resolved, got };
+    return got;
   }
 }
 

@@ -114,7 +114,7 @@ export interface RequestFacts {
   now: number;
 }
 
-const AS_IS: BodyPlan = { kind: 'as-is' };
+export const AS_IS: BodyPlan = Object.freeze({ kind: 'as-is' });
 
 /** The upstream headers: the agent's, minus what airlock sets, placeholders swapped, the credential added. */
 export function inject(rule: HostRule, headers: [string, string][], r: Resolved, req: RequestFacts): Injection {
