@@ -33,6 +33,11 @@ const HINTS: Record<string, string> = {
   chunk_extensions_too_large: 'The chunked body carried more chunk extensions than airlock accepts. Send the body without chunk extensions.',
   header_alias: 'A header name differs from a header airlock controls only by case or "_"/"-". Remove it; do not retry as is.',
   header_underscore: 'Header names with "_" are not accepted. Use "-" instead.',
+  credential_unavailable:
+    'airlock could not obtain the credential it adds for this host (see reason). Retrying later may help; if it persists, tell the operator. Do not send credentials yourself.',
+  credential_request_unsupported: 'airlock cannot sign this request with the credential it holds (see reason). Change how the request is signed or sent; do not retry as is.',
+  aws_chunked_invalid: 'The aws-chunked body could not be re-signed (see reason). Send the body with smaller chunks or an unsigned payload; do not retry as is.',
+  body_too_large_to_sign: 'The body is larger than airlock reads to sign it. Send a smaller body; do not retry as is.',
   audit_store_unavailable:
     "airlock records every request it lets through, and its flow store cannot write right now, so it refuses requests rather than let them through unrecorded. Wait the seconds in the Retry-After header and retry; if it persists, tell the operator (airlock's audit store is full or failing).",
   partial_response_refused: 'This host gets a credential from airlock, so partial (Range) responses are not relayed. Request the whole resource.',

@@ -40,6 +40,11 @@ export const CODE_WORDS: Record<string, string> = {
   unscannable_encoding: 'The body was sent with a Content-Encoding airlock cannot decode, so it could not be scanned for secrets and was blocked.',
   partial_response_refused:
     'The upstream answered with part of a response (206) on a rule that injects a credential. airlock relays only whole responses there, so an echoed key cannot be read in pieces (allow_range on the rule permits them).',
+  credential_unavailable:
+    'airlock could not get the credential it adds for this rule (a token endpoint that refused or could not be reached, a secret file that is gone, a command that failed; the reason says which), so it did not send the request.',
+  credential_request_unsupported: 'airlock could not sign this request with the rule’s credential (for example an AWS SigV4a signature), so it did not send it.',
+  aws_chunked_invalid: 'The aws-chunked request body could not be read or re-signed (the reason says why), so airlock stopped sending it.',
+  body_too_large_to_sign: 'The request body was longer than aws_sigv4.max_signed_body, the most airlock reads to sign a body’s hash.',
 };
 
 export const DECISION_WORDS: Record<string, string> = {

@@ -456,6 +456,7 @@ describe('OAuth2 client credentials: a token from the token endpoint, fetched on
     expect(r.status).toBe(502);
     const body = JSON.parse(r.text);
     expect(body).toMatchObject({ error: 'credential_unavailable', host: 'api.badclient.test', rule: 'api-badclient' });
+    expect(body.hint).toContain('tell the operator');
     expect(body.reason).toContain('answered 401 (invalid_client: client airlock-client with secret [redacted] is not known)');
     expect(r.text).not.toContain(OAUTH_WRONG);
   });
