@@ -1,7 +1,10 @@
-// What each rule injects right now, and the values airlock has sent on its behalf (for echo
-// scrubbing and store redaction). Static secrets are read per request (a stat for a file: a
-// rotated file applies from the next request); minted tokens come from MintedToken. When every
-// value is at hand, resolve() is synchronous and, when nothing changed, allocation-free.
+// What each rule injects right now, and the values airlock has sent on its behalf. Static secrets
+// are asked for per request (a rotated file: applies from the next request); minted tokens come
+// from MintedToken. When every value is at hand, resolve() is synchronous and, when nothing
+// changed, allocation-free. Credentials.valuesFor(rule) is the one list of what must never come
+// back to the agent or reach the store: response echo scrubbing, header scrubbing and stored
+// copies all take it (an InjectedValues object stays the same until a value changes, so derived
+// structures can be cached per object).
 import { type Got, headerSafe, type Live, type Secret, type SecretSource } from '../../policies/secrets.ts';
 import type { CredentialScheme, HostRule } from '../../policies/types.ts';
 import type { AwsKeys } from './aws.ts';
