@@ -393,6 +393,18 @@ describe('OAuth2 client credentials: a token from the token endpoint, fetched on
     expect(oauth.apiAuth).toEqual(Array(3).fill(`Bearer ${oauth.issued[0]}`));
   });
 
+  it('an echo of the minted token in another encoding (base64, hex) is scrubbed too: minted tokens join every form of the echo scrubber', async () => {
+    const r = await agentFetch('https://api.test/v1/whoami');
+    expect(r.status).toBe(200);
+    const body = JSON.parse(r.text);
+    const token = oauth.issued.at(-1)!;
+    // base64 keeps the last characters that also depend on the bytes after the token (echo-forms.ts).
+    expect(body.seen_base64).toMatch(/^\[redacted:injected\]\*+[A-Za-z0-9+/]{0,3}=*$/);
+    expect(body.seen_hex).toMatch(/^\[redacted:injected\]\**$/);
+    expect(r.text).not.toContain(Buffer.from(token).toString('base64'));
+    expect(r.text).not.toContain(Buffer.from(token).toString('hex'));
+  });
+
   it('after the API refuses a revoked token, fetches exactly one new token and sends the request again (body too)', async () => {
     oauth.revokeAll();
     const before = oauth.tokenRequests.length;

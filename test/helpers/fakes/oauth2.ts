@@ -78,8 +78,9 @@ export async function startFakeOAuth2(o: FakeOAuth2Options): Promise<FakeOAuth2>
     if (fake.refuseAll || until === undefined || until < Date.now()) {
       return json(res, 401, { error: 'invalid_token', seen: auth }, { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
-    // An echoing API: the token comes back in a header and the body.
-    json(res, 200, { ok: true, path: req.url, method: req.method, bodyBytes: Buffer.byteLength(body), seen: auth }, { 'x-seen-authorization': auth });
+    // An echoing API: the token comes back in a header and the body, the body also has it encoded.
+    const encoded = { seen_base64: Buffer.from(t).toString('base64'), seen_hex: Buffer.from(t).toString('hex') };
+    json(res, 200, { ok: true, path: req.url, method: req.method, bodyBytes: Buffer.byteLength(body), seen: auth, ...encoded }, { 'x-seen-authorization': auth });
   };
   const server = https.createServer({ cert: o.tls.cert, key: o.tls.key }, (req, res) => {
     let body = '';
