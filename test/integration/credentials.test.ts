@@ -578,6 +578,17 @@ describe('secret sources', () => {
   });
 });
 
+describe('Range on a credential scheme', () => {
+  it('is stripped like on inject.headers (no allow_range): an echo of the token cannot be read in windows', async () => {
+    const r = await curl(['-H', 'Range: bytes=0-7', '-H', 'If-Range: "v1"', 'https://files.test/echo']);
+    expect(JSON.parse(r.stdout).headers.authorization).toMatch(/^\[redacted:injected\]\**$/);
+    const seen = files.seen.at(-1)!.headers;
+    expect(seen.authorization).toBe(`Bearer ${FILE_TOKENS[0]}`);
+    expect(seen.range).toBeUndefined();
+    expect(seen['if-range']).toBeUndefined();
+  });
+});
+
 describe('no real secret and no minted token anywhere the agent or an auditor can look', () => {
   it('the store files (with -wal), the data dir, the log, the UI and its API, and every answer to the agent', async () => {
     const secrets = [
