@@ -1,11 +1,15 @@
 // LLM-aware fields for the audit trail: model, token usage, stop reason and tool names of
-// Anthropic Messages and OpenAI Chat Completions calls, read from the stored (capped, decoded)
-// bodies once per flow when it is recorded. Pure and total: any input, truncated or not JSON,
-// yields a result or null, never an exception.
+// Anthropic Messages, OpenAI Chat Completions and Responses, and Google Gemini generateContent /
+// streamGenerateContent calls, read from the stored (capped, decoded) bodies once per flow when it
+// is recorded. Pure and total: any input, truncated or not JSON, yields a result or null, never an
+// exception. Budgets count the tokens read here (proxy/budgets/).
 import { nativeAddon } from './dlp/native.ts';
+import { isEventStream, jsonEvents } from './sse.ts';
+
+export type LlmApi = 'anthropic' | 'openai-chat' | 'openai-responses' | 'gemini';
 
 export interface LlmInfo {
-  provider: 'anthropic' | 'openai';
+  provider: 'anthropic' | 'openai' | 'gemini';
   model: string | null;
   inputTokens: number | null;
   outputTokens: number | null;
@@ -20,14 +24,29 @@ type Json = Record<string, unknown>;
 const MAX_TOOLS = 128;
 const MAX_NAME = 200;
 
-/** The provider whose API this path is (any host: base-URL routes and proxies keep the path). */
-export function llmProvider(path: string | null | undefined): Provider | null {
+/** Gemini: .../models/MODEL:generateContent or :streamGenerateContent (AI Studio and Vertex AI). */
+const GEMINI = /\/models\/([^/:]{1,200}):(?:stream)?generateContent$/i;
+
+/** The API this path is (any host: base-URL routes and proxies keep the path). */
+export function llmApi(path: string | null | undefined): LlmApi | null {
   if (!path) return null;
   const q = path.indexOf('?');
   const p = (q >= 0 ? path.slice(0, q) : path).replace(/\/+$/, '');
   if (p.endsWith('/v1/messages')) return 'anthropic';
-  if (p.endsWith('/chat/completions')) return 'openai';
+  if (p.endsWith('/chat/completions')) return 'openai-chat';
+  if (p.endsWith('/responses')) return 'openai-responses';
+  if (GEMINI.test(p)) return 'gemini';
   return null;
+}
+
+export function providerOf(api: LlmApi): Provider {
+  return api === 'anthropic' ? 'anthropic' : api === 'gemini' ? 'gemini' : 'openai';
+}
+
+/** The provider whose API this path is. */
+export function llmProvider(path: string | null | undefined): Provider | null {
+  const api = llmApi(path);
+  return api && providerOf(api);
 }
 
 export function llmInfo(
@@ -39,17 +58,17 @@ export function llmInfo(
 ): LlmInfo | null {
   try {
     void host; // recognised by path: the same API is reached under many host names
-    const provider = llmProvider(path);
-    if (!provider) return null;
-    const info: LlmInfo = { provider, model: null, inputTokens: null, outputTokens: null, stopReason: null, tools: [] };
+    const api = llmApi(path);
+    if (!api) return null;
+    const info: LlmInfo = { provider: providerOf(api), model: null, inputTokens: null, outputTokens: null, stopReason: null, tools: [] };
     const tools = new Set<string>();
-    if (requestBody) readRequest(provider, requestBody, info, tools);
+    if (api === 'gemini') info.model = str(GEMINI.exec((path ?? '').split('?')[0].replace(/\/+$/, ''))?.[1]);
+    if (requestBody) readRequest(api, requestBody, info, tools);
     let responseModel: string | null = null;
     if (responseBody) {
-      const sse = /text\/event-stream/i.test(responseContentType ?? '') || /^\s*(event|data):/.test(responseBody.slice(0, 64));
       const r = { ...info, model: null as string | null };
-      if (sse) readStream(provider, responseBody, r, tools);
-      else readResponse(provider, responseBody, r, tools);
+      if (isEventStream(responseContentType, responseBody) || (api === 'gemini' && /^\s*\[/.test(responseBody))) readStream(api, responseContentType, responseBody, r, tools);
+      else readResponse(api, responseBody, r, tools);
       responseModel = r.model;
       info.inputTokens = r.inputTokens;
       info.outputTokens = r.outputTokens;
@@ -80,6 +99,7 @@ const obj = (v: unknown): Json | null => (v !== null && typeof v === 'object' &&
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME ? v : null);
 const count = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+const sum = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b);
 
 function addTool(tools: Set<string>, name: unknown): void {
   const n = str(name);
@@ -100,7 +120,7 @@ function scanCount(text: string, key: string): number | null {
 /** Past this, a request (an agent's whole conversation) is not parsed whole: only its model and tools. */
 const WHOLE_REQUEST = 16 * 1024;
 
-function readRequest(provider: Provider, body: Buffer | string, info: LlmInfo, tools: Set<string>): void {
+function readRequest(api: LlmApi, body: Buffer | string, info: LlmInfo, tools: Set<string>): void {
   const buf = typeof body === 'string' ? null : body;
   const top = buf && buf.length > WHOLE_REQUEST ? nativeAddon()?.topLevel(buf, ['model', 'tools', 'functions']) : undefined;
   // Only the values needed, found by the native scanner without parsing the messages.
@@ -108,38 +128,45 @@ function readRequest(provider: Provider, body: Buffer | string, info: LlmInfo, t
   const text = top ? `{"model":${value(0) ?? 'null'},"tools":${value(1) ?? '[]'},"functions":${value(2) ?? '[]'}}` : body.toString('utf8');
   const j = parse(text);
   if (!j) {
-    info.model = scanString(buf && top ? buf.subarray(0, 4096).toString('utf8') : text, 'model');
+    if (api !== 'gemini') info.model = scanString(buf && top ? buf.subarray(0, 4096).toString('utf8') : text, 'model');
     return;
   }
-  info.model = str(j.model);
+  if (api !== 'gemini') info.model = str(j.model);
   for (const t of arr(j.tools)) {
     const o = obj(t);
     if (!o) continue;
-    // Anthropic: {name, input_schema}; OpenAI: {type: "function", function: {name}}.
-    addTool(tools, provider === 'anthropic' ? o.name : (obj(o.function)?.name ?? o.name));
+    if (api === 'anthropic') addTool(tools, o.name);
+    // Chat: {type: "function", function: {name}}; Responses: {type: "function", name} or a built-in {type: "web_search"}.
+    else if (api === 'openai-chat') addTool(tools, obj(o.function)?.name ?? o.name);
+    else if (api === 'openai-responses') addTool(tools, o.name ?? (o.type !== 'function' ? o.type : null));
+    else for (const f of arr(o.functionDeclarations ?? o.function_declarations)) addTool(tools, obj(f)?.name);
   }
-  if (provider === 'openai') for (const f of arr(j.functions)) addTool(tools, obj(f)?.name);
+  if (api === 'openai-chat') for (const f of arr(j.functions)) addTool(tools, obj(f)?.name);
 }
 
-function readResponse(provider: Provider, text: string, info: LlmInfo, tools: Set<string>): void {
+function readResponse(api: LlmApi, text: string, info: LlmInfo, tools: Set<string>): void {
   const j = parse(text);
   if (!j) {
     // Cut at the cap: the leading fields are still there.
-    info.model = scanString(text, 'model');
-    if (provider === 'anthropic') {
-      info.stopReason = scanString(text, 'stop_reason');
+    info.model = scanString(text, api === 'gemini' ? 'modelVersion' : 'model');
+    if (api === 'anthropic' || api === 'openai-responses') {
+      info.stopReason = scanString(text, api === 'anthropic' ? 'stop_reason' : 'status');
       info.inputTokens = scanCount(text, 'input_tokens');
       info.outputTokens = scanCount(text, 'output_tokens');
-    } else {
+    } else if (api === 'openai-chat') {
       info.stopReason = scanString(text, 'finish_reason');
       info.inputTokens = scanCount(text, 'prompt_tokens');
       info.outputTokens = scanCount(text, 'completion_tokens');
+    } else {
+      info.stopReason = scanString(text, 'finishReason');
+      info.inputTokens = scanCount(text, 'promptTokenCount');
+      info.outputTokens = sum(scanCount(text, 'candidatesTokenCount'), scanCount(text, 'thoughtsTokenCount'));
     }
     return;
   }
-  info.model = str(j.model);
-  const usage = obj(j.usage);
-  if (provider === 'anthropic') {
+  if (api === 'anthropic') {
+    info.model = str(j.model);
+    const usage = obj(j.usage);
     info.inputTokens = count(usage?.input_tokens);
     info.outputTokens = count(usage?.output_tokens);
     info.stopReason = str(j.stop_reason);
@@ -147,7 +174,9 @@ function readResponse(provider: Provider, text: string, info: LlmInfo, tools: Se
       const o = obj(c);
       if (o && (o.type === 'tool_use' || o.type === 'server_tool_use')) addTool(tools, o.name);
     }
-  } else {
+  } else if (api === 'openai-chat') {
+    info.model = str(j.model);
+    const usage = obj(j.usage);
     info.inputTokens = count(usage?.prompt_tokens);
     info.outputTokens = count(usage?.completion_tokens);
     for (const c of arr(j.choices)) {
@@ -156,31 +185,42 @@ function readResponse(provider: Provider, text: string, info: LlmInfo, tools: Se
       for (const call of arr(obj(o?.message)?.tool_calls)) addTool(tools, obj(obj(call)?.function)?.name);
       addTool(tools, obj(obj(o?.message)?.function_call)?.name);
     }
+  } else if (api === 'openai-responses') readResponsesObject(j, info, tools);
+  else readGeminiChunk(j, info, tools);
+}
+
+/** An OpenAI Responses object (the JSON answer, or `response` of its response.completed event). */
+function readResponsesObject(r: Json, info: LlmInfo, tools: Set<string>): void {
+  info.model = str(r.model) ?? info.model;
+  const usage = obj(r.usage);
+  info.inputTokens = count(usage?.input_tokens) ?? info.inputTokens;
+  info.outputTokens = count(usage?.output_tokens) ?? info.outputTokens;
+  info.stopReason = str(obj(r.incomplete_details)?.reason) ?? str(r.status) ?? info.stopReason;
+  for (const item of arr(r.output)) {
+    const o = obj(item);
+    if (o?.type === 'function_call') addTool(tools, o.name);
   }
 }
 
-/** Server-sent events: each event's data lines joined; a last event cut at the cap is skipped. */
-function* events(text: string): Generator<Json> {
-  let data: string[] = [];
-  const flush = function* () {
-    if (data.length === 0) return;
-    const payload = data.join('\n');
-    data = [];
-    if (payload === '[DONE]') return;
-    const j = parse(payload);
-    if (j) yield j;
-  };
-  for (const raw of text.split('\n')) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === '') yield* flush();
-    else if (line.startsWith('data:')) data.push(line.slice(line.startsWith('data: ') ? 6 : 5));
+/** A Gemini GenerateContentResponse (whole, or one chunk of a stream: usage is a running total). */
+function readGeminiChunk(j: Json, info: LlmInfo, tools: Set<string>): void {
+  info.model = str(j.modelVersion) ?? info.model;
+  const u = obj(j.usageMetadata);
+  if (u) {
+    info.inputTokens = count(u.promptTokenCount) ?? info.inputTokens;
+    const out = sum(count(u.candidatesTokenCount), count(u.thoughtsTokenCount));
+    info.outputTokens = out ?? info.outputTokens;
   }
-  yield* flush();
+  for (const c of arr(j.candidates)) {
+    const o = obj(c);
+    info.stopReason = str(o?.finishReason) ?? info.stopReason;
+    for (const part of arr(obj(o?.content)?.parts)) addTool(tools, obj(obj(part)?.functionCall)?.name);
+  }
 }
 
-function readStream(provider: Provider, text: string, info: LlmInfo, tools: Set<string>): void {
-  for (const e of events(text)) {
-    if (provider === 'anthropic') {
+function readStream(api: LlmApi, contentType: string | null | undefined, text: string, info: LlmInfo, tools: Set<string>): void {
+  for (const e of jsonEvents(contentType, text)) {
+    if (api === 'anthropic') {
       if (e.type === 'message_start') {
         const m = obj(e.message);
         info.model = str(m?.model) ?? info.model;
@@ -197,7 +237,7 @@ function readStream(provider: Provider, text: string, info: LlmInfo, tools: Set<
         info.outputTokens = count(u?.output_tokens) ?? info.outputTokens;
         info.inputTokens = count(u?.input_tokens) ?? info.inputTokens;
       }
-    } else {
+    } else if (api === 'openai-chat') {
       info.model = str(e.model) ?? info.model;
       for (const c of arr(e.choices)) {
         const o = obj(c);
@@ -211,6 +251,11 @@ function readStream(provider: Provider, text: string, info: LlmInfo, tools: Set<
         info.inputTokens = count(u.prompt_tokens) ?? info.inputTokens;
         info.outputTokens = count(u.completion_tokens) ?? info.outputTokens;
       }
-    }
+    } else if (api === 'openai-responses') {
+      const r = obj(e.response);
+      if (r) readResponsesObject(r, info, tools);
+      const item = obj(e.item);
+      if (item?.type === 'function_call') addTool(tools, item.name);
+    } else readGeminiChunk(e, info, tools);
   }
 }

@@ -5,6 +5,8 @@
 'use strict';
 const crypto = require('node:crypto');
 const { cut, encodeIds, listDigest, pack } = require('./chunks.cjs');
+const { createSessionIndexer, agentOf } = require('./sessions.cjs');
+const { mcpCallsOf } = require('./mcp.cjs');
 
 const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex');
 
@@ -99,7 +101,13 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   const known = new Map();
   const KNOWN_MAX = 100_000;
   const at = {};
-  for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers']) at[name] = columns.indexOf(name);
+  for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers', 'agent_user', 'listener', 'started_at', 'llm_provider']) {
+    at[name] = columns.indexOf(name);
+  }
+  // Schema 7: sessions of LLM calls and MCP calls, derived here from each flow's stored bodies.
+  const derived = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'llm_sessions'").get() !== undefined;
+  const assignSession = derived ? createSessionIndexer(db) : null;
+  const insertMcp = derived ? db.prepare('INSERT INTO mcp_calls (flow_id, seq, method, tool, rpc_id, arguments) VALUES (?, ?, ?, ?, ?, ?)') : null;
 
   /** Stores one body's chunks for flow `id`; sets `chunks`, `digest` and `fresh` on it. */
   function storeChunks(body, id, touched, learned) {
@@ -126,6 +134,18 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
     body.fresh = fresh;
   }
 
+  /** The session and MCP rows of flow `id`; a body that cannot be read leaves them out, never the flow. */
+  function derive(id, row, extra, bodies) {
+    const request = bodies.find((b) => b.direction === 'request');
+    const response = bodies.find((b) => b.direction === 'response');
+    if (extra.api && row[at.llm_provider]) {
+      assignSession(id, extra.api, row[at.llm_provider], agentOf(row[at.agent_user], row[at.listener]), row[at.started_at], request, response);
+    }
+    if (extra.mcp) {
+      mcpCallsOf(extra.mcp, request).forEach((c, seq) => insertMcp.run(id, seq, c.method, c.tool, c.id, c.arguments));
+    }
+  }
+
   const write = db.transaction((rows, bodies, blob) => {
     const last = head.get();
     let id = last ? last[0] : 0;
@@ -143,15 +163,18 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
         mine.push(body);
       }
       // A row without the trailing (LLM) columns leaves them NULL; one element past the columns
-      // carries the flow's DLP findings as JSON [[rule_id, location, action, preview], ...].
+      // carries the flow's DLP findings as JSON [[rule_id, location, action, preview], ...], the
+      // next what the writer derives tables from ({api, mcp}, writer.ts derivedOf).
       const given = rows[i];
       const row = given.length < columns.length ? given.concat(new Array(columns.length - given.length).fill(null)) : given.slice(0, columns.length);
       const findings = given.length > columns.length && given[columns.length] ? JSON.parse(given[columns.length]) : null;
+      const extra = given.length > columns.length + 1 && given[columns.length + 1] ? JSON.parse(given[columns.length + 1]) : null;
       const hash = flowHash(prev, id, hashValues(row, hashed), mine, findings);
       insertFlow.run([id, ...row, hash, prev]);
       for (const m of mine) insertBody.run(id, m.direction, m.content_type, m.encoding, m.size, m.truncated, byContent ? m.chunks : m.data);
       if (findings) for (const f of findings) insertFinding.run(id, f[0], f[1], f[2], f[3]);
       insertFts.run(id, ...ftsText(row, at, mine));
+      if (extra && derived) derive(id, row, extra, mine);
       prev = hash;
     }
     // Chunks referred to again: the newest flow that needs them, once per chunk per batch.

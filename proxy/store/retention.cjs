@@ -42,6 +42,8 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
   const dropChunks = hasChunks ? db.prepare('DELETE FROM chunks WHERE last_ref <= ?') : null;
   const flowOf = db.prepare('SELECT scheme, host, port, path, query, request_headers, response_headers FROM flows WHERE id = ?');
   const ownedText = hasChunks ? db.prepare('SELECT data, deflated FROM chunks WHERE owner = ? AND text = 1 ORDER BY id').raw() : null;
+  // Schema 7: a session goes with its newest call (its turns go with their flows, ON DELETE CASCADE).
+  const dropSessions = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'llm_sessions'").get() ? db.prepare('DELETE FROM llm_sessions WHERE last_flow <= ?') : null;
   const ftsDelete = db.prepare('DELETE FROM flows_fts WHERE rowid = ?');
   const ftsInsert = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
   /** Chunks no remaining flow refers to go; the text of those that stay is indexed in a flow that does. */
@@ -101,6 +103,7 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
     if (count > 0) {
       del.run(upTo);
       collect(upTo);
+      dropSessions?.run(upTo);
     }
     return count;
   });

@@ -117,6 +117,60 @@ const migrations: string[] = [
    CREATE INDEX chunks_last_ref ON chunks(last_ref);
    CREATE INDEX chunks_owner ON chunks(owner);
    ALTER TABLE bodies ADD COLUMN chunks BLOB;`,
+  // 7: what agents did and may still do (docs/audit.md#sessions, docs/policy.md#budgets). Tables of
+  // their own, derived from the flows and their bodies by the writer (sessions.cjs) and so outside
+  // the hash chain; plain tables and indexes.
+  // llm_sessions: a conversation of one agent (agent_user, else "listener:ADDR"): LLM calls whose
+  // message history extends the previous call's. `first_key` (the first message's hash) and
+  // `history` (8-byte hashes of the last call's messages) find the session a new call continues.
+  // session_turns: one row per LLM call of a session; messages from `new_from` on are new in it.
+  // mcp_calls: the JSON-RPC calls of MCP requests (method, tool, arguments as stored, DLP-redacted).
+  // budget_counters: what each agent used of each budget per window (proxy/budgets/), shared by
+  // every airlock process writing this store.
+  `CREATE TABLE llm_sessions (
+     id INTEGER PRIMARY KEY,
+     agent TEXT NOT NULL,
+     provider TEXT NOT NULL,
+     first_flow INTEGER NOT NULL,
+     last_flow INTEGER NOT NULL,
+     started_at INTEGER NOT NULL,
+     last_at INTEGER NOT NULL,
+     turns INTEGER NOT NULL,
+     first_key BLOB NOT NULL,
+     history BLOB NOT NULL
+   );
+   CREATE INDEX llm_sessions_continue ON llm_sessions(agent, first_key, last_at);
+   CREATE INDEX llm_sessions_last_at ON llm_sessions(last_at);
+   CREATE INDEX llm_sessions_last_flow ON llm_sessions(last_flow);
+   CREATE TABLE session_turns (
+     flow_id INTEGER PRIMARY KEY REFERENCES flows(id) ON DELETE CASCADE,
+     session_id INTEGER NOT NULL,
+     turn INTEGER NOT NULL,
+     messages INTEGER NOT NULL,
+     new_from INTEGER NOT NULL,
+     response_id TEXT
+   );
+   CREATE INDEX session_turns_session ON session_turns(session_id, turn);
+   CREATE INDEX session_turns_response ON session_turns(response_id);
+   CREATE TABLE mcp_calls (
+     flow_id INTEGER NOT NULL REFERENCES flows(id) ON DELETE CASCADE,
+     seq INTEGER NOT NULL,
+     method TEXT NOT NULL,
+     tool TEXT,
+     rpc_id TEXT,
+     arguments TEXT,
+     PRIMARY KEY (flow_id, seq)
+   );
+   CREATE INDEX mcp_calls_tool ON mcp_calls(tool);
+   CREATE TABLE budget_counters (
+     budget TEXT NOT NULL,
+     agent TEXT NOT NULL,
+     metric TEXT NOT NULL,
+     window_start INTEGER NOT NULL,
+     used INTEGER NOT NULL,
+     PRIMARY KEY (budget, agent, metric, window_start)
+   );
+   CREATE INDEX budget_counters_window ON budget_counters(window_start);`,
 ];
 
 /** The schema version this airlock writes. */

@@ -7,12 +7,12 @@ import type Database from 'better-sqlite3';
 import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
 import type { BodyMeta } from './batch.ts';
-import { llmInfo, llmProvider } from '../llm.ts';
+import { llmApi, llmInfo, type LlmApi, type LlmInfo } from '../llm.ts';
 import { storedFinding } from '../dlp/record.ts';
 import type { OnUnavailable, StoreEvent, StoreStatus } from './availability.ts';
 import type { PendingBatch } from './backlog.ts';
 import { openStoreFile } from './open.ts';
-import { llmValues, NO_LLM, toRow } from './rows.ts';
+import { llmValues, toRow } from './rows.ts';
 import type { MinFree } from './space.ts';
 import { type RetentionResult, WriterThread } from './writer-thread.ts';
 
@@ -40,6 +40,8 @@ export interface FlowStoreOptions {
   minFree?: MinFree;
   /** State changes and dropped flows (main.ts logs them); default: one JSON line on stderr. */
   onEvent?: (e: StoreEvent) => void;
+  /** An LLM call's fields, once read from its stored bodies (budgets count its tokens). */
+  onLlm?: (flow: Flow, info: LlmInfo) => void;
 }
 
 export class FlowStore {
@@ -53,8 +55,10 @@ export class FlowStore {
   private timer: NodeJS.Timeout | undefined;
   private prepWaiters: (() => void)[] = [];
   private readers: (() => void)[] = [];
+  private readonly onLlm: FlowStoreOptions['onLlm'];
 
   constructor(file: string, opts: FlowStoreOptions = {}) {
+    this.onLlm = opts.onLlm;
     this.connection = openStoreFile(file);
     this.thread = new WriterThread({
       file,
@@ -117,15 +121,31 @@ export class FlowStore {
   record(flow: Flow): void {
     const row = toRow(flow);
     const captured = flow.bodies;
-    if (!captured) return this.enqueue(withFindings(withLlm(row, flow, NO_BODIES), flow), NO_BODIES);
+    if (!captured) return this.enqueue(this.complete(row, flow, NO_BODIES), NO_BODIES);
     flow.bodies = undefined; // the flow may outlive this call (metrics, log); the bytes need not
     const bodies = storedBodies(captured, flow.requestHeaders, flow.responseHeaders);
-    if (!(bodies instanceof Promise)) return this.enqueue(withFindings(withLlm(row, flow, bodies), flow), bodies);
+    if (!(bodies instanceof Promise)) return this.enqueue(this.complete(row, flow, bodies), bodies);
     this.preparing++;
     bodies.then(
-      (b) => this.prepared(withFindings(withLlm(row, flow, b), flow), b),
-      () => this.prepared(withFindings(withLlm(row, flow, NO_BODIES), flow), NO_BODIES),
+      (b) => this.prepared(this.complete(row, flow, b), b),
+      () => this.prepared(this.complete(row, flow, NO_BODIES), NO_BODIES),
     );
+  }
+
+  /**
+   * The row with its LLM columns (schema 4), then the DLP findings and what the writer derives
+   * tables from (schema 7), each one JSON element after the columns (batch.cjs).
+   */
+  private complete(row: unknown[], flow: Flow, bodies: StoredBody[]): unknown[] {
+    const api = flow.method === 'POST' ? llmApi(flow.path) : null;
+    const info = api ? llmOf(flow, bodies) : null;
+    row.push(...llmValues(info));
+    const findings = flow.findings?.length ? JSON.stringify(flow.findings.map(storedFinding)) : null;
+    const derived = api || flow.mcp ? JSON.stringify(derivedOf(api, flow)) : null;
+    if (findings || derived) row.push(findings);
+    if (derived) row.push(derived);
+    if (info && this.onLlm) this.onLlm(flow, info);
+    return row;
   }
 
   /** Flows recorded but not yet committed (the backlog included). */
@@ -194,20 +214,10 @@ function retentionOf(opts: FlowStoreOptions): { maxAgeMs?: number; maxBytes?: nu
 }
 
 /**
- * The row with its LLM columns (schema 4): read once per flow from the stored (decoded, capped,
- * scrubbed) bodies, and only for a POST to an LLM API path; every other flow gets NULLs.
+ * An LLM call's fields: read once per flow from the stored (decoded, capped, scrubbed) bodies,
+ * and only for a POST to an LLM API path; every other flow gets NULLs.
  */
-/** DLP findings travel as one JSON element after the columns (batch.cjs writes the findings rows). */
-function withFindings(row: unknown[], flow: Flow): unknown[] {
-  if (flow.findings?.length) row.push(JSON.stringify(flow.findings.map(storedFinding)));
-  return row;
-}
-
-function withLlm(row: unknown[], flow: Flow, bodies: StoredBody[]): unknown[] {
-  if (flow.method !== 'POST' || !llmProvider(flow.path)) {
-    row.push(...NO_LLM);
-    return row;
-  }
+function llmOf(flow: Flow, bodies: StoredBody[]): LlmInfo | null {
   let request: Buffer | null = null;
   let response: string | null = null;
   let contentType: string | null = null;
@@ -219,8 +229,12 @@ function withLlm(row: unknown[], flow: Flow, bodies: StoredBody[]): unknown[] {
       contentType = b.contentType;
     }
   }
-  row.push(...llmValues(llmInfo(flow.host, flow.path, request, contentType, response)));
-  return row;
+  return llmInfo(flow.host, flow.path, request, contentType, response);
+}
+
+/** What batch.cjs files into llm_sessions / session_turns and mcp_calls for this flow. */
+function derivedOf(api: LlmApi | null, flow: Flow): { api?: LlmApi; mcp?: Flow['mcp'] } {
+  return { ...(api ? { api } : {}), ...(flow.mcp ? { mcp: flow.mcp } : {}) };
 }
 
 /**
