@@ -21,6 +21,10 @@ export function explainRule(rule: Omit<HostRule, 'explain'>): string {
   } else if (rule.placeholders.length > 0) {
     extras.push(`gives the agent ${rule.placeholders.length === 1 ? 'a placeholder' : `${rule.placeholders.length} placeholders`} instead`);
   }
+  if (rule.mcp) {
+    const allowed = rule.mcp.tools ? `MCP tools ${rule.mcp.tools.join(', ')}` : 'every MCP tool';
+    extras.push(`${allowed}${rule.mcp.deny.length ? ` except ${rule.mcp.deny.join(', ')}` : ''} (calls recorded)`);
+  }
   return extras.length > 0 ? `${text}; ${extras.join('; ')}` : text;
 }
 

@@ -7,7 +7,8 @@ import { Problems, checkKeys, join, mapping, optBool, optList, present, readStri
 import { parseInject, type ParsedInject } from './parse-inject.ts';
 import type { SourceContext } from './parse-secret.ts';
 import { valueNow } from './secrets.ts';
-import type { HostRule, Placeholder } from './types.ts';
+import type { HostRule, McpPolicy, Placeholder } from './types.ts';
+import { parseSize } from './units.ts';
 
 export type DraftRule = Omit<HostRule, 'explain'>;
 
@@ -16,7 +17,7 @@ export interface HostsContext extends SourceContext {
   ids?: Map<string, string>;
 }
 
-const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'allow_range', 'inject', 'placeholder'];
+const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'allow_range', 'inject', 'placeholder', 'mcp'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PLACEHOLDER_CHARS = /^[\x21-\x7e]+$/;
 
@@ -68,11 +69,46 @@ function parseRule(
   const allowRange = optBool(fields, 'allow_range', path, p, false);
   const inject = parseInject(fields, path, ctx);
   const placeholders = parsePlaceholders(fields, path, p, inject, placeholderOwners);
+  const mcp = parseMcp(fields, path, p);
   if (match === undefined) return undefined;
   return {
     index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, allowRange,
     injectHeaders: inject.headers, ...(inject.credential ? { credential: inject.credential } : {}), placeholders,
+    ...(mcp ? { mcp } : {}),
   };
+}
+
+/** MCP tool names (the spec: letters, digits, _ - . and /) and * for any run of characters. */
+const TOOL_GLOB = /^[A-Za-z0-9_\-./*]{1,128}$/;
+const MCP_MAX_BODY = 1024 * 1024;
+
+/** `mcp: { tools: [read_*], deny: [delete_*], max_body: 1MiB }`; `mcp: {}` records calls without limiting them. */
+function parseMcp(fields: Fields, path: string, p: Problems): McpPolicy | undefined {
+  if (!present(fields, 'mcp')) return undefined;
+  const mcpPath = join(path, 'mcp');
+  const f = mapping(fields.get('mcp'), mcpPath, p);
+  if (!f) return undefined;
+  checkKeys(f, ['tools', 'deny', 'max_body'], mcpPath, p);
+  const globs = (key: string) =>
+    optList(f, key, mcpPath, p)?.flatMap((entry, i) => {
+      const itemPath = `${mcpPath}.${key}[${i}]`;
+      const text = readString(entry, itemPath, p);
+      if (text === undefined) return [];
+      if (!TOOL_GLOB.test(text.trim())) {
+        p.add(itemPath, 'a tool name or glob (letters, digits, _ - . / and *)');
+        return [];
+      }
+      return [text.trim()];
+    });
+  const tools = globs('tools');
+  let maxBodyBytes = MCP_MAX_BODY;
+  if (present(f, 'max_body')) {
+    const s = parseSize(f.get('max_body'));
+    if (!s.ok) p.add(join(mcpPath, 'max_body'), s.problem);
+    else if (s.bytes < 1024 || s.bytes > 64 * 1024 * 1024) p.add(join(mcpPath, 'max_body'), 'out of range (1KiB to 64MiB)');
+    else maxBodyBytes = s.bytes;
+  }
+  return { ...(tools ? { tools } : {}), deny: globs('deny') ?? [], maxBodyBytes };
 }
 
 export function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {

@@ -5,6 +5,7 @@ import { explainRule } from './explain.ts';
 import { deepFreeze } from './freeze.ts';
 import { hostMatches } from './hostnames.ts';
 import { parseCidr } from './ip.ts';
+import { parseBudgets, parsePrices } from './parse-budgets.ts';
 import { parseDeny } from './parse-deny.ts';
 import { parseDlp } from './parse-dlp.ts';
 import { parseHosts, type DraftRule } from './parse-hosts.ts';
@@ -25,7 +26,7 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp'];
+const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp', 'prices', 'budgets'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -55,6 +56,8 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
   const deny = parseDeny(root.get('deny'), { baseDir: opts.baseDir, p, ids });
   checkRoutesAllowed(routes, hosts, deny, p);
+  const prices = parsePrices(root.get('prices'), p);
+  const budgets = parseBudgets(root.get('budgets'), { baseDir: opts.baseDir, p, hosts, prices, bodyCapBytes: store.bodyCapBytes });
 
   if (p.list.length > 0) return { ok: false, errors: p.list };
   const config: Config = {
@@ -70,6 +73,8 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     hosts,
     deny,
     dlp,
+    prices,
+    budgets,
   };
   return { ok: true, config: deepFreeze(config) };
 }

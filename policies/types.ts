@@ -96,8 +96,51 @@ export interface HostRule {
   /** The rule's credential scheme, if any (sets Authorization, or signs the request). */
   credential?: CredentialScheme;
   placeholders: Placeholder[];
+  /** The host is an MCP server (streamable HTTP): its JSON-RPC calls are read, recorded and checked. */
+  mcp?: McpPolicy;
   /** Plain words for auditors: what this rule allows. */
   explain: string;
+}
+
+/** `hosts[].mcp`: which tools an agent may call on this MCP server (proxy/stages/mcp.ts). */
+export interface McpPolicy {
+  /** Tool name globs allowed; undefined: every tool not denied. */
+  tools?: string[];
+  /** Tool name globs denied; they win over `tools`. */
+  deny: string[];
+  /** A JSON-RPC request body is read whole (to be checked) up to this size; larger ones are refused. */
+  maxBodyBytes: number;
+}
+
+/** `prices`: what a model's tokens cost, per million (any currency; the UI and budgets use it as is). */
+export interface Price {
+  /** The model glob as written. */
+  model: string;
+  pattern: RegExp;
+  input: number;
+  output: number;
+}
+
+export type BudgetLimitKey = 'requests_per_minute' | 'tokens_per_hour' | 'tokens_per_day' | 'spend_per_day';
+
+export interface BudgetLimit {
+  key: BudgetLimitKey;
+  metric: 'requests' | 'tokens' | 'spend';
+  window: 'minute' | 'hour' | 'day';
+  windowMs: number;
+  /** Requests, tokens (input + output), or spend in millionths (policies/parse-budgets.ts SPEND_UNIT). */
+  max: number;
+}
+
+/** `budgets[]`: limits each agent it applies to has on its own (proxy/budgets/). */
+export interface Budget {
+  index: number;
+  name: string;
+  /** As in HostRule.agents; undefined: every agent (each counted on its own). */
+  agents?: string[];
+  /** Host rule ids whose requests count; undefined: every rule. */
+  rules?: string[];
+  limits: BudgetLimit[];
 }
 
 /**
@@ -184,6 +227,10 @@ export interface Config {
   /** Deny rules, checked before any allow rule (policies/deny.ts). */
   deny: DenyRule[];
   dlp: DlpConfig;
+  /** Prices per million tokens by model (estimated cost in the UI, spend budgets). */
+  prices: Price[];
+  /** Budgets and rate limits per agent, checked on every request (docs/policy.md#budgets). */
+  budgets: Budget[];
 }
 
 export interface Limits {

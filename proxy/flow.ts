@@ -40,6 +40,8 @@ export interface Flow {
   bodies?: FlowBodies;
   /** DLP findings (masked), in the order found; at most MAX_FINDINGS per direction. */
   findings?: Finding[];
+  /** The budget that refused the request (code budget_exhausted). */
+  budget?: string;
   /** The JSON-RPC calls of an MCP request (a host rule with `mcp`), as read before forwarding. */
   mcp?: { method: string; tool: string | null; id: string | null }[];
 }

@@ -15,6 +15,7 @@ import { createTransparentServer } from './io/transparent.ts';
 import { Upstream } from './io/upstream.ts';
 import { flushLog, logEvent, logFlow } from './log.ts';
 import { createMetrics, noMetrics } from './metrics.ts';
+import { createBudgets } from './budgets/budgets.ts';
 import { createPipeline } from './pipeline.ts';
 import { reloadPolicy, type ReloadResult } from './reload.ts';
 import { FlowStore } from './store/writer.ts';
@@ -49,8 +50,11 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     onUnavailable: initial.store.onUnavailable,
     minFree: initial.store.minFree,
     onEvent: (e) => logEvent(e.level, e.msg, { ...e.fields, store: initial.store.path }),
+    // Tokens count towards budgets once read from the stored response.
+    onLlm: (flow, info) => budgets.used(ref.current, flow.ruleId, flow.agentUser, flow.listener, info, Date.now()),
   });
   const ref: ConfigRef = { current: initial };
+  const budgets = createBudgets(store.counters);
   const upstream = new Upstream(initial);
   let metrics = noMetrics;
   const record = (flow: Flow) => {
@@ -60,7 +64,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     metrics.flow(flow);
     if (ref.current.log.flows) logFlow(flow);
   };
-  const pipeline = createPipeline({ config: ref, upstream, record, storeRefusal: () => store.availability.refusal() });
+  const pipeline = createPipeline({ config: ref, upstream, record, budgets, storeRefusal: () => store.availability.refusal() });
   const guard = createGuard(ref, pipeline);
   const inner = createInnerServers(minter, pipeline, guard);
 
@@ -79,6 +83,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       while (pipeline.active() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       await Promise.all(bound.map((b) => b.close()));
       await upstream.close();
+      budgets.close();
       await store.close();
       flushLog();
     })());
@@ -93,7 +98,13 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       addresses.routes.push(await start(createRouteServer(route, pipeline, guard, describeAddr(route.listen)), route.listen));
     }
     if (admin) {
-      metrics = await createMetrics({ store, minter, active: pipeline.active, connections: () => guard.openConnections() });
+      metrics = await createMetrics({
+        store,
+        minter,
+        active: pipeline.active,
+        connections: () => guard.openConnections(),
+        budgets: () => budgets.snapshot(ref.current, Date.now()),
+      });
       // Not ok while stopping, or while the store cannot write and new requests are refused;
       // "degraded" (200) while they are served unrecorded.
       const health = () => {

@@ -5,6 +5,7 @@ import type { LeafMinter } from '../ca/leaf-cache.ts';
 import type { Flow } from './flow.ts';
 import { DROP_CAUSES, PROBLEM_KINDS } from './store/availability.ts';
 import type { FlowStore } from './store/writer.ts';
+import type { BudgetUse } from './budgets/budgets.ts';
 
 export interface Metrics {
   flow(f: Flow): void;
@@ -18,7 +19,13 @@ export const noMetrics: Metrics = {
   },
 };
 
-export async function createMetrics(sources: { store: FlowStore; minter: LeafMinter; active: () => number; connections: () => number }): Promise<Metrics> {
+export async function createMetrics(sources: {
+  store: FlowStore;
+  minter: LeafMinter;
+  active: () => number;
+  connections: () => number;
+  budgets?: () => BudgetUse[];
+}): Promise<Metrics> {
   const prom = await import('prom-client');
   const registry = new prom.Registry();
   const registers = [registry];
@@ -146,11 +153,42 @@ export async function createMetrics(sources: { store: FlowStore; minter: LeafMin
       this.set({ result: 'hit' }, sources.minter.stats.hits);
     },
   });
+  // Budgets: each agent's use of each limit in the current window, and the limit (spend in millionths).
+  const budgetUse = sources.budgets;
+  if (budgetUse) {
+    new prom.Gauge({
+      name: 'airlock_budget_used',
+      help: 'What an agent used of a budget limit in the current window (requests, tokens, or spend in millionths of the price currency), as this airlock knows it',
+      labelNames: ['budget', 'agent', 'limit'],
+      registers,
+      collect() {
+        this.reset();
+        for (const u of budgetUse()) this.set({ budget: u.budget, agent: u.agent, limit: u.limit }, u.used);
+      },
+    });
+    new prom.Gauge({
+      name: 'airlock_budget_limit',
+      help: 'A budget limit per agent and window (requests, tokens, or spend in millionths of the price currency)',
+      labelNames: ['budget', 'agent', 'limit'],
+      registers,
+      collect() {
+        this.reset();
+        for (const u of budgetUse()) this.set({ budget: u.budget, agent: u.agent, limit: u.limit }, u.max);
+      },
+    });
+  }
+  const budgetRefusals = new prom.Counter({
+    name: 'airlock_budget_refusals_total',
+    help: 'Requests refused with 429 budget_exhausted, by budget',
+    labelNames: ['budget'],
+    registers,
+  });
   prom.collectDefaultMetrics({ register: registry, prefix: 'airlock_process_' });
   return {
     flow(f) {
       requests.inc({ decision: f.decision, entry: f.entry, code: f.code ?? '' });
       if (f.decision === 'error' && f.code) upstreamErrors.inc({ code: f.code });
+      if (f.code === 'budget_exhausted' && f.budget) budgetRefusals.inc({ budget: f.budget });
       if (f.totalMs !== undefined) duration.observe({ entry: f.entry }, f.totalMs / 1000);
       if (f.bytesUp) bytes.inc({ direction: 'up' }, f.bytesUp);
       if (f.bytesDown) bytes.inc({ direction: 'down' }, f.bytesDown);

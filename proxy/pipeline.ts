@@ -10,7 +10,9 @@ import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { decideRequest } from '../policies/decide.ts';
 import { matchesNormalized } from '../policies/hostnames.ts';
-import type { Config, HostRule } from '../policies/types.ts';
+import type { Config, HostRule, McpPolicy } from '../policies/types.ts';
+import { type BudgetRefusal, type Budgets } from './budgets/budgets.ts';
+import { budgetRefusal } from './budgets/refusal.ts';
 import { agentUser } from './agent-user.ts';
 import type { ConfigRef } from './config-ref.ts';
 import { connOf, type ConnInfo } from './conn.ts';
@@ -29,7 +31,7 @@ import { Tripwire } from './dlp/tripwire.ts';
 import type { EchoSet } from './dlp/echo.ts';
 import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, type ResponseFilterFor, type RetryOn401, switchingProtocols } from './io/forward.ts';
 import type { Upstream } from './io/upstream.ts';
-import { type AnyResponse, hintFor, sendRefusal, writeRawRefusal } from './respond.ts';
+import { type AnyResponse, hintFor, sendJson, sendRefusal, writeRawRefusal } from './respond.ts';
 import {
   AS_IS,
   checkPlaceholders,
@@ -42,6 +44,7 @@ import {
   recordedHeaders,
   withoutRange,
 } from './stages/credentials.ts';
+import { deniedAnswer, firstDenied, isBatch, readRpc, unreadableAnswer } from './stages/mcp.ts';
 import { checkHeaderNames, forwardableHeaders, headersForRecord, injectedAliases } from './stages/headers.ts';
 import { sealFlowText, sealRefusedHead, sealText } from './stages/seal.ts';
 import { Frames, rechunk, unchunk } from './credentials/aws-chunked.ts';
@@ -64,6 +67,8 @@ export interface PipelineDeps {
    * requests are then answered 503 instead of forwarded (proxy/store/availability.ts).
    */
   storeRefusal?: () => { reason: string; retryAfterS: number } | null;
+  /** Budgets and rate limits per agent (proxy/budgets/); none: not checked. */
+  budgets?: Budgets;
 }
 
 export interface Pipeline {
@@ -95,7 +100,7 @@ interface Admitted {
 const REPLAY_CAP = 64 * 1024;
 
 
-export function createPipeline({ config: ref, upstream, record, storeRefusal }: PipelineDeps): Pipeline {
+export function createPipeline({ config: ref, upstream, record, storeRefusal, budgets }: PipelineDeps): Pipeline {
   let active = 0;
   let draining = false;
 
@@ -281,6 +286,42 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       req.resume();
       return finish(flow);
     }
+    const gate = budgets ? budgets.admit(ref.current, rule.id, flow.agentUser, conn.listener, Date.now()) : null;
+    if (gate === null) return admitted(req, res, r.a);
+    if (!(gate instanceof Promise)) return overBudget(req, res, r.a, gate);
+    // A share of a request limit is being claimed from the store: the request waits for it.
+    gate.then(
+      (g) => continued(req, res, flow, () => (g ? overBudget(req, res, r.a, g) : admitted(req, res, r.a))),
+      (err) => continued(req, res, flow, () => {
+        throw err;
+      }),
+    );
+  }
+
+  /** The rest of a request after an asynchronous step (before it counts as active): a throw costs this request (a 500, recorded), never the process. */
+  function continued(req: AnyRequest, res: AnyResponse, flow: Flow, next: () => void): void {
+    try {
+      next();
+    } catch (err) {
+      logFailure(err);
+      Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', reason: `airlock failed on this request: ${(err as Error).message}` });
+      sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' });
+      req.resume();
+      finish(flow);
+    }
+  }
+
+  /** 429 with when the budget's window ends (Retry-After, resets_at): recorded as the policy's decision. */
+  function overBudget(req: AnyRequest, res: AnyResponse, a: Admitted, g: BudgetRefusal): void {
+    const r = budgetRefusal(a, g);
+    sendRefusal(res, 429, r.refusal, r.headers);
+    req.resume();
+    finish(a.flow);
+  }
+
+  /** Admitted and within budget: an MCP call is read and checked first, then the credentials, then it goes upstream. */
+  function admitted(req: AnyRequest, res: AnyResponse, a: Admitted): void {
+    const { flow, rule, target, rules } = a;
     const coding = bodyCoding(req, rule);
     const tripwire = bodyTripwire(foreignPlaceholders(ref.current, rule), target.host);
     const unscannable = (rules || tripwire) && requestHasBody(req) ? unscannableReason(coding) : undefined;
@@ -291,16 +332,133 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       return finish(flow, echoOfRule(rule));
     }
     active++;
-    const resolved = r.a.creds ? r.a.creds.resolve() : null;
-    if (resolved instanceof Promise) {
-      // A token is being minted (or an exec: secret run): this request waits, its body unread.
-      const go = guardedAsync(send, req, res, flow, rule);
-      resolved.then((got) => go(req, res, r.a, coding, tripwire, got), (err: Error) => go(req, res, r.a, coding, tripwire, { ok: false, problem: err.message }));
-    } else send(req, res, r.a, coding, tripwire, resolved);
+    // The stored copies are scrubbed of what airlock injects: send() updates the set once the credentials are at hand.
+    const cap = ref.current.store.bodyCapBytes;
+    if (cap > 0) flow.bodies = newFlowBodies(cap, echoOfRule(rule));
+    if (rule.mcp && req.method === 'POST' && requestHasBody(req)) {
+      readMcp(req, res, a, rule.mcp, coding).then(
+        (body) => body && guardedAsync(credentialed, req, res, flow, rule)(req, res, a, coding, tripwire, body),
+        (err) => guardedAsync(failed, req, res, flow, rule)(req, res, a, err),
+      );
+      return;
+    }
+    credentialed(req, res, a, coding, tripwire, null);
   }
 
-  /** An admitted request with its credentials at hand (or why there are none): sent upstream. */
-  function send(req: AnyRequest, res: AnyResponse, a: Admitted, coding: BodyCoding, tripwire: BodyTripwire | undefined, got: Got<Resolved> | null): void {
+  /**
+   * An MCP request's body, read whole (up to mcp.max_body) and checked: returned when it may go
+   * on, or answered here (a denied tool, an unreadable body) with null. Recorded either way, its
+   * calls and (DLP-scanned) body included.
+   */
+  async function readMcp(req: AnyRequest, res: AnyResponse, a: Admitted, policy: McpPolicy, coding: BodyCoding): Promise<Buffer | null> {
+    const { flow, rule, target } = a;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of countUp(req, flow, !a.rules)) {
+      size += chunk.length;
+      if (size > policy.maxBodyBytes) {
+        const reason = `the MCP request body is larger than ${policy.maxBodyBytes} bytes (hosts[${rule.index}].mcp.max_body), so airlock cannot check it`;
+        Object.assign(flow, { decision: 'refuse', status: 413, code: 'mcp_body_too_large', reason });
+        if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
+        sendRefusal(res, 413, { error: 'mcp_body_too_large', host: target.host, reason, rule: rule.id });
+        req.resume();
+        done(flow, rule);
+        return null;
+      }
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks);
+    const read = readRpc(body);
+    const answer = (text: string, status: number) => {
+      flow.status = status;
+      // Kept for the record like a response from the server would be.
+      flow.responseHeaders = { 'content-type': 'application/json' };
+      flow.bodies?.response.add(Buffer.from(text));
+      flow.bytesDown += Buffer.byteLength(text);
+      sendJson(res, status, text, flow.code!);
+    };
+    if (!read.ok) {
+      Object.assign(flow, { decision: 'refuse', code: 'mcp_unreadable', reason: read.reason });
+      await storeScanned(req, a, body, coding);
+      answer(unreadableAnswer(read.reason), 400);
+      done(flow, rule);
+      return null;
+    }
+    flow.mcp = read.calls.map((c) => ({ method: c.method, tool: c.tool, id: c.id === null ? null : String(c.id) }));
+    const denied = firstDenied(policy, read.calls);
+    if (!denied) return body;
+    const reason = `the MCP tool "${denied.call.tool}" is denied by rule ${rule.id} (${denied.why})`;
+    Object.assign(flow, { decision: 'deny', code: 'mcp_tool_denied', reason });
+    await storeScanned(req, a, body, coding);
+    answer(deniedAnswer(read.calls, denied.call, `airlock: ${reason}`, { error: 'mcp_tool_denied', tool: denied.call.tool, rule: rule.id, hint: hintFor('mcp_tool_denied') }, isBatch(body)), 200);
+    done(flow, rule);
+    return null;
+  }
+
+  /** A body that is not forwarded, scanned for the record all the same: findings and the redacted copy. */
+  async function storeScanned(req: AnyRequest, a: Admitted, body: Buffer, coding: BodyCoding): Promise<void> {
+    if (!a.rules) return;
+    try {
+      for await (const chunk of scanBody(once(body), scanOptions(req, a, coding.scanned))) void chunk;
+    } catch {
+      // blocked by DLP too: the findings are recorded, the body is not kept past the match
+    }
+  }
+
+  /**
+   * DLP (and the placeholder tripwire) over a request body. DLP captures what it released
+   * (decoded, every finding redacted); the size stays the wire's.
+   */
+  function scanOptions(req: AnyRequest, a: Admitted, encoding: string | undefined, tripwire?: BodyTripwire): Parameters<typeof scanBody>[1] {
+    const config = ref.current;
+    const { flow, rules } = a;
+    const capture = rules ? flow.bodies?.request : undefined;
+    if (capture) Object.assign(capture, { decoded: true, wire: () => flow.bytesUp });
+    return {
+      rules,
+      ...(tripwire ? { tripwire } : {}),
+      location: 'request body',
+      encoding,
+      form: /^application\/x-www-form-urlencoded\b/i.test(headerValue(req.headers['content-type']) ?? ''),
+      sameLength: !changesLength(encoding),
+      maxDecodedBytes: config.dlp.maxDecodedBytes,
+      maxRatio: config.dlp.maxRatio,
+      wireBytes: () => flow.bytesUp,
+      onFinding: (f) => (flow.findings ??= []).push(f),
+      ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
+    };
+  }
+
+  /** A failure while reading the agent's body before forwarding (a limit it hit, a reset). */
+  function failed(req: AnyRequest, res: AnyResponse, a: Admitted, err: unknown): void {
+    const e = markFailed(a.flow, err, echoOfRule(a.rule));
+    if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: a.target.host, reason: e.message, rule: a.rule.id, hint: hintFor(e.code) });
+    else res.destroy();
+    req.resume();
+    done(a.flow, a.rule);
+  }
+
+  /** The request's credentials, at hand or (a token being minted, an exec: secret run) awaited. `preread`: the body, already read by a check. */
+  function credentialed(req: AnyRequest, res: AnyResponse, a: Admitted, coding: BodyCoding, tripwire: BodyTripwire | undefined, preread: Buffer | null): void {
+    const { flow, rule } = a;
+    const resolved = a.creds ? a.creds.resolve() : null;
+    if (resolved instanceof Promise) {
+      // This request waits, its body unread (or held, read by a check).
+      const go = guardedAsync(send, req, res, flow, rule);
+      resolved.then((got) => go(req, res, a, coding, tripwire, preread, got), (err: Error) => go(req, res, a, coding, tripwire, preread, { ok: false, problem: err.message }));
+    } else send(req, res, a, coding, tripwire, preread, resolved);
+  }
+
+  /** An admitted request with its credentials at hand (or why there are none): sent upstream. `preread`: its body, already read (and counted). */
+  function send(
+    req: AnyRequest,
+    res: AnyResponse,
+    a: Admitted,
+    coding: BodyCoding,
+    tripwire: BodyTripwire | undefined,
+    preread: Buffer | null,
+    got: Got<Resolved> | null,
+  ): void {
     const { flow, rule, target, rules } = a;
     if (got && !got.ok) return credentialFailure(res, req, flow, rule, target.host, got.problem);
     if (res.destroyed) {
@@ -319,31 +477,14 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
     }
     const injected = credentials.valuesFor(rule);
     const echo = echoOf(injected);
-    const cap = config.store.bodyCapBytes;
-    if (cap > 0) flow.bodies = newFlowBodies(cap, echo);
-    let body: AsyncIterable<Buffer> | null = hasBody ? countUp(req, flow, !rules) : null;
+    if (flow.bodies) flow.bodies.echo = echo;
+    let body: AsyncIterable<Buffer> | null = preread ? once(preread) : hasBody ? countUp(req, flow, !rules) : null;
     let upHeaders = inj.upstream;
     const frames = body && inj.body.kind === 'chunked' ? new Frames() : null;
     if (body && frames && inj.body.kind === 'chunked') body = unchunk(body, inj.body.mode, frames);
     if (body && (rules || tripwire)) {
-      const lengthChanges = changesLength(coding.scanned);
-      if (lengthChanges) upHeaders = upHeaders.filter(([k]) => k !== 'content-length');
-      // DLP captures what it released (decoded, every finding redacted); the size stays the wire's.
-      const capture = rules ? flow.bodies?.request : undefined;
-      body = scanBody(body, {
-        rules,
-        ...(tripwire ? { tripwire } : {}),
-        location: 'request body',
-        encoding: coding.scanned,
-        form: /^application\/x-www-form-urlencoded\b/i.test(headerValue(req.headers['content-type']) ?? ''),
-        sameLength: !lengthChanges,
-        maxDecodedBytes: config.dlp.maxDecodedBytes,
-        maxRatio: config.dlp.maxRatio,
-        wireBytes: () => flow.bytesUp,
-        onFinding: (f) => (flow.findings ??= []).push(f),
-        ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
-      });
-      if (capture) Object.assign(capture, { decoded: true, wire: () => flow.bytesUp });
+      if (changesLength(coding.scanned)) upHeaders = upHeaders.filter(([k]) => k !== 'content-length');
+      body = scanBody(body, scanOptions(req, a, coding.scanned, tripwire));
     }
     if (body && frames && inj.body.kind === 'chunked') body = rechunk(body, inj.body.mode, frames, inj.body.signing);
     const filterFor = responseFilterFor(echo, rules && config.dlp.responses ? rules : null, flow);
@@ -483,13 +624,34 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal }: 
       writeRawRefusal(socket, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
       return finish(flow);
     }
+    const overBudgetRaw = (g: BudgetRefusal) => {
+      const b = budgetRefusal(r.a, g);
+      writeRawRefusal(socket, 429, b.refusal, b.headers);
+      finish(flow);
+    };
+    const gate = budgets ? budgets.admit(ref.current, rule.id, flow.agentUser, conn.listener, Date.now()) : null;
+    if (gate === null) return upgraded(req, socket, head, r.a);
+    if (!(gate instanceof Promise)) return overBudgetRaw(gate);
+    socket.on('error', () => {});
+    gate.then(
+      (g) => (g ? overBudgetRaw(g) : upgraded(req, socket, head, r.a)),
+      () => {
+        socket.destroy();
+        finish(flow);
+      },
+    );
+  }
+
+  /** An upgrade admitted and within budget: with its credentials, at hand or awaited. */
+  function upgraded(req: http.IncomingMessage, socket: Duplex, head: Buffer, a: Admitted): void {
+    const { flow, rule } = a;
     active++;
     socket.on('error', () => {});
-    const resolved = r.a.creds ? r.a.creds.resolve() : null;
-    if (!(resolved instanceof Promise)) return upgradeWith(req, socket, head, r.a, resolved);
+    const resolved = a.creds ? a.creds.resolve() : null;
+    if (!(resolved instanceof Promise)) return upgradeWith(req, socket, head, a, resolved);
     const go = (got: Got<Resolved>) => {
       try {
-        upgradeWith(req, socket, head, r.a, got);
+        upgradeWith(req, socket, head, a, got);
       } catch (err) {
         logFailure(err);
         Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', error: `airlock failed on this request: ${(err as Error).message}` });
@@ -636,6 +798,11 @@ async function* countUp(req: AnyRequest, flow: Flow, capture: boolean): AsyncGen
     if (capture) flow.bodies?.request.add(chunk);
     yield chunk;
   }
+}
+
+/** A body already read, as the stream the upstream request pulls. */
+async function* once(body: Buffer): AsyncGenerator<Buffer> {
+  if (body.length) yield body;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -9,6 +9,8 @@ export interface Refusal {
   reason: string;
   rule?: string;
   hint?: string;
+  /** More fields of the body, after the common ones (a budget's window and reset time). */
+  extra?: Record<string, unknown>;
 }
 
 export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -38,6 +40,11 @@ const HINTS: Record<string, string> = {
   credential_request_unsupported: 'airlock cannot sign this request with the credential it holds (see reason). Change how the request is signed or sent; do not retry as is.',
   aws_chunked_invalid: 'The aws-chunked body could not be re-signed (see reason). Send the body with smaller chunks or an unsigned payload; do not retry as is.',
   body_too_large_to_sign: 'The body is larger than airlock reads to sign it. Send a smaller body; do not retry as is.',
+  budget_exhausted:
+    "A budget of airlock's policy for this agent is used up. Wait until resets_at (the Retry-After header gives the seconds) before sending more; requests sooner are refused the same way.",
+  mcp_tool_denied: "airlock's policy does not allow this MCP tool on this server. Do not retry it; use another tool or ask the operator.",
+  mcp_body_too_large: 'The MCP request is larger than airlock reads to check it. Send smaller requests.',
+  mcp_unreadable: 'airlock could not read this MCP request as JSON-RPC 2.0, so it was not sent. Fix the request before retrying.',
   audit_store_unavailable:
     "airlock records every request it lets through, and its flow store cannot write right now, so it refuses requests rather than let them through unrecorded. Wait the seconds in the Retry-After header and retry; if it persists, tell the operator (airlock's audit store is full or failing).",
   partial_response_refused: 'This host gets a credential from airlock, so partial (Range) responses are not relayed. Request the whole resource.',
@@ -48,7 +55,26 @@ export function hintFor(code: string): string {
 }
 
 export function refusalBody(r: Refusal): string {
-  return JSON.stringify({ error: r.error, host: r.host ?? null, reason: r.reason, rule: r.rule ?? null, hint: r.hint ?? hintFor(r.error) });
+  return JSON.stringify({ error: r.error, host: r.host ?? null, reason: r.reason, rule: r.rule ?? null, hint: r.hint ?? hintFor(r.error), ...r.extra });
+}
+
+/** An answer airlock gives in the protocol's own terms (a JSON-RPC error to an MCP client). */
+export function sendJson(res: AnyResponse, status: number, body: string, decision: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  try {
+    (res as http.ServerResponse).writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-airlock-decision': decision,
+    });
+    res.end(body);
+  } catch {
+    res.destroy();
+  }
 }
 
 /** `extra`: further response headers (Retry-After on a 503). */
@@ -73,7 +99,7 @@ export function sendRefusal(res: AnyResponse, status: number, r: Refusal, extra?
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 421: 'Misdirected Request', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway',
+  400: 'Bad Request', 403: 'Forbidden', 408: 'Request Timeout', 421: 'Misdirected Request', 414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 502: 'Bad Gateway',
   503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 

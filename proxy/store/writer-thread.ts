@@ -65,7 +65,11 @@ type Reply = {
   detached?: boolean;
   closed?: boolean;
   retained?: RetentionResult & { error?: string };
+  budget?: { ok: boolean; granted?: number; rows?: CounterRow[] };
 };
+
+/** [budget, agent, metric (the limit's key), window_start, used or delta] */
+export type CounterRow = [string, string, string, number, number];
 
 export class WriterThread {
   readonly stats = { written: 0, failed: 0, syncWrites: 0, retentionDeleted: 0, retentionRuns: 0 };
@@ -111,6 +115,23 @@ export class WriterThread {
   async flush(): Promise<void> {
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Claims up to `want` of what is left under `max` in the store (every process's claims count); null when the store cannot be used. */
+  async claim(key: [string, string, string, number], want: number, max: number): Promise<number | null> {
+    const r = await this.call({ budget: { claim: key, want, max } });
+    return r.budget?.ok ? (r.budget.granted ?? 0) : null;
+  }
+
+  /** Adds to counters in the store, in order with every claim and read sent after it. */
+  addCounters(rows: CounterRow[]): void {
+    this.worker?.postMessage({ budget: { add: rows } });
+  }
+
+  /** Counters of windows that started at or after `from`, as the store holds them now; null when it cannot be read. */
+  async readCounters(from: number): Promise<CounterRow[] | null> {
+    const r = await this.call({ budget: { read: from } });
+    return r.budget?.ok ? (r.budget.rows ?? []) : null;
   }
 
   async retain(): Promise<RetentionResult> {

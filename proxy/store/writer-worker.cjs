@@ -13,6 +13,7 @@ const Database = require(workerData.driver);
 const { createBatchWriter } = require('./batch.cjs');
 const { createRetention, usedBytes } = require('./retention.cjs');
 const { classify, createSpaceCheck } = require('./space.cjs');
+const { createCounters } = require('./counters.cjs');
 
 const EMPTY = Buffer.alloc(0);
 /** How often the store's file and file system are looked at while nothing is written. */
@@ -41,7 +42,7 @@ function open() {
     space.opened();
     const write = createBatchWriter(db, workerData.columns, workerData.hashed, true);
     // Chunks may go with the flows retention deletes: the writer looks them up again after each step.
-    return { db, write, retention: limits ? createRetention(db, limits, write.forget) : null };
+    return { db, write, retention: limits ? createRetention(db, limits, write.forget) : null, counters: createCounters(db) };
   } catch (err) {
     db.close();
     throw err;
@@ -131,6 +132,30 @@ function retainIfNeeded() {
   } else if (used > store.retention.maxBytes && !running) report(undefined);
 }
 
+/** Counter windows older than this are deleted (a day's window is the longest). */
+const COUNTERS_KEPT_MS = 2 * 86_400_000;
+let reads = 0;
+
+/**
+ * Budget counters (counters.cjs): a claim or a read is answered (`ok: false` when the store cannot
+ * be used now: the proxy then counts on its own), an addition is not.
+ */
+function budget(msg) {
+  const b = msg.budget;
+  const answer = (reply) => msg.seq !== undefined && parentPort.postMessage({ seq: msg.seq, budget: reply });
+  if (!store) return answer({ ok: false });
+  try {
+    if (b.claim) return answer({ ok: true, granted: store.counters.claim(b.claim, b.want, b.max) });
+    if (b.add) return void store.counters.add(b.add);
+    if (b.read !== undefined) {
+      if (reads++ % 600 === 0) store.counters.prune(Date.now() - COUNTERS_KEPT_MS);
+      return answer({ ok: true, rows: store.counters.read(b.read) });
+    }
+  } catch {
+    answer({ ok: false });
+  }
+}
+
 /** Hands a batch back to the proxy thread, its bytes transferred back with it. */
 function giveBack(msg, json, count, problem, extra) {
   const reply = { failed: count, bytes: msg.bytes, problem, json, blob: msg.blob, retry: msg.retry, ...extra };
@@ -207,6 +232,7 @@ parentPort.on('message', (msg) => {
     }
   }
   if (msg.retain) report(msg.seq);
+  if (msg.budget) budget(msg);
   if (msg.probe) {
     // A store that could not be opened (at start, or after a reopen) is tried again first.
     const notOpen = store ? null : attach();

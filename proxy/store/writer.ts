@@ -14,7 +14,18 @@ import type { PendingBatch } from './backlog.ts';
 import { openStoreFile } from './open.ts';
 import { llmValues, toRow } from './rows.ts';
 import type { MinFree } from './space.ts';
-import { type RetentionResult, WriterThread } from './writer-thread.ts';
+import { type CounterRow, type RetentionResult, WriterThread } from './writer-thread.ts';
+
+export type { CounterRow } from './writer-thread.ts';
+
+/** What budgets keep in the store (proxy/budgets/budgets.ts uses it). */
+export interface CounterStore {
+  claim(key: [string, string, string, number], want: number, max: number): Promise<number | null>;
+  add(rows: CounterRow[]): void;
+  read(from: number): Promise<CounterRow[] | null>;
+  /** The same read, synchronously on this thread's connection (at start). */
+  readNow(from: number): CounterRow[];
+}
 
 export type { RetentionResult } from './writer-thread.ts';
 
@@ -163,6 +174,23 @@ export class FlowStore {
     while (this.preparing > 0) await new Promise<void>((resolve) => this.prepWaiters.push(resolve));
     this.send();
     await this.thread.flush();
+  }
+
+  /** Budget counters kept in the store (proxy/budgets/), through the writer thread. */
+  get counters(): CounterStore {
+    const t = this.thread;
+    return {
+      claim: (key, want, max) => t.claim(key, want, max),
+      add: (rows) => t.addCounters(rows),
+      read: (from) => t.readCounters(from),
+      readNow: (from) => {
+        try {
+          return this.connection.prepare('SELECT budget, agent, metric, window_start, used FROM budget_counters WHERE window_start >= ?').raw().all(from) as CounterRow[];
+        } catch {
+          return [];
+        }
+      },
+    };
   }
 
   /** Runs retention now on the writer thread (after the flows already sent); resolves with what it did. */
