@@ -16,6 +16,8 @@ export interface LlmInfo {
   stopReason: string | null;
   /** Tools the request declares and the response calls, each name once, in order of appearance. */
   tools: string[];
+  /** Tools the response calls, each name once (a session's "tools used"). */
+  called: string[];
 }
 
 type Provider = LlmInfo['provider'];
@@ -60,15 +62,17 @@ export function llmInfo(
     void host; // recognised by path: the same API is reached under many host names
     const api = llmApi(path);
     if (!api) return null;
-    const info: LlmInfo = { provider: providerOf(api), model: null, inputTokens: null, outputTokens: null, stopReason: null, tools: [] };
+    const info: LlmInfo = { provider: providerOf(api), model: null, inputTokens: null, outputTokens: null, stopReason: null, tools: [], called: [] };
     const tools = new Set<string>();
+    const called = new Set<string>();
+    const calls: Calls = { add: (name) => (addTool(tools, name), addTool(called, name)) };
     if (api === 'gemini') info.model = str(GEMINI.exec((path ?? '').split('?')[0].replace(/\/+$/, ''))?.[1]);
     if (requestBody) readRequest(api, requestBody, info, tools);
     let responseModel: string | null = null;
     if (responseBody) {
       const r = { ...info, model: null as string | null };
-      if (isEventStream(responseContentType, responseBody) || (api === 'gemini' && /^\s*\[/.test(responseBody))) readStream(api, responseContentType, responseBody, r, tools);
-      else readResponse(api, responseBody, r, tools);
+      if (isEventStream(responseContentType, responseBody) || (api === 'gemini' && /^\s*\[/.test(responseBody))) readStream(api, responseContentType, responseBody, r, calls);
+      else readResponse(api, responseBody, r, calls);
       responseModel = r.model;
       info.inputTokens = r.inputTokens;
       info.outputTokens = r.outputTokens;
@@ -77,6 +81,7 @@ export function llmInfo(
     // The model that answered (e.g. a dated snapshot) over the alias the request named.
     info.model = responseModel ?? info.model;
     info.tools = [...tools];
+    info.called = [...called];
     const found = info.model !== null || info.inputTokens !== null || info.outputTokens !== null || info.stopReason !== null || info.tools.length > 0;
     return found ? info : null;
   } catch {
@@ -100,6 +105,11 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME ? v : null);
 const count = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
 const sum = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b);
+
+/** Tools a response calls: into the flow's tools and its calls. */
+interface Calls {
+  add(name: unknown): void;
+}
 
 function addTool(tools: Set<string>, name: unknown): void {
   const n = str(name);
@@ -144,7 +154,7 @@ function readRequest(api: LlmApi, body: Buffer | string, info: LlmInfo, tools: S
   if (api === 'openai-chat') for (const f of arr(j.functions)) addTool(tools, obj(f)?.name);
 }
 
-function readResponse(api: LlmApi, text: string, info: LlmInfo, tools: Set<string>): void {
+function readResponse(api: LlmApi, text: string, info: LlmInfo, calls: Calls): void {
   const j = parse(text);
   if (!j) {
     // Cut at the cap: the leading fields are still there.
@@ -172,7 +182,7 @@ function readResponse(api: LlmApi, text: string, info: LlmInfo, tools: Set<strin
     info.stopReason = str(j.stop_reason);
     for (const c of arr(j.content)) {
       const o = obj(c);
-      if (o && (o.type === 'tool_use' || o.type === 'server_tool_use')) addTool(tools, o.name);
+      if (o && (o.type === 'tool_use' || o.type === 'server_tool_use')) calls.add(o.name);
     }
   } else if (api === 'openai-chat') {
     info.model = str(j.model);
@@ -182,15 +192,15 @@ function readResponse(api: LlmApi, text: string, info: LlmInfo, tools: Set<strin
     for (const c of arr(j.choices)) {
       const o = obj(c);
       info.stopReason ??= str(o?.finish_reason);
-      for (const call of arr(obj(o?.message)?.tool_calls)) addTool(tools, obj(obj(call)?.function)?.name);
-      addTool(tools, obj(obj(o?.message)?.function_call)?.name);
+      for (const call of arr(obj(o?.message)?.tool_calls)) calls.add(obj(obj(call)?.function)?.name);
+      calls.add(obj(obj(o?.message)?.function_call)?.name);
     }
-  } else if (api === 'openai-responses') readResponsesObject(j, info, tools);
-  else readGeminiChunk(j, info, tools);
+  } else if (api === 'openai-responses') readResponsesObject(j, info, calls);
+  else readGeminiChunk(j, info, calls);
 }
 
 /** An OpenAI Responses object (the JSON answer, or `response` of its response.completed event). */
-function readResponsesObject(r: Json, info: LlmInfo, tools: Set<string>): void {
+function readResponsesObject(r: Json, info: LlmInfo, calls: Calls): void {
   info.model = str(r.model) ?? info.model;
   const usage = obj(r.usage);
   info.inputTokens = count(usage?.input_tokens) ?? info.inputTokens;
@@ -198,12 +208,12 @@ function readResponsesObject(r: Json, info: LlmInfo, tools: Set<string>): void {
   info.stopReason = str(obj(r.incomplete_details)?.reason) ?? str(r.status) ?? info.stopReason;
   for (const item of arr(r.output)) {
     const o = obj(item);
-    if (o?.type === 'function_call') addTool(tools, o.name);
+    if (o?.type === 'function_call') calls.add(o.name);
   }
 }
 
 /** A Gemini GenerateContentResponse (whole, or one chunk of a stream: usage is a running total). */
-function readGeminiChunk(j: Json, info: LlmInfo, tools: Set<string>): void {
+function readGeminiChunk(j: Json, info: LlmInfo, calls: Calls): void {
   info.model = str(j.modelVersion) ?? info.model;
   const u = obj(j.usageMetadata);
   if (u) {
@@ -214,11 +224,11 @@ function readGeminiChunk(j: Json, info: LlmInfo, tools: Set<string>): void {
   for (const c of arr(j.candidates)) {
     const o = obj(c);
     info.stopReason = str(o?.finishReason) ?? info.stopReason;
-    for (const part of arr(obj(o?.content)?.parts)) addTool(tools, obj(obj(part)?.functionCall)?.name);
+    for (const part of arr(obj(o?.content)?.parts)) calls.add(obj(obj(part)?.functionCall)?.name);
   }
 }
 
-function readStream(api: LlmApi, contentType: string | null | undefined, text: string, info: LlmInfo, tools: Set<string>): void {
+function readStream(api: LlmApi, contentType: string | null | undefined, text: string, info: LlmInfo, calls: Calls): void {
   for (const e of jsonEvents(contentType, text)) {
     if (api === 'anthropic') {
       if (e.type === 'message_start') {
@@ -229,7 +239,7 @@ function readStream(api: LlmApi, contentType: string | null | undefined, text: s
         info.outputTokens = count(u?.output_tokens) ?? info.outputTokens;
       } else if (e.type === 'content_block_start') {
         const b = obj(e.content_block);
-        if (b && (b.type === 'tool_use' || b.type === 'server_tool_use')) addTool(tools, b.name);
+        if (b && (b.type === 'tool_use' || b.type === 'server_tool_use')) calls.add(b.name);
       } else if (e.type === 'message_delta') {
         info.stopReason = str(obj(e.delta)?.stop_reason) ?? info.stopReason;
         const u = obj(e.usage);
@@ -243,8 +253,8 @@ function readStream(api: LlmApi, contentType: string | null | undefined, text: s
         const o = obj(c);
         info.stopReason = str(o?.finish_reason) ?? info.stopReason;
         const delta = obj(o?.delta);
-        for (const call of arr(delta?.tool_calls)) addTool(tools, obj(obj(call)?.function)?.name);
-        addTool(tools, obj(delta?.function_call)?.name);
+        for (const call of arr(delta?.tool_calls)) calls.add(obj(obj(call)?.function)?.name);
+        calls.add(obj(delta?.function_call)?.name);
       }
       const u = obj(e.usage);
       if (u) {
@@ -253,9 +263,9 @@ function readStream(api: LlmApi, contentType: string | null | undefined, text: s
       }
     } else if (api === 'openai-responses') {
       const r = obj(e.response);
-      if (r) readResponsesObject(r, info, tools);
+      if (r) readResponsesObject(r, info, calls);
       const item = obj(e.item);
-      if (item?.type === 'function_call') addTool(tools, item.name);
-    } else readGeminiChunk(e, info, tools);
+      if (item?.type === 'function_call') calls.add(item.name);
+    } else readGeminiChunk(e, info, calls);
   }
 }

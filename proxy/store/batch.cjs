@@ -139,7 +139,7 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
     const request = bodies.find((b) => b.direction === 'request');
     const response = bodies.find((b) => b.direction === 'response');
     if (extra.api && row[at.llm_provider]) {
-      assignSession(id, extra.api, row[at.llm_provider], agentOf(row[at.agent_user], row[at.listener]), row[at.started_at], request, response);
+      assignSession(id, extra.api, row[at.llm_provider], agentOf(row[at.agent_user], row[at.listener]), row[at.started_at], request, response, extra.called);
     }
     if (extra.mcp) {
       mcpCallsOf(extra.mcp, request).forEach((c, seq) => insertMcp.run(id, seq, c.method, c.tool, c.id, c.arguments));
@@ -164,7 +164,7 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
       }
       // A row without the trailing (LLM) columns leaves them NULL; one element past the columns
       // carries the flow's DLP findings as JSON [[rule_id, location, action, preview], ...], the
-      // next what the writer derives tables from ({api, mcp}, writer.ts derivedOf).
+      // next what the writer derives tables from ({api, called, mcp}, writer.ts derivedOf).
       const given = rows[i];
       const row = given.length < columns.length ? given.concat(new Array(columns.length - given.length).fill(null)) : given.slice(0, columns.length);
       const findings = given.length > columns.length && given[columns.length] ? JSON.parse(given[columns.length]) : null;

@@ -123,7 +123,8 @@ const migrations: string[] = [
   // llm_sessions: a conversation of one agent (agent_user, else "listener:ADDR"): LLM calls whose
   // message history extends the previous call's. `first_key` (the first message's hash) and
   // `history` (8-byte hashes of the last call's messages) find the session a new call continues.
-  // session_turns: one row per LLM call of a session; messages from `new_from` on are new in it.
+  // session_turns: one row per LLM call of a session; messages from `new_from` on are new in it;
+  // `tools`: the tools its answer called (JSON array).
   // mcp_calls: the JSON-RPC calls of MCP requests (method, tool, arguments as stored, DLP-redacted).
   // budget_counters: what each agent used of each budget per window (proxy/budgets/), shared by
   // every airlock process writing this store.
@@ -148,7 +149,8 @@ const migrations: string[] = [
      turn INTEGER NOT NULL,
      messages INTEGER NOT NULL,
      new_from INTEGER NOT NULL,
-     response_id TEXT
+     response_id TEXT,
+     tools TEXT
    );
    CREATE INDEX session_turns_session ON session_turns(session_id, turn);
    CREATE INDEX session_turns_response ON session_turns(response_id);

@@ -94,14 +94,16 @@ function createSessionIndexer(db) {
     'INSERT INTO llm_sessions (agent, provider, first_flow, last_flow, started_at, last_at, turns, first_key, history) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)',
   );
   const extend = db.prepare('UPDATE llm_sessions SET last_flow = ?, last_at = ?, turns = turns + 1, history = ? WHERE id = ?');
-  const insertTurn = db.prepare('INSERT INTO session_turns (flow_id, session_id, turn, messages, new_from, response_id) VALUES (?, ?, ?, ?, ?, ?)');
+  const insertTurn = db.prepare('INSERT INTO session_turns (flow_id, session_id, turn, messages, new_from, response_id, tools) VALUES (?, ?, ?, ?, ?, ?, ?)');
 
   /**
    * Files flow `flowId` (an LLM call of `api`) into a session. `request`/`response`: its stored
-   * bodies ({data, truncated, encoding}). A request that cannot be read (cut at the cap, encoded,
-   * not JSON) is left out: nothing can be said about which conversation it belongs to.
+   * bodies ({data, truncated, encoding}); `called`: the tools its answer called. A request that
+   * cannot be read (cut at the cap, encoded, not JSON) is left out: nothing can be said about
+   * which conversation it belongs to.
    */
-  return function assign(flowId, api, provider, agent, startedAt, request, response) {
+  return function assign(flowId, api, provider, agent, startedAt, request, response, called) {
+    const tools = Array.isArray(called) && called.length ? JSON.stringify(called) : null;
     if (!request || request.truncated || request.encoding !== null) return;
     const j = parseJson(request.data);
     const messages = messagesOf(api, j);
@@ -113,7 +115,7 @@ function createSessionIndexer(db) {
     const previous = api === 'openai-responses' && typeof j.previous_response_id === 'string' ? byResponse.get(j.previous_response_id) : undefined;
     if (previous) {
       extend.run(flowId, startedAt, h, previous.id);
-      insertTurn.run(flowId, previous.id, previous.turns + 1, messages.length, 0, rid);
+      insertTurn.run(flowId, previous.id, previous.turns + 1, messages.length, 0, rid, tools);
       return;
     }
     let best;
@@ -123,11 +125,11 @@ function createSessionIndexer(db) {
     }
     if (best) {
       extend.run(flowId, startedAt, h, best.id);
-      insertTurn.run(flowId, best.id, best.turns + 1, messages.length, best.lcp, rid);
+      insertTurn.run(flowId, best.id, best.turns + 1, messages.length, best.lcp, rid, tools);
       return;
     }
     const id = Number(insertSession.run(agent, provider, flowId, flowId, startedAt, startedAt, first, h).lastInsertRowid);
-    insertTurn.run(flowId, id, 1, messages.length, 0, rid);
+    insertTurn.run(flowId, id, 1, messages.length, 0, rid, tools);
   };
 }
 

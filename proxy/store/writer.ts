@@ -152,7 +152,7 @@ export class FlowStore {
     const info = api ? llmOf(flow, bodies) : null;
     row.push(...llmValues(info));
     const findings = flow.findings?.length ? JSON.stringify(flow.findings.map(storedFinding)) : null;
-    const derived = api || flow.mcp ? JSON.stringify(derivedOf(api, flow)) : null;
+    const derived = api || flow.mcp ? JSON.stringify(derivedOf(api, info, flow)) : null;
     if (findings || derived) row.push(findings);
     if (derived) row.push(derived);
     if (info && this.onLlm) this.onLlm(flow, info);
@@ -261,8 +261,8 @@ function llmOf(flow: Flow, bodies: StoredBody[]): LlmInfo | null {
 }
 
 /** What batch.cjs files into llm_sessions / session_turns and mcp_calls for this flow. */
-function derivedOf(api: LlmApi | null, flow: Flow): { api?: LlmApi; mcp?: Flow['mcp'] } {
-  return { ...(api ? { api } : {}), ...(flow.mcp ? { mcp: flow.mcp } : {}) };
+function derivedOf(api: LlmApi | null, info: LlmInfo | null, flow: Flow): { api?: LlmApi; called?: string[]; mcp?: Flow['mcp'] } {
+  return { ...(api ? { api } : {}), ...(info?.called.length ? { called: info.called } : {}), ...(flow.mcp ? { mcp: flow.mcp } : {}) };
 }
 
 /**

@@ -21,7 +21,7 @@ it('rows written before schema 4 verify after it; the LLM values of newer rows a
   createBatchWriter(db, COLUMNS)([flow(), flow()], [], Buffer.alloc(0));
   migrate(db);
   const write = createBatchWriter(db, STORED_COLUMNS, COLUMNS.length);
-  const llm = llmValues({ provider: 'anthropic', model: 'claude-x', inputTokens: 10, outputTokens: 5, stopReason: 'end_turn', tools: ['t'] });
+  const llm = llmValues({ provider: 'anthropic', model: 'claude-x', inputTokens: 10, outputTokens: 5, stopReason: 'end_turn', tools: ['t'], called: [] });
   write([[...flow(), ...llm], [...flow(), ...llmValues(null)]], [], Buffer.alloc(0));
   expect(verifyChain(db)).toMatchObject({ ok: true, verified: 4 });
 

@@ -1,6 +1,6 @@
 // The LLM fields parser on realistic Anthropic Messages and OpenAI Chat Completions bodies.
 import { describe, expect, it } from 'vitest';
-import { llmInfo, llmProvider } from '../../proxy/llm.ts';
+import { llmApi, llmInfo, llmProvider } from '../../proxy/llm.ts';
 import { ANTHROPIC_SSE } from '../helpers/upstream.ts';
 
 const anthropicRequest = JSON.stringify({
@@ -66,7 +66,14 @@ describe('llmProvider', () => {
     expect(llmProvider('/anthropic/v1/messages')).toBe('anthropic');
     expect(llmProvider('/v1/chat/completions')).toBe('openai');
     expect(llmProvider('/openai/deployments/x/chat/completions')).toBe('openai');
-    for (const p of ['/v1/messages/count_tokens', '/v1/messages/batches', '/v1/completions', '/', null, undefined]) expect(llmProvider(p), String(p)).toBeNull();
+    expect(llmProvider('/v1/responses')).toBe('openai');
+    expect(llmProvider('/v1beta/models/gemini-2.5-flash:generateContent')).toBe('gemini');
+    expect(llmProvider('/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent')).toBe('gemini');
+    expect(llmApi('/v1/responses')).toBe('openai-responses');
+    expect(llmApi('/v1/chat/completions')).toBe('openai-chat');
+    for (const p of ['/v1/messages/count_tokens', '/v1/messages/batches', '/v1/completions', '/v1/responses/resp_1', '/v1beta/models/x:countTokens', '/', null, undefined]) {
+      expect(llmProvider(p), String(p)).toBeNull();
+    }
   });
 });
 
@@ -79,6 +86,7 @@ describe('llmInfo: Anthropic Messages', () => {
       outputTokens: 89,
       stopReason: 'tool_use',
       tools: ['get_weather', 'get_time'],
+      called: ['get_weather'],
     });
   });
 
@@ -90,6 +98,7 @@ describe('llmInfo: Anthropic Messages', () => {
       outputTokens: 89,
       stopReason: 'tool_use',
       tools: ['get_weather', 'get_time'],
+      called: ['get_weather'],
     });
   });
 
@@ -108,6 +117,7 @@ describe('llmInfo: Anthropic Messages', () => {
       outputTokens: 2,
       stopReason: null,
       tools: [],
+      called: [],
     });
     const toolDone = all.slice(0, all.indexOf('event: message_delta') + 30);
     expect(llmInfo(null, '/v1/messages', null, 'text/event-stream', toolDone)).toMatchObject({ tools: ['get_weather'], stopReason: null });
@@ -138,6 +148,7 @@ describe('llmInfo: OpenAI Chat Completions', () => {
       outputTokens: 17,
       stopReason: 'tool_calls',
       tools: ['lookup'],
+      called: ['lookup'],
     });
   });
 
@@ -149,6 +160,7 @@ describe('llmInfo: OpenAI Chat Completions', () => {
       outputTokens: 17,
       stopReason: 'tool_calls',
       tools: ['lookup'],
+      called: ['lookup'],
     });
   });
 
@@ -161,6 +173,7 @@ describe('llmInfo: OpenAI Chat Completions', () => {
       outputTokens: null,
       stopReason: null,
       tools: ['lookup'],
+      called: ['lookup'],
     });
   });
 });
@@ -186,7 +199,7 @@ describe('a request that carries a whole conversation', () => {
   it('reads only its model and tools (native scanner), past any look-alike in the messages', () => {
     const body = big(decoys);
     expect(body.length).toBeGreaterThan(16 * 1024);
-    expect(llmInfo(null, '/v1/messages', body, null, null)).toEqual({ provider: 'anthropic', model: 'claude-opus-4-1', inputTokens: null, outputTokens: null, stopReason: null, tools: ['Read', 'Bash'] });
+    expect(llmInfo(null, '/v1/messages', body, null, null)).toEqual({ provider: 'anthropic', model: 'claude-opus-4-1', inputTokens: null, outputTokens: null, stopReason: null, tools: ['Read', 'Bash'], called: [] });
   });
 
   it('finds the same as parsing it whole, wherever the keys stand', () => {
@@ -196,5 +209,47 @@ describe('a request that carries a whole conversation', () => {
     }
     const toolsLast = Buffer.from(`{"messages":${JSON.stringify(decoys)},"model":"m-last","tools":[{"name":"Late"}]}`);
     expect(llmInfo(null, '/v1/messages', toolsLast, null, null)).toMatchObject({ model: 'm-last', tools: ['Late'] });
+  });
+});
+
+describe('llmInfo: OpenAI Responses', () => {
+  const req = JSON.stringify({ model: 'gpt-5', instructions: 'Be brief.', input: 'Weather?', tools: [{ type: 'function', name: 'get_weather', parameters: {} }, { type: 'web_search' }] });
+  const done = {
+    id: 'resp_1',
+    object: 'response',
+    model: 'gpt-5-2025-08-07',
+    status: 'completed',
+    output: [{ type: 'function_call', call_id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }],
+    usage: { input_tokens: 120, output_tokens: 30, total_tokens: 150 },
+  };
+  it('JSON and streamed events', () => {
+    const expected = { provider: 'openai', model: 'gpt-5-2025-08-07', inputTokens: 120, outputTokens: 30, stopReason: 'completed', tools: ['get_weather', 'web_search'], called: ['get_weather'] };
+    expect(llmInfo(null, '/v1/responses', req, 'application/json', JSON.stringify(done))).toEqual(expected);
+    const sse = [
+      { type: 'response.created', response: { ...done, status: 'in_progress', output: [], usage: null } },
+      { type: 'response.output_item.done', item: done.output[0] },
+      { type: 'response.completed', response: done },
+    ].map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join('');
+    expect(llmInfo(null, '/v1/responses', req, 'text/event-stream', sse)).toEqual(expected);
+  });
+});
+
+describe('llmInfo: Gemini', () => {
+  const req = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Weather?' }] }], tools: [{ functionDeclarations: [{ name: 'get_weather', parameters: {} }] }] });
+  const chunk = (o: object) => ({ ...o, modelVersion: 'gemini-2.5-flash-001' });
+  const parts = [
+    chunk({ candidates: [{ content: { role: 'model', parts: [{ text: 'Let me ' }] } }], usageMetadata: { promptTokenCount: 40, candidatesTokenCount: 2 } }),
+    chunk({ candidates: [{ content: { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }] }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: 40, candidatesTokenCount: 9, thoughtsTokenCount: 3 } }),
+  ];
+  const expected = { provider: 'gemini', model: 'gemini-2.5-flash-001', inputTokens: 40, outputTokens: 12, stopReason: 'STOP', tools: ['get_weather'], called: ['get_weather'] };
+  it('the model from the path when the response names none; JSON, SSE (alt=sse) and a streamed JSON array', () => {
+    expect(llmInfo(null, '/v1beta/models/gemini-2.5-flash:generateContent', req, null, null)).toMatchObject({ model: 'gemini-2.5-flash', tools: ['get_weather'] });
+    expect(llmInfo(null, '/v1beta/models/gemini-2.5-flash:generateContent', req, 'application/json', JSON.stringify(parts[1]))).toEqual(expected);
+    const sse = parts.map((p) => `data: ${JSON.stringify(p)}\r\n\r\n`).join('');
+    expect(llmInfo(null, '/v1beta/models/gemini-2.5-flash:streamGenerateContent', req, 'text/event-stream', sse)).toEqual(expected);
+    const array = `[${parts.map((p) => JSON.stringify(p)).join(',\n')}]`;
+    expect(llmInfo(null, '/v1beta/models/gemini-2.5-flash:streamGenerateContent', req, 'application/json', array)).toEqual(expected);
+    // Cut at the cap inside the second element: the first one's counts.
+    expect(llmInfo(null, '/v1beta/models/gemini-2.5-flash:streamGenerateContent', req, 'application/json', array.slice(0, array.length - 30))).toMatchObject({ inputTokens: 40, outputTokens: 2 });
   });
 });
