@@ -15,6 +15,7 @@ import { IPTABLES_HELP, iptablesCommand } from './cli-iptables.ts';
 import { CA_INSTALL_HELP, caInstallCommand } from './ca-install.ts';
 import { DLP_HELP, dlpCommand } from './dlp-cli.ts';
 import { FLOWS_HELP, flowsCommand } from './flows-cli.ts';
+import { SESSIONS_HELP, sessionsCommand } from './sessions-cli.ts';
 import { UI_HELP, uiCommand } from '../web-ui/cli.ts';
 
 const USAGE = `usage: airlock <command> [options]
@@ -29,6 +30,7 @@ commands:
   ca install [--trust-dir DIR] [--env-file FILE] [--proxy URL]   put the CA into a trust store
   iptables --interface IFACE --port N [--dns IP] [--apply|--undo]  transparent-mode rules
   flows list|show|export|verify    browse, export (JSONL, HAR) and verify the audit trail
+  sessions list|export             agents' LLM sessions: JSONL with their flows' ids, or one as HAR
   dlp scan FILE|- | dlp rules      run the DLP rules on a file or stdin; list the rules
   ui token add|list|revoke         who may log in to the web UI (auditor or admin)
 
@@ -60,6 +62,7 @@ The data dir comes from --data-dir DIR, or from the policy given with --config F
 };
 
 HELP.flows = FLOWS_HELP;
+HELP.sessions = SESSIONS_HELP;
 HELP.dlp = DLP_HELP;
 HELP.ui = UI_HELP;
 HELP.iptables = IPTABLES_HELP;
@@ -83,6 +86,8 @@ export async function main(argv: string[]): Promise<number> {
         return await iptablesCommand(rest);
       case 'flows':
         return await flowsCommand(rest);
+      case 'sessions':
+        return await sessionsCommand(rest);
       case 'dlp':
         return await dlpCommand(rest);
       case 'ui':

@@ -80,7 +80,7 @@ export async function runFlows(args: string[], io: Io): Promise<number> {
     const [sub, ...rest] = positionals;
     if (values.help || !sub) return say(io.out, FLOWS_HELP, values.help ? 0 : 2, io);
     if (!['list', 'show', 'export', 'verify'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}"`);
-    db = openStore(storePath(values));
+    db = openStore(storePathOf(values));
     switch (sub) {
       case 'list':
         return list(db, values, io);
@@ -111,7 +111,7 @@ function say(to: (t: string) => void, text: string, code: number, _io: Io): numb
 // Opening the store
 
 /** The store named by --db, --data-dir, or the policy's data_dir/store.path (read without secrets). */
-function storePath(v: Values): string {
+export function storePathOf(v: { db?: string; 'data-dir'?: string; config?: string }): string {
   if (v.db) return path.resolve(v.db);
   if (v['data-dir']) return path.resolve(v['data-dir'], 'flows.sqlite');
   if (v.config) {

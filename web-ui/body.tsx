@@ -15,8 +15,8 @@ const HEX_MAX = 4096;
 /** Text beyond this is cut on the page (the raw download has all of it). */
 const TEXT_MAX = 512 * 1024;
 
-/** Markers airlock writes into stored copies: injected keys, redactions. Highlighted wherever they occur. */
-const MARKER = /\[(?:redacted|injected)(?::[^\]\s]{1,80})?\]/g;
+/** Markers airlock writes into stored copies: injected keys, redactions (DLP writes [REDACTED:rule]). Highlighted wherever they occur. */
+const MARKER = /\[(?:redacted|injected)(?::[^\]\s]{1,80})?\]/gi;
 
 export function essence(contentType: string | null): string {
   return (contentType ?? '').split(';')[0].trim().toLowerCase();

@@ -9,6 +9,8 @@ import type { Session } from './sessions.ts';
 
 export const NAV = [
   ['/flows', 'Flows'],
+  ['/sessions', 'Sessions'],
+  ['/agents', 'Agents'],
   ['/hosts', 'Hosts'],
   ['/findings', 'Findings'],
   ['/stats', 'Stats'],

@@ -29,6 +29,9 @@ import { FlowsPage } from './pages/flows.tsx';
 import { FindingsPage, HostsPage } from './pages/overviews.tsx';
 import { StatsPage } from './pages/stats.tsx';
 import { findingsOf, findingsOverview, firstStart, flowByRef, flowPage, flowsAfter, hostsOverview, latencyHistogram, maxId, neighbours } from './queries.ts';
+import { registerLlmRoutes } from './llm-routes.tsx';
+import { mcpCallsOf, sessionQueries } from '../proxy/store/llm-queries.ts';
+import { FlowLlmSections } from './pages/flow-llm.tsx';
 import { type Session, Sessions, sameSecret } from './sessions.ts';
 import type { UiTokens } from './tokens.ts';
 
@@ -319,16 +322,18 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const db = opts.db();
     const r = flowByRef(db, c.req.param('id'));
     if (!r) return message(c, 404, 'No such flow', `There is no flow ${c.req.param('id')} (retention may have deleted it).`);
+    const bodies = bodiesOf(db)(r.id);
     return html(
       c,
       <FlowPage
         ctx={ctx(c, '/flows')}
         r={r}
-        bodies={bodiesOf(db)(r.id)}
+        bodies={bodies}
         findings={findingsOf(db, r.id)}
         why={explainFlow(r, config())}
         nav={neighbours(db, r.id)}
         dlpWords={dlpWords}
+        llm={<FlowLlmSections r={r} bodies={bodies} turn={sessionQueries(db).turnOfFlow(r.id)} mcp={mcpCallsOf(db, r.id)} />}
       />,
     );
   });
@@ -344,6 +349,8 @@ export function createUi(opts: UiOptions): Hono<Env> {
     c.header('content-security-policy', DOWNLOAD_CSP);
     return c.body(new Uint8Array(b.data ?? Buffer.alloc(0)));
   });
+
+  registerLlmRoutes(app, { db: opts.db, config, ctx, html, message, downloadCsp: DOWNLOAD_CSP });
 
   app.get('/hosts', (c) => {
     const f = readFilter(firstValues(c.req.queries()), { since: '24h' });

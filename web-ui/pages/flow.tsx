@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // One flow: the decision in plain words, the timeline, DLP findings, LLM fields, then the request
 // and the response with their headers and bodies.
+import type { Child } from 'hono/jsx';
 import type { BodyRow, FlowRow } from '../../proxy/flows-cli.ts';
 import { headerPairs, llmTools } from '../../proxy/flows-cli.ts';
 import { BodyView, Highlighted } from '../body.tsx';
@@ -95,6 +96,8 @@ export function FlowPage(props: {
   why: Explanation;
   nav: { older: number | null; newer: number | null };
   dlpWords: (id: string) => string | undefined;
+  /** An LLM call as a conversation, its session turn, MCP calls (pages/flow-llm.tsx). */
+  llm?: Child;
 }) {
   const { r, why, findings } = props;
   const injected: string[] = r.injected ? (JSON.parse(r.injected) as string[]).map((n) => n.toLowerCase()) : [];
@@ -268,6 +271,8 @@ export function FlowPage(props: {
           </div>
         </section>
       )}
+
+      {props.llm}
 
       <section aria-labelledby="conn">
         <h2 id="conn">Connection</h2>
