@@ -103,7 +103,7 @@ export function parseBudgets(value: unknown, ctx: BudgetContext): Budget[] {
       if (typeof raw !== 'number' || !Number.isSafeInteger(raw) || raw < 1) p.add(keyPath, 'expected a whole number of at least 1');
       else limits.push({ key, metric, window, windowMs: WINDOW_MS[window], max: raw });
     }
-    if (limits.length === 0) p.add(path, `set at least one of ${Object.keys(LIMIT_KEYS).join(', ')}`);
+    if (!Object.keys(LIMIT_KEYS).some((k) => present(fields, k))) p.add(path, `set at least one of ${Object.keys(LIMIT_KEYS).join(', ')}`);
     if (limits.some((l) => l.metric !== 'requests') && ctx.bodyCapBytes === 0) {
       p.add(path, 'tokens and spend are read from stored responses: store.body_cap_bytes must not be 0');
     }

@@ -189,7 +189,7 @@ export function createBudgets(store: CounterStore | null, now = Date.now()): Bud
         if (c.exhausted) return refusal(b, l, c);
         // No share left: claim one (or wait for the claim already out), then decide again.
         const pending = c.claiming ?? claim(b.name, agent, l, c);
-        return pending.then(() => admit(config, ruleId, agentUser, listener, Date.now()));
+        return pending.then(() => admit(config, ruleId, agentUser, listener, t));
       }
     }
     if (agent === undefined) return null;

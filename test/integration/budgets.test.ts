@@ -51,6 +51,7 @@ async function policy(budgets: string, proxyPort?: number): Promise<string> {
   return `
 listen:
   proxy: 127.0.0.1:${proxyPort ?? (await freePort())}
+  admin: 127.0.0.1:${await freePort()}
 routes:
   - listen: 127.0.0.1:${await freePort()}
     upstream: https://api.test
@@ -132,6 +133,14 @@ describe('a token budget', () => {
     expect((await viaProxy(a, 'alice')).status).toBe(200);
     expect(api.seen.length).toBe(seenBefore + 3); // the refusals never reached the upstream
 
+    // /metrics: each agent's use of the limit, the limit, and the refusals.
+    const metrics = await (await fetch(`http://${a.addresses.admin!.address}/metrics`)).text();
+    const route = `listener:${a.addresses.routes[0].address}`;
+    expect(metrics).toContain(`airlock_budget_used{budget="hourly",agent="${route}",limit="tokens_per_hour"} ${2 * TOKENS_PER_CALL}`);
+    expect(metrics).toContain(`airlock_budget_used{budget="hourly",agent="alice",limit="tokens_per_hour"} ${TOKENS_PER_CALL}`);
+    expect(metrics).toContain(`airlock_budget_limit{budget="hourly",agent="${route}",limit="tokens_per_hour"} 1000`);
+    expect(metrics).toContain('airlock_budget_refusals_total{budget="hourly"} 2');
+
     await a.store.flush();
     const rows = a.store.db.prepare("SELECT entry, decision, status, code, agent_user, listener FROM flows WHERE code = 'budget_exhausted' ORDER BY id").all();
     expect(rows).toEqual([
@@ -157,6 +166,50 @@ describe('a token budget', () => {
 });
 
 describe('a request-rate limit', () => {
+  it('holds on the transparent listener and a base-URL route on a Unix socket, WebSocket upgrades included', async () => {
+    await inOneWindow(60_000, 15_000);
+    const at = fs.mkdtempSync(path.join(dir, 'paths-'));
+    const sock = path.join(at, 'route.sock');
+    const a = await start(
+      `
+listen:
+  transparent: 127.0.0.1:${await freePort()}
+routes:
+  - listen: unix:${sock}
+    upstream: https://api.test
+upstream:
+  ca_files: [${caCert}]
+  resolve: { api.test: ${ip} }
+hosts:
+  - name: anthropic
+    match: api.test
+budgets:
+  - name: rpm
+    requests_per_minute: 2
+`,
+      at,
+    );
+    // Transparent: what an iptables REDIRECT delivers, routed by SNI (curl negotiates HTTP/2).
+    const transparent = a.addresses.transparent!.address;
+    const viaTransparent = () =>
+      run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', '--cacert', a.caCertPath, '--connect-to', `api.test:443:${transparent}`, 'https://api.test/echo']).then((r) => r.stdout);
+    expect([await viaTransparent(), await viaTransparent(), await viaTransparent()]).toEqual(['200', '200', '429']);
+    const viaSocket = (...args: string[]) => run('curl', ['-sS', '--max-time', '20', '--unix-socket', sock, ...args]);
+    const codes: string[] = [];
+    for (let i = 0; i < 2; i++) codes.push((await viaSocket('-o', '/dev/null', '-w', '%{http_code}', 'http://airlock/echo')).stdout);
+    expect(codes).toEqual(['200', '200']);
+    // A WebSocket upgrade on the same route counts too: its 429 is written on the socket before any upgrade.
+    const ws = await viaSocket('-i', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', '-H', 'Sec-WebSocket-Version: 13', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'http://airlock/ws');
+    expect(ws.stdout).toMatch(/^HTTP\/1\.1 429 Too Many Requests\r\n/);
+    expect(ws.stdout).toMatch(/\r\nretry-after: \d+\r\n/i);
+    expect(JSON.parse(ws.stdout.slice(ws.stdout.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'budget_exhausted', budget: 'rpm', limit: 'requests_per_minute', window: 'minute', max: 2 });
+    await a.store.flush();
+    expect(a.store.db.prepare("SELECT entry, protocol FROM flows WHERE code = 'budget_exhausted' ORDER BY id").all()).toEqual([
+      { entry: 'transparent', protocol: 'h2' },
+      { entry: 'route', protocol: 'ws' },
+    ]);
+  });
+
   it('holds across two airlock processes that write one store', async () => {
     await inOneWindow(60_000, 20_000);
     const data = fs.mkdtempSync(path.join(dir, 'shared-'));
