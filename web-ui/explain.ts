@@ -45,6 +45,10 @@ export const CODE_WORDS: Record<string, string> = {
   credential_request_unsupported: 'airlock could not sign this request with the rule’s credential (for example an AWS SigV4a signature), so it did not send it.',
   aws_chunked_invalid: 'The aws-chunked request body could not be read or re-signed (the reason says why), so airlock stopped sending it.',
   body_too_large_to_sign: 'The request body was longer than aws_sigv4.max_signed_body, the most airlock reads to sign a body’s hash.',
+  budget_exhausted: 'A budget of the policy for this agent (requests per minute, LLM tokens or estimated spend) was used up in its window, so airlock answered 429 with when it resets; nothing was sent upstream.',
+  mcp_tool_denied: 'The MCP tool this request called is not allowed on this server by the rule’s mcp settings, so airlock answered with a JSON-RPC error; nothing was sent upstream.',
+  mcp_body_too_large: 'The MCP request was larger than the rule’s mcp.max_body, so airlock could not check it and refused it.',
+  mcp_unreadable: 'The MCP request was not JSON-RPC 2.0, so airlock could not check it and refused it.',
 };
 
 export const DECISION_WORDS: Record<string, string> = {

@@ -26,7 +26,7 @@ describe('default-policy.yaml', () => {
       .filter((line) => line !== 'hosts: []')
       .map((line) => {
         const m = /^(\s*)# (.*)$/.exec(line);
-        return m && /^\s*(#|(- )?[a-z_.-]+:( |$))/.test(m[2]) ? m[1] + m[2] : line;
+        return m && /^\s*(#|(- )?([a-z_.-]+|"[^"]+"):( |$))/.test(m[2]) ? m[1] + m[2] : line;
       })
       .join('\n');
     const dir = mkdtempSync(join(tmpdir(), 'airlock-default-'));
@@ -35,7 +35,10 @@ describe('default-policy.yaml', () => {
     const result = loadPolicyFile(join(dir, 'policy.yaml'), { env: { ANTHROPIC_API_KEY: 'sk-test' } });
     expect(result.ok ? [] : result.errors).toEqual([]);
     if (!result.ok) return;
-    expect(result.config.hosts.length).toBe(3);
+    expect(result.config.hosts.length).toBe(4);
+    expect(result.config.hosts[3].mcp).toEqual({ tools: ['read_*'], deny: ['delete_*'], maxBodyBytes: 1024 * 1024 });
+    expect(result.config.budgets.map((b) => b.name)).toEqual(['llm']);
+    expect(result.config.prices.map((p) => p.model)).toEqual(['claude-sonnet-4*']);
     expect(result.config.routes.length).toBe(1);
     expect(result.config.listen.transparent).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 8443 });
     expect(result.config.hosts[0].placeholders.map((p) => p.value)).toEqual(['airlock-placeholder-anthropic']);
