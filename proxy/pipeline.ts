@@ -335,6 +335,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     // The stored copies are scrubbed of what airlock injects: send() updates the set once the credentials are at hand.
     const cap = ref.current.store.bodyCapBytes;
     if (cap > 0) flow.bodies = newFlowBodies(cap, echoOfRule(rule));
+    // An MCP client's request to a server without `mcp` rules: recorded from its stored body (the writer reads its calls).
+    if (!rule.mcp && req.method === 'POST' && (req.headers['mcp-protocol-version'] !== undefined || req.headers['mcp-session-id'] !== undefined)) flow.mcp = [];
     if (rule.mcp && req.method === 'POST' && requestHasBody(req)) {
       readMcp(req, res, a, rule.mcp, coding).then(
         (body) => body && guardedAsync(credentialed, req, res, flow, rule)(req, res, a, coding, tripwire, body),

@@ -43,7 +43,7 @@ function mcpServer(): McpServer {
 beforeAll(async () => {
   dir = tempDir();
   const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['mcp.test']);
+  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['mcp.test', 'plain-mcp.test']);
   // Stateless streamable HTTP: a server and a transport per request (the SDK's own pattern).
   server = https.createServer({ cert: pki.cert, key: pki.key }, async (req, res) => {
     const s = mcpServer();
@@ -66,12 +66,15 @@ routes:
     upstream: https://mcp.test:${port}
 upstream:
   ca_files: [${pki.caCert}]
-  resolve: { mcp.test: ${ip} }
+  resolve: { mcp.test: ${ip}, plain-mcp.test: ${ip} }
 hosts:
   - name: files-mcp
     match: mcp.test
     ports: [${port}]
     mcp: { tools: [read_*, delete_*], deny: [delete_*] }
+  - name: plain-mcp
+    match: plain-mcp.test
+    ports: [${port}]
 dlp:
   actions: { anthropic-api-key: redact }
 `,
@@ -163,6 +166,22 @@ describe('MCP through airlock', () => {
     expect(called.length).toBe(before);
     await client.close();
     await proxy.close();
+  });
+
+  it('an MCP server whose rule has no mcp key: its calls are recorded all the same (from the MCP headers), none refused', async () => {
+    const proxy = new ProxyAgent({ uri: airlock.proxyUrl, requestTls: { ca: airlock.caPem } });
+    const viaProxy = ((input: string | URL | Request, init?: RequestInit) => undiciFetch(input as string, { ...(init as object), dispatcher: proxy })) as unknown as typeof fetch;
+    const port = (server.address() as AddressInfo).port;
+    const client = await connect(`https://plain-mcp.test:${port}/mcp`, viaProxy);
+    const r = await client.callTool({ name: 'delete_file', arguments: { path: '/tmp/x' } });
+    expect(r.content).toEqual([{ type: 'text', text: 'deleted /tmp/x' }]);
+    await client.close();
+    await proxy.close();
+    await airlock.store.flush();
+    const rows = airlock.store.db
+      .prepare("SELECT m.method, m.tool, m.arguments, f.decision FROM mcp_calls m JOIN flows f ON f.id = m.flow_id WHERE f.host = 'plain-mcp.test' AND m.method = 'tools/call'")
+      .all();
+    expect(rows).toEqual([{ method: 'tools/call', tool: 'delete_file', arguments: '{"path":"/tmp/x"}', decision: 'allow' }]);
   });
 
   it('a batch holding a denied call is not sent; an unreadable body gets a JSON-RPC error', async () => {
