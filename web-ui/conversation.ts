@@ -29,6 +29,8 @@ export interface Conversation {
   answer: Message | null;
   /** Why the answer may be incomplete or missing. */
   answerNote: string | null;
+  /** Leading messages of the request shown as the system prompt instead (a session turn's `new_from` counts them). */
+  lifted: number;
 }
 
 type Json = Record<string, unknown>;
@@ -62,7 +64,7 @@ export function conversationOf(
     return null;
   }
   if (!j) return null;
-  const c: Conversation = { api, model: str(j.model), system: null, tools: [], messages: [], answer: null, answerNote: null };
+  const c: Conversation = { api, model: str(j.model), system: null, tools: [], messages: [], answer: null, answerNote: null, lifted: 0 };
   if (api === 'anthropic') anthropicRequest(j, c);
   else if (api === 'openai-chat') chatRequest(j, c);
   else if (api === 'openai-responses') responsesRequest(j, c);
@@ -204,8 +206,10 @@ function chatRequest(j: Json, c: Conversation): void {
     const o = obj(m);
     if (!o) continue;
     // The first system (or developer) message is the system prompt; later ones stay in place.
-    if ((o.role === 'system' || o.role === 'developer') && c.system === null && c.messages.length === 0) c.system = textOf(o.content);
-    else c.messages.push({ role: str(o.role) ?? '?', parts: chatParts(o) });
+    if ((o.role === 'system' || o.role === 'developer') && c.system === null && c.messages.length === 0) {
+      c.system = textOf(o.content);
+      c.lifted = 1;
+    } else c.messages.push({ role: str(o.role) ?? '?', parts: chatParts(o) });
   }
 }
 

@@ -255,6 +255,8 @@ describe('LLM-aware audit in Chromium', () => {
     const msgs = conv.locator('ol.messages > li.msg:not(.answer)');
     expect(await msgs.allTextContents()).toEqual([expect.stringContaining('Weather in Paris?'), expect.stringContaining('get_weather'), expect.stringContaining('sunny')]);
     expect(JSON.parse((await msgs.nth(1).locator('pre.tool-input').textContent())!)).toEqual({ city: 'Paris' });
+    // Turn 2 of its session: the tool call and its result are what is new (the system prompt counts as sent before).
+    expect(await conv.locator('ol.messages > li.msg.new:not(.answer) .msg-head .role').allTextContents()).toEqual(['assistant', 'tool']);
     expect(await msgs.nth(2).locator('.tool-result .tool-name').textContent()).toBe('get_weather');
     expect(await conv.locator('li.msg.answer').textContent()).toContain('It is sunny in Paris.');
     await shot('openai');

@@ -94,7 +94,7 @@ function MessageView(props: { m: Message; index: number; isNew: boolean; answer?
 export function ConversationView(props: { c: Conversation; newFrom: number | null; title?: string }) {
   const { c } = props;
   const n = c.messages.length;
-  const newFrom = props.newFrom === null ? null : Math.min(props.newFrom, n);
+  const newFrom = props.newFrom === null ? null : Math.max(0, Math.min(props.newFrom - c.lifted, n));
   const earlier = newFrom === null ? [] : c.messages.slice(0, newFrom);
   const shown = newFrom === null ? c.messages : c.messages.slice(newFrom);
   const offset = newFrom ?? 0;
