@@ -8,15 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newFlowBodies } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
-import type { HostRule } from '../../policies/types.ts';
 import { tempDir } from '../helpers/airlock.ts';
 
 const stores: FlowStore[] = [];
 afterEach(async () => {
   for (const s of stores.splice(0)) await s.close();
 });
-
-const RULE = { injectHeaders: [], placeholders: [] } as unknown as HostRule;
 
 function open(opts = {}): FlowStore {
   const s = new FlowStore(path.join(tempDir(), 'flows.sqlite'), opts);
@@ -30,7 +27,7 @@ function call(pathName: string, request: unknown, opts: { agent?: string; listen
   flow.requestHeaders = { 'content-type': 'application/json' };
   flow.responseHeaders = { 'content-type': opts.responseType ?? 'application/json' };
   flow.status = 200;
-  flow.bodies = newFlowBodies(opts.cap ?? 1024 * 1024, RULE);
+  flow.bodies = newFlowBodies(opts.cap ?? 1024 * 1024, null); // a rule that injects no key: nothing to scrub
   flow.bodies.request.add(body);
   flow.bytesUp = body.length;
   const response = opts.response ?? JSON.stringify({ type: 'message', model: 'claude-x', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 10, output_tokens: 2 } });
