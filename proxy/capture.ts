@@ -57,7 +57,7 @@ export interface FlowBodies {
   echo: EchoSet | null;
 }
 
-/** `echo`: the rule's injected secrets (stages/credentials.ts echoSetOfRule). */
+/** `echo`: every form of what airlock injected for the rule (stages/credentials.ts echoOf), or null. */
 export function newFlowBodies(cap: number, echo: EchoSet | null): FlowBodies {
   return { request: new BodyCapture(cap), response: new BodyCapture(cap), echo };
 }
