@@ -26,6 +26,9 @@ let server: https.Server;
 let airlock: TestAirlock;
 /** Tool calls that reached the MCP server. */
 const called: { tool: string; args: Record<string, unknown> }[] = [];
+/** The Authorization each request to secure-mcp.test carried (airlock injects it there). */
+const secureAuth: (string | undefined)[] = [];
+const MCP_TOKEN = 'mcp-server-token-REAL-5e1c7a90';
 
 function mcpServer(): McpServer {
   const s = new McpServer({ name: 'files', version: '1.0.0' });
@@ -43,9 +46,10 @@ function mcpServer(): McpServer {
 beforeAll(async () => {
   dir = tempDir();
   const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['mcp.test', 'plain-mcp.test']);
+  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['mcp.test', 'plain-mcp.test', 'secure-mcp.test']);
   // Stateless streamable HTTP: a server and a transport per request (the SDK's own pattern).
   server = https.createServer({ cert: pki.cert, key: pki.key }, async (req, res) => {
+    if (req.headers.host?.startsWith('secure-mcp.test')) secureAuth.push(req.headers.authorization);
     const s = mcpServer();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.on('close', () => {
@@ -66,7 +70,7 @@ routes:
     upstream: https://mcp.test:${port}
 upstream:
   ca_files: [${pki.caCert}]
-  resolve: { mcp.test: ${ip}, plain-mcp.test: ${ip} }
+  resolve: { mcp.test: ${ip}, plain-mcp.test: ${ip}, secure-mcp.test: ${ip} }
 hosts:
   - name: files-mcp
     match: mcp.test
@@ -75,10 +79,15 @@ hosts:
   - name: plain-mcp
     match: plain-mcp.test
     ports: [${port}]
+  - name: secure-mcp
+    match: secure-mcp.test
+    ports: [${port}]
+    mcp: { deny: [delete_*] }
+    inject: { bearer: env:MCP_TOKEN }
 dlp:
   actions: { anthropic-api-key: redact }
 `,
-    {},
+    { MCP_TOKEN },
     dir,
   );
 });
@@ -182,6 +191,30 @@ describe('MCP through airlock', () => {
       .prepare("SELECT m.method, m.tool, m.arguments, f.decision FROM mcp_calls m JOIN flows f ON f.id = m.flow_id WHERE f.host = 'plain-mcp.test' AND m.method = 'tools/call'")
       .all();
     expect(rows).toEqual([{ method: 'tools/call', tool: 'delete_file', arguments: '{"path":"/tmp/x"}', decision: 'allow' }]);
+  });
+
+  it('an MCP server whose rule injects a credential: an allowed call, read whole and checked, goes on with the credential; a denied one never gets it', async () => {
+    const before = called.length;
+    const proxy = new ProxyAgent({ uri: airlock.proxyUrl, requestTls: { ca: airlock.caPem } });
+    const viaProxy = ((input: string | URL | Request, init?: RequestInit) => undiciFetch(input as string, { ...(init as object), dispatcher: proxy })) as unknown as typeof fetch;
+    const port = (server.address() as AddressInfo).port;
+    const client = await connect(`https://secure-mcp.test:${port}/mcp`, viaProxy);
+    const ok = await client.callTool({ name: 'read_file', arguments: { path: '/srv/a' } });
+    expect(ok.content).toEqual([{ type: 'text', text: 'contents of /srv/a' }]);
+    const denied = await client.callTool({ name: 'delete_file', arguments: { path: '/srv/a' } }).catch((e: unknown) => e);
+    expect((denied as McpError).message).toContain('denied by rule secure-mcp');
+    await client.close();
+    await proxy.close();
+    expect(called.slice(before)).toEqual([{ tool: 'read_file', args: { path: '/srv/a' } }]);
+    // Every request that reached the server (initialize, the allowed call, ...) carried the credential.
+    expect(secureAuth.length).toBeGreaterThan(0);
+    expect(secureAuth.every((a) => a === `Bearer ${MCP_TOKEN}`)).toBe(true);
+    await airlock.store.flush();
+    const rows = airlock.store.db
+      .prepare("SELECT f.request_headers AS headers, f.decision FROM mcp_calls m JOIN flows f ON f.id = m.flow_id WHERE f.host = 'secure-mcp.test' AND m.method = 'tools/call' ORDER BY f.id")
+      .all() as { headers: string; decision: string }[];
+    expect(rows.map((r) => r.decision)).toEqual(['allow', 'deny']);
+    for (const r of rows) expect(r.headers).not.toContain(MCP_TOKEN);
   });
 
   it('a batch holding a denied call is not sent; an unreadable body gets a JSON-RPC error', async () => {
