@@ -3,6 +3,7 @@
 // Only the capped prefix is ever held: a 256 MiB upload costs at most `cap` bytes here.
 import zlib from 'node:zlib';
 import { type EchoSet, scrubEchoes } from './dlp/echo.ts';
+import type { StoredPieces } from './dlp/segments.ts';
 
 /** The first `cap` bytes of a stream, plus its full size. */
 export class BodyCapture {
@@ -19,6 +20,8 @@ export class BodyCapture {
   scrubbed = false;
   private kept = 0;
   private chunks: Buffer[] = [];
+  /** Pieces of the kept prefix whose SHA-256 the scanner already has (the writer uses them as they are). */
+  private pieces: StoredPieces | undefined;
 
   constructor(readonly cap: number) {}
 
@@ -27,7 +30,8 @@ export class BodyCapture {
     return this.wire ? this.wire() : this.seen;
   }
 
-  add(chunk: Buffer): void {
+  add(chunk: Buffer, pieces?: StoredPieces): void {
+    if (pieces) this.addPieces(chunk, pieces);
     this.seen += chunk.length;
     const room = this.cap - this.kept;
     if (room <= 0) return;
@@ -47,6 +51,27 @@ export class BodyCapture {
     const b = Buffer.concat(this.chunks, this.kept);
     this.chunks = [];
     return b;
+  }
+
+  /** The digested pieces of what take() returned (none once the prefix could not be followed). */
+  takePieces(): StoredPieces | undefined {
+    const p = this.pieces;
+    this.pieces = undefined;
+    return p && p.digests.length ? p : undefined;
+  }
+
+  /** Pieces lie within this chunk, in the stored copy's offsets; those wholly inside the cap are kept. */
+  private addPieces(chunk: Buffer, p: StoredPieces): void {
+    const to = this.seen + chunk.length;
+    this.pieces ??= { ranges: [], digests: [] };
+    for (let i = 0; i < p.digests.length; i++) {
+      const s = p.ranges[2 * i];
+      const e = p.ranges[2 * i + 1];
+      if (s < this.seen || e > to || s >= e) throw new Error(`a stored piece [${s}, ${e}) lies outside its chunk [${this.seen}, ${to})`);
+      if (e > this.cap) break;
+      this.pieces.ranges.push(s, e);
+      this.pieces.digests.push(p.digests[i]);
+    }
   }
 }
 
@@ -73,6 +98,8 @@ export interface StoredBody {
   /** The wire body was longer than the cap, or its decoded form was. */
   truncated: boolean;
   data: Buffer;
+  /** Pieces of `data` with their SHA-256 (from the DLP scanner), so the writer need not hash them again. */
+  pieces?: StoredPieces;
 }
 
 type Headers = Record<string, string | string[]> | undefined;
@@ -102,10 +129,13 @@ function storedBody(direction: StoredBody['direction'], capture: BodyCapture, he
   const contentType = header(headers, 'content-type');
   const coding = capture.decoded ? null : header(headers, 'content-encoding')?.trim().toLowerCase() || null;
   const raw = capture.take();
+  const pieces = capture.takePieces();
   const base = { direction, contentType, size: capture.size };
   const redact = (data: Buffer, cut: boolean) => scrubbedCopy(data, secrets, cut, capture.scrubbed ? 'cut' : direction === 'request' ? 'raw' : 'all');
   if (coding === null || coding === 'identity') {
-    return { ...base, encoding: null, truncated: capture.truncated, data: redact(raw, capture.truncated) };
+    const data = redact(raw, capture.truncated);
+    // Scrubbing that changed the copy changed its pieces: the writer hashes it itself.
+    return { ...base, encoding: null, truncated: capture.truncated, data, ...(pieces && data === raw ? { pieces } : {}) };
   }
   if (!DECODABLE.has(coding)) {
     return { ...base, encoding: coding, truncated: capture.truncated, data: redact(raw, capture.truncated) };

@@ -27,6 +27,7 @@ import { scrubUpstreamMessages } from './dlp/websocket-echo.ts';
 import { rulesFor } from './dlp/policy.ts';
 import { responseFilter } from './dlp/response.ts';
 import type { Finding, Rules } from './dlp/stream.ts';
+import type { StoredPieces } from './dlp/segments.ts';
 import { Tripwire } from './dlp/tripwire.ts';
 import type { EchoSet } from './dlp/echo.ts';
 import { forwardRequest, forwardUpgrade, relay, relayHeaders, relayResponse, type ResponseFilterFor, type RetryOn401, switchingProtocols } from './io/forward.ts';
@@ -427,7 +428,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       maxRatio: config.dlp.maxRatio,
       wireBytes: () => flow.bytesUp,
       onFinding: (f) => (flow.findings ??= []).push(f),
-      ...(capture ? { onStored: (b: Buffer) => capture.add(b) } : {}),
+      ...(capture ? { onStored: (b: Buffer, pieces?: StoredPieces) => capture.add(b, pieces) } : {}),
     };
   }
 

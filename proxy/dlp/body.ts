@@ -7,7 +7,7 @@ import { pipeline, Readable } from 'node:stream';
 import { CODECS } from './codecs.ts';
 import type { Finding, Rules } from './stream.ts';
 import { nativeAddon } from './native.ts';
-import { type BodyScanner, SegmentedScanner } from './segments.ts';
+import { type BodyScanner, SegmentedScanner, type StoredPieces } from './segments.ts';
 import { StreamScanner } from './stream.ts';
 import type { Tripwire } from './tripwire.ts';
 
@@ -41,8 +41,11 @@ export interface BodyScanOptions {
   wireBytes: () => number;
   /** Every finding as it is committed. */
   onFinding: (f: Finding) => void;
-  /** The released bytes as the store may keep them: decoded, with every finding redacted. */
-  onStored?: (decoded: Buffer) => void;
+  /**
+   * The released bytes as the store may keep them: decoded, with every finding redacted; with
+   * the SHA-256 of the pieces among them that went through unchanged, when the scanner has them.
+   */
+  onStored?: (decoded: Buffer, pieces?: StoredPieces) => void;
 }
 
 /** Ratios are judged only past this many decoded bytes: small bodies compress well legitimately. */
@@ -99,7 +102,7 @@ async function* scanStream(source: AsyncIterable<Buffer>, o: BodyScanOptions, de
     return new BodyRefused('dlp_blocked', `the ${o.location} matched DLP rule ${f.ruleId}`, f);
   };
   const stored = (out: Buffer) => {
-    if (o.onStored) o.onStored(scanner?.lastStored ?? out);
+    if (o.onStored) o.onStored(scanner?.lastStored ?? out, scanner?.takePieces?.());
   };
   for await (const chunk of source) {
     seen += chunk.length;

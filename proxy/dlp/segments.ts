@@ -38,6 +38,18 @@ export interface BodyScanner {
   readonly lastStored: Buffer | undefined;
   push(chunk: Buffer): Buffer | null;
   end(): Buffer | null;
+  /**
+   * The pieces the last push or end released unchanged into the stored copy, with their SHA-256
+   * (the store keeps a body by those digests and need not hash it again): [start, end) in
+   * stored-copy offsets.
+   */
+  takePieces?(): StoredPieces | undefined;
+}
+
+/** Pieces of a stored copy and their SHA-256s: ranges [s0, e0, s1, e1, ...], digests 32 bytes each. */
+export interface StoredPieces {
+  ranges: number[];
+  digests: Buffer[];
 }
 
 export class SegmentedScanner implements BodyScanner {
@@ -54,9 +66,13 @@ export class SegmentedScanner implements BodyScanner {
   /** The open piece, once too long to hold: scanned as a stream. */
   private streaming: StreamScanner | undefined;
   private stored: Buffer | undefined;
+  /** Bytes of the stored copy released so far, and the unchanged pieces among the last release's. */
+  private storedPos = 0;
+  private pieces: StoredPieces | undefined;
 
   private readonly cache: ScanCache | null;
   private readonly minRemembered: number;
+  private readonly keepStored: boolean;
 
   constructor(
     private readonly rules: Rules,
@@ -70,7 +86,9 @@ export class SegmentedScanner implements BodyScanner {
     if (!addon || !rules.engine.native) throw new Error('scanning piece by piece needs the native scanner');
     this.cache = opts.cache === undefined ? cacheOf(rules.engine) : opts.cache;
     this.minRemembered = opts.minRemembered ?? MIN_REMEMBERED;
-    this.chunker = new addon.Chunker(false, this.cache !== null, opts.minPiece ?? MIN_PIECE);
+    // Hashed for the cache, and for the store when it keeps a copy (it takes the digests as they are).
+    this.chunker = new addon.Chunker(false, this.cache !== null || keepStored, opts.minPiece ?? MIN_PIECE);
+    this.keepStored = keepStored;
     this.log = new FindingLog(rules, location, keepStored, sameLength);
   }
 
@@ -85,6 +103,12 @@ export class SegmentedScanner implements BodyScanner {
   }
   get lastStored(): Buffer | undefined {
     return this.whole ? this.whole.lastStored : this.stored;
+  }
+
+  takePieces(): StoredPieces | undefined {
+    const p = this.pieces;
+    this.pieces = undefined;
+    return p;
   }
 
   push(chunk: Buffer): Buffer | null {
@@ -112,15 +136,19 @@ export class SegmentedScanner implements BodyScanner {
   /** What this chunk lets out: the pieces it completes, scanned (or remembered) and committed in order. */
   private release(chunk: Buffer, ends: Chunks | null, final: boolean): Buffer | null {
     const parts: { out: Buffer; stored: Buffer | undefined }[] = [];
+    let storedPos = this.storedPos;
     const note = (out: Buffer | null, stored: Buffer | undefined) => {
-      if (out !== null && (out.length || stored?.length)) parts.push({ out, stored });
+      if (out !== null && (out.length || stored?.length)) {
+        parts.push({ out, stored });
+        storedPos += (stored ?? out).length;
+      }
       return out !== null;
     };
     let rest = chunk;
     let restAt = this.pos;
     this.pos += chunk.length;
-    // The pieces this chunk completes: [bytes, stream offset, keyed tag].
-    const pieces: [Buffer, number, Buffer][] = [];
+    // The pieces this chunk completes: [bytes, stream offset, keyed tag, SHA-256].
+    const pieces: [Buffer, number, Buffer, Buffer][] = [];
     for (let i = 0; ends && i < ends[0].length; i++) {
       const cut = ends[0][i] - restAt;
       const tail = rest.subarray(0, cut);
@@ -132,16 +160,24 @@ export class SegmentedScanner implements BodyScanner {
         if (!note(this.streaming.end(), this.streaming.lastStored)) return null;
         this.streaming = undefined;
       } else {
-        pieces.push([this.held.length ? Buffer.concat([...this.held, tail]) : tail, this.start, ends[3].subarray(16 * i, 16 * i + 16)]);
+        pieces.push([this.held.length ? Buffer.concat([...this.held, tail]) : tail, this.start, ends[3].subarray(16 * i, 16 * i + 16), ends[1].subarray(32 * i, 32 * i + 32)]);
         this.held = [];
         this.heldBytes = 0;
       }
       this.start = ends[0][i];
     }
     const matches = this.matchesOf(pieces);
+    const actions = this.rules.actions;
     for (let i = 0; i < pieces.length; i++) {
-      const [bytes, at] = pieces[i];
+      const [bytes, at, , sha] = pieces[i];
+      const from = storedPos;
       if (!note(this.log.commit(bytes, 0, bytes.length, matches[i], at), this.log.lastStored)) return null;
+      // A piece no rule changed is stored as it came: its digest is the stored bytes' digest.
+      if (this.keepStored && bytes.length && matches[i].every((m) => actions[m.rule.index] === 'off')) {
+        this.pieces ??= { ranges: [], digests: [] };
+        this.pieces.ranges.push(from, from + bytes.length);
+        this.pieces.digests.push(sha);
+      }
     }
     if (rest.length) {
       if (this.streaming) {
@@ -158,12 +194,13 @@ export class SegmentedScanner implements BodyScanner {
       }
     }
     if (final && this.streaming && !note(this.streaming.end(), this.streaming.lastStored)) return null;
+    this.storedPos = storedPos;
     this.stored = parts.some((p) => p.stored !== undefined) ? Buffer.concat(parts.map((p) => p.stored ?? p.out)) : undefined;
     return parts.length === 1 ? parts[0].out : Buffer.concat(parts.map((p) => p.out));
   }
 
   /** Every rule's matches in each piece: remembered, or scanned in one native call for all the new ones. */
-  private matchesOf(pieces: [Buffer, number, Buffer][]): (readonly Remembered[])[] {
+  private matchesOf(pieces: [Buffer, number, Buffer, Buffer][]): (readonly Remembered[])[] {
     const out: (readonly Remembered[])[] = new Array(pieces.length);
     const fresh: number[] = [];
     for (let i = 0; i < pieces.length; i++) {

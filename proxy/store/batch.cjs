@@ -77,12 +77,22 @@ function hashValues(values, hashed) {
 
 /**
  * Body descriptors travel as [rowIndex, direction, contentType, encoding, size, truncated, offset,
- * length] with every body's bytes in one blob (transferred, not copied, across threads). Each body
+ * length, (ranges, digestOffset)] with every body's bytes (and the digests of pieces the DLP
+ * scanner hashed) in one blob (transferred, not copied, across threads). Each body
  * is stored by content (chunks.cjs): new chunks are inserted, known ones referred to.
  * `remember`: keep a map of chunk SHA-256 -> id across batches (the writer thread's writer; it
  * forgets it whenever retention deleted chunks). The proxy thread's overload fallback looks every
  * chunk up instead, so a chunk deleted by the writer thread's retention is never referred to.
  */
+/**
+ * A chunk's `last_ref` is a flow that refers to it, at most TOUCH_LAG flows older than the newest
+ * one that does: a chunk referred to again is marked only when its mark is older than that, not
+ * by every flow (an agent's context is referred to by every turn; marking it each time rewrote
+ * its row's page for every request). Retention (retention.cjs) therefore treats a chunk marked
+ * within TOUCH_LAG flows of what it deletes as possibly still in use, and looks.
+ */
+const TOUCH_LAG = 256;
+
 function createBatchWriter(db, columns, hashed = columns.length, remember = false) {
   const insertFlow = db.prepare(
     `INSERT INTO flows (id, ${columns.join(', ')}, hash, prev_hash) VALUES (${['id', ...columns, 'hash', 'prev_hash'].map(() => '?').join(', ')})`,
@@ -95,9 +105,10 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   const head = db.prepare('SELECT id, hash FROM flows ORDER BY id DESC LIMIT 1').raw();
   const insertFts = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
   const insertFinding = db.prepare('INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, ?, ?, ?, ?)');
-  const chunkId = byContent ? db.prepare('SELECT id FROM chunks WHERE sha256 = ?').pluck() : null;
+  const chunkOf = byContent ? db.prepare('SELECT id, last_ref FROM chunks WHERE sha256 = ?').raw() : null;
   const insertChunk = byContent ? db.prepare('INSERT INTO chunks (sha256, data, deflated, text, owner, last_ref) VALUES (?, ?, ?, ?, ?, ?)') : null;
   const touch = byContent ? db.prepare('UPDATE chunks SET last_ref = ? WHERE id = ? AND last_ref < ?') : null;
+  /** Chunk SHA-256 (latin1) -> [id, last_ref as written]. */
   const known = new Map();
   const KNOWN_MAX = 100_000;
   const at = {};
@@ -115,18 +126,22 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
     const digests = [];
     const fresh = [];
     const text = textual(body) ? 1 : 0;
-    for (const [s, e, sha] of cut(body.data)) {
+    for (const [s, e, sha] of cut(body.data, body.given)) {
       const key = sha.toString('latin1');
-      let cid = remember ? (known.get(key) ?? learned.get(key)) : undefined;
-      if (cid === undefined) cid = chunkId.get(sha);
-      if (cid === undefined) {
+      let c = remember ? (learned.get(key) ?? known.get(key)) : undefined;
+      if (c === undefined) c = chunkOf.get(sha);
+      if (c === undefined) {
         const data = body.data.subarray(s, e);
-        cid = Number(insertChunk.run(sha, ...pack(data), text, id, id).lastInsertRowid);
+        c = [Number(insertChunk.run(sha, ...pack(data), text, id, id).lastInsertRowid), id];
         fresh.push(data);
-      } else touched.set(cid, id);
+      } else if (c[1] < id - TOUCH_LAG) {
+        // Referred to again long after it was last marked: marked with this flow (see TOUCH_LAG).
+        touched.set(c[0], id);
+        c = [c[0], id];
+      }
       // Remembered only once the transaction commits: a batch rolled back (a full disk) takes its chunks with it.
-      if (remember) learned.set(key, cid);
-      ids.push(cid);
+      if (remember) learned.set(key, c);
+      ids.push(c[0]);
       digests.push(sha);
     }
     body.chunks = encodeIds(ids);
@@ -159,6 +174,8 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
       while (b < bodies.length && bodies[b][0] === i) {
         const d = bodies[b++];
         const body = { direction: d[1], content_type: d[2], encoding: d[3], size: d[4], truncated: d[5], data: blob.subarray(d[6], d[6] + d[7]) };
+        // Pieces the DLP scanner already hashed: [ranges, blob offset of their digests].
+        if (d[8]) body.given = { ranges: d[8], digests: blob.subarray(d[9], d[9] + 16 * d[8].length) };
         if (byContent) storeChunks(body, id, touched, learned);
         mine.push(body);
       }
@@ -177,7 +194,7 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
       if (extra && derived) derive(id, row, extra, mine);
       prev = hash;
     }
-    // Chunks referred to again: the newest flow that needs them, once per chunk per batch.
+    // Chunks marked again: with the newest flow of the batch that refers to them, once each.
     for (const [cid, fid] of touched) touch.run(fid, cid, fid);
     return learned;
   });
@@ -192,4 +209,4 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   return run;
 }
 
-module.exports = { createBatchWriter, flowHash, hashValues, sha256, ftsText, ftsRow };
+module.exports = { createBatchWriter, flowHash, hashValues, sha256, ftsText, ftsRow, TOUCH_LAG };

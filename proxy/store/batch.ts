@@ -3,8 +3,14 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { packageFile } from '../package-file.ts';
 
-/** [rowIndex, direction, contentType, encoding, size, truncated (0|1), offset, length] */
-export type BodyMeta = [number, 'request' | 'response', string | null, string | null, number, 0 | 1, number, number];
+/**
+ * [rowIndex, direction, contentType, encoding, size, truncated (0|1), offset, length], then for a
+ * body whose pieces were hashed already: [s0, e0, s1, e1, ...] within the body, and the blob
+ * offset of their SHA-256s (32 bytes each, in order).
+ */
+export type BodyMeta =
+  | [number, 'request' | 'response', string | null, string | null, number, 0 | 1, number, number]
+  | [number, 'request' | 'response', string | null, string | null, number, 0 | 1, number, number, number[], number];
 
 export interface HashedBody {
   direction: string;

@@ -10,8 +10,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const zlib = require('node:zlib');
 
-/** JSON chunks end at an element once they hold this much: small elements travel together. */
-const MIN_CHUNK = 512;
+/** JSON chunks end at an element once they hold this much: small elements travel together (the DLP scanner cuts its pieces the same way, segments.ts MIN_PIECE, so the store takes its digests). */
+const MIN_CHUNK = 1024;
 const NATIVE = path.join(__dirname, '..', '..', 'native', 'dlp', 'build', 'Release', 'airlock_dlp.node');
 
 let addon;
@@ -28,22 +28,54 @@ function chunker() {
 
 /**
  * A body's chunks: [[start, end, sha256 Buffer], ...]. Without the native chunker (not built) the
- * body is one chunk: identical bodies are still stored once.
+ * body is one chunk: identical bodies are still stored once. `given`: pieces the DLP scanner
+ * already cut and hashed ({ ranges: [s0, e0, ...], digests: 32 bytes each }): taken as they are,
+ * the bytes between them cut here.
  */
-function cut(data) {
+function cut(data, given) {
   if (data.length === 0) return [];
-  const c = chunker();
-  if (!c) return [[0, data.length, crypto.createHash('sha256').update(data).digest()]];
+  if (given && well(given, data.length)) {
+    const out = [];
+    let at = 0;
+    for (let i = 0; i < given.ranges.length; i += 2) {
+      const s = given.ranges[i];
+      const e = given.ranges[i + 1];
+      if (s > at) cutInto(out, data, at, s);
+      out.push([s, e, given.digests.subarray(16 * i, 16 * i + 32)]);
+      at = e;
+    }
+    if (at < data.length) cutInto(out, data, at, data.length);
+    return out;
+  }
   const out = [];
-  let at = 0;
-  for (const r of [c.feed(data), c.finish()]) {
+  cutInto(out, data, 0, data.length);
+  return out;
+}
+
+function cutInto(out, data, from, to) {
+  const c = chunker();
+  const part = data.subarray(from, to);
+  if (!c) return out.push([from, to, crypto.createHash('sha256').update(part).digest()]);
+  let at = from;
+  for (const r of [c.feed(part), c.finish()]) {
     if (!r) continue;
     r[0].forEach((end, i) => {
-      out.push([at, end, r[1].subarray(32 * i, 32 * i + 32)]);
-      at = end;
+      out.push([at, from + end, r[1].subarray(32 * i, 32 * i + 32)]);
+      at = from + end;
     });
   }
-  return out;
+}
+
+/** Ranges in order, inside the body, one digest each. */
+function well(given, length) {
+  const r = given.ranges;
+  if (r.length % 2 !== 0 || given.digests.length !== 16 * r.length) return false;
+  let at = 0;
+  for (let i = 0; i < r.length; i += 2) {
+    if (!Number.isInteger(r[i]) || r[i] < at || r[i + 1] <= r[i] || r[i + 1] > length) return false;
+    at = r[i + 1];
+  }
+  return true;
 }
 
 /** What the flow hash covers for a chunked body: sha256 over its chunks' SHA-256s, in order. */

@@ -5,13 +5,13 @@
 // small transaction per step, so batches of new flows are written between steps.
 // Bodies and findings go with their flow (ON DELETE CASCADE, foreign_keys=ON on this connection),
 // the full-text row with it (trigger flows_fts_delete). A body chunk (schema 6) goes once the
-// newest flow that refers to it (`last_ref`) is gone; one that outlives the flow whose full-text
+// newest flow that refers to it is gone (its `last_ref` says about when, see collect); one that outlives the flow whose full-text
 // row indexed its text moves to the newest flow that refers to it, whose row is indexed anew. The newest flow is never deleted: the
 // writer reads the chain head (id, hash) from it, so ids keep growing and the chain continues.
 // Plain CommonJS so it runs from source and bundle alike.
 'use strict';
-const { ftsRow } = require('./batch.cjs');
-const { unpack } = require('./chunks.cjs');
+const { ftsRow, TOUCH_LAG } = require('./batch.cjs');
+const { decodeIds, unpack } = require('./chunks.cjs');
 
 /** Flows deleted per transaction: small enough that a waiting insert batch is not held up long. */
 const STEP_FLOWS = 100;
@@ -40,22 +40,42 @@ function createRetention(db, { maxAgeMs, maxBytes }, deleted = () => {}) {
   const hasChunks = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").get() !== undefined;
   const reown = hasChunks ? db.prepare('UPDATE chunks SET owner = last_ref WHERE owner <= ? AND last_ref > ? RETURNING owner').pluck() : null;
   const dropChunks = hasChunks ? db.prepare('DELETE FROM chunks WHERE last_ref <= ?') : null;
+  const markedNear = hasChunks ? db.prepare('SELECT id FROM chunks WHERE last_ref > ? AND last_ref <= ?').pluck() : null;
+  const chunkLists = hasChunks ? db.prepare('SELECT flow_id, chunks FROM bodies WHERE flow_id > ? AND flow_id <= ? AND chunks IS NOT NULL ORDER BY flow_id').raw() : null;
+  const mark = hasChunks ? db.prepare('UPDATE chunks SET last_ref = ? WHERE id = ?') : null;
+  const dropChunk = hasChunks ? db.prepare('DELETE FROM chunks WHERE id = ?') : null;
   const flowOf = db.prepare('SELECT scheme, host, port, path, query, request_headers, response_headers FROM flows WHERE id = ?');
   const ownedText = hasChunks ? db.prepare('SELECT data, deflated FROM chunks WHERE owner = ? AND text = 1 ORDER BY id').raw() : null;
   // Schema 7: a session goes with its newest call (its turns go with their flows, ON DELETE CASCADE).
   const dropSessions = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'llm_sessions'").get() ? db.prepare('DELETE FROM llm_sessions WHERE last_flow <= ?') : null;
   const ftsDelete = db.prepare('DELETE FROM flows_fts WHERE rowid = ?');
   const ftsInsert = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
-  /** Chunks no remaining flow refers to go; the text of those that stay is indexed in a flow that does. */
+  /**
+   * Chunks no remaining flow refers to go; the text of those that stay is indexed in a flow that
+   * does. A chunk's mark (`last_ref`) trails the newest flow that refers to it by at most
+   * TOUCH_LAG (batch.cjs): marked at or before upTo - TOUCH_LAG, every flow that refers to it is
+   * gone; marked within TOUCH_LAG of upTo, only the flows after upTo up to upTo + TOUCH_LAG can
+   * still refer to it, and they are read to know (and the mark set to the newest of them).
+   */
   const collect = (upTo) => {
     if (!hasChunks) return;
+    dropChunks.run(upTo - TOUCH_LAG);
+    const near = markedNear.all(upTo - TOUCH_LAG, upTo);
+    if (near.length) {
+      const newest = new Map();
+      for (const [flowId, list] of chunkLists.all(upTo, upTo + TOUCH_LAG)) for (const cid of decodeIds(list)) newest.set(cid, flowId);
+      for (const cid of near) {
+        const f = newest.get(cid);
+        if (f === undefined) dropChunk.run(cid);
+        else mark.run(f, cid);
+      }
+    }
     for (const owner of new Set(reown.all(upTo, upTo))) {
       const r = flowOf.get(owner);
       if (!r) continue;
       ftsDelete.run(owner);
       ftsInsert.run(owner, ...ftsRow(r, ownedText.all(owner).map(([data, deflated]) => unpack(data, deflated))));
     }
-    dropChunks.run(upTo);
   };
   // Freed pages go back to the file system a bounded number at a time, each batch followed by a
   // checkpoint: moving pages writes them to the WAL, and an unbounded vacuum after a large delete

@@ -102,8 +102,9 @@ const migrations: string[] = [
   // many flows send it again, as an agent resends its conversation every turn. A flow's body row
   // keeps its metadata and `chunks` (the chunk ids, LEB128) instead of `data`; rows written
   // before keep their `data`. A chunk's text is indexed once, in the full-text row of its
-  // `owner` (the flow that first stored it); `last_ref` is the newest flow that refers to it, so
-  // retention (which deletes the oldest flows first) knows when it is no longer needed. `deflated`:
+  // `owner` (the flow that first stored it); `last_ref` is a flow that refers to it, at most
+  // batch.cjs TOUCH_LAG flows before the newest one, so retention (which deletes the oldest flows
+  // first) knows when it is no longer needed. `deflated`:
   // `data` is raw-deflated (the SHA-256 is of the bytes as sent).
   `CREATE TABLE chunks (
      id INTEGER PRIMARY KEY,

@@ -268,22 +268,30 @@ function derivedOf(api: LlmApi | null, info: LlmInfo | null, flow: Flow): { api?
 /**
  * A batch as the writer thread takes it: positional rows and body descriptors as one JSON string
  * (cheaper to hand across threads than structured-cloning rows), and every body's bytes copied
- * once into one blob whose ArrayBuffer is transferred, not copied.
+ * once into one blob whose ArrayBuffer is transferred, not copied. A body whose pieces the DLP
+ * scanner already hashed carries their ranges, and their SHA-256s follow the bodies in the blob.
  */
 function pack(queued: Queued[], bytes: number): PendingBatch {
   const rows: unknown[][] = new Array(queued.length);
   const bodies: BodyMeta[] = [];
+  let digestBytes = 0;
+  for (const [, bs] of queued) for (const b of bs) if (b.pieces) digestBytes += 32 * b.pieces.digests.length;
   // allocUnsafeSlow: an ArrayBuffer of its own (never the shared pool), so it can be transferred.
-  const blob = bytes === 0 ? undefined : Buffer.allocUnsafeSlow(bytes);
+  const blob = bytes + digestBytes === 0 ? undefined : Buffer.allocUnsafeSlow(bytes + digestBytes);
   let offset = 0;
+  let digestAt = bytes;
   for (let i = 0; i < queued.length; i++) {
     const [row, bs] = queued[i];
     rows[i] = row;
     for (const b of bs) {
       if (b.data.length) b.data.copy(blob!, offset); // a body DLP stopped before releasing a byte keeps its size, no data
-      bodies.push([i, b.direction, b.contentType, b.encoding, b.size, b.truncated ? 1 : 0, offset, b.data.length]);
+      const meta = [i, b.direction, b.contentType, b.encoding, b.size, b.truncated ? 1 : 0, offset, b.data.length] as const;
+      if (b.pieces) {
+        bodies.push([...meta, b.pieces.ranges, digestAt]);
+        for (const d of b.pieces.digests) digestAt += d.copy(blob!, digestAt);
+      } else bodies.push([...meta]);
       offset += b.data.length;
     }
   }
-  return { json: JSON.stringify({ rows, bodies }), blob: blob?.buffer as ArrayBuffer | undefined, count: rows.length, bytes };
+  return { json: JSON.stringify({ rows, bodies }), blob: blob?.buffer as ArrayBuffer | undefined, count: rows.length, bytes: bytes + digestBytes };
 }

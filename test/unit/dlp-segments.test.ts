@@ -12,6 +12,7 @@ import { ScanCache } from '../../proxy/dlp/cache.ts';
 import { compileEngine } from '../../proxy/dlp/engine.ts';
 import { nativeAddon } from '../../proxy/dlp/native.ts';
 import { SegmentedScanner } from '../../proxy/dlp/segments.ts';
+import { BodyCapture } from '../../proxy/capture.ts';
 import type { Rules } from '../../proxy/dlp/stream.ts';
 
 const engine = compileEngine(BUILTIN_RULES);
@@ -106,6 +107,45 @@ describe('scanning a JSON body element by element', () => {
     const held = JSON.stringify([...(cache as unknown as { lru: Map<string, unknown> }).lru.entries()]);
     expect(held).not.toContain(key.slice(14, 24));
     expect(held).toContain(first.findings[0].preview);
+  });
+
+  it.prop(
+    [
+      fc.array(fc.oneof({ weight: 4, arbitrary: fc.lorem({ maxCount: 300 }) }, { weight: 1, arbitrary: fc.constantFrom(`use ${key} now`, 'mail ops@example.com', '4111 1111 1111 1111') }), { minLength: 1, maxLength: 12 }),
+      fc.constantFrom<'log' | 'redact' | 'block'>('log', 'redact', 'block'),
+      fc.integer({ min: 1, max: 40_000 }),
+      fc.integer({ min: 100, max: 60_000 }),
+      fc.boolean(),
+    ],
+    { numRuns: 150 },
+  )('the pieces handed to the store are bytes of the stored copy with their SHA-256; a piece with a finding is not one', (messages, action, chunk, cap, cache) => {
+    const body = conversationBody(messages);
+    const s = new SegmentedScanner(rules(action), 'request body', true, false, { cache: cache ? new ScanCache() : null });
+    const capture = new BodyCapture(cap);
+    const stored: Buffer[] = [];
+    const release = (out: Buffer | null) => {
+      if (out === null || out.length === 0) return;
+      const copy = s.lastStored ?? out;
+      stored.push(copy);
+      capture.add(copy, s.takePieces());
+    };
+    for (let i = 0; i < body.length && !s.blocked; i += chunk) release(s.push(body.subarray(i, i + chunk)));
+    if (!s.blocked) release(s.end());
+    const data = capture.take();
+    expect(data.equals(Buffer.concat(stored).subarray(0, cap))).toBe(true);
+    const pieces = capture.takePieces();
+    let at = 0;
+    for (let i = 0; pieces && i < pieces.digests.length; i++) {
+      const [from, to] = [pieces.ranges[2 * i], pieces.ranges[2 * i + 1]];
+      expect(from).toBeGreaterThanOrEqual(at);
+      expect(to).toBeLessThanOrEqual(data.length);
+      expect(pieces.digests[i].equals(crypto.createHash('sha256').update(data.subarray(from, to)).digest())).toBe(true);
+      // No finding inside: a stored copy redacts every finding, so a piece with one would differ from what was scanned.
+      expect(data.subarray(from, to).toString()).not.toContain('[REDACTED:');
+      at = to;
+    }
+    // Clean messages that fit under the cap come with their digests.
+    if (!s.blocked && cap >= body.length && s.findings.length === 0 && body.length > 4096) expect(pieces?.digests.length).toBeGreaterThan(1);
   });
 
   plainIt('keeps at most its configured number of pieces', () => {

@@ -20,6 +20,18 @@ import { searchFlows } from '../../proxy/store/search.ts';
 import { verifyChain } from '../../proxy/store/verify.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
 import { tempDir } from '../helpers/airlock.ts';
+import { createRequire } from 'node:module';
+
+const { createRetention } = createRequire(import.meta.url)('../../proxy/store/retention.cjs') as {
+  createRetention(db: Database.Database, limits: { maxAgeMs?: number }): { runNow(): { deleted: number } };
+};
+const { TOUCH_LAG, createBatchWriter: rawWriter } = createRequire(import.meta.url)('../../proxy/store/batch.cjs') as {
+  TOUCH_LAG: number;
+  createBatchWriter(db: Database.Database, columns: readonly string[], hashed: number, remember: boolean): (rows: unknown[][], bodies: unknown[][], blob: Buffer) => void;
+};
+const { cut } = createRequire(import.meta.url)('../../proxy/store/chunks.cjs') as {
+  cut(data: Buffer, given?: { ranges: number[]; digests: Buffer }): [number, number, Buffer][];
+};
 
 const stores: FlowStore[] = [];
 afterEach(async () => {
@@ -132,8 +144,8 @@ describe('bodies stored by content', () => {
 
   it('retention keeps exactly the chunks a remaining flow needs; their text stays searchable', async () => {
     const s = open({ retention: { maxAgeMs: 60_000 } });
-    const old = Array.from({ length: 4 }, (_, i) => `old session ${i} ${'o'.repeat(700)}`);
-    const live = Array.from({ length: 4 }, (_, i) => `live session needle${i} ${'l'.repeat(700)}`);
+    const old = Array.from({ length: 4 }, (_, i) => `old session ${i} ${'o'.repeat(1100)}`);
+    const live = Array.from({ length: 4 }, (_, i) => `live session needle${i} ${'l'.repeat(1100)}`);
     const at = (t: number) => (f: Flow) => Object.assign(f, { startedAt: t });
     for (let t = 1; t <= 4; t++) s.record(at(Date.now() - 3_600_000)(flowWith(turn(old, t))));
     for (let t = 1; t <= 2; t++) s.record(at(Date.now() - 3_600_000)(flowWith(turn(live, t)))); // this session goes on ...
@@ -156,11 +168,108 @@ describe('bodies stored by content', () => {
 
   it('full-text search indexes each chunk once: in the flow that sent it first', async () => {
     const s = open();
-    const messages = ['first needleA', 'second needleB', 'third needleC'].map((m) => `${m} ${'z'.repeat(900)}`);
+    const messages = ['first needleA', 'second needleB', 'third needleC'].map((m) => `${m} ${'z'.repeat(1100)}`);
     for (let t = 1; t <= 3; t++) s.record(flowWith(turn(messages, t)));
     await s.flush();
     const find = (w: string) => searchFlows<{ id: number }>(s.db, { text: w }, 10, 'id').map((r) => r.id);
     expect([find('needleA'), find('needleB'), find('needleC')]).toEqual([[1], [2], [3]]);
+  });
+
+  it('takes the pieces the DLP scanner hashed as they are, cuts the bytes between them, and ignores pieces that do not fit the body', () => {
+    const body = turn(Array.from({ length: 8 }, (_, i) => `message ${i} ${crypto.randomBytes(900).toString('base64')}`), 8);
+    const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest();
+    const own = cut(body);
+    expect(own.length).toBeGreaterThan(4);
+    // Every other piece given (as after a finding in between): the same chunks, the gaps cut here.
+    const given = own.filter((_, i) => i % 2 === 1);
+    const ranges = given.flatMap(([s, e]) => [s, e]);
+    const withGiven = cut(body, { ranges, digests: Buffer.concat(given.map((c) => c[2])) });
+    expect(withGiven.map(([s, e]) => [s, e])).toEqual(own.map(([s, e]) => [s, e]));
+    for (const [s, e, d] of withGiven) expect(d.equals(sha(body.subarray(s, e)))).toBe(true);
+    // A given digest is taken as it is (the scanner's); verify would catch a wrong one.
+    const wrong = cut(body, { ranges: [own[1][0], own[1][1]], digests: Buffer.alloc(32, 7) });
+    expect(wrong.find(([s]) => s === own[1][0])![2].equals(Buffer.alloc(32, 7))).toBe(true);
+    // Ranges out of order, overlapping, past the end or without a digest each: cut here instead.
+    for (const bad of [[own[2][0], own[2][1], own[1][0], own[1][1]], [0, body.length + 1], [5, 5], [0, 10, 5, 20]]) {
+      const r = cut(body, { ranges: bad, digests: Buffer.alloc(16 * bad.length, 1) });
+      for (const [s, e, d] of r) expect(d.equals(sha(body.subarray(s, e)))).toBe(true);
+    }
+    expect(cut(body, { ranges: [0, 10], digests: Buffer.alloc(5) }).map(([s, e]) => [s, e])).toEqual(own.map(([s, e]) => [s, e]));
+  });
+
+  it('retention with marks that trail by up to TOUCH_LAG flows keeps exactly the chunks a remaining flow needs', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 40 }),
+        fc.integer({ min: TOUCH_LAG + 10, max: 3 * TOUCH_LAG }),
+        fc.double({ min: 0.05, max: 0.95, noNaN: true }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer(),
+        (poolSize, n, oldShare, perBatch, seed) => {
+          const db = new Database(path.join(tempDir(), 'flows.sqlite'));
+          db.pragma('journal_mode = WAL');
+          db.pragma('foreign_keys = ON');
+          migrate(db);
+          const write = rawWriter(db, STORED_COLUMNS, COLUMNS.length, true);
+          let x = seed >>> 0;
+          const rand = (k: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) % k);
+          const pool = Array.from({ length: poolSize }, (_, i) => `pooled${i}x ${crypto.randomBytes(800).toString('base64')}`);
+          const old = Math.max(1, Math.floor(n * oldShare));
+          const sent: Buffer[] = [];
+          let rows: unknown[][] = [];
+          let metas: unknown[][] = [];
+          let parts: Buffer[] = [];
+          let offset = 0;
+          const flush = () => {
+            write(rows, metas, Buffer.concat(parts));
+            rows = [];
+            metas = [];
+            parts = [];
+            offset = 0;
+          };
+          for (let f = 0; f < n; f++) {
+            const picked = Array.from({ length: 1 + rand(5) }, () => pool[rand(poolSize)]);
+            const body = turn(picked, picked.length);
+            sent.push(body);
+            const flow = newFlow({ entry: 'route', listener: 'l', client: 'c', method: 'POST', scheme: 'https', host: 'api.test', port: 443, path: '/v1/messages' });
+            flow.startedAt = f < old ? Date.now() - 3_600_000 : Date.now();
+            metas.push([rows.length, 'request', 'application/json', null, body.length, 0, offset, body.length]);
+            rows.push(toRow(flow));
+            parts.push(body);
+            offset += body.length;
+            if (rows.length >= perBatch) flush();
+          }
+          if (rows.length) flush();
+          const r = createRetention(db, { maxAgeMs: 60_000 }).runNow();
+          expect(r.deleted).toBe(Math.min(old, n - 1));
+          const remaining = db.prepare('SELECT id FROM flows ORDER BY id').pluck().all() as number[];
+          const read = bodiesOf(db);
+          const refs = new Set<number>();
+          for (const id of remaining) {
+            const b = read(id).find((x) => x.direction === 'request')!;
+            expect(b.data!.equals(sent[id - 1]), `flow ${id}`).toBe(true);
+          }
+          for (const b of db.prepare('SELECT chunks FROM bodies').pluck().all() as Buffer[]) for (const id of decodeIds(b)) refs.add(id);
+          expect(db.prepare('SELECT id FROM chunks ORDER BY id').pluck().all()).toEqual([...refs].sort((a, b) => a - b));
+          // Every chunk is still marked by a flow that refers to it, within TOUCH_LAG of the newest one.
+          const users = new Map<number, number[]>();
+          for (const [fid, list] of db.prepare('SELECT flow_id, chunks FROM bodies').raw().all() as [number, Buffer][]) for (const c of decodeIds(list)) users.set(c, [...(users.get(c) ?? []), fid]);
+          for (const [cid, mark] of db.prepare('SELECT id, last_ref FROM chunks').raw().all() as [number, number][]) {
+            expect(users.get(cid)).toContain(mark);
+            expect(Math.max(...users.get(cid)!) - mark).toBeLessThanOrEqual(TOUCH_LAG);
+          }
+          // Every pooled message still sent by a remaining flow is found by search in one of them.
+          for (let i = 0; i < poolSize; i++) {
+            const holders = remaining.filter((id) => sent[id - 1].includes(`pooled${i}x`));
+            const found = searchFlows<{ id: number }>(db, { text: `pooled${i}x` }, 1000, 'id').map((f) => f.id);
+            if (holders.length) expect(found.some((id) => holders.includes(id)), `message ${i}`).toBe(true);
+          }
+          expect(verifyChain(db)).toMatchObject({ ok: true });
+          db.close();
+        },
+      ),
+      { numRuns: 12 },
+    );
   });
 
   it('a store written before schema 6 reads and verifies, old bodies whole and new ones by content', async () => {
