@@ -44,6 +44,8 @@ interface Addon {
    */
   Chunker: new (cdc: boolean, hash?: boolean, min?: number) => NativeChunker;
   decodeBase64(b: Buffer): Buffer;
+  /** Raw deflate, as zlib.deflateRawSync writes it, on a zlib stream the thread reuses (store/chunks.cjs). */
+  deflateRaw(b: Buffer, level: number): Buffer;
   /** '' when the pattern matcher finds known answers at every buffer alignment. */
   selfTest(): string;
   /** [start, end] per key of a top-level JSON object's values, -1 where absent (llm.ts). */

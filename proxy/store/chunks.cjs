@@ -15,7 +15,7 @@ const MIN_CHUNK = 1024;
 const NATIVE = path.join(__dirname, '..', '..', 'native', 'dlp', 'build', 'Release', 'airlock_dlp.node');
 
 let addon;
-function chunker() {
+function native() {
   if (addon === undefined) {
     try {
       addon = fs.existsSync(NATIVE) ? require(NATIVE) : null;
@@ -23,7 +23,17 @@ function chunker() {
       addon = null;
     }
   }
-  return addon ? new addon.Chunker(true, true, MIN_CHUNK) : null;
+  return addon;
+}
+function chunker() {
+  const a = native();
+  return a ? new a.Chunker(true, true, MIN_CHUNK) : null;
+}
+
+/** Raw deflate at level 1: the native one reuses its zlib stream (same bytes as zlib's). */
+function deflate(data) {
+  const a = native();
+  return a ? a.deflateRaw(data, 1) : zlib.deflateRawSync(data, { level: 1 });
 }
 
 /**
@@ -120,8 +130,8 @@ function decodeIds(buf) {
 function pack(data) {
   if (data.length < 64) return [data, 0];
   // A sample first: compressed or random bytes (an image, an archive) are not worth a full pass.
-  if (data.length > 8192 && zlib.deflateRawSync(data.subarray(0, 4096), { level: 1 }).length > 4096 * 0.9) return [data, 0];
-  const z = zlib.deflateRawSync(data, { level: 1 });
+  if (data.length > 8192 && deflate(data.subarray(0, 4096)).length > 4096 * 0.9) return [data, 0];
+  const z = deflate(data);
   return z.length < data.length * 0.9 ? [z, 1] : [data, 0];
 }
 

@@ -20,6 +20,7 @@ import { searchFlows } from '../../proxy/store/search.ts';
 import { verifyChain } from '../../proxy/store/verify.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
 import { tempDir } from '../helpers/airlock.ts';
+import { nativeAddon } from '../../proxy/dlp/native.ts';
 import { createRequire } from 'node:module';
 
 const { createRetention } = createRequire(import.meta.url)('../../proxy/store/retention.cjs') as {
@@ -195,6 +196,20 @@ describe('bodies stored by content', () => {
       for (const [s, e, d] of r) expect(d.equals(sha(body.subarray(s, e)))).toBe(true);
     }
     expect(cut(body, { ranges: [0, 10], digests: Buffer.alloc(5) }).map(([s, e]) => [s, e])).toEqual(own.map(([s, e]) => [s, e]));
+  });
+
+  it('deflates chunks natively into the same bytes zlib writes, one stream reused across chunks and levels', () => {
+    const addon = nativeAddon();
+    if (!addon) return; // AIRLOCK_DLP_ENGINE=re2: chunks.cjs falls back to zlib
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 70_000 }), fc.lorem({ maxCount: 3000 }).map((t) => new TextEncoder().encode(t))), fc.constantFrom(1, 6, 1), (bytes, level) => {
+        const b = Buffer.from(bytes);
+        const z = addon.deflateRaw(b, level);
+        expect(z.equals(zlib.deflateRawSync(b, { level }))).toBe(true);
+        expect(zlib.inflateRawSync(z).equals(b)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('retention with marks that trail by up to TOUCH_LAG flows keeps exactly the chunks a remaining flow needs', () => {

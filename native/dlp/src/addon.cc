@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "chunker.h"
+#include "deflate.h"
 #include "engine.h"
 #include "scan.h"
 #include "toplevel.h"
@@ -265,6 +266,27 @@ napi_value decodeBase64(napi_env env, napi_callback_info info) {
   return v;
 }
 
+napi_value deflateRaw(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void* data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[0], &data, &len));
+  int32_t level = 1;
+  if (argc > 1) CHECK(napi_get_value_int32(env, argv[1], &level));
+  std::string out;
+  try {
+    out = airlock::deflateRaw(static_cast<const uint8_t*>(data), len, level);
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+    return nullptr;
+  }
+  napi_value v;
+  CHECK(napi_create_buffer_copy(env, out.size(), out.data(), nullptr, &v));
+  return v;
+}
+
 napi_value selfTest(napi_env env, napi_callback_info) {
   std::string r;
   try {
@@ -412,6 +434,8 @@ napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "decodeBase64", fn));
   CHECK(napi_create_function(env, "topLevel", NAPI_AUTO_LENGTH, topLevel, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "topLevel", fn));
+  CHECK(napi_create_function(env, "deflateRaw", NAPI_AUTO_LENGTH, deflateRaw, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "deflateRaw", fn));
   CHECK(napi_create_function(env, "selfTest", NAPI_AUTO_LENGTH, selfTest, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "selfTest", fn));
   return exports;
