@@ -5,6 +5,7 @@
 // on the hot path can be judged here in a minute and then confirmed there.
 // Run: npx tsx bench/agent-cpu.ts [sessions=60] [turns=60]
 //   AIRLOCK_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles airlock;
+//   AGENT_PATH=/v1/messages posts where airlock reads LLM calls (sessions are filed by the writer).
 //   EXTRA_YAML=file appends to the policy (e.g. `dlp: { enabled: false }` to compare).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -79,7 +80,7 @@ async function run(from: number, to: number): Promise<{ n: number; bytes: number
     Array.from({ length: CONNECTIONS }, async () => {
       while (next < to) {
         for (const body of sessionBodies(conv, next++)) {
-          const r = await request('https://api.test/upload', { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
+          const r = await request(`https://api.test${process.env.AGENT_PATH ?? '/upload'}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
           await r.body.dump();
           if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
           n++;

@@ -139,4 +139,4 @@ function unpack(bytes, deflated) {
   return deflated ? zlib.inflateRawSync(bytes) : bytes;
 }
 
-module.exports = { cut, listDigest, encodeIds, decodeIds, pack, unpack, MIN_CHUNK };
+module.exports = { cut, listDigest, encodeIds, decodeIds, pack, unpack, native, MIN_CHUNK };

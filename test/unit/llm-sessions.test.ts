@@ -4,6 +4,9 @@
 // with its turns and what is new in each; another conversation, another agent, or a call that
 // cannot be read is not folded into it; OpenAI Chat, Responses (previous_response_id) and Gemini.
 import path from 'node:path';
+import { createRequire } from 'node:module';
+import { it as itProp } from '@fast-check/vitest';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newFlowBodies } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
@@ -153,5 +156,51 @@ describe('sessions of LLM calls', () => {
     expect((await s.enforceRetention()).deleted).toBe(2);
     expect(await turns(s)).toMatchObject([{ flow_id: 3, turn: 1 }]);
     expect(s.db.prepare('SELECT count(*) FROM llm_sessions').pluck().get()).toBe(1);
+  });
+});
+
+describe('messages read without parsing the call (the writer on every turn)', () => {
+  // The writer hashes each message of every LLM call it files; the fast reader finds them with the
+  // native addon and parses only messages it has not seen. It must give exactly what parsing the
+  // whole call gives, whatever the spacing, the strings (brackets, quotes, escapes in them) and the
+  // shape of each message, and again from its memo on the next turn.
+  const { createFastReader, hashes, messagesOf } = createRequire(import.meta.url)('../../proxy/store/sessions.cjs');
+  const tricky = fc.oneof(fc.string(), fc.constantFrom('],[', '"}', '\\', '\\"]', '{"a":[', '\u2028', 'é€😀'));
+  const block = fc.oneof(
+    fc.record({ type: fc.constant('text'), text: tricky }),
+    fc.record({ type: fc.constant('text'), text: tricky, cache_control: fc.constant({ type: 'ephemeral' }) }),
+    fc.record({ type: fc.constant('tool_use'), id: fc.string(), input: fc.dictionary(fc.string(), fc.jsonValue()) }),
+  );
+  const message = fc.oneof(
+    fc.record({ role: fc.constantFrom('user', 'assistant'), content: fc.oneof(tricky, fc.array(block, { maxLength: 3 })) }),
+    fc.jsonValue(),
+  );
+  const api = fc.constantFrom('anthropic', 'openai-chat', 'openai-responses', 'gemini');
+  const spacing = fc.constantFrom(undefined, 1, 2, '\t');
+
+  itProp.prop([api, fc.array(message, { minLength: 0, maxLength: 8 }), spacing, fc.option(fc.string())], { numRuns: 300 })(
+    'the same message hashes as parsing the whole call, on a first and a repeated turn',
+    (which, list, space, previous) => {
+      const key = which === 'gemini' ? 'contents' : which === 'openai-responses' ? 'input' : 'messages';
+      const call = { model: 'm', [key]: list, ...(previous === null ? {} : { previous_response_id: previous }) };
+      const data = Buffer.from(JSON.stringify(call, null, space));
+      const read = createFastReader();
+      const messages = messagesOf(which, JSON.parse(data.toString()));
+      for (let turn = 0; turn < 2; turn++) {
+        const got = read(which, data);
+        if (!messages) {
+          expect(got).toBeNull();
+          continue;
+        }
+        expect(got).toEqual({ count: messages.length, hashes: hashes(messages), previousId: which === 'openai-responses' && previous !== null ? previous : null });
+      }
+    },
+  );
+
+  it('a call whose list is not an array, or a message that is not JSON, is left to the whole parse', () => {
+    const read = createFastReader();
+    expect(read('openai-responses', Buffer.from('{"input":"hello"}'))).toBeUndefined();
+    expect(read('anthropic', Buffer.from('{"messages":[{"role":"user",}]}'))).toBeUndefined();
+    expect(read('anthropic', Buffer.from('[1,2]'))).toBeUndefined();
   });
 });

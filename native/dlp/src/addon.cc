@@ -412,6 +412,32 @@ napi_value topLevel(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/** arrayElements(buf, start, end) -> [start, end, ...] of each element of the JSON array buf[start, end). */
+napi_value arrayElements(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  void* data;
+  size_t len;
+  CHECK(napi_get_buffer_info(env, argv[0], &data, &len));
+  int64_t from = 0, to = 0;
+  CHECK(napi_get_value_int64(env, argv[1], &from));
+  CHECK(napi_get_value_int64(env, argv[2], &to));
+  if (from < 0) from = 0;
+  if (to > static_cast<int64_t>(len)) to = static_cast<int64_t>(len);
+  if (to < from) to = from;
+  auto ranges = airlock::arrayElements(static_cast<const uint8_t*>(data) + from, static_cast<size_t>(to - from));
+  napi_value out, v;
+  CHECK(napi_create_array_with_length(env, ranges.size() * 2, &out));
+  for (size_t i = 0; i < ranges.size(); i++) {
+    CHECK(napi_create_int64(env, from + ranges[i].first, &v));
+    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i), v));
+    CHECK(napi_create_int64(env, from + ranges[i].second, &v));
+    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i + 1), v));
+  }
+  return out;
+}
+
 napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"scan", nullptr, scan, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -434,6 +460,8 @@ napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "decodeBase64", fn));
   CHECK(napi_create_function(env, "topLevel", NAPI_AUTO_LENGTH, topLevel, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "topLevel", fn));
+  CHECK(napi_create_function(env, "arrayElements", NAPI_AUTO_LENGTH, arrayElements, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "arrayElements", fn));
   CHECK(napi_create_function(env, "deflateRaw", NAPI_AUTO_LENGTH, deflateRaw, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "deflateRaw", fn));
   CHECK(napi_create_function(env, "selfTest", NAPI_AUTO_LENGTH, selfTest, nullptr, &fn));

@@ -77,4 +77,33 @@ std::vector<std::pair<int64_t, int64_t>> topLevelValues(const uint8_t* p, size_t
   return out;
 }
 
+std::vector<std::pair<int64_t, int64_t>> arrayElements(const uint8_t* p, size_t n) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (n == 0 || p[0] != '[') return out;
+  int depth = 1;
+  int64_t start = -1;  // the element being read
+  auto close = [&](size_t at) {
+    if (start < 0) return;
+    size_t e = at;
+    while (e > static_cast<size_t>(start) && isSpace(p[e - 1])) e--;
+    out.emplace_back(start, static_cast<int64_t>(e));
+    start = -1;
+  };
+  size_t i = 1;
+  while (i < n && depth > 0) {
+    uint8_t c = p[i];
+    if (depth == 1 && start < 0 && !isSpace(c) && c != ',' && c != ']') start = static_cast<int64_t>(i);
+    if (c == '"') {
+      i = skipString(p, n, i);
+      continue;
+    }
+    if (c == '{' || c == '[') depth++;
+    else if (c == '}' || c == ']') depth--;
+    if (depth == 1 && c == ',') close(i);
+    if (depth == 0) close(i);
+    i++;
+  }
+  return out;
+}
+
 }  // namespace airlock
