@@ -46,19 +46,31 @@ struct ProcessKey {
 };
 const ProcessKey KEY;
 
+/**
+ * SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up again at every init
+ * (~0.9 us per chunk, two inits per chunk: a third of the cost of hashing a 2 KiB chunk).
+ */
+const EVP_MD* sha256() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return m ? m : EVP_sha256();
+  }();
+  return md;
+}
+
 void keyedTag(const uint8_t digest[32], uint8_t tag[16]) {
   uint8_t in[64], out[32];
   std::memcpy(in, KEY.k, 32);
   std::memcpy(in + 32, digest, 32);
   unsigned len = 0;
-  EVP_Digest(in, sizeof in, out, &len, EVP_sha256(), nullptr);
+  EVP_Digest(in, sizeof in, out, &len, sha256(), nullptr);
   std::memcpy(tag, out, 16);
 }
 
 }  // namespace
 
 Chunker::Chunker(bool cdc, bool hash, size_t min) : cdc_(cdc), hashing_(hash), min_(min), sha_(EVP_MD_CTX_new()) {
-  if (!sha_ || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 unavailable");
+  if (!sha_ || EVP_DigestInit_ex(sha_, sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 unavailable");
 }
 
 Chunker::~Chunker() { EVP_MD_CTX_free(sha_); }
@@ -74,7 +86,7 @@ void Chunker::cut(uint64_t end, bool isolated, std::vector<Chunk>& out) {
   if (hashing_) {
     unsigned len = 0;
     EVP_DigestFinal_ex(sha_, c.sha256, &len);
-    EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr);
+    EVP_DigestInit_ex(sha_, sha256(), nullptr);
     keyedTag(c.sha256, c.tag);
   } else {
     std::memset(c.sha256, 0, sizeof c.sha256);
