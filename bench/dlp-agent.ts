@@ -6,7 +6,10 @@
 // - keyword-free: text in which no rule keyword occurs, target >= 1 GB/s;
 // - session stream: many sessions turn by turn with the scan cache, as the proxy runs;
 // - the portable node-re2 engine on the same cold bodies, for reference.
+// - with COMPARE_PACK=path/to/policies/dlp/index.ts (another rule pack, e.g. the one before issue 14,
+//   from `git archive`): the cold figures for both packs, measured in the same run.
 // Each figure is the median of 5 runs after a warm-up run. Run: npx tsx bench/dlp-agent.ts [sessions=20]
+import path from 'node:path';
 import { BUILTIN_RULES } from '../policies/dlp/index.ts';
 import { ScanCache } from '../proxy/dlp/cache.ts';
 import { compileEngine } from '../proxy/dlp/engine.ts';
@@ -55,6 +58,15 @@ const cold = measure(oneBytes, () => scanAll(one, () => new SegmentedScanner(rul
 const coldStream = measure(oneBytes, () => scanAll(one, () => new StreamScanner(rules(), 'request body')));
 console.log(`cold, element by element (no cache):   ${cold.toFixed(0)} MB/s   (target >= 300)`);
 console.log(`cold, one stream:                       ${coldStream.toFixed(0)} MB/s`);
+if (process.env.COMPARE_PACK) {
+  // More rules must not mean a slower scan (issue 14): the other pack on the same bodies, interleaved.
+  const other: typeof BUILTIN_RULES = (await import(path.resolve(process.env.COMPARE_PACK))).BUILTIN_RULES;
+  const engine = compileEngine(other);
+  const otherRules = (): Rules => ({ engine, actions: other.map((r) => r.action), report: false });
+  const pair = (r: () => Rules) => measure(oneBytes, () => scanAll(one, () => new SegmentedScanner(r(), 'request body', false, false, { cache: null })));
+  const a = [pair(otherRules), pair(rules), pair(otherRules), pair(rules)];
+  console.log(`cold, element by element, ${other.length} rules (${process.env.COMPARE_PACK}): ${((a[0] + a[2]) / 2).toFixed(0)} MB/s; this pack's ${BUILTIN_RULES.length} rules alongside: ${((a[1] + a[3]) / 2).toFixed(0)} MB/s`);
+}
 
 // Text in which no keyword occurs: words from a vocabulary without any rule keyword in them.
 const vocabulary = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris nisi aliquip ex ea commodo consequat'.split(' ');
