@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { migrate } from '../proxy/store/schema.ts';
 import { uiLogin } from '../test/helpers/ui.ts';
+import { sqliteReader } from '../proxy/store/sqlite-reader.ts';
 import { createUiServer } from '../web-ui/server.ts';
 import { ensureUiToken } from '../web-ui/token.ts';
 import { fillMonth } from './month.ts';
@@ -59,7 +60,7 @@ try {
   }
 
   const { token } = ensureUiToken(tmp);
-  server = createUiServer({ storePath: file, dataDir: tmp });
+  server = createUiServer({ reader: sqliteReader(file), dataDir: tmp });
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const session = await uiLogin(base, token!);

@@ -46,7 +46,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   }
   const upstream = parseUpstream(root.get('upstream'), opts.baseDir, p);
   const ca = parseCa(section(root, 'ca', p), p);
-  const store = parseStore(section(root, 'store', p), dataDir, p);
+  const store = parseStore(section(root, 'store', p), dataDir, p, { env: opts.env, baseDir: opts.baseDir });
   const log = parseLog(section(root, 'log', p), p);
   const limits = parseLimits(root.get('limits'), p);
   const dlp = parseDlp(root.get('dlp'), p);

@@ -1,6 +1,6 @@
 // The validated, frozen shape of an airlock policy file. Produced only by parsePolicy().
 import type { DlpRule, RuleAction } from './dlp/types.ts';
-import type { SecretSource } from './secrets.ts';
+import type { Secret, SecretSource } from './secrets.ts';
 
 export type ListenAddr =
   | { kind: 'tcp'; host: string; port: number }
@@ -201,8 +201,21 @@ export interface Config {
     cacheSize: number;
   };
   store: {
-    /** Absolute path of the SQLite file. */
+    /** Absolute path of the SQLite file (the store unless `postgres` is set). */
     path: string;
+    /** This airlock's name in the audit trail: every flow carries it, and each instance has its own hash chain. */
+    instance: string;
+    /** The PostgreSQL store (several instances, one audit trail) instead of the SQLite file. */
+    postgres?: {
+      /** postgres://user:password@host:port/database[?sslmode=verify-full&sslrootcert=...] */
+      url: Secret;
+      /** The PostgreSQL schema airlock's tables live in. */
+      schema: string;
+      /** Connections each reader (the web UI, `airlock flows`) may hold. */
+      pool: number;
+      /** Where flows wait while PostgreSQL cannot take them, and how much may wait. */
+      spool: { path: string; maxBytes: number };
+    };
     /** Bytes of each request and response body kept in the store (0: bodies are not kept). */
     bodyCapBytes: number;
     /** Deleting the oldest flows in the background (writer thread); unset limits keep everything. */

@@ -19,7 +19,9 @@ export function banner(a: Airlock): string {
   }
   a.config.routes.forEach((r, i) => lines.push(`  route           ${routes[i].address} -> ${r.upstream.href}`));
   lines.push(`  CA certificate  ${rel(a.caCertPath)}   (agents must trust it)`);
-  lines.push(`  flow store      ${rel(a.config.store.path)}`);
+  const pg = a.config.store.postgres;
+  if (pg) lines.push(`  flow store      PostgreSQL, schema ${pg.schema}, as instance ${a.config.store.instance} (spool ${rel(pg.spool.path)} while it cannot take writes)`);
+  else lines.push(`  flow store      ${rel(a.config.store.path)}`);
   if (a.config.sourcePath) lines.push(`  policy          ${rel(a.config.sourcePath)}`);
   const slow = a.config.dlp.enabled ? nativeUnavailable() : undefined;
   if (slow) lines.push(`  DLP             portable node-re2 engine, several times slower: the native scanner is ${slow}`);

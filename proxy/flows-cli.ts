@@ -1,16 +1,19 @@
-// airlock flows list|show|export|verify: the audit trail for an operator, read-only.
-// Every user-supplied value reaches SQLite as a bound parameter; nothing is spliced into SQL.
-import { type BodyRow, bodiesOf } from './store/bodies.ts';
+// airlock flows list|show|export|verify: the audit trail for an operator, read-only, from the
+// SQLite file or PostgreSQL (store/reader.ts). Every user-supplied value reaches the store as a
+// bound parameter; nothing is spliced into SQL.
 import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
-import { parse as parseYaml } from 'yaml';
+import { loadStoreSection } from '../policies/load-store.ts';
 import { filterOf, positiveInt, UsageError } from './flow-filter.ts';
-import { SCHEMA_VERSION } from './store/schema.ts';
-import { searchFlows, whereClause } from './store/search.ts';
-import { verifyChain } from './store/verify.ts';
+import { type BodyRow, bodiesOf } from './store/bodies.ts';
+import { openReader } from './store/open-reader.ts';
+import type { FlowReader, FlowRow } from './store/reader.ts';
+import { openStore, sqliteReader } from './store/sqlite-reader.ts';
+
+export { openStore };
+export type { FlowRow };
 
 export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options]
 
@@ -31,9 +34,12 @@ filters:
   --has-finding        flows with at least one DLP finding
   --text WORDS         every word occurs in the URL, the headers or a text body (full-text search;
                        words are looked up as given, never as search syntax)
+  --instance NAME      the airlock instance that handled the flow (store.instance)
 
 The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy given with
---config FILE (default: ./.airlock). It is opened read-only: airlock may be running.`;
+--config FILE (default: ./.airlock): its store section only, PostgreSQL when it has
+store.postgres (the URL's env: or file: source must be readable here). The SQLite file is opened
+read-only: airlock may be running.`;
 
 export interface Io {
   out(text: string): void;
@@ -64,6 +70,7 @@ const OPTIONS = {
   path: { type: 'string' },
   'has-finding': { type: 'boolean' },
   text: { type: 'string' },
+  instance: { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
   format: { type: 'string' },
@@ -74,23 +81,23 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 export async function runFlows(args: string[], io: Io): Promise<number> {
-  let db: Database.Database | undefined;
+  let reader: FlowReader | undefined;
   try {
     const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
     const [sub, ...rest] = positionals;
     if (values.help || !sub) return say(io.out, FLOWS_HELP, values.help ? 0 : 2, io);
     if (!['list', 'show', 'export', 'verify'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}"`);
-    db = openStore(storePathOf(values));
+    reader = openFlowsReader(values);
     switch (sub) {
       case 'list':
-        return list(db, values, io);
+        return await list(reader, values, io);
       case 'show':
         if (rest.length !== 1) throw new UsageError('show takes one flow ID');
-        return show(db, rest[0], io);
+        return await show(reader, rest[0], io);
       case 'export':
-        return exportFlows(db, values, io);
+        return await exportFlows(reader, values, io);
       default:
-        return verify(db, io);
+        return await verify(reader, io);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
@@ -98,7 +105,7 @@ export async function runFlows(args: string[], io: Io): Promise<number> {
     }
     return say(io.err, `airlock flows: ${(e as Error).message}`, 1, io);
   } finally {
-    db?.close();
+    await reader?.close();
   }
 }
 
@@ -110,73 +117,21 @@ function say(to: (t: string) => void, text: string, code: number, _io: Io): numb
 // ---------------------------------------------------------------------------------------------
 // Opening the store
 
-/** The store named by --db, --data-dir, or the policy's data_dir/store.path (read without secrets). */
-export function storePathOf(v: { db?: string; 'data-dir'?: string; config?: string }): string {
-  if (v.db) return path.resolve(v.db);
-  if (v['data-dir']) return path.resolve(v['data-dir'], 'flows.sqlite');
+/** The store named by --db, --data-dir, or the policy's store section (read without the hosts' secrets). */
+export function openFlowsReader(v: { db?: string; 'data-dir'?: string; config?: string }): FlowReader {
+  if (v.db) return sqliteReader(path.resolve(v.db));
+  if (v['data-dir']) return sqliteReader(path.resolve(v['data-dir'], 'flows.sqlite'));
   if (v.config) {
-    // Only data_dir and store.path are needed: an auditor must not need the API keys the policy names.
-    const file = path.resolve(v.config);
-    const doc = (parseYaml(fs.readFileSync(file, 'utf8')) ?? {}) as { data_dir?: unknown; store?: { path?: unknown } };
-    const dataDir = typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.resolve('.airlock');
-    const p = doc.store && typeof doc.store.path === 'string' ? doc.store.path : 'flows.sqlite';
-    return path.resolve(dataDir, p);
+    // Only data_dir and store: an auditor must not need the API keys the policy names.
+    const r = loadStoreSection(path.resolve(v.config), { defaultDataDir: path.resolve('.airlock') });
+    if (!r.ok) throw new Error(`the policy's store section has ${r.errors.length} problem(s):\n  ${r.errors.join('\n  ')}`);
+    return openReader(r.store);
   }
-  return path.resolve('.airlock', 'flows.sqlite');
-}
-
-export function openStore(file: string): Database.Database {
-  if (!fs.existsSync(file)) throw new Error(`no flow store at ${file}`);
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  db.pragma('busy_timeout = 5000');
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version < SCHEMA_VERSION) {
-    db.close();
-    throw new Error(`${file} has schema version ${version}; start this airlock once to upgrade it to ${SCHEMA_VERSION}`);
-  }
-  return db;
+  return sqliteReader(path.resolve('.airlock', 'flows.sqlite'));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rows
-
-export interface FlowRow {
-  id: number;
-  flow_id: string;
-  started_at: number;
-  entry: string;
-  listener: string;
-  client: string;
-  agent_user: string | null;
-  method: string | null;
-  scheme: string | null;
-  host: string | null;
-  port: number | null;
-  path: string | null;
-  query: string | null;
-  protocol: string;
-  status: number | null;
-  decision: string;
-  rule_id: string | null;
-  code: string | null;
-  reason: string | null;
-  error: string | null;
-  injected: string | null;
-  bytes_up: number;
-  bytes_down: number;
-  ttfb_ms: number | null;
-  total_ms: number | null;
-  request_headers: string | null;
-  response_headers: string | null;
-  hash: string | null;
-  prev_hash: string | null;
-  llm_provider: string | null;
-  llm_model: string | null;
-  llm_input_tokens: number | null;
-  llm_output_tokens: number | null;
-  llm_stop_reason: string | null;
-  llm_tools: string | null;
-}
 
 export function llmTools(r: FlowRow): string[] {
   if (!r.llm_tools) return [];
@@ -200,13 +155,15 @@ function llmLine(r: FlowRow): string | null {
 export { type BodyRow, bodiesOf };
 
 /** What was asked for: "POST https://host/path?q", or "CONNECT host:port" for a refused tunnel. */
-function requestLine(r: FlowRow): string {
+type UrlParts = Pick<FlowRow, 'method' | 'scheme' | 'host' | 'port' | 'path' | 'query'>;
+
+function requestLine(r: UrlParts): string {
   if (!r.method) return r.host ?? '-';
   if (r.method === 'CONNECT') return `CONNECT ${r.host?.includes(':') ? `[${r.host}]` : r.host}:${r.port ?? 443}`;
   return `${r.method} ${urlOf(r)}`;
 }
 
-export function urlOf(r: FlowRow): string {
+export function urlOf(r: UrlParts): string {
   const scheme = r.scheme ?? 'https';
   const host = r.host?.includes(':') ? `[${r.host}]` : (r.host ?? '');
   const port = r.port === null || r.port === (scheme === 'https' ? 443 : 80) ? '' : `:${r.port}`;
@@ -255,41 +212,51 @@ function hexPreview(data: Buffer, max = 256): string {
 // ---------------------------------------------------------------------------------------------
 // list / show
 
-function list(db: Database.Database, v: Values, io: Io): number {
+async function list(reader: FlowReader, v: Values, io: Io): Promise<number> {
   const limit = positiveInt(v.limit ?? '50', '--limit', 1);
+  const f = { ...filterOf(v), ...(v.instance !== undefined ? { instance: instanceOf(v.instance) } : {}) };
   // Without a cursor: the newest page (like tail); with --after: the next page forward.
-  const rows = searchFlows<FlowRow>(db, filterOf(v), limit, 'id, started_at, decision, status, method, scheme, host, port, path, query, code');
+  const rows = await reader.list(f, { order: f.after === undefined ? 'DESC' : 'ASC', limit });
+  if (f.after === undefined) rows.reverse();
+  // Which instance handled each flow, once the store has more than one.
+  const several = (await reader.instances()).length > 1;
+  const width = several ? Math.max(...rows.map((r) => (r.instance ?? '-').length), 1) : 0;
   for (const r of rows) {
     const what = requestLine(r);
+    const inst = several ? `${clean(r.instance ?? '-').padEnd(width)}  ` : '';
     io.out(
-      `${String(r.id).padStart(6)}  ${new Date(r.started_at).toISOString()}  ${r.decision.padEnd(6)} ${String(r.status ?? '-').padStart(3)}  ${clean(what)}${r.code ? `  (${r.code})` : ''}\n`,
+      `${String(r.id).padStart(6)}  ${new Date(r.started_at).toISOString()}  ${r.decision.padEnd(6)} ${String(r.status ?? '-').padStart(3)}  ${inst}${clean(what)}${r.code ? `  (${r.code})` : ''}\n`,
     );
   }
   if (rows.length === limit) io.err(`more: --after ${rows[rows.length - 1].id}\n`);
   return 0;
 }
 
-function show(db: Database.Database, ref: string, io: Io): number {
-  const r = (
-    /^\d+$/.test(ref) ? db.prepare('SELECT * FROM flows WHERE id = ?').get(Number(ref)) : db.prepare('SELECT * FROM flows WHERE flow_id = ?').get(ref)
-  ) as FlowRow | undefined;
+/** An instance name as the filter takes it: the same characters store.instance allows. */
+function instanceOf(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(name)) throw new UsageError('--instance must be an instance name (letters, digits, ".", "_", "-", ":")');
+  return name;
+}
+
+async function show(reader: FlowReader, ref: string, io: Io): Promise<number> {
+  const r = await reader.flow(ref);
   if (!r) return say(io.err, `airlock flows: no flow ${ref}`, 1, io);
   const lines = [
     `flow ${r.id} (${r.flow_id})  ${new Date(r.started_at).toISOString()}`,
     `  ${r.decision}  ${r.status ?? '-'}  ${r.protocol}  via ${r.entry} ${r.listener}  from ${r.client}${r.agent_user ? ` (agent ${r.agent_user})` : ''}`,
     `  ${requestLine(r)}`,
   ];
+  if (r.instance) lines.push(`  instance ${r.instance}`);
   if (r.rule_id || r.code) lines.push(`  rule ${r.rule_id ?? '-'}${r.code ? `  code ${r.code}` : ''}`);
   if (r.reason) lines.push(`  reason: ${r.reason}`);
   if (r.error) lines.push(`  error: ${r.error}`);
   if (r.injected) lines.push(`  injected: ${(JSON.parse(r.injected) as string[]).join(', ')}`);
   const llm = llmLine(r);
   if (llm) lines.push(`  llm: ${llm}`);
-  const findings = db.prepare('SELECT rule_id, location, action, preview FROM findings WHERE flow_id = ? ORDER BY id').all(r.id) as { rule_id: string; location: string; action: string; preview: string | null }[];
-  for (const f of findings) lines.push(`  finding: ${f.rule_id}  ${f.action}  ${f.location}  ${f.preview ?? ''}`);
+  for (const f of await reader.findings(r.id)) lines.push(`  finding: ${f.rule_id}  ${f.action}  ${f.location}  ${f.preview ?? ''}`);
   lines.push(`  bytes up ${r.bytes_up}, down ${r.bytes_down}; ttfb ${r.ttfb_ms ?? '-'} ms, total ${r.total_ms ?? '-'} ms`);
   lines.push(`  hash ${r.hash ?? '-'}`, `  prev ${r.prev_hash || '-'}`);
-  const bodies = bodiesOf(db)(r.id);
+  const bodies = await reader.bodies(r.id);
   for (const dir of ['request', 'response'] as const) {
     const headers = headerPairs(dir === 'request' ? r.request_headers : r.response_headers);
     if (headers.length) lines.push('', `${dir} headers`, ...headers.map((h) => `  ${h.name}: ${h.value}`));
@@ -313,13 +280,14 @@ function show(db: Database.Database, ref: string, io: Io): number {
 export const HAR_HEAD = `{"log":{"version":"1.2","creator":{"name":"airlock","version":"0.1.0"},"pages":[],"entries":[`;
 export const HAR_TAIL = ']}}\n';
 
-function exportFlows(db: Database.Database, v: Values, io: Io): number {
+/** Rows read per step while an export streams. */
+const EXPORT_CHUNK = 100;
+
+async function exportFlows(reader: FlowReader, v: Values, io: Io): Promise<number> {
   const format = v.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');
-  const { where, params } = whereClause(filterOf(v));
-  const limit = v.limit === undefined ? -1 : positiveInt(v.limit, '--limit', 1);
-  const stmt = db.prepare(`SELECT * FROM flows ${where} ORDER BY id ASC LIMIT ?`);
-  const bodies = bodiesOf(db);
+  const f = { ...filterOf(v), ...(v.instance !== undefined ? { instance: instanceOf(v.instance) } : {}) };
+  let left = v.limit === undefined ? Infinity : positiveInt(v.limit, '--limit', 1);
   const toFile = v.out !== undefined && v.out !== '-';
   // Bodies and headers are sensitive: the export is readable by its owner only.
   const fd = toFile ? fs.openSync(v.out!, 'w', 0o600) : 1;
@@ -335,10 +303,14 @@ function exportFlows(db: Database.Database, v: Values, io: Io): number {
   let count = 0;
   let skipped = 0;
   try {
-    db.transaction(() => {
-      if (format === 'har') write(HAR_HEAD);
-      for (const r of stmt.iterate(...params, limit) as IterableIterator<FlowRow>) {
-        const bs = bodies(r.id);
+    if (format === 'har') write(HAR_HEAD);
+    // Oldest first, a chunk at a time (flows written meanwhile are included when they come after).
+    for (let cursor = f.after ?? 0; left > 0; ) {
+      const rows = await reader.rows(f, { after: cursor, order: 'ASC', limit: Math.min(EXPORT_CHUNK, left) });
+      for (const r of rows) {
+        cursor = r.id;
+        left--;
+        const bs = await reader.bodies(r.id);
         if (format === 'jsonl') {
           write(JSON.stringify(jsonlRecord(r, bs)) + '\n');
           count++;
@@ -347,8 +319,9 @@ function exportFlows(db: Database.Database, v: Values, io: Io): number {
           count++;
         } else skipped++; // a refused connection (bad TLS, garbage) has no HTTP request to describe
       }
-      if (format === 'har') write(HAR_TAIL);
-    })();
+      if (rows.length < EXPORT_CHUNK) break;
+    }
+    if (format === 'har') write(HAR_TAIL);
     if (toFile && pending) fs.writeSync(fd, pending);
   } finally {
     if (toFile) fs.closeSync(fd);
@@ -467,13 +440,24 @@ export function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown>
 // ---------------------------------------------------------------------------------------------
 // verify
 
-function verify(db: Database.Database, io: Io): number {
-  const r = verifyChain(db);
+async function verify(reader: FlowReader, io: Io): Promise<number> {
+  const r = await reader.verify();
   if (!r.ok) return say(io.err, `${r.problem}\n${r.verified} flows before it verified`, 1, io);
+  const named = r.chains.filter((c) => c.instance !== null);
   const notes: string[] = [];
   if (r.unhashed) notes.push(`${r.unhashed} flows from before schema 2 carry no hash`);
-  if (r.startsAfterDeleted !== null) notes.push(`the chain starts at flow ${r.startsAfterDeleted} (older flows were deleted)`);
-  io.out(`ok: ${r.verified} flows verified${r.head ? `; head ${r.head}` : ''}\n`);
+  if (r.chains.length === 1 && r.startsAfterDeleted !== null) notes.push(`the chain starts at flow ${r.startsAfterDeleted} (older flows were deleted)`);
+  io.out(`ok: ${r.verified} flows verified${r.chains.length > 1 ? ` in ${r.chains.length} chains` : r.head ? `; head ${r.head}` : ''}\n`);
+  if (r.chains.length > 1 || named.length) {
+    for (const c of r.chains) {
+      const name = c.instance === null ? '(flows from before instances were recorded)' : `instance ${c.instance}`;
+      const where =
+        c.deletedHead !== undefined
+          ? `every flow deleted by retention (its head was flow ${c.deletedHead})`
+          : `${c.verified} flows${c.head ? `, head ${c.head}` : ''}${c.startsAfterDeleted !== null ? `; starts at flow ${c.startsAfterDeleted} (older flows were deleted)` : ''}`;
+      io.out(`  ${clean(name)}: ${where}\n`);
+    }
+  }
   for (const n of notes) io.out(`note: ${n}\n`);
   return 0;
 }

@@ -18,7 +18,9 @@ import { createMetrics, noMetrics } from './metrics.ts';
 import { createBudgets } from './budgets/budgets.ts';
 import { createPipeline } from './pipeline.ts';
 import { reloadPolicy, type ReloadResult } from './reload.ts';
-import { FlowStore } from './store/writer.ts';
+import { describeStore, openFlowStore } from './store/open-store.ts';
+import { openReader } from './store/open-reader.ts';
+import type { FlowStore } from './store/writer.ts';
 import { ensureUiToken } from '../web-ui/token.ts';
 
 /** How long a graceful stop waits for requests in progress before closing their connections. */
@@ -45,11 +47,9 @@ export interface Airlock {
 export async function startAirlock(initial: Config): Promise<Airlock> {
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const minter = new LeafMinter(loadCa(initial.dataDir), { cacheSize: initial.ca.cacheSize });
-  const store = new FlowStore(initial.store.path, {
-    retention: initial.store.retention,
-    onUnavailable: initial.store.onUnavailable,
-    minFree: initial.store.minFree,
-    onEvent: (e) => logEvent(e.level, e.msg, { ...e.fields, store: initial.store.path }),
+  const where = describeStore(initial.store);
+  const store = openFlowStore(initial.store, {
+    onEvent: (e) => logEvent(e.level, e.msg, { ...e.fields, store: where, instance: initial.store.instance }),
     // Tokens count towards budgets once read from the stored response.
     onLlm: (flow, info) => budgets.used(ref.current, flow.ruleId, flow.agentUser, flow.listener, info, Date.now()),
   });
@@ -107,11 +107,13 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       });
       // Not ok while stopping, or while the store cannot write and new requests are refused;
       // "degraded" (200) while they are served unrecorded.
+      // PostgreSQL unreachable while its spool takes the flows: "degraded" too (nothing is lost yet).
       const health = () => {
         const s = store.status();
+        const pg = store.pg();
         const refusing = s.state !== 'ok' && s.on_unavailable === 'refuse';
-        const status = closing || refusing ? 'unavailable' : s.state !== 'ok' ? 'degraded' : 'ok';
-        return { ok: status !== 'unavailable', status, detail: { active: pipeline.active(), store_queue: store.queueDepth(), store: s } };
+        const status = closing || refusing ? 'unavailable' : s.state !== 'ok' || pg?.up === false || (pg?.spool.flows ?? 0) > 0 ? 'degraded' : 'ok';
+        return { ok: status !== 'unavailable', status, detail: { active: pipeline.active(), store_queue: store.queueDepth(), store: s, ...(pg ? { postgres: pgHealth(pg) } : {}) } };
       };
       addresses.admin = await start(createAdminServer(metrics, health), admin);
     }
@@ -122,13 +124,13 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
       // Hono loads only when the UI listener is configured (like prom-client for admin).
       const { createUiServer } = await import('../web-ui/server.ts');
       const uiServer = createUiServer({
-        storePath: initial.store.path,
+        reader: openReader(initial.store),
         dataDir: initial.dataDir,
         config: () => ref.current,
         reload: () => reloadPolicy(ref, upstream),
         retain: () => store.enforceRetention(),
         storeStatus: () => store.status(),
-        onStoreReopen: (close: () => void) => store.onReopen(close),
+        onStoreReopen: store.kind === 'sqlite' ? (close: () => void) => store.onReopen(close) : undefined,
         caCertPath: caPaths(initial.dataDir).cert,
       });
       addresses.ui = await start(uiServer, ui);
@@ -152,4 +154,18 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     await close();
     throw err;
   }
+}
+
+/** PostgreSQL and its spool for /healthz: state, since when, why, and how much waits locally. */
+function pgHealth(pg: NonNullable<ReturnType<FlowStore['pg']>>): Record<string, unknown> {
+  return {
+    state: pg.up === false ? 'unreachable' : pg.up ? 'ok' : 'connecting',
+    since: new Date(pg.since).toISOString(),
+    ...(pg.error ? { error: pg.error } : {}),
+    spool_flows: pg.spool.flows,
+    spool_bytes: pg.spool.bytes,
+    spool_max_bytes: pg.spool.maxBytes,
+    spool_full: pg.spool.full,
+    replayed: pg.replayed,
+  };
 }

@@ -5,8 +5,9 @@ import { parseArgs } from 'node:util';
 import type Database from 'better-sqlite3';
 import { parseDuration } from '../policies/units.ts';
 import { positiveInt, UsageError } from './flow-filter.ts';
-import { bodiesOf, type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, type Io, openStore, storePathOf } from './flows-cli.ts';
+import { bodiesOf, type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, type Io, openFlowsReader } from './flows-cli.ts';
 import { type SessionRow, sessionQueries } from './store/llm-queries.ts';
+import type { SqliteReader } from './store/sqlite-reader.ts';
 
 export const SESSIONS_HELP = `usage: airlock sessions list|export [options]
 
@@ -82,7 +83,9 @@ export async function runSessions(args: string[], io: Io): Promise<number> {
       since = Date.now() - d.ms;
     }
     const limit = values.limit === undefined ? (sub === 'list' ? 50 : Infinity) : positiveInt(values.limit, '--limit', 1);
-    db = openStore(storePathOf(values));
+    const reader = openFlowsReader(values);
+    if (reader.kind !== 'sqlite') throw new Error('sessions are read from a SQLite store only');
+    db = (reader as SqliteReader).db();
     const q = sessionQueries(db);
     const sessions: SessionRow[] = [];
     if (values.session !== undefined) {

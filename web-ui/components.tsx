@@ -3,7 +3,7 @@
 // web-ui/ uses raw() or dangerouslySetInnerHTML, so flow content can only ever render as text.
 import type { Child } from 'hono/jsx';
 import { urlOf, type FlowRow } from '../proxy/flows-cli.ts';
-import type { ListRow } from './queries.ts';
+import type { ListRow } from '../proxy/store/reader.ts';
 import type { StoreStatus } from '../proxy/store/availability.ts';
 import type { Session } from './sessions.ts';
 
@@ -144,7 +144,7 @@ export function target(r: Pick<FlowRow, 'method' | 'scheme' | 'host' | 'port' | 
 }
 
 /** One row of the flows table; also what the live list receives, so both render the same way. */
-export function FlowRowView(props: { r: ListRow }) {
+export function FlowRowView(props: { r: ListRow; instance?: boolean }) {
   const { r } = props;
   const t = target(r);
   const href = `/flows/${r.id}`;
@@ -177,6 +177,11 @@ export function FlowRowView(props: { r: ListRow }) {
       <td class="opt agent" title={r.agent_user ?? undefined}>
         {r.agent_user ?? ''}
       </td>
+      {props.instance && (
+        <td class="opt instance" title={r.instance ?? undefined}>
+          {r.instance ?? ''}
+        </td>
+      )}
       <td class="opt num">{bytes(r.bytes_up + r.bytes_down)}</td>
       <td class="opt num">{ms(r.total_ms)}</td>
       <td class="opt model">{r.llm_model ?? ''}</td>
@@ -184,7 +189,7 @@ export function FlowRowView(props: { r: ListRow }) {
   );
 }
 
-export function FlowTable(props: { rows: ListRow[]; live?: string; after?: number }) {
+export function FlowTable(props: { rows: ListRow[]; live?: string; after?: number; instance?: boolean }) {
   return (
     <div class="scroll">
       <table class="flows" data-live={props.live} data-after={props.after === undefined ? undefined : String(props.after)}>
@@ -197,6 +202,7 @@ export function FlowTable(props: { rows: ListRow[]; live?: string; after?: numbe
             <th>URL</th>
             <th class="opt2">Rule / code</th>
             <th class="opt">Agent</th>
+            {props.instance && <th class="opt">Instance</th>}
             <th class="opt num">Bytes</th>
             <th class="opt num">Time</th>
             <th class="opt">LLM model</th>
@@ -211,7 +217,7 @@ export function FlowTable(props: { rows: ListRow[]; live?: string; after?: numbe
             </tr>
           )}
           {props.rows.map((r) => (
-            <FlowRowView r={r} />
+            <FlowRowView r={r} instance={props.instance} />
           ))}
         </tbody>
       </table>

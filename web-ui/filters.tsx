@@ -8,7 +8,7 @@ import type { FlowFilter } from '../proxy/store/search.ts';
 import { filterFrom } from './app.ts';
 import { qs } from './components.tsx';
 
-export const FILTER_KEYS = ['text', 'host', 'method', 'status', 'decision', 'rule', 'agent', 'since', 'until', 'path', 'has_finding'] as const;
+export const FILTER_KEYS = ['text', 'host', 'method', 'status', 'decision', 'rule', 'agent', 'instance', 'since', 'until', 'path', 'has_finding'] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 export type FilterValues = Partial<Record<FilterKey, string>>;
 
@@ -50,7 +50,7 @@ export function filterQuery(values: FilterValues, extra: Record<string, string |
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'CONNECT'];
 const TIMES = ['15m', '1h', '6h', '24h', '7d', '30d', 'all'];
 
-export function FilterForm(props: { action: string; values: FilterValues; rules?: string[]; compact?: boolean }) {
+export function FilterForm(props: { action: string; values: FilterValues; rules?: string[]; instances?: string[]; compact?: boolean }) {
   const v = props.values;
   const field = (name: FilterKey, label: string, attrs: Record<string, string> = {}) => (
     <label>
@@ -77,6 +77,19 @@ export function FilterForm(props: { action: string; values: FilterValues; rules?
       </label>
       {field('rule', 'Rule', { list: 'rules', placeholder: 'rule id' })}
       {field('agent', 'Agent', { placeholder: 'agent user' })}
+      {((props.instances?.length ?? 0) > 1 || v.instance !== undefined) && (
+        <label>
+          Instance
+          <select name="instance">
+            <option value="">any</option>
+            {[...new Set([...(props.instances ?? []), ...(v.instance !== undefined ? [v.instance] : [])])].map((name) => (
+              <option value={name} selected={v.instance === name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       {field('since', 'Since', { list: 'times', placeholder: '1h or ISO time' })}
       {!props.compact && field('until', 'Until', { list: 'times', placeholder: 'ISO time' })}
       {!props.compact && field('path', 'Path prefix', { placeholder: '/v1/' })}

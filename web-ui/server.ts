@@ -1,13 +1,13 @@
 // The web UI's listener: the JSON API (app.ts, bearer tokens) under /api/ and the browser UI
 // (ui.tsx, login sessions) everywhere else, on a plain node http server bound by
 // proxy/io/listen.ts like every other listener, so stopAccepting()/close() behave the same. The
-// store is opened read-only on the first request and closed with the server.
+// store's reader (SQLite opened read-only on the first request, or PostgreSQL) is closed with the
+// server.
 import http from 'node:http';
 import { isIP } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import type Database from 'better-sqlite3';
 import type { Config } from '../policies/types.ts';
-import { openStore } from '../proxy/flows-cli.ts';
+import type { FlowReader } from '../proxy/store/reader.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
 import type { StoreStatus } from '../proxy/store/availability.ts';
 import { createApi } from './app.ts';
@@ -17,7 +17,8 @@ import { UiTokens } from './tokens.ts';
 import { createUi } from './ui.tsx';
 
 export interface UiServerOptions {
-  storePath: string;
+  /** The flow store, read-only; the server closes it when it closes. */
+  reader: FlowReader;
   /** Where ui-token.sha256 and ui-tokens.json are (re-read when they change). */
   dataDir: string;
   config?: () => Config;
@@ -43,20 +44,12 @@ export function hostAllowed(host: string | null): boolean {
 }
 
 export function createUiServer(opts: UiServerOptions): http.Server {
-  let db: Database.Database | undefined;
-  let closed = false;
-  const store = () => {
-    if (closed) throw new Error('the web UI is closing');
-    return (db ??= openStore(opts.storePath));
-  };
-  opts.onStoreReopen?.(() => {
-    db?.close();
-    db = undefined;
-  });
+  const reader = opts.reader;
+  opts.onStoreReopen?.(() => reader.reset?.());
   const tokens = new UiTokens(opts.dataDir);
   const sessions = new Sessions();
-  const api = createApi({ db: store, tokens });
-  const ui = createUi({ ...opts, db: store, tokens, sessions });
+  const api = createApi({ reader, tokens });
+  const ui = createUi({ ...opts, reader, tokens, sessions });
   const fetch = (req: Request, env: unknown) => {
     // DNS rebinding: a page on evil.example whose name now resolves to this listener is refused.
     if (!hostAllowed(req.headers.get('host'))) {
@@ -69,10 +62,8 @@ export function createUiServer(opts: UiServerOptions): http.Server {
   const server = http.createServer({ headersTimeout: 10_000, requestTimeout: 60_000 }, getRequestListener(fetch, { overrideGlobalObjects: false }));
   const sweep = setInterval(() => sessions.sweep(), 60_000).unref();
   server.on('close', () => {
-    closed = true;
     clearInterval(sweep);
-    db?.close();
-    db = undefined;
+    void reader.close();
   });
   return server;
 }

@@ -5,7 +5,6 @@
 // 'unsafe-inline'. This module never listens: server.ts mounts it next to the JSON API.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type Database from 'better-sqlite3';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -13,12 +12,12 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { Config } from '../policies/types.ts';
 import { positiveInt, UsageError } from '../proxy/flow-filter.ts';
-import { bodiesOf } from '../proxy/flows-cli.ts';
 import { logEvent } from '../proxy/log.ts';
 import { packageFile } from '../proxy/package-file.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
 import type { StoreStatus } from '../proxy/store/availability.ts';
-import { exportStream, stats } from './app.ts';
+import { exportStream } from './app.ts';
+import type { FlowReader, InstanceRow } from '../proxy/store/reader.ts';
 import { FlowRowView, type PageContext } from './components.tsx';
 import { type DlpRuleInfo, dlpRulesOf, dlpSummaryOf } from './dlp.ts';
 import { explainFlow } from './explain.ts';
@@ -28,16 +27,16 @@ import { FlowPage } from './pages/flow.tsx';
 import { FlowsPage } from './pages/flows.tsx';
 import { FindingsPage, HostsPage } from './pages/overviews.tsx';
 import { StatsPage } from './pages/stats.tsx';
-import { findingsOf, findingsOverview, firstStart, flowByRef, flowPage, flowsAfter, hostsOverview, latencyHistogram, maxId, neighbours } from './queries.ts';
 import { registerLlmRoutes } from './llm-routes.tsx';
 import { mcpCallsOf, sessionQueries } from '../proxy/store/llm-queries.ts';
 import { FlowLlmSections } from './pages/flow-llm.tsx';
+import type { SqliteReader } from '../proxy/store/sqlite-reader.ts';
 import { type Session, Sessions, sameSecret } from './sessions.ts';
 import type { UiTokens } from './tokens.ts';
 
 export interface UiOptions {
-  /** A read-only connection to the flow store. */
-  db: () => Database.Database;
+  /** The flow store, read-only (SQLite or PostgreSQL). */
+  reader: FlowReader;
   tokens: UiTokens;
   sessions?: Sessions;
   /** The policy in force (explanations, the policy page). */
@@ -118,6 +117,19 @@ export function createUi(opts: UiOptions): Hono<Env> {
   const dlp = () => opts.dlpRules?.() ?? dlpRulesOf(config());
   const dlpWords = (id: string) => dlp().find((r) => r.id === id)?.description;
   const ruleIds = () => [...(config()?.hosts ?? []), ...(config()?.deny ?? [])].map((h) => h.id);
+  // The instances that wrote to the store (a filter choice, and a column once there are several);
+  // read at most once every few seconds, not on every page.
+  let known: { at: number; names: Promise<string[]> } | undefined;
+  const instanceNames = (): Promise<string[]> => {
+    if (!known || Date.now() - known.at > 5000) {
+      const names = opts.reader.instances().then(
+        (rows: InstanceRow[]) => rows.map((r) => r.name),
+        () => [] as string[],
+      );
+      known = { at: Date.now(), names };
+    }
+    return known.names;
+  };
   const ctx = (c: Context<Env>, current?: string): PageContext => ({ nonce: c.get('nonce'), session: c.get('session'), current, store: opts.storeStatus?.() });
   const html = (c: Context<Env>, page: unknown, status: 200 | 400 | 403 | 404 | 429 | 500 = 200) => c.html(`<!doctype html>${String(page)}`, status);
   const message = (c: Context<Env>, status: 400 | 403 | 404 | 429 | 500, title: string, text: string) =>
@@ -252,7 +264,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
 
   app.get('/', (c) => c.redirect('/flows', 303));
 
-  app.get('/flows', (c) => {
+  app.get('/flows', async (c) => {
     const q = firstValues(c.req.queries());
     const f = readFilter(q);
     const cursor: { before?: number; after?: number } = {};
@@ -261,10 +273,14 @@ export function createUi(opts: UiOptions): Hono<Env> {
     if (before !== undefined && after !== undefined) throw new UsageError('before and after cannot be given together');
     if (before !== undefined) cursor.before = before;
     if (after !== undefined) cursor.after = after;
-    const db = opts.db();
-    const page = flowPage(db, f.filter, cursor, PAGE_SIZE);
+    const page = await opts.reader.page(f.filter, cursor, PAGE_SIZE);
     const head = page.newer === null && cursor.before === undefined;
-    return html(c, <FlowsPage ctx={ctx(c, '/flows')} f={f} page={page} head={head} maxId={maxId(db)} rules={ruleIds()} />, f.error ? 400 : 200);
+    const instances = await instanceNames();
+    return html(
+      c,
+      <FlowsPage ctx={ctx(c, '/flows')} f={f} page={page} head={head} maxId={await opts.reader.maxId()} rules={ruleIds()} instances={instances} />,
+      f.error ? 400 : 200,
+    );
   });
 
   // Live list: server-sent events with rendered rows, newer than `after` (or Last-Event-ID).
@@ -282,6 +298,8 @@ export function createUi(opts: UiOptions): Hono<Env> {
       return c.text((e as Error).message, 400);
     }
     const cookie = c.get('cookie');
+    // The rows match the page's table: with the instance column when the page had one.
+    const several = q.columns === 'instance';
     live++;
     let counted = true;
     const done = () => {
@@ -298,10 +316,10 @@ export function createUi(opts: UiOptions): Hono<Env> {
             await stream.writeSSE({ event: 'expired', data: 'log in again' });
             break;
           }
-          const rows = flowsAfter(opts.db(), f.filter, after, 200);
+          const rows = await opts.reader.list(f.filter, { after, order: 'ASC', limit: 200 });
           if (rows.length) {
             after = rows[rows.length - 1].id;
-            await stream.writeSSE({ event: 'rows', id: String(after), data: rows.map((r) => String(<FlowRowView r={r} />)).join('') });
+            await stream.writeSSE({ event: 'rows', id: String(after), data: rows.map((r) => String(<FlowRowView r={r} instance={several} />)).join('') });
             quiet = 0;
             if (rows.length === 200) continue;
           } else if ((quiet += pollMs) >= 15_000) {
@@ -318,31 +336,30 @@ export function createUi(opts: UiOptions): Hono<Env> {
     });
   });
 
-  app.get('/flows/:id', (c) => {
-    const db = opts.db();
-    const r = flowByRef(db, c.req.param('id'));
+  app.get('/flows/:id', async (c) => {
+    const r = await opts.reader.flow(c.req.param('id'));
     if (!r) return message(c, 404, 'No such flow', `There is no flow ${c.req.param('id')} (retention may have deleted it).`);
-    const bodies = bodiesOf(db)(r.id);
+    const bodies = await opts.reader.bodies(r.id);
+    const db = (opts.reader as SqliteReader).db();
     return html(
       c,
       <FlowPage
         ctx={ctx(c, '/flows')}
         r={r}
         bodies={bodies}
-        findings={findingsOf(db, r.id)}
+        findings={await opts.reader.findings(r.id)}
         why={explainFlow(r, config())}
-        nav={neighbours(db, r.id)}
+        nav={await opts.reader.neighbours(r.id)}
         dlpWords={dlpWords}
         llm={<FlowLlmSections r={r} bodies={bodies} turn={sessionQueries(db).turnOfFlow(r.id)} mcp={mcpCallsOf(db, r.id)} />}
       />,
     );
   });
 
-  app.get('/flows/:id/body/:dir', (c) => {
+  app.get('/flows/:id/body/:dir', async (c) => {
     const dir = c.req.param('dir');
-    const db = opts.db();
-    const r = flowByRef(db, c.req.param('id'));
-    const b = r && (dir === 'request' || dir === 'response') ? bodiesOf(db)(r.id).find((x) => x.direction === dir) : undefined;
+    const r = await opts.reader.flow(c.req.param('id'));
+    const b = r && (dir === 'request' || dir === 'response') ? (await opts.reader.bodies(r.id)).find((x) => x.direction === dir) : undefined;
     if (!r || !b) return message(c, 404, 'No such body', 'This flow has no such body stored.');
     c.header('content-type', 'application/octet-stream');
     c.header('content-disposition', `attachment; filename="airlock-flow-${r.id}-${dir}.bin"`);
@@ -350,51 +367,61 @@ export function createUi(opts: UiOptions): Hono<Env> {
     return c.body(new Uint8Array(b.data ?? Buffer.alloc(0)));
   });
 
-  registerLlmRoutes(app, { db: opts.db, config, ctx, html, message, downloadCsp: DOWNLOAD_CSP });
+  registerLlmRoutes(app, { db: () => (opts.reader as SqliteReader).db(), config, ctx, html, message, downloadCsp: DOWNLOAD_CSP });
 
-  app.get('/hosts', (c) => {
+  app.get('/hosts', async (c) => {
     const f = readFilter(firstValues(c.req.queries()), { since: '24h' });
-    return html(c, <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={hostsOverview(opts.db(), f.filter)} config={config()} rules={ruleIds()} />, f.error ? 400 : 200);
+    return html(c, <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={await opts.reader.hosts(f.filter)} config={config()} rules={ruleIds()} instances={await instanceNames()} />, f.error ? 400 : 200);
   });
 
-  app.get('/findings', (c) => {
+  app.get('/findings', async (c) => {
     const q = firstValues(c.req.queries());
     const f = readFilter(q);
     if (q.rule_id !== undefined && q.rule_id.length > 200) throw new UsageError('rule_id must be at most 200 characters');
     const rule = q.rule_id || undefined;
     const before = cursorOf(q, 'before');
-    const o = findingsOverview(opts.db(), f.filter, { rule, before, limit: PAGE_SIZE });
+    const o = await opts.reader.findingsOverview(f.filter, { rule, before, limit: PAGE_SIZE });
     return html(
       c,
-      <FindingsPage ctx={ctx(c, '/findings')} f={f} rule={rule} rules={o.rules} list={o.list} older={o.older} dlpWords={dlpWords} policyRules={ruleIds()} />,
+      <FindingsPage
+        ctx={ctx(c, '/findings')}
+        f={f}
+        rule={rule}
+        rules={o.rules}
+        list={o.list}
+        older={o.older}
+        dlpWords={dlpWords}
+        policyRules={ruleIds()}
+        instances={await instanceNames()}
+      />,
       f.error ? 400 : 200,
     );
   });
 
-  app.get('/stats', (c) => {
+  app.get('/stats', async (c) => {
     const f = readFilter(firstValues(c.req.queries()), { since: '1h' });
-    const db = opts.db();
     const now = Date.now();
     const to = f.filter.until ?? now;
-    const from = f.filter.since ?? firstStart(db, f.filter) ?? to - 3_600_000;
+    const from = f.filter.since ?? (await opts.reader.firstStart(f.filter)) ?? to - 3_600_000;
     const bucketMs = bucketFor(to - from);
     // Buckets are aligned to the epoch: the first one starts at or before `from`.
     const alignedFrom = Math.floor(from / bucketMs) * bucketMs;
-    const s = f.error ? null : stats(db, f.filter, bucketMs);
-    const latency = f.error ? [] : latencyHistogram(db, f.filter);
-    return html(c, <StatsPage ctx={ctx(c, '/stats')} f={f} s={s} from={alignedFrom} to={to} bucketMs={bucketMs} latency={latency} rules={ruleIds()} />, f.error ? 400 : 200);
+    const s = f.error ? null : await opts.reader.stats(f.filter, bucketMs);
+    const latency = f.error ? [] : await opts.reader.latency(f.filter);
+    return html(
+      c,
+      <StatsPage ctx={ctx(c, '/stats')} f={f} s={s} from={alignedFrom} to={to} bucketMs={bucketMs} latency={latency} rules={ruleIds()} instances={await instanceNames()} />,
+      f.error ? 400 : 200,
+    );
   });
 
-  app.get('/policy', (c) => {
+  app.get('/policy', async (c) => {
     const s = c.get('session')!;
     const flash = s.flash;
     s.flash = undefined;
     let storeBytes: number | null = null;
     try {
-      const db = opts.db();
-      const pages = db.pragma('page_count', { simple: true }) as number;
-      const free = db.pragma('freelist_count', { simple: true }) as number;
-      storeBytes = (pages - free) * (db.pragma('page_size', { simple: true }) as number);
+      storeBytes = await opts.reader.size();
     } catch {
       // no store yet
     }
@@ -462,7 +489,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
     c.header('content-disposition', `attachment; filename="airlock-flows-${stamp}.${format}"`);
     c.header('content-security-policy', DOWNLOAD_CSP);
     logEvent('info', 'web UI export', { by: c.get('session')!.name, format, filter: f.values });
-    return c.body(exportStream(opts.db(), filter, format, limit));
+    return c.body(exportStream(opts.reader, filter, format, limit));
   });
 
   app.notFound((c) => message(c, 404, 'Not found', 'There is no such page.'));

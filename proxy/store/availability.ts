@@ -1,10 +1,11 @@
 // Whether the flow store can write, and what airlock does while it cannot (store.on_unavailable):
 // `refuse` answers new requests 503 until it can, `serve` lets them through unrecorded. One state
-// for the whole store, changed by what the writer thread reports (space.cjs names the problem);
+// for the whole store, changed by what the writer thread reports (space.cjs names the problem;
+// for the PostgreSQL store, a full spool: pg/writer-worker.cjs);
 // every change is one event (main.ts logs it), never one per flow. Recovery is probed with
 // backoff (writer.ts), so it is seen without waiting for traffic.
 
-export const PROBLEM_KINDS = ['full', 'readonly', 'io', 'deleted', 'busy', 'writer'] as const;
+export const PROBLEM_KINDS = ['full', 'readonly', 'io', 'deleted', 'busy', 'writer', 'behind', 'spool_full'] as const;
 export const DROP_CAUSES = ['backlog_full', 'rejected', 'writer_failed', 'shutdown'] as const;
 export type ProblemKind = (typeof PROBLEM_KINDS)[number];
 export type DropCause = (typeof DROP_CAUSES)[number];
@@ -42,6 +43,8 @@ const AGENT_WORDS: Record<ProblemKind, string> = {
   deleted: "the flow store's file was deleted",
   busy: 'the flow store is locked by another program',
   writer: "airlock's flow writer failed",
+  behind: "airlock's flow writer is too far behind",
+  spool_full: "airlock's flow database is unreachable and its local spool is full",
 };
 
 const PROBE_FIRST_MS = 250;

@@ -48,9 +48,11 @@ function ftsRow(r, texts) {
  * preview], ...]) ] ), bodies in direction order (request, response); the findings part only when
  * the flow has DLP findings, so flows without any hash as they did before findings existed.
  * DIGEST is sha256(data) for a body stored whole (before schema 6), and "chunks:" + sha256 over
- * its chunks' SHA-256s in order for a body stored by content (chunks.cjs).
+ * its chunks' SHA-256s in order for a body stored by content (chunks.cjs). Since schema 7 a flow
+ * names the airlock instance that handled it, and each instance has a chain of its own: then
+ * "\ninstance " JSON(name) ends the text (flows from before carry no instance and hash as then).
  */
-function flowHash(prevHash, id, values, bodies, findings) {
+function flowHash(prevHash, id, values, bodies, findings, instance) {
   const h = crypto.createHash('sha256');
   h.update(prevHash || '');
   h.update('\n');
@@ -61,6 +63,7 @@ function flowHash(prevHash, id, values, bodies, findings) {
     h.update(JSON.stringify([b.direction, b.content_type, b.encoding, b.size, b.truncated, digest]));
   }
   if (findings && findings.length) h.update(`\nfindings ${JSON.stringify(findings)}`);
+  if (instance !== null && instance !== undefined) h.update(`\ninstance ${JSON.stringify(instance)}`);
   return h.digest('hex');
 }
 
@@ -76,15 +79,6 @@ function hashValues(values, hashed) {
 }
 
 /**
- * Body descriptors travel as [rowIndex, direction, contentType, encoding, size, truncated, offset,
- * length, (ranges, digestOffset)] with every body's bytes (and the digests of pieces the DLP
- * scanner hashed) in one blob (transferred, not copied, across threads). Each body
- * is stored by content (chunks.cjs): new chunks are inserted, known ones referred to.
- * `remember`: keep a map of chunk SHA-256 -> id across batches (the writer thread's writer; it
- * forgets it whenever retention deleted chunks). The proxy thread's overload fallback looks every
- * chunk up instead, so a chunk deleted by the writer thread's retention is never referred to.
- */
-/**
  * A chunk's `last_ref` is a flow that refers to it, at most TOUCH_LAG flows older than the newest
  * one that does: a chunk referred to again is marked only when its mark is older than that, not
  * by every flow (an agent's context is referred to by every turn; marking it each time rewrote
@@ -93,16 +87,41 @@ function hashValues(values, hashed) {
  */
 const TOUCH_LAG = 256;
 
-function createBatchWriter(db, columns, hashed = columns.length, remember = false) {
+/**
+ * Body descriptors travel as [rowIndex, direction, contentType, encoding, size, truncated, offset,
+ * length, (ranges, digestOffset)] with every body's bytes (and the digests of pieces the DLP
+ * scanner hashed) in one blob (transferred, not copied, across threads). Each body
+ * is stored by content (chunks.cjs): new chunks are inserted, known ones referred to.
+ * `remember`: keep a map of chunk SHA-256 -> id across batches (the writer thread's writer; it
+ * forgets it whenever retention deleted chunks). The proxy thread's overload fallback looks every
+ * chunk up instead, so a chunk deleted by the writer thread's retention is never referred to.
+ * `instance` (schema 8): the airlock instance writing; its flows carry its name and extend its own
+ * chain, whose head (id, hash) the instances table keeps, so it survives retention. Without one
+ * (tests, stores before schema 8) flows extend the chain of the flows without an instance.
+ */
+function createBatchWriter(db, columns, hashed = columns.length, remember = false, instance = null) {
+  const has = (name) => db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(name) !== undefined;
+  const named = instance !== null && has('instances');
   const insertFlow = db.prepare(
-    `INSERT INTO flows (id, ${columns.join(', ')}, hash, prev_hash) VALUES (${['id', ...columns, 'hash', 'prev_hash'].map(() => '?').join(', ')})`,
+    `INSERT INTO flows (id, ${columns.join(', ')}, hash, prev_hash${named ? ', instance' : ''}) VALUES (${['id', ...columns, 'hash', 'prev_hash', ...(named ? ['instance'] : [])].map(() => '?').join(', ')})`,
   );
   // A store not yet at schema 6 (tests of upgrades write such rows) keeps bodies whole.
-  const byContent = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").get() !== undefined;
+  const byContent = has('chunks');
   const insertBody = byContent
     ? db.prepare('INSERT INTO bodies (flow_id, direction, content_type, encoding, size, truncated, chunks) VALUES (?, ?, ?, ?, ?, ?, ?)')
     : db.prepare('INSERT INTO bodies (flow_id, direction, content_type, encoding, size, truncated, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const head = db.prepare('SELECT id, hash FROM flows ORDER BY id DESC LIMIT 1').raw();
+  // The next id follows the newest flow of any instance; the previous hash is this chain's head.
+  const lastId = db.prepare('SELECT max(id) FROM flows').pluck();
+  const chainHead = named
+    ? db.prepare('SELECT head_hash FROM instances WHERE name = ?').pluck().bind(instance)
+    : has('instances')
+      ? db.prepare('SELECT hash FROM flows WHERE instance IS NULL ORDER BY id DESC LIMIT 1').pluck()
+      : db.prepare('SELECT hash FROM flows ORDER BY id DESC LIMIT 1').pluck();
+  const setHead = named
+    ? db.prepare(
+        'INSERT INTO instances (name, head_id, head_hash, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET head_id = excluded.head_id, head_hash = excluded.head_hash, last_seen = excluded.last_seen',
+      )
+    : null;
   const insertFts = db.prepare('INSERT INTO flows_fts (rowid, url, headers, bodies) VALUES (?, ?, ?, ?)');
   const insertFinding = db.prepare('INSERT INTO findings (flow_id, rule_id, location, action, preview) VALUES (?, ?, ?, ?, ?)');
   const chunkOf = byContent ? db.prepare('SELECT id, last_ref FROM chunks WHERE sha256 = ?').raw() : null;
@@ -162,9 +181,8 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   }
 
   const write = db.transaction((rows, bodies, blob) => {
-    const last = head.get();
-    let id = last ? last[0] : 0;
-    let prev = (last && last[1]) || '';
+    let id = lastId.get() ?? 0;
+    let prev = chainHead.get() || '';
     let b = 0;
     const touched = new Map();
     const learned = new Map();
@@ -186,8 +204,8 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
       const row = given.length < columns.length ? given.concat(new Array(columns.length - given.length).fill(null)) : given.slice(0, columns.length);
       const findings = given.length > columns.length && given[columns.length] ? JSON.parse(given[columns.length]) : null;
       const extra = given.length > columns.length + 1 && given[columns.length + 1] ? JSON.parse(given[columns.length + 1]) : null;
-      const hash = flowHash(prev, id, hashValues(row, hashed), mine, findings);
-      insertFlow.run([id, ...row, hash, prev]);
+      const hash = flowHash(prev, id, hashValues(row, hashed), mine, findings, named ? instance : null);
+      insertFlow.run(named ? [id, ...row, hash, prev, instance] : [id, ...row, hash, prev]);
       for (const m of mine) insertBody.run(id, m.direction, m.content_type, m.encoding, m.size, m.truncated, byContent ? m.chunks : m.data);
       if (findings) for (const f of findings) insertFinding.run(id, f[0], f[1], f[2], f[3]);
       insertFts.run(id, ...ftsText(row, at, mine));
@@ -196,6 +214,10 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
     }
     // Chunks marked again: with the newest flow of the batch that refers to them, once each.
     for (const [cid, fid] of touched) touch.run(fid, cid, fid);
+    if (setHead && rows.length) {
+      const now = Date.now();
+      setHead.run(instance, id, prev, now, now);
+    }
     return learned;
   });
   const run = (rows, bodies, blob) => {
@@ -209,4 +231,4 @@ function createBatchWriter(db, columns, hashed = columns.length, remember = fals
   return run;
 }
 
-module.exports = { createBatchWriter, flowHash, hashValues, sha256, ftsText, ftsRow, TOUCH_LAG };
+module.exports = { createBatchWriter, flowHash, hashValues, sha256, ftsText, ftsRow, textual, TEXTUAL, FTS_BODY_CAP, TOUCH_LAG };

@@ -27,8 +27,14 @@ export interface HashedBody {
 export type StoredFinding = [string, string, string, string];
 
 interface BatchModule {
-  createBatchWriter(db: Database.Database, columns: readonly string[], hashed?: number, remember?: boolean): ((rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void) & { forget(): void };
-  flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[], findings?: readonly StoredFinding[] | null): string;
+  createBatchWriter(
+    db: Database.Database,
+    columns: readonly string[],
+    hashed?: number,
+    remember?: boolean,
+    instance?: string | null,
+  ): ((rows: unknown[][], bodies: BodyMeta[], blob: Buffer) => void) & { forget(): void };
+  flowHash(prevHash: string | null, id: number, values: readonly unknown[], bodies: readonly HashedBody[], findings?: readonly StoredFinding[] | null, instance?: string | null): string;
   hashValues(values: readonly unknown[], hashed: number): readonly unknown[];
   sha256(data: Buffer | string): string;
 }

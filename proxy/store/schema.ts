@@ -174,6 +174,19 @@ const migrations: string[] = [
      PRIMARY KEY (budget, agent, metric, window_start)
    );
    CREATE INDEX budget_counters_window ON budget_counters(window_start);`,
+  // 8: instances (docs/audit.md, "Several instances"): each flow names the airlock instance that
+  // handled it (store.instance), and each instance extends a hash chain of its own; `instances`
+  // keeps each chain's head, so a chain continues (and its end is checked) whatever retention
+  // deleted. Flows from before carry no instance: they stay one chain of their own.
+  `ALTER TABLE flows ADD COLUMN instance TEXT;
+   CREATE INDEX flows_instance_id ON flows(instance, id);
+   CREATE TABLE instances (
+     name TEXT PRIMARY KEY,
+     head_id INTEGER NOT NULL,
+     head_hash TEXT NOT NULL,
+     first_seen INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   );`,
 ];
 
 /** The schema version this airlock writes. */

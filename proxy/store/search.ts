@@ -25,6 +25,8 @@ export interface FlowFilter {
   hasFinding?: boolean;
   /** Words that must all occur in the URL, headers or text bodies. */
   text?: string;
+  /** The airlock instance that handled the flow (store.instance). */
+  instance?: string;
 }
 
 /**
@@ -63,6 +65,7 @@ export function whereClause(f: FlowFilter): { where: string; params: unknown[] }
   if (f.until !== undefined) add('started_at < ?', f.until);
   if (f.rule !== undefined) add('rule_id = ?', f.rule);
   if (f.agent !== undefined) add('agent_user = ?', f.agent);
+  if (f.instance !== undefined) add('instance = ?', f.instance);
   if (f.pathPrefix !== undefined) add('path GLOB ?', globPrefix(f.pathPrefix));
   if (f.hasFinding) add('EXISTS (SELECT 1 FROM findings WHERE findings.flow_id = flows.id)');
   if (f.text !== undefined) {

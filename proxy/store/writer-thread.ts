@@ -28,22 +28,42 @@ export interface RetentionResult {
   bytes: number;
 }
 
+/** What the PostgreSQL writer thread reports about PostgreSQL and its spool (pg/writer-worker.cjs). */
+export interface PgState {
+  /** null until the first connection was tried. */
+  up: boolean | null;
+  since: number;
+  error: string | null;
+  spool: { flows: number; bytes: number; maxBytes: number; full: boolean; path: string };
+  /** Flows written from the spool to PostgreSQL, and put in the spool, since start. */
+  replayed: number;
+  spooled: number;
+}
+
 export interface WriterThreadOptions {
-  file: string;
+  /** The writer thread's script (writer-worker.cjs, or pg/writer-worker.cjs) and what it is given besides the common fields. */
+  script: string;
+  workerData: Record<string, unknown>;
   retention: { maxAgeMs?: number; maxBytes?: number; intervalMs: number } | null;
   onUnavailable: OnUnavailable;
   minFree?: MinFree;
   onEvent: (e: StoreEvent) => void;
-  /** The proxy thread's connection. */
-  db: () => Database.Database;
-  /**
-   * Before a deleted or replaced store file is given up: every other connection of this process
-   * to it closes first, so the last one to close (this thread's, read-write) checkpoints its WAL
-   * and removes its -wal and -shm, which would otherwise be read into a file now at the path.
-   */
-  closeConnections: () => void;
-  /** Opens the proxy thread's connection on the file now at the path (creating a new store). */
-  openDb: () => void;
+  /** SQLite only: the store file, and the proxy thread's connection to it (overload fallback, reopening a deleted file). */
+  sqlite?: {
+    file: string;
+    /** The proxy thread's connection. */
+    db: () => Database.Database;
+    /** The instance flows written on this thread (the overload fallback) belong to. */
+    instance: string | null;
+    /**
+     * Before a deleted or replaced store file is given up: every other connection of this process
+     * to it closes first, so the last one to close (this thread's, read-write) checkpoints its WAL
+     * and removes its -wal and -shm, which would otherwise be read into a file now at the path.
+     */
+    closeConnections: () => void;
+    /** Opens the proxy thread's connection on the file now at the path (creating a new store). */
+    openDb: () => void;
+  };
 }
 
 type Reply = {
@@ -66,6 +86,11 @@ type Reply = {
   closed?: boolean;
   retained?: RetentionResult & { error?: string };
   budget?: { ok: boolean; granted?: number; rows?: CounterRow[] };
+  event?: StoreEvent;
+  pg?: PgState;
+  /** Flows the store refused when replaying them (PostgreSQL's spool); already acknowledged. */
+  dropped?: number;
+  error?: string;
 };
 
 /** [budget, agent, metric (the limit's key), window_start, used or delta] */
@@ -76,6 +101,8 @@ export class WriterThread {
   readonly availability: StoreAvailability;
   /** Free bytes on the store's file system and the floor kept there, as last seen. */
   space = { free: NaN, floor: NaN };
+  /** PostgreSQL and its spool as last reported (the PostgreSQL store only). */
+  pg: PgState | undefined;
   private worker: Worker | undefined;
   private readonly backlog = new Backlog();
   private inFlight = 0;
@@ -107,7 +134,12 @@ export class WriterThread {
 
   send(b: PendingBatch): void {
     if (!this.availability.ok || !this.worker) return this.hold(b);
-    if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) return this.writeHere(b);
+    if (this.inFlight >= MAX_IN_FLIGHT || this.inFlightBytes >= MAX_IN_FLIGHT_BYTES) {
+      if (this.opts.sqlite) return this.writeHere(b);
+      // The PostgreSQL writer spools what PostgreSQL is slow to take: this far behind, it is stuck.
+      this.hold(b);
+      return this.unavailable({ kind: 'behind', message: `the flow writer thread is ${this.inFlight} flows behind` });
+    }
     this.post(b, false);
   }
 
@@ -146,7 +178,7 @@ export class WriterThread {
     await this.flush();
     while (this.probing || this.draining) await sleep(10);
     if (this.backlog.length > 0 && this.worker) {
-      if (this.availability.kind === 'deleted') await this.reopen();
+      if (this.availability.kind === 'deleted' && this.opts.sqlite) await this.reopen();
       const r = await this.call({ probe: true });
       if (!r.problem) {
         this.drainNext();
@@ -164,9 +196,9 @@ export class WriterThread {
   }
 
   private start(): void {
-    const w = new Worker(packageFile('proxy/store/writer-worker.cjs'), {
+    const w = new Worker(packageFile(this.opts.script), {
       workerData: {
-        file: this.opts.file,
+        ...this.opts.workerData,
         columns: STORED_COLUMNS,
         hashed: COLUMNS.length,
         driver: createRequire(import.meta.url).resolve('better-sqlite3'),
@@ -186,6 +218,15 @@ export class WriterThread {
 
   private onMessage(m: Reply): void {
     if (m.space) this.space = m.space;
+    if (m.pg) this.pg = m.pg;
+    if (m.event) this.opts.onEvent(m.event);
+    if (m.dropped) {
+      this.stats.failed += m.dropped;
+      this.availability.drop('rejected', m.dropped, m.error);
+    }
+    // Reports only (events, dropped flows, PostgreSQL's state): nothing to confirm.
+    const reportOnly = m.written === undefined && m.failed === undefined && m.health === undefined && m.seq === undefined && !m.attached && !m.retained && !m.closed;
+    if (reportOnly) return;
     if (m.retained) {
       this.stats.retentionRuns++;
       this.stats.retentionDeleted += m.retained.deleted;
@@ -242,8 +283,8 @@ export class WriterThread {
 
   /** The overload fallback: this thread writes the batch itself. */
   private writeHere(b: PendingBatch): void {
-    const db = this.opts.db();
-    if (this.fallback?.db !== db) this.fallback = { db, write: createBatchWriter(db, STORED_COLUMNS, COLUMNS.length) };
+    const db = this.opts.sqlite!.db();
+    if (this.fallback?.db !== db) this.fallback = { db, write: createBatchWriter(db, STORED_COLUMNS, COLUMNS.length, false, this.opts.sqlite!.instance) };
     try {
       const { rows, bodies } = JSON.parse(b.json);
       this.fallback.write(rows, bodies, b.blob ? Buffer.from(b.blob) : Buffer.alloc(0));
@@ -281,7 +322,7 @@ export class WriterThread {
     try {
       this.availability.remind();
       if (!this.worker) this.start();
-      if (this.availability.kind === 'deleted') await this.reopen();
+      if (this.availability.kind === 'deleted' && this.opts.sqlite) await this.reopen();
       const r = await this.call({ probe: true });
       if (!r.problem) this.drainNext();
       else if (r.wrote) this.availability.writeFailed(r.problem);
@@ -310,18 +351,19 @@ export class WriterThread {
    * deleted file is only freed then) and open a new store at the path. Its hash chain starts anew.
    */
   private async reopen(): Promise<void> {
+    const sqlite = this.opts.sqlite!;
     await this.call({ detach: true });
     try {
-      this.opts.closeConnections();
-      removeOrphanedSidecars(this.opts.file);
-      this.opts.openDb();
+      sqlite.closeConnections();
+      removeOrphanedSidecars(sqlite.file);
+      sqlite.openDb();
     } catch (err) {
       this.availability.unavailable(classify(err) ?? { kind: 'io', message: (err as Error).message });
       return;
     }
     const r = await this.call({ attach: true });
     if (r.problem) return this.availability.unavailable(r.problem);
-    this.opts.onEvent({ level: 'warn', msg: 'flow store file was deleted or replaced: writing to a new store at its path (its hash chain starts anew)', fields: { store: this.opts.file } });
+    this.opts.onEvent({ level: 'warn', msg: 'flow store file was deleted or replaced: writing to a new store at its path (its hash chain starts anew)', fields: { store: sqlite.file } });
   }
 
   private call(msg: Record<string, unknown>): Promise<Reply> {

@@ -40,7 +40,7 @@ function open() {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     space.opened();
-    const write = createBatchWriter(db, workerData.columns, workerData.hashed, true);
+    const write = createBatchWriter(db, workerData.columns, workerData.hashed, true, workerData.instance ?? null);
     // Chunks may go with the flows retention deletes: the writer looks them up again after each step.
     return { db, write, retention: limits ? createRetention(db, limits, write.forget) : null, counters: createCounters(db) };
   } catch (err) {

@@ -4,6 +4,7 @@
 // What happens when the store cannot write (backlog, probes, refusing or serving unrecorded) is
 // writer-thread.ts and availability.ts.
 import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
 import type { BodyMeta } from './batch.ts';
@@ -14,7 +15,7 @@ import type { PendingBatch } from './backlog.ts';
 import { openStoreFile } from './open.ts';
 import { llmValues, toRow } from './rows.ts';
 import type { MinFree } from './space.ts';
-import { type CounterRow, type RetentionResult, WriterThread } from './writer-thread.ts';
+import { type CounterRow, type PgState, type RetentionResult, WriterThread } from './writer-thread.ts';
 
 export type { CounterRow } from './writer-thread.ts';
 
@@ -27,7 +28,23 @@ export interface CounterStore {
   readNow(from: number): CounterRow[];
 }
 
-export type { RetentionResult } from './writer-thread.ts';
+export type { PgState, RetentionResult } from './writer-thread.ts';
+
+/** The PostgreSQL store (store.postgres): where it is, and the local spool for when it cannot take writes. */
+export interface PgTarget {
+  /** postgres://user:password@host:port/db?sslmode=verify-full (a secret: never logged). */
+  url: string;
+  schema: string;
+  spool: { path: string; maxBytes: number };
+  /** A write in progress this long means PostgreSQL is slow: what waits behind it is spooled (default 2 s). */
+  slowMs?: number;
+  /** Per statement (default 30 s); a write past it fails and its batch is spooled. */
+  statementTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** A SQLite file (the embedded default), or PostgreSQL. */
+export type StoreTarget = string | { postgres: PgTarget };
 
 const BATCH = 200;
 /** A batch is sent early once its bodies reach this size. */
@@ -53,11 +70,18 @@ export interface FlowStoreOptions {
   onEvent?: (e: StoreEvent) => void;
   /** An LLM call's fields, once read from its stored bodies (budgets count its tokens). */
   onLlm?: (flow: Flow, info: LlmInfo) => void;
+  /**
+   * store.instance: the airlock instance whose flows these are; they carry its name and extend its
+   * own hash chain. Required for PostgreSQL; without it a SQLite store keeps the chain of flows
+   * without an instance (as before schema 7).
+   */
+  instance?: string | null;
 }
 
 export class FlowStore {
   readonly stats = { written: 0, failed: 0, highWater: 0, batches: 0, syncWrites: 0, retentionDeleted: 0, retentionRuns: 0 };
-  private connection: Database.Database;
+  readonly kind: 'sqlite' | 'postgres';
+  private connection: Database.Database | undefined;
   private readonly thread: WriterThread;
   private batch: Queued[] = [];
   private batchBytes = 0;
@@ -68,28 +92,58 @@ export class FlowStore {
   private readers: (() => void)[] = [];
   private readonly onLlm: FlowStoreOptions['onLlm'];
 
-  constructor(file: string, opts: FlowStoreOptions = {}) {
+  constructor(target: StoreTarget, opts: FlowStoreOptions = {}) {
     this.onLlm = opts.onLlm;
-    this.connection = openStoreFile(file);
-    this.thread = new WriterThread({
-      file,
+    const common = {
       retention: retentionOf(opts),
       onUnavailable: opts.onUnavailable ?? 'refuse',
       minFree: opts.minFree,
-      onEvent: opts.onEvent ?? ((e) => process.stderr.write(`${JSON.stringify({ level: e.level, msg: e.msg, ...e.fields })}\n`)),
-      db: () => this.connection,
-      closeConnections: () => {
-        for (const close of this.readers) close();
-        try {
-          this.connection.close();
-        } catch {
-          // closing a connection to a deleted or failing file: nothing to keep
-        }
-      },
-      openDb: () => {
-        this.connection = openStoreFile(file);
-      },
-    });
+      onEvent: opts.onEvent ?? ((e: StoreEvent) => process.stderr.write(`${JSON.stringify({ level: e.level, msg: e.msg, ...e.fields })}\n`)),
+    } as const;
+    if (typeof target !== 'string') {
+      const pg = target.postgres;
+      if (!opts.instance) throw new Error('the PostgreSQL flow store needs an instance name (store.instance)');
+      this.kind = 'postgres';
+      this.thread = new WriterThread({
+        ...common,
+        script: 'proxy/store/pg/writer-worker.cjs',
+        workerData: {
+          url: pg.url,
+          schema: pg.schema,
+          instance: opts.instance,
+          spool: pg.spool,
+          slowMs: pg.slowMs,
+          statementTimeoutMs: pg.statementTimeoutMs,
+          connectTimeoutMs: pg.connectTimeoutMs,
+          pg: createRequire(import.meta.url).resolve('pg'),
+        },
+      });
+    } else {
+      const file = target;
+      this.kind = 'sqlite';
+      this.connection = openStoreFile(file);
+      this.thread = new WriterThread({
+        ...common,
+        script: 'proxy/store/writer-worker.cjs',
+        workerData: { file, instance: opts.instance ?? null },
+        sqlite: {
+          file,
+          instance: opts.instance ?? null,
+          db: () => this.db,
+          closeConnections: () => {
+            for (const close of this.readers) close();
+            try {
+              this.connection?.close();
+            } catch {
+              // closing a connection to a deleted or failing file: nothing to keep
+            }
+          },
+          openDb: () => {
+            this.connection = openStoreFile(file);
+          },
+        },
+      });
+    }
     // The thread's counters, seen through this object's stats (as before the thread had them).
     const t = this.thread.stats;
     Object.defineProperties(this.stats, {
@@ -101,9 +155,15 @@ export class FlowStore {
     });
   }
 
-  /** This thread's connection: migrations, reads, and the overload fallback. A new one after the file was deleted and made anew. */
+  /** This thread's connection: migrations, reads, and the overload fallback. A new one after the file was deleted and made anew. SQLite only. */
   get db(): Database.Database {
+    if (!this.connection) throw new Error('the PostgreSQL flow store has no SQLite connection');
     return this.connection;
+  }
+
+  /** PostgreSQL and its local spool as the writer thread last reported them (the PostgreSQL store only). */
+  pg(): PgState | undefined {
+    return this.thread.pg;
   }
 
   /**
@@ -184,6 +244,8 @@ export class FlowStore {
       add: (rows) => t.addCounters(rows),
       read: (from) => t.readCounters(from),
       readNow: (from) => {
+        // PostgreSQL: no connection on this thread; the first read through the writer thread follows within a second.
+        if (!this.connection) return [];
         try {
           return this.connection.prepare('SELECT budget, agent, metric, window_start, used FROM budget_counters WHERE window_start >= ?').raw().all(from) as CounterRow[];
         } catch {
@@ -202,7 +264,7 @@ export class FlowStore {
   async close(): Promise<void> {
     await this.flush();
     await this.thread.close();
-    this.connection.close();
+    this.connection?.close();
   }
 
   private prepared(row: unknown[], bodies: StoredBody[]): void {

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../proxy/flows-cli.ts';
+import { sqliteReader } from '../../proxy/store/sqlite-reader.ts';
 import { createApi } from '../../web-ui/app.ts';
 import { TOKEN_FILE } from '../../web-ui/token.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
@@ -65,7 +66,7 @@ hosts:
   await curl('https://nope.test/');
   await airlock.store.flush();
   db = openStore(airlock.config.store.path);
-  app = createApi({ db: () => db, tokenHash: fs.readFileSync(path.join(airlock.config.dataDir, TOKEN_FILE), 'utf8').trim() });
+  app = createApi({ reader: sqliteReader(() => db), tokenHash: fs.readFileSync(path.join(airlock.config.dataDir, TOKEN_FILE), 'utf8').trim() });
 });
 
 afterAll(async () => {

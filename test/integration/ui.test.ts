@@ -9,7 +9,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filterOf } from '../../proxy/flow-filter.ts';
 import { searchFlows } from '../../proxy/store/search.ts';
-import { selectFlows } from '../../web-ui/queries.ts';
+import { selectFlows } from '../../proxy/store/sqlite-queries.ts';
+import { sqliteReader } from '../../proxy/store/sqlite-reader.ts';
 import { Sessions } from '../../web-ui/sessions.ts';
 import { addToken, revokeToken, UiTokens } from '../../web-ui/tokens.ts';
 import { createUi } from '../../web-ui/ui.tsx';
@@ -108,7 +109,7 @@ describe('authentication', () => {
 
   it('throttles failed logins per client address', async () => {
     // Its own UI instance: the shared listener must keep letting this test file log in.
-    const ui = createUi({ db: () => fx.airlock.store.db, tokens: new UiTokens(fx.airlock.config.dataDir), sessions: new Sessions() });
+    const ui = createUi({ reader: sqliteReader(() => fx.airlock.store.db), tokens: new UiTokens(fx.airlock.config.dataDir), sessions: new Sessions() });
     const attempt = async (token: string) => {
       const form = await ui.request('/login');
       const login = /airlock_login=([^;]+)/.exec(form.headers.get('set-cookie')!)![1];

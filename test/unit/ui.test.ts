@@ -13,7 +13,7 @@ import { dlpRulesOf, dlpSummaryOf } from '../../web-ui/dlp.ts';
 import { explainFlow } from '../../web-ui/explain.ts';
 import { readFilter } from '../../web-ui/filters.tsx';
 import { findingSide } from '../../web-ui/pages/flow.tsx';
-import type { ListRow } from '../../web-ui/queries.ts';
+import type { ListRow } from '../../proxy/store/reader.ts';
 import { Sessions, sameSecret } from '../../web-ui/sessions.ts';
 import { ensureUiToken } from '../../web-ui/token.ts';
 import { addToken, revokeToken, TOKENS_FILE, UiTokens } from '../../web-ui/tokens.ts';
@@ -155,6 +155,7 @@ describe('rendering', () => {
     flow_id: 'f',
     started_at: 0,
     entry: 'explicit',
+    listener: '127.0.0.1:8080',
     agent_user: '<b>agent</b>',
     method: 'GET',
     scheme: 'https',
@@ -169,8 +170,11 @@ describe('rendering', () => {
     code: null,
     bytes_up: 1,
     bytes_down: 2,
+    ttfb_ms: 1,
     total_ms: 3,
+    llm_provider: null,
     llm_model: null,
+    instance: '<i>pod-a</i>',
     findings: 0,
   };
 
@@ -180,6 +184,10 @@ describe('rendering', () => {
     expect(out).toContain('/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;?q=&lt;img src=x onerror=alert(1)&gt;');
     expect(out).toContain('title="&lt;b&gt;agent&lt;/b&gt;"');
     expect(out).toContain('r&#39; onmouseover=&#39;x');
+    // The instance column (a store several instances write to) is escaped too.
+    const withInstance = html(FlowRowView({ r: row, instance: true }));
+    expect(withInstance).not.toMatch(/<i>|<script|<img|<b>/);
+    expect(withInstance).toContain('<td class="opt instance" title="&lt;i&gt;pod-a&lt;/i&gt;">&lt;i&gt;pod-a&lt;/i&gt;</td>');
     expect(target({ ...row, method: 'CONNECT', path: null })).toEqual({ before: '', host: 'a.test', after: ':443' });
     expect(target({ ...row, host: '::1', port: 8443, path: '/', query: null })).toEqual({ before: 'https://', host: '[::1]', after: ':8443/' });
   });

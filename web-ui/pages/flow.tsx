@@ -8,7 +8,7 @@ import { BodyView, Highlighted } from '../body.tsx';
 import { Timeline } from '../charts.tsx';
 import { Badge, bytes, Layout, ms, type PageContext, target, Time } from '../components.tsx';
 import type { Explanation } from '../explain.ts';
-import type { Finding } from '../queries.ts';
+import type { Finding } from '../../proxy/store/reader.ts';
 
 /** "request", "response" or "other": where a finding's location points. */
 export function findingSide(location: string): 'request' | 'response' | 'other' {
@@ -282,6 +282,10 @@ export function FlowPage(props: {
               <tr>
                 <th>Flow id</th>
                 <td class="mono">{r.flow_id}</td>
+              </tr>
+              <tr>
+                <th>Instance</th>
+                <td class="mono">{r.instance ?? <span class="muted">not recorded</span>}</td>
               </tr>
               <tr>
                 <th>Entry</th>

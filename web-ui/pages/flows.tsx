@@ -2,15 +2,17 @@
 // Flows: the filtered list, newest first, with cursor pages and (on the newest page) live updates.
 import { FlowTable, Layout, Note, type PageContext } from '../components.tsx';
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
-import type { Page } from '../queries.ts';
+import type { Page } from '../../proxy/store/reader.ts';
 
-export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[] }) {
+export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[]; instances: string[] }) {
   const { f, page } = props;
   const q = (extra: Record<string, string | number | undefined> = {}) => filterQuery(f.values, extra);
+  // Which instance handled each flow: a column once more than one wrote to the store.
+  const several = props.instances.length > 1;
   return (
     <Layout ctx={props.ctx} title="Flows">
       <h1>Flows</h1>
-      <FilterForm action="/flows" values={f.values} rules={props.rules} />
+      <FilterForm action="/flows" values={f.values} rules={props.rules} instances={props.instances} />
       {f.error && <Note kind="bad">Filter not applied: {f.error}</Note>}
       <div class="toolbar">
         {props.head && !f.error ? (
@@ -41,7 +43,12 @@ export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; 
           </a>
         </span>
       </div>
-      <FlowTable rows={page.rows} live={props.head && !f.error ? `/flows/live${q()}` : undefined} after={props.head ? props.maxId : undefined} />
+      <FlowTable
+        rows={page.rows}
+        instance={several}
+        live={props.head && !f.error ? `/flows/live${q(several ? { columns: 'instance' } : {})}` : undefined}
+        after={props.head ? props.maxId : undefined}
+      />
       <nav class="pager" aria-label="Pages">
         {page.newer !== null || !props.head ? (
           <a rel="prev" href={page.newer !== null ? `/flows${q({ after: page.newer })}` : `/flows${q()}`}>

@@ -4,16 +4,16 @@ import type { Config } from '../../policies/types.ts';
 import { matchesNormalized } from '../../policies/hostnames.ts';
 import { Badge, bytes, Layout, Note, num, type PageContext, qs, Time } from '../components.tsx';
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
-import type { FindingListRow, FindingRuleRow, HostRow } from '../queries.ts';
+import type { FindingListRow, FindingRuleRow, HostRow } from '../../proxy/store/reader.ts';
 
-export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRow[]; config?: Config; rules: string[] }) {
+export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRow[]; config?: Config; rules: string[]; instances: string[] }) {
   const { f } = props;
   const coveredBy = (host: string) => props.config?.hosts.filter((h) => matchesNormalized(h.match, host)).map((h) => h.id) ?? [];
   const link = (extra: Record<string, string>) => `/flows${filterQuery({ ...f.values, since: f.values.since === 'all' ? undefined : f.values.since }, extra)}`;
   return (
     <Layout ctx={props.ctx} title="Hosts">
       <h1>Hosts</h1>
-      <FilterForm action="/hosts" values={f.values} rules={props.rules} compact />
+      <FilterForm action="/hosts" values={f.values} rules={props.rules} instances={props.instances} compact />
       {f.error && <Note kind="bad">Filter not applied: {f.error}</Note>}
       <p class="muted">
         Every host agents reached for {f.values.since === 'all' ? 'in the whole store' : `in the last ${f.values.since ?? '24h'}`} (since=all for the whole store), busiest
@@ -92,12 +92,13 @@ export function FindingsPage(props: {
   older: number | null;
   dlpWords: (id: string) => string | undefined;
   policyRules: string[];
+  instances: string[];
 }) {
   const { f } = props;
   return (
     <Layout ctx={props.ctx} title="Findings">
       <h1>DLP findings</h1>
-      <FilterForm action="/findings" values={f.values} rules={props.policyRules} compact />
+      <FilterForm action="/findings" values={f.values} rules={props.policyRules} instances={props.instances} compact />
       {f.error && <Note kind="bad">Filter not applied: {f.error}</Note>}
       <h2>By rule</h2>
       <div class="scroll">

@@ -1,10 +1,10 @@
 /** @jsxImportSource hono/jsx */
 // Stats: totals, requests and bytes over time, top hosts and rules, latency.
-import type { Stats } from '../app.ts';
+import type { Stats } from '../../proxy/store/reader.ts';
 import { BYTES_SERIES, DECISION_SERIES, HBars, LatencyChart, Legend, StackedBars } from '../charts.tsx';
 import { bytes, Layout, ms, Note, num, type PageContext } from '../components.tsx';
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
-import { LATENCY_BINS } from '../queries.ts';
+import { LATENCY_BINS } from '../../proxy/store/reader.ts';
 
 export function bucketLabel(ms: number): string {
   if (ms % 86_400_000 === 0) return `${ms / 86_400_000} day${ms === 86_400_000 ? '' : 's'}`;
@@ -21,13 +21,14 @@ export function StatsPage(props: {
   bucketMs: number;
   latency: number[];
   rules: string[];
+  instances: string[];
 }) {
   const { f, s } = props;
   const flowsLink = (extra: Record<string, string>) => `/flows${filterQuery({ ...f.values, since: f.values.since === 'all' ? undefined : f.values.since }, extra)}`;
   return (
     <Layout ctx={props.ctx} title="Stats">
       <h1>Stats</h1>
-      <FilterForm action="/stats" values={f.values} rules={props.rules} compact />
+      <FilterForm action="/stats" values={f.values} rules={props.rules} instances={props.instances} compact />
       {f.error && <Note kind="bad">Filter not applied: {f.error}</Note>}
       {s && (
         <>

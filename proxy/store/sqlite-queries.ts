@@ -1,27 +1,27 @@
-// The UI's reads from the flow store. Filters are store/search.ts's (every value bound); the only
-// SQL spliced here is constants and the WHERE clause whereClause() builds from placeholders.
+// The readers' queries over a SQLite store (sqlite-reader.ts). Filters are search.ts's (every
+// value bound); the only SQL spliced here is constants and the WHERE clause whereClause() builds
+// from placeholders.
 import type Database from 'better-sqlite3';
-import type { FlowRow } from '../proxy/flows-cli.ts';
-import { type FlowFilter, ftsMatch, whereClause } from '../proxy/store/search.ts';
+import {
+  type FindingListRow,
+  type FindingRuleRow,
+  type Finding,
+  type FlowRow,
+  type HostRow,
+  LATENCY_BINS,
+  type ListRow,
+  type Page,
+  type Stats,
+  statsOf,
+  TOP_N,
+  type Walk,
+} from './reader.ts';
+import { type FlowFilter, ftsMatch, whereClause } from './search.ts';
 
-/** A row of the flows table: no headers or bodies, plus how many DLP findings the flow has. */
-export type ListRow = Pick<
-  FlowRow,
-  'id' | 'flow_id' | 'started_at' | 'entry' | 'agent_user' | 'method' | 'scheme' | 'host' | 'port' | 'path' | 'query' | 'protocol' | 'status' | 'decision' | 'rule_id' | 'code' | 'bytes_up' | 'bytes_down' | 'total_ms' | 'llm_model'
-> & { findings: number };
-
-const LIST_COLUMNS =
-  'flows.id AS id, flow_id, started_at, entry, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
-  'bytes_up, bytes_down, total_ms, llm_model, (SELECT count(*) FROM findings WHERE findings.flow_id = flows.id) AS findings';
-
-export interface Page {
-  /** Newest first. */
-  rows: ListRow[];
-  /** Cursor for the next older page (`before`), or null at the oldest match. */
-  older: number | null;
-  /** Cursor for the next newer page (`after`), or null when this page holds the newest match. */
-  newer: number | null;
-}
+/** The columns of a list row: no headers or bodies, plus the flow's count of DLP findings. Constants, spliced as SQL. */
+export const LIST_COLUMNS =
+  'flows.id AS id, flow_id, started_at, entry, listener, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
+  'bytes_up, bytes_down, ttfb_ms, total_ms, llm_provider, llm_model, instance, (SELECT count(*) FROM findings WHERE findings.flow_id = flows.id) AS findings';
 
 function where(f: FlowFilter, extra?: string): { sql: string; params: unknown[] } {
   const { where, params } = whereClause({ ...f, after: undefined });
@@ -29,12 +29,7 @@ function where(f: FlowFilter, extra?: string): { sql: string; params: unknown[] 
   return { sql: where ? `${where} AND ${extra}` : `WHERE ${extra}`, params };
 }
 
-export interface Walk {
-  /** Only ids above / below these (a filter's own `after` counts as `after` too). */
-  after?: number;
-  before?: number;
-  order: 'ASC' | 'DESC';
-  limit: number;
+export interface SqlWalk extends Walk {
   /** Spliced as given (callers pass constants); qualify with `flows.` where a name could be ambiguous. */
   columns: string;
 }
@@ -47,7 +42,7 @@ export interface Walk {
  * 1,000,000 flows). When an exact host or a decision leaves few flows, those drive instead.
  * Without text the (host, id), (decision, id) or rowid order serves the same walk.
  */
-export function selectFlows<T>(db: Database.Database, f: FlowFilter, w: Walk): T[] {
+export function selectFlows<T>(db: Database.Database, f: FlowFilter, w: SqlWalk): T[] {
   const after = f.after !== undefined && w.after !== undefined ? Math.max(f.after, w.after) : (w.after ?? f.after);
   const rest = whereClause({ ...f, text: undefined, after: undefined });
   const conds: string[] = [];
@@ -86,34 +81,6 @@ function fewCandidates(db: Database.Database, f: FlowFilter): boolean {
   return (db.prepare(`SELECT count(*) AS n FROM (SELECT 1 FROM flows ${where} LIMIT ?)`).get(...params, FEW) as { n: number }).n < FEW;
 }
 
-/**
- * One page of the flows table, newest first. No cursor: the newest `limit` matches. `before`: the
- * `limit` matches just older than that id. `after`: the `limit` matches just newer. Each is one
- * walk of an index in id order (selectFlows).
- */
-export function flowPage(db: Database.Database, f: FlowFilter, cursor: { before?: number; after?: number }, limit: number): Page {
-  const any = (w: { after?: number; before?: number }) => selectFlows(db, f, { ...w, order: 'ASC', limit: 1, columns: 'flows.id' }).length > 0;
-  if (cursor.after !== undefined) {
-    const rows = selectFlows<ListRow>(db, f, { after: cursor.after, order: 'ASC', limit: limit + 1, columns: LIST_COLUMNS });
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit).reverse();
-    const oldest = page.length ? page[page.length - 1].id : null;
-    return { rows: page, newer: more ? page[0].id : null, older: oldest !== null && any({ before: oldest }) ? oldest : null };
-  }
-  const rows = selectFlows<ListRow>(db, f, { before: cursor.before, order: 'DESC', limit: limit + 1, columns: LIST_COLUMNS });
-  const page = rows.slice(0, limit);
-  return {
-    rows: page,
-    older: rows.length > limit ? page[page.length - 1].id : null,
-    newer: cursor.before !== undefined && page.length && any({ after: page[0].id }) ? page[0].id : null,
-  };
-}
-
-/** Matches newer than `after`, oldest first (the live view polls with this). */
-export function flowsAfter(db: Database.Database, f: FlowFilter, after: number, limit: number): ListRow[] {
-  return selectFlows<ListRow>(db, f, { after, order: 'ASC', limit, columns: LIST_COLUMNS });
-}
-
 /** The largest flow id (0 for an empty store). */
 export function maxId(db: Database.Database): number {
   return (db.prepare('SELECT coalesce(max(id), 0) AS m FROM flows').get() as { m: number }).m;
@@ -131,29 +98,8 @@ export function neighbours(db: Database.Database, id: number): { older: number |
   return { older: older.v, newer: newer.v };
 }
 
-export interface Finding {
-  id: number;
-  flow_id: number;
-  rule_id: string;
-  location: string;
-  action: string;
-  preview: string | null;
-}
-
 export function findingsOf(db: Database.Database, flowId: number): Finding[] {
   return db.prepare('SELECT id, flow_id, rule_id, location, action, preview FROM findings WHERE flow_id = ? ORDER BY id').all(flowId) as Finding[];
-}
-
-export interface HostRow {
-  host: string;
-  n: number;
-  allow: number;
-  deny: number;
-  refuse: number;
-  error: number;
-  up: number;
-  down: number;
-  last: number;
 }
 
 /** Per host: flows by decision, bytes, last seen; busiest first. */
@@ -169,22 +115,6 @@ export function hostsOverview(db: Database.Database, f: FlowFilter, limit = 500)
          FROM flows ${w.sql} GROUP BY +host ORDER BY n DESC, host LIMIT ?`,
     )
     .all(...w.params, limit) as HostRow[];
-}
-
-export interface FindingRuleRow {
-  rule_id: string;
-  n: number;
-  flows: number;
-  actions: string;
-  last: number;
-}
-
-export interface FindingListRow extends Finding {
-  started_at: number;
-  method: string | null;
-  host: string | null;
-  path: string | null;
-  decision: string;
 }
 
 /** DLP findings of the flows the filter matches: per rule, and the newest ones (cursor `before` on findings.id). */
@@ -216,9 +146,6 @@ export function findingsOverview(
   return { rules, list: page, older: list.length > opts.limit ? page[page.length - 1].id : null };
 }
 
-/** Upper bounds (ms) of the latency histogram's bins; the last bin is everything slower. */
-export const LATENCY_BINS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];
-
 /** How many timed flows fall in each LATENCY_BINS bin (length LATENCY_BINS.length + 1). */
 export function latencyHistogram(db: Database.Database, f: FlowFilter): number[] {
   const w = where(f, 'total_ms IS NOT NULL');
@@ -237,3 +164,36 @@ export function firstStart(db: Database.Database, f: FlowFilter): number | null 
   const w = where(f);
   return (db.prepare(`SELECT min(started_at) AS t FROM flows ${w.sql}`).get(...w.params) as { t: number | null }).t;
 }
+
+/** Totals, top hosts and rules, percentiles, and counts and bytes per bucket (`bucketMs`, a minute for the API). */
+export function stats(db: Database.Database, f: FlowFilter, bucketMs = 60_000): Stats {
+  const { where, params } = whereClause(f);
+  const and = (clause: string) => (where ? `${where} AND ${clause}` : `WHERE ${clause}`);
+  const run = db.transaction(() => {
+    const perMinute = db
+      .prepare(
+        `SELECT (started_at / CAST(? AS INTEGER)) * CAST(? AS INTEGER) AS minute, decision, COUNT(*) AS n, SUM(bytes_up) AS up, SUM(bytes_down) AS down FROM flows ${where} GROUP BY minute, decision ORDER BY minute`,
+      )
+      .all(bucketMs, bucketMs, ...params) as { minute: number; decision: string; n: number; up: number; down: number }[];
+    const totals = db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(bytes_up), 0) AS up, COALESCE(SUM(bytes_down), 0) AS down FROM flows ${where}`).get(...params) as {
+      n: number;
+      up: number;
+      down: number;
+    };
+    const hosts = db
+      // "+host" keeps SQLite on the time window instead of walking the whole host index (hostsOverview).
+      .prepare(`SELECT host, COUNT(*) AS count FROM flows ${and('+host IS NOT NULL')} GROUP BY +host ORDER BY count DESC, host LIMIT ?`)
+      .all(...params, TOP_N) as { host: string; count: number }[];
+    const rules = db
+      .prepare(`SELECT rule_id AS rule, COUNT(*) AS count FROM flows ${and('rule_id IS NOT NULL')} GROUP BY rule_id ORDER BY count DESC, rule_id LIMIT ?`)
+      .all(...params, TOP_N) as { rule: string; count: number }[];
+    const timed = (db.prepare(`SELECT COUNT(*) AS n FROM flows ${and('total_ms IS NOT NULL')}`).get(...params) as { n: number }).n;
+    const nth = db.prepare(`SELECT total_ms AS v FROM flows ${and('total_ms IS NOT NULL')} ORDER BY total_ms LIMIT 1 OFFSET ?`);
+    // Nearest-rank percentile: the smallest value with at least p of the values at or below it.
+    const pct = (p: number) => (timed ? (nth.get(...params, Math.max(0, Math.ceil(p * timed) - 1)) as { v: number }).v : null);
+    return { perMinute, totals, hosts, rules, timed, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99) };
+  });
+  const r = run();
+  return statsOf(f, r.perMinute, r.totals, r.hosts, r.rules, { count: r.timed, p50: r.p50, p90: r.p90, p99: r.p99 });
+}
+

@@ -1,0 +1,173 @@
+// The PostgreSQL flow store's schema (docs/audit.md, "PostgreSQL"): the same content as the
+// SQLite store at its schema 7 (flows with LLM columns and the instance that handled each, bodies
+// stored by content in shared chunks, DLP findings, one hash chain per instance with its head in
+// `instances`), full-text search as a tsvector column with a GIN index. Versioned migrations,
+// recorded in airlock_schema; run under an advisory lock, so instances starting together migrate
+// once (the others wait, then find nothing left to do).
+// Plain CommonJS: used by the writer thread (writer-worker.cjs) and the readers alike.
+'use strict';
+const crypto = require('node:crypto');
+
+/** Column -> PostgreSQL type, for the flows columns airlock fills (rows.ts STORED_COLUMNS order). */
+const COLUMN_TYPES = {
+  flow_id: 'text',
+  started_at: 'bigint',
+  entry: 'text',
+  listener: 'text',
+  client: 'text',
+  agent_user: 'text',
+  method: 'text',
+  scheme: 'text',
+  host: 'text',
+  port: 'integer',
+  path: 'text',
+  query: 'text',
+  protocol: 'text',
+  status: 'integer',
+  decision: 'text',
+  rule_id: 'text',
+  code: 'text',
+  reason: 'text',
+  error: 'text',
+  injected: 'text',
+  bytes_up: 'bigint',
+  bytes_down: 'bigint',
+  ttfb_ms: 'double precision',
+  total_ms: 'double precision',
+  request_headers: 'text',
+  response_headers: 'text',
+  llm_provider: 'text',
+  llm_model: 'text',
+  llm_input_tokens: 'bigint',
+  llm_output_tokens: 'bigint',
+  llm_stop_reason: 'text',
+  llm_tools: 'text',
+};
+const NOT_NULL = new Set(['flow_id', 'started_at', 'entry', 'listener', 'client', 'protocol', 'decision', 'bytes_up', 'bytes_down']);
+
+const migrations = [
+  // 1: everything the SQLite store holds at its schema 7, in one step.
+  `CREATE TABLE flows (
+     id bigint PRIMARY KEY,
+     instance text NOT NULL,
+     ${Object.entries(COLUMN_TYPES)
+       .map(([c, t]) => `${c} ${t}${NOT_NULL.has(c) ? ' NOT NULL' : ''}`)
+       .join(',\n     ')},
+     hash text NOT NULL,
+     prev_hash text NOT NULL,
+     fts tsvector NOT NULL
+   );
+   ALTER TABLE flows ADD CONSTRAINT flows_flow_id_key UNIQUE (flow_id);
+   -- Assigned by the writers under the write lock (batch.cjs), so ids grow in commit order.
+   CREATE SEQUENCE flows_id_seq OWNED BY flows.id;
+   CREATE INDEX flows_started_at ON flows (started_at);
+   CREATE INDEX flows_host_id ON flows (host, id);
+   CREATE INDEX flows_decision_id ON flows (decision, id);
+   CREATE INDEX flows_instance_id ON flows (instance, id);
+   CREATE INDEX flows_fts ON flows USING gin (fts);
+   CREATE TABLE chunks (
+     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     sha256 bytea NOT NULL UNIQUE,
+     data bytea NOT NULL,
+     deflated smallint NOT NULL,
+     text smallint NOT NULL,
+     owner bigint NOT NULL,
+     last_ref bigint NOT NULL
+   );
+   CREATE INDEX chunks_last_ref ON chunks (last_ref);
+   CREATE INDEX chunks_owner ON chunks (owner);
+   CREATE TABLE bodies (
+     flow_id bigint NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
+     direction text NOT NULL CHECK (direction IN ('request', 'response')),
+     content_type text,
+     encoding text,
+     size bigint NOT NULL,
+     truncated smallint NOT NULL,
+     chunks bytea NOT NULL,
+     PRIMARY KEY (flow_id, direction)
+   );
+   CREATE TABLE findings (
+     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     flow_id bigint NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
+     rule_id text NOT NULL,
+     location text NOT NULL,
+     action text NOT NULL,
+     preview text
+   );
+   CREATE INDEX findings_flow ON findings (flow_id);
+   CREATE TABLE instances (
+     name text PRIMARY KEY,
+     head_id bigint NOT NULL,
+     head_hash text NOT NULL,
+     first_seen bigint NOT NULL,
+     last_seen bigint NOT NULL
+   );`,
+];
+
+const SCHEMA_VERSION = migrations.length;
+
+/** Advisory lock keys: airlock's class ("arl" + purpose) and a number from the schema's name, so two stores in one database do not wait on each other. */
+const PURPOSE = { migrate: 1, write: 2, retention: 3 };
+function lockKeys(schema, purpose) {
+  return [0x61726c00 + PURPOSE[purpose], crypto.createHash('sha256').update(schema).digest().readInt32BE(0)];
+}
+
+/** A quoted identifier (the schema's name comes from the policy). */
+function ident(name) {
+  return `"${String(name).replace(/"/g, '""')}"`;
+}
+
+/**
+ * Brings the schema up to date; resolves with the versions this call applied (empty when another
+ * instance did, or nothing was missing). `by` (the instance) is recorded with each version.
+ */
+async function migrate(pool, schema, by) {
+  const client = await pool.connect();
+  const [k1, k2] = lockKeys(schema, 'migrate');
+  let broken = false;
+  try {
+    await client.query('SELECT pg_advisory_lock($1, $2)', [k1, k2]);
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${ident(schema)}.airlock_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL)`,
+      );
+      const current = Number((await client.query(`SELECT coalesce(max(version), 0) AS v FROM ${ident(schema)}.airlock_schema`)).rows[0].v);
+      if (current > SCHEMA_VERSION) throw new Error(`the PostgreSQL flow store schema version ${current} is newer than this airlock (${SCHEMA_VERSION})`);
+      const applied = [];
+      for (let v = current; v < SCHEMA_VERSION; v++) {
+        await client.query('BEGIN');
+        try {
+          await client.query(`SET LOCAL search_path TO ${ident(schema)}`);
+          await client.query(migrations[v]);
+          await client.query(`INSERT INTO ${ident(schema)}.airlock_schema (version, applied_by) VALUES ($1, $2)`, [v + 1, by]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw err;
+        }
+        applied.push(v + 1);
+      }
+      return applied;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [k1, k2]).catch(() => {
+        broken = true;
+      });
+    }
+  } catch (err) {
+    broken = true;
+    throw err;
+  } finally {
+    // A connection that failed mid-way may still hold the lock: it is closed, not reused.
+    client.release(broken);
+  }
+}
+
+/** The schema's version (0: not created yet). */
+async function schemaVersion(pool, schema) {
+  const exists = (await pool.query('SELECT to_regclass($1) IS NOT NULL AS e', [`${ident(schema)}.airlock_schema`])).rows[0].e;
+  if (!exists) return 0;
+  return Number((await pool.query(`SELECT coalesce(max(version), 0) AS v FROM ${ident(schema)}.airlock_schema`)).rows[0].v);
+}
+
+module.exports = { COLUMN_TYPES, SCHEMA_VERSION, migrate, schemaVersion, lockKeys, ident };
