@@ -11,6 +11,7 @@ import { logEvent } from './log.ts';
 import { firstPolicy } from './first-policy.ts';
 import { packageFile } from './package-file.ts';
 import { startAirlock } from './main.ts';
+import { watchPolicy } from './policy-watch.ts';
 import { IPTABLES_HELP, iptablesCommand } from './cli-iptables.ts';
 import { CA_INSTALL_HELP, caInstallCommand } from './ca-install.ts';
 import { DLP_HELP, dlpCommand } from './dlp-cli.ts';
@@ -21,7 +22,8 @@ import { UI_HELP, uiCommand } from '../web-ui/cli.ts';
 const USAGE = `usage: airlock <command> [options]
 
 commands:
-  start [--config FILE]            run the proxy (no --config: ./.airlock/policy.yaml, created on first run)
+  start [--config FILE] [--reload-on-change]
+                                   run the proxy (no --config: ./.airlock/policy.yaml, created on first run)
   check-config FILE                validate a policy file without starting; lists every problem
   ca init [--data-dir DIR | --config FILE]
   ca show [--data-dir DIR | --config FILE]                 print the CA certificate (PEM)
@@ -32,19 +34,21 @@ commands:
   flows list|show|export|verify    browse, export (JSONL, HAR) and verify the audit trail
   sessions list|export             agents' LLM sessions: JSONL with their flows' ids, or one as HAR
   dlp scan FILE|- | dlp rules      run the DLP rules on a file or stdin; list the rules
+  ui --config FILE [--listen ADDR] the web UI on its own, over the store the policy names
   ui token add|list|revoke         who may log in to the web UI (auditor or admin)
 
 Run "airlock <command> --help" for one command's help.`;
 
 const HELP: Record<string, string> = {
-  start: `usage: airlock start [--config FILE]
+  start: `usage: airlock start [--config FILE] [--reload-on-change]
 
 Runs the proxy with the policy in FILE. Without --config, airlock uses ./.airlock/policy.yaml,
 writing a commented example policy there on first run (explicit proxy on 127.0.0.1:8080, every
 host denied, the flow store capped at half the free space of its file system). The CA is
 created in the data dir if it does not exist yet. SIGTERM or SIGINT stops it after recording
 every flow (requests in progress get up to 10 s to finish). SIGHUP re-reads the policy: a
-policy with problems is reported and not applied.`,
+policy with problems is reported and not applied. --reload-on-change re-reads it also when its
+content changes (looked at every 2 s; for a policy mounted from a Kubernetes ConfigMap).`,
   'check-config': `usage: airlock check-config FILE
 
 Validates a policy file exactly as "airlock start" would, without starting. Prints every problem
@@ -118,7 +122,7 @@ function loadConfig(configPath: string | undefined): Config | string[] {
 }
 
 async function start(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ args, options: { config: { type: 'string' }, 'reload-on-change': { type: 'boolean' } }, strict: true });
   const config = loadConfig(values.config);
   if (Array.isArray(config)) return err(`airlock: the policy has ${config.length} problem(s):\n  ${config.join('\n  ')}`, 1);
   // Handlers first: a supervisor may signal as soon as the banner says airlock is up.
@@ -128,12 +132,15 @@ async function start(args: string[]): Promise<number> {
   });
   const airlock = await startAirlock(config);
   process.stdout.write(banner(airlock));
-  process.on('SIGHUP', () => {
+  const reload = (why: string) => {
     const r = airlock.reload();
-    if (r.ok) logEvent('info', 'policy reloaded', { hosts: airlock.config.hosts.length, restart_needed: r.restartNeeded });
-    else logEvent('error', 'policy reload failed; the policy in force stays', { errors: r.errors });
-  });
+    if (r.ok) logEvent('info', 'policy reloaded', { hosts: airlock.config.hosts.length, restart_needed: r.restartNeeded, on: why });
+    else logEvent('error', 'policy reload failed; the policy in force stays', { errors: r.errors, on: why });
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  const unwatch = values['reload-on-change'] && airlock.config.sourcePath ? watchPolicy(airlock.config.sourcePath, () => reload('change')) : undefined;
   await stopped;
+  unwatch?.();
   await airlock.close();
   return 0;
 }

@@ -65,7 +65,7 @@ export async function createMetrics(sources: {
   });
   new prom.Gauge({
     name: 'airlock_store_written_total',
-    help: 'Flows committed to SQLite since start',
+    help: 'Flows committed to the store since start (PostgreSQL store: to PostgreSQL or its local spool)',
     registers,
     collect() {
       this.set(sources.store.stats.written);
@@ -82,7 +82,7 @@ export async function createMetrics(sources: {
   });
   const failures: Counter<'kind'> = new prom.Counter({
     name: 'airlock_store_write_failures_total',
-    help: 'Failed writes to the flow store (batches of flows and recovery probes), by kind: full, readonly, io, deleted, busy, writer',
+    help: 'Failed writes to the flow store (batches of flows and recovery probes), by kind: full, readonly, io, deleted, busy, writer, behind, spool_full',
     labelNames: ['kind'],
     registers,
     collect() {
@@ -106,6 +106,7 @@ export async function createMetrics(sources: {
       this.set(sources.store.backlog());
     },
   });
+  if (sources.store.kind === 'postgres') pgMetrics(prom, registers, sources.store);
   // Every label from the start, so "no failures" is a 0 and not a missing series.
   for (const kind of PROBLEM_KINDS) failures.inc({ kind }, 0);
   for (const cause of DROP_CAUSES) dropped.inc({ cause }, 0);
@@ -211,4 +212,28 @@ function follow(counter: { inc(labels: Record<string, string>, n: number): void 
     if (d > 0) counter.inc({ [label]: key }, d);
     last.set(key, total);
   }
+}
+
+/**
+ * The PostgreSQL store: whether PostgreSQL takes writes, and the local spool (flows waiting for it;
+ * a full spool is the alarmed state: alert on airlock_store_spool_full, or spool bytes near max).
+ */
+function pgMetrics(prom: typeof import('prom-client'), registers: import('prom-client').Registry[], store: FlowStore): void {
+  const gauge = (name: string, help: string, value: (pg: NonNullable<ReturnType<FlowStore['pg']>>) => number) =>
+    new prom.Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const pg = store.pg();
+        if (pg) this.set(value(pg));
+      },
+    });
+  gauge('airlock_store_postgres_up', 'PostgreSQL takes writes: 1 yes, 0 no (flows go to the local spool meanwhile)', (pg) => (pg.up === false ? 0 : 1));
+  gauge('airlock_store_spool_flows', 'Flows in the local spool, waiting for PostgreSQL', (pg) => pg.spool.flows);
+  gauge('airlock_store_spool_bytes', 'Bytes in the local spool', (pg) => pg.spool.bytes);
+  gauge('airlock_store_spool_max_bytes', 'How much the local spool may hold (store.postgres.spool.max_bytes)', (pg) => pg.spool.maxBytes);
+  gauge('airlock_store_spool_full', 'The local spool cannot take more flows while PostgreSQL cannot either: 1 (store.on_unavailable applies), else 0', (pg) => (pg.spool.full ? 1 : 0));
+  gauge('airlock_store_spooled_flows_total', 'Flows put in the local spool since start', (pg) => pg.spooled);
+  gauge('airlock_store_spool_replayed_flows_total', 'Flows written from the local spool to PostgreSQL since start', (pg) => pg.replayed);
 }

@@ -1,13 +1,33 @@
-// airlock ui token add|list|revoke: who may log in to the web UI (and use its API).
-// Works on the data dir's files directly, so it needs no running airlock and no policy secrets;
-// a running airlock sees the change on the next request.
+// airlock ui --config FILE: the web UI (and its JSON API) as a process of its own, reading the
+// store the policy names (the SQLite file, or PostgreSQL shared by several airlock instances), so
+// auditors need no access to the proxies, and the proxies' API keys stay out of this process.
+// airlock ui token add|list|revoke: who may log in to the web UI (and use its API). Works on the
+// data dir's files directly, so it needs no running airlock and no policy secrets; a running
+// airlock (or UI) sees the change on the next request.
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { parseListen } from '../policies/listen.ts';
+import { loadStoreSection } from '../policies/load-store.ts';
+import type { ListenAddr } from '../policies/types.ts';
+import { listen } from '../proxy/io/listen.ts';
+import { logEvent } from '../proxy/log.ts';
+import { describeStore } from '../proxy/store/open-store.ts';
+import { openReader } from '../proxy/store/open-reader.ts';
+import { createUiServer } from './server.ts';
+import { ensureUiToken } from './token.ts';
 import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from './tokens.ts';
 
-export const UI_HELP = `usage: airlock ui token add|list|revoke [options]
+export const UI_HELP = `usage: airlock ui [--config FILE] [--listen ADDR]
+       airlock ui token add|list|revoke [options]
+
+Without a subcommand: runs the web UI and its JSON API on their own, reading the flow store the
+policy names (its data_dir and store sections only; PostgreSQL when it has store.postgres, whose
+URL source must be readable here). It listens on --listen ADDR (host:port or unix:/path), else
+the policy's listen.ui. Tokens are those of the data dir (below); on a data dir without any, a
+first admin token is made and printed once. The policy page and retention are on the proxies' UI.
+SIGTERM or SIGINT stops it.
 
   token add --name NAME [--role auditor|admin]   make a token (printed once; only its sha256 is kept)
   token list                                     names, roles, creation times (never the tokens)
@@ -49,11 +69,13 @@ export async function uiCommand(args: string[], io: Io = stdio): Promise<number>
         role: { type: 'string' },
         'data-dir': { type: 'string' },
         config: { type: 'string' },
+        listen: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
     const [what, sub, ...rest] = positionals;
     if (values.help) return (io.out(UI_HELP + '\n'), 0);
+    if (what === undefined && values.config) return await serve(values.config, values.listen, io);
     if (what !== 'token' || !sub) return (io.err(UI_HELP + '\n'), 2);
     const dir = dataDirOf(values);
     switch (sub) {
@@ -85,4 +107,39 @@ export async function uiCommand(args: string[], io: Io = stdio): Promise<number>
     io.err(`airlock ui: ${(e as Error).message}\n`);
     return (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
   }
+}
+
+/** Runs the UI until SIGTERM or SIGINT. */
+async function serve(config: string, listenText: string | undefined, io: Io): Promise<number> {
+  const r = loadStoreSection(path.resolve(config), { defaultDataDir: path.resolve('.airlock') });
+  if (!r.ok) return (io.err(`airlock ui: the policy has ${r.errors.length} problem(s):\n  ${r.errors.join('\n  ')}\n`), 1);
+  let addr: ListenAddr | undefined = r.ui;
+  if (listenText !== undefined) {
+    const l = parseListen(listenText, process.cwd());
+    if (!l.ok) return (io.err(`airlock ui: --listen: ${l.problem}\n`), 2);
+    addr = l.addr;
+  }
+  if (!addr) return (io.err('airlock ui: nothing to listen on: give --listen ADDR or set listen.ui in the policy\n'), 2);
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  const { token } = ensureUiToken(r.dataDir);
+  const server = createUiServer({ reader: openReader(r.store), dataDir: r.dataDir });
+  const bound = await listen(server, addr);
+  io.out(
+    [
+      'airlock web UI is running',
+      `  web UI          http://${bound.address}/   (log in with ${token ? `admin token ${token}; shown only now, keep it; also the API's Bearer token` : 'a token of "airlock ui token add"'})`,
+      `  flow store      ${describeStore(r.store)}`,
+      `  policy          ${path.relative(process.cwd(), r.sourcePath) || r.sourcePath}`,
+      '',
+      '',
+    ].join('\n'),
+  );
+  logEvent('info', 'web UI started', { listen: bound.address, store: describeStore(r.store) });
+  await stopped;
+  await bound.stopAccepting();
+  await bound.close();
+  return 0;
 }

@@ -32,13 +32,14 @@ async function walkAll(c: pg.PoolClient): Promise<VerifyResult> {
   const names = new Set([...heads.keys(), ...(await c.query<{ instance: string }>('SELECT DISTINCT instance FROM flows')).rows.map((r) => r.instance)]);
   const reports = [];
   let verified = 0;
-  for (const name of [...names].sort()) {
-    const head = heads.get(name);
-    if (!head) {
-      const first = (await c.query<{ id: number }>('SELECT min(id) AS id FROM flows WHERE instance = $1', [name])).rows[0].id;
-      return { ok: false, flowId: first, problem: `flow ${first}: instance ${JSON.stringify(name)} has no recorded chain head (row changed after it was written)`, verified };
-    }
-    const walk = new ChainWalk(name, head);
+  const sorted = [...names].sort();
+  for (const name of sorted) {
+    if (heads.has(name)) continue;
+    const first = (await c.query<{ id: number }>('SELECT min(id) AS id FROM flows WHERE instance = $1', [name])).rows[0].id;
+    return { ok: false, flowId: first, problem: `flow ${first}: instance ${JSON.stringify(name)} has no recorded chain head (row changed after it was written)`, verified };
+  }
+  for (const name of sorted) {
+    const walk = new ChainWalk(name, heads.get(name)!);
     for (let after = 0; ; ) {
       const rows = (
         await c.query({ text: `SELECT id, ${STORED_COLUMNS.join(', ')}, hash, prev_hash FROM flows WHERE instance = $1 AND id > $2 ORDER BY id LIMIT ${PAGE}`, values: [name, after], rowMode: 'array' })
