@@ -36,6 +36,10 @@ function createPool({ url, schema, max, name, connectTimeoutMs = 5000, statement
   });
   // An idle connection the server closed (restart, failover) reports here; the pool drops it.
   pool.on('error', (err) => onError?.(err));
+  // A connection in use when the server goes away fails its query, and also emits 'error' on the
+  // client, which the pool does not listen for while the client is checked out: without this
+  // listener that event would end the process (or the writer thread).
+  pool.on('connect', (client) => client.on('error', (err) => onError?.(err)));
   return pool;
 }
 
