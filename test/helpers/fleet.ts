@@ -130,11 +130,17 @@ export function startUiProcess(dir: string, env: NodeJS.ProcessEnv): Promise<UiP
   });
 }
 
-/** Polls `check` until it is true (or throws after `ms`). */
+/** Polls `check` until it is true (a check that throws counts as false), or throws after `ms`. */
 export async function eventually(check: () => Promise<boolean> | boolean, ms = 20_000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -6,7 +6,7 @@
 // sharedPostgres(): one cluster for the whole run, started by the first test file that needs it
 // (vitest globalSetup postgres-setup.ts stops it at the end); each file makes its own databases.
 // startPostgres(): a cluster of the test's own, for tests that stop and start the server.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,8 +27,8 @@ export interface TestPostgres {
   /** Runs SQL as the cluster's owner on a database (tests use it to change rows behind airlock's back). */
   query<T = Record<string, unknown>>(db: string, sql: string, params?: unknown[]): Promise<T[]>;
   /** pg_ctl stop: fast (connections closed, clean shutdown) or immediate (like a crash). */
-  stop(mode?: 'fast' | 'immediate'): void;
-  start(): void;
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
+  start(): Promise<void>;
   running(): boolean;
   /** Stops the server and removes its files. */
   destroy(): void;
@@ -59,6 +59,18 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
+/** The same, without blocking this process (a test's load keeps running meanwhile). */
+function pgRunAsync(bin: string, args: string[], who: { uid: number; gid: number } | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(path.join(binDir(), bin), args, { ...(who ?? {}), env: { ...process.env, LC_ALL: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (out += c));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} ${args.join(' ')} failed (${code}): ${out}`))));
+  });
+}
+
 function pgRun(bin: string, args: string[], who: { uid: number; gid: number } | undefined): void {
   const r = spawnSync(path.join(binDir(), bin), args, { ...(who ?? {}), encoding: 'utf8', timeout: 60_000, env: { ...process.env, LC_ALL: 'C.UTF-8' } });
   if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
@@ -74,7 +86,7 @@ export async function startPostgres(dir = fs.mkdtempSync(path.join(os.tmpdir(), 
   pgRun('initdb', ['-D', path.join(dir, 'data'), '-U', USER, '--pwfile', pwfile, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '-N', '--no-instructions'], who);
   fs.rmSync(pwfile);
   const c = cluster(dir, await freePort(), who);
-  c.start();
+  await c.start();
   return c;
 }
 
@@ -113,12 +125,10 @@ function cluster(dir: string, port: number, who: { uid: number; gid: number } | 
         },
       };
     },
-    stop(mode = 'fast') {
-      if (running()) pgRun('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop'], who);
+    async stop(mode = 'fast') {
+      if (running()) await pgRunAsync('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop'], who);
     },
-    start() {
-      pgRun('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start'], who);
-    },
+    start: () => pgRunAsync('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'server.log'), '-w', '-t', '60', 'start'], who),
     destroy() {
       try {
         if (running()) pgRun('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-t', '60', 'stop'], who);
@@ -153,6 +163,12 @@ export function sharedPostgres(): Promise<TestPostgres> {
       fs.writeFileSync(portFile, String(c.port));
     }
     // Stopped once, at the end of the run (postgres-setup.ts), never by a test file.
-    return { ...c, destroy() {}, stop() { throw new Error('the shared cluster is not stopped by a test: use startPostgres()'); } };
+    return {
+      ...c,
+      destroy() {},
+      stop() {
+        throw new Error('the shared cluster is not stopped by a test: use startPostgres()');
+      },
+    };
   })());
 }

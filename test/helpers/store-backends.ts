@@ -41,7 +41,7 @@ export async function openStore(backend: BackendName, opts: FlowStoreOptions = {
     const store = writer(first);
     const rw = new Database(file);
     const reader = sqliteReader(file);
-    open.push({ close: async () => rw.close() }, reader);
+    open.push({ close: async () => void rw.close() }, reader);
     u = {
       backend,
       store,
