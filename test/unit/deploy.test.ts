@@ -13,11 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadPolicyFile } from '../../policies/load.ts';
+import { loadStoreSection } from '../../policies/load-store.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY = join(ROOT, 'deploy');
 /** Values for the secret sources the example policies name; check-config needs them set. */
-const POLICY_ENV = { ANTHROPIC_API_KEY: 'sk-test-deploy-lint' };
+const POLICY_ENV = { ANTHROPIC_API_KEY: 'sk-test-deploy-lint', AIRLOCK_PG_URL: 'postgres://airlock@db.invalid:5432/airlock', POD_NAME: 'airlock-7d9f-x2', AIRLOCK_INSTANCE: 'airlock-a' };
 
 type Obj = Record<string, unknown>;
 
@@ -30,12 +31,15 @@ const rel = (f: string) => relative(ROOT, f);
 const YAML_FILES = FILES.filter((f) => /\.ya?ml$/.test(f));
 const COMPOSE_FILES = YAML_FILES.filter((f) => /^(docker-)?compose(\.[\w-]+)?\.ya?ml$/.test(basename(f)));
 const KUBE_FILES = YAML_FILES.filter((f) => rel(f).split('/').includes('kubernetes'));
-const POLICY_FILES = YAML_FILES.filter((f) => /policy/.test(basename(f)) && !COMPOSE_FILES.includes(f) && !KUBE_FILES.includes(f));
+/** Policies of the UI on its own (`airlock ui --config`): a store section, where to listen, nothing else. */
+const UI_POLICY_FILES = YAML_FILES.filter((f) => /ui-policy/.test(basename(f)) && !KUBE_FILES.includes(f));
+const POLICY_FILES = YAML_FILES.filter((f) => /policy/.test(basename(f)) && !COMPOSE_FILES.includes(f) && !KUBE_FILES.includes(f) && !UI_POLICY_FILES.includes(f));
 const DOCKERFILES = FILES.filter((f) => /^Dockerfile(\.[\w-]+)?$|\.Dockerfile$/.test(basename(f)) && !f.endsWith('.dockerignore'));
 const SCRIPTS = FILES.filter((f) => f.endsWith('.sh'));
 
 function docs(file: string): Obj[] {
-  const all = parseAllDocuments(readFileSync(file, 'utf8'));
+  // merge: compose files share settings with YAML merge keys (<<: *anchor), as Compose reads them.
+  const all = parseAllDocuments(readFileSync(file, 'utf8'), { merge: true });
   if (!Array.isArray(all)) return [];
   for (const d of all) expect(d.errors.map((e) => e.message), rel(file)).toEqual([]);
   return all.map((d) => d.toJS() as Obj).filter((d) => d !== null);
@@ -46,6 +50,21 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 function policyOk(file: string): void {
   const r = loadPolicyFile(file, { env: POLICY_ENV, defaultDataDir: '/tmp/airlock' });
   expect(r.ok ? [] : r.errors, rel(file)).toEqual([]);
+}
+
+/** A UI's policy: its store section validates as `airlock ui` reads it, and it names nothing but data_dir, listen.ui and store (no API key). */
+function uiPolicyOk(file: string): void {
+  const r = loadStoreSection(file, { env: POLICY_ENV, defaultDataDir: '/tmp/airlock' });
+  expect(r.ok ? [] : r.errors, rel(file)).toEqual([]);
+  const doc = parseAllDocuments(readFileSync(file, 'utf8'))[0].toJS() as Obj;
+  expect(Object.keys(doc).filter((k) => !['data_dir', 'listen', 'store'].includes(k)), `${rel(file)}: only data_dir, listen, store`).toEqual([]);
+  expect(Object.keys((doc.listen ?? {}) as Obj).filter((k) => k !== 'ui'), `${rel(file)}: listens only for the UI`).toEqual([]);
+  expect(r.ok && r.store.postgres, `${rel(file)}: reads PostgreSQL`).toBeTruthy();
+}
+
+/** The policy text's store section, parsed (for checks of the fleet's instance names and URL source). */
+function storeOf(policyText: string): Obj {
+  return ((parseAllDocuments(policyText)[0].toJS() as Obj).store ?? {}) as Obj;
 }
 
 /** The airlock image's uid, from `useradd --uid N` in deploy/Dockerfile. */
@@ -61,7 +80,9 @@ describe('deploy/ files', () => {
     expect(KUBE_FILES.length).toBeGreaterThan(0);
     expect(POLICY_FILES.map(rel)).toContain('deploy/policy.example.yaml');
     expect(DOCKERFILES.map(rel)).toContain('deploy/Dockerfile');
-    const unclassified = YAML_FILES.filter((f) => ![COMPOSE_FILES, KUBE_FILES, POLICY_FILES].some((l) => l.includes(f)));
+    expect(COMPOSE_FILES.map(rel)).toContain('deploy/compose.fleet.yaml');
+    expect(UI_POLICY_FILES.map(rel)).toContain('deploy/fleet/ui-policy.yaml');
+    const unclassified = YAML_FILES.filter((f) => ![COMPOSE_FILES, KUBE_FILES, POLICY_FILES, UI_POLICY_FILES].some((l) => l.includes(f)));
     expect(unclassified.map(rel)).toEqual([]);
   });
 });
@@ -85,6 +106,10 @@ describe('policies', () => {
     policyOk(join(ROOT, f));
   });
 
+  it.each(UI_POLICY_FILES.map(rel))('%s is a store section `airlock ui` accepts, and nothing more', (f) => {
+    uiPolicyOk(join(ROOT, f));
+  });
+
   it('a secret source that is not set fails (the check is real)', () => {
     const r = loadPolicyFile(join(DEPLOY, 'policy.example.yaml'), { env: {}, defaultDataDir: '/tmp/airlock' });
     expect(r.ok).toBe(false);
@@ -96,6 +121,11 @@ function isAirlock(svc: Obj): boolean {
   const build = svc.build;
   const dockerfile = isObj(build) ? String(build.dockerfile ?? '') : '';
   return /(^|\/)airlock(:|$)/.test(String(svc.image ?? '')) || dockerfile.endsWith('deploy/Dockerfile');
+}
+
+/** The fleet's PostgreSQL (compose.fleet.yaml): checked on its own, below. */
+function isDatabase(svc: Obj): boolean {
+  return /^postgres:/.test(String(svc.image ?? ''));
 }
 
 function networkNames(svc: Obj): string[] {
@@ -116,7 +146,8 @@ describe.each(COMPOSE_FILES.map(rel))('compose %s', (f) => {
   const [compose] = docs(file);
   const services = (compose?.services ?? {}) as Record<string, Obj>;
   const networks = (compose?.networks ?? {}) as Record<string, Obj | null>;
-  const agents = Object.entries(services).filter(([, s]) => !isAirlock(s));
+  // Every service but airlock and its database is an agent.
+  const agents = Object.entries(services).filter(([, s]) => !isAirlock(s) && !isDatabase(s));
 
   it('has services, one of them airlock and one an agent', () => {
     expect(isObj(compose?.services)).toBe(true);
@@ -167,6 +198,63 @@ describe.each(COMPOSE_FILES.map(rel))('compose %s', (f) => {
         if (dst === '/etc/airlock/policy.yaml') policyOk(path);
       }
     }
+  });
+});
+
+/** What a compose service runs: entrypoint and command, as one text. */
+function runs(svc: Obj): string {
+  const part = (v: unknown) => (Array.isArray(v) ? v.map(String).join(' ') : typeof v === 'string' ? v : '');
+  return `${part(svc.entrypoint)} ${part(svc.command)}`;
+}
+
+describe('compose.fleet.yaml: two instances, one PostgreSQL, the UI on its own', () => {
+  const file = join(DEPLOY, 'compose.fleet.yaml');
+  const [compose] = docs(file);
+  const services = (compose.services ?? {}) as Record<string, Obj>;
+  const networks = (compose.networks ?? {}) as Record<string, Obj | null>;
+  const proxies = Object.entries(services).filter(([, s]) => isAirlock(s) && /\bstart\b/.test(runs(s)));
+  const env = (s: Obj) => (s.environment ?? {}) as Record<string, string>;
+  const policyOf = (s: Obj) => {
+    const v = (s.volumes as string[]).find((x) => typeof x === 'string' && x.endsWith(':/etc/airlock/policy.yaml:ro'))!;
+    return readFileSync(resolve(dirname(file), v.split(':')[0]), 'utf8');
+  };
+
+  it('two airlock instances with their own names and data dirs (each spool its own) write to PostgreSQL', () => {
+    expect(proxies.length).toBeGreaterThanOrEqual(2);
+    const names = proxies.map(([, s]) => {
+      const store = storeOf(policyOf(s));
+      expect((store.postgres as Obj)?.url).toBe('env:AIRLOCK_PG_URL');
+      const inst = String(store.instance);
+      return inst.startsWith('env:') ? env(s)[inst.slice(4)] : inst;
+    });
+    expect(new Set(names).size, 'instance names').toBe(proxies.length);
+    const dataVolumes = proxies.map(([, s]) => (s.volumes as string[]).find((v) => typeof v === 'string' && v.split(':')[1] === '/var/lib/airlock'));
+    expect(dataVolumes.every(Boolean)).toBe(true);
+    expect(new Set(dataVolumes).size, 'data dirs (spools) are not shared').toBe(proxies.length);
+    for (const [name, s] of proxies) {
+      // The database password comes from the environment of `docker compose`, never a file.
+      expect(env(s).AIRLOCK_PG_URL, name).toMatch(/^postgres:\/\/airlock:\$\{AIRLOCK_PG_PASSWORD:\?[^}]*\}@postgres:5432\/airlock$/);
+      expect(networkNames(s), name).toContain('db-net');
+    }
+  });
+
+  it('PostgreSQL is reachable only on an internal network, publishes nothing, and keeps its data in a volume', () => {
+    const pg = services.postgres;
+    expect(String(pg.image)).toMatch(/^postgres:1[3-9]/);
+    expect(pg.ports).toBeUndefined();
+    for (const n of networkNames(pg)) expect(networks[n]?.internal, `postgres on ${n}`).toBe(true);
+    expect(volumeTargets(pg)).toContain('/var/lib/postgresql/data');
+    expect(String((pg.environment as Obj).POSTGRES_PASSWORD)).toMatch(/^\$\{AIRLOCK_PG_PASSWORD:\?/);
+  });
+
+  it('the UI runs on its own over the same store, with no API key, published on loopback only', () => {
+    const [name, ui] = Object.entries(services).find(([, s]) => isAirlock(s) && /^\s*ui --config (\S+)/.test(runs(s)))!;
+    expect(name).toBeDefined();
+    const policyPath = /ui --config (\S+)/.exec(runs(ui))![1];
+    const mount = (ui.volumes as string[]).find((v) => typeof v === 'string' && v.split(':')[1] === policyPath)!;
+    uiPolicyOk(resolve(dirname(file), mount.split(':')[0]));
+    expect(Object.keys(env(ui))).toEqual(['AIRLOCK_PG_URL']);
+    for (const p of (ui.ports ?? []) as string[]) expect(p, `${name} publishes on loopback`).toMatch(/^127\.0\.0\.1:/);
   });
 });
 
@@ -245,6 +333,19 @@ describe('deploy/Dockerfile', () => {
 describe('kubernetes', () => {
   const all = KUBE_FILES.flatMap((f) => docs(f));
   const pods = all.filter((d) => d.kind === 'Pod');
+  /** Pod specs of workloads (Deployment, StatefulSet, ...): spec.template.spec. */
+  const workloads = all.filter((d) => isObj((d.spec as Obj | undefined)?.template));
+
+  it('every workload image is tagged and not latest', () => {
+    expect(workloads.length).toBeGreaterThan(0);
+    for (const w of workloads) {
+      const spec = ((w.spec as Obj).template as Obj).spec as { initContainers?: { name: string; image?: string }[]; containers: { name: string; image?: string }[] };
+      for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+        expect(c.image, `${String((w.metadata as Obj).name)}/${c.name}`).toMatch(/:[\w][\w.-]*$/);
+        expect(c.image, c.name).not.toMatch(/:latest$/);
+      }
+    }
+  });
   type Container = Obj & { name: string; command?: string[]; args?: string[]; securityContext?: Obj; image?: string };
   const specOf = (pod: Obj) => pod.spec as { initContainers?: Container[]; containers: Container[] };
 
@@ -341,5 +442,78 @@ describe('network-none/unix-shim.mjs', () => {
       shim.kill();
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+describe('kubernetes/fleet: several replicas, one PostgreSQL, the UI on its own', () => {
+  const dir = join(DEPLOY, 'kubernetes/fleet');
+  const all = readdirSync(dir).flatMap((f) => docs(join(dir, f)));
+  type Container = Obj & { name: string; command?: string[]; args?: string[]; env?: Obj[]; volumeMounts?: Obj[]; securityContext?: Obj; readinessProbe?: Obj; ports?: Obj[] };
+  type PodSpec = { containers: Container[]; initContainers?: Container[]; volumes?: Obj[] };
+  const byKind = (kind: string, name: string) => all.find((d) => d.kind === kind && (d.metadata as Obj).name === name);
+  const podSpec = (w: Obj) => ((w.spec as Obj).template as Obj).spec as PodSpec;
+  const argv = (c: Container) => [...(c.command ?? []), ...(c.args ?? [])];
+  const configMapOf = (spec: PodSpec, c: Container, path: string) => {
+    const mount = (c.volumeMounts ?? []).find((m) => path.startsWith(`${String(m.mountPath)}/`))!;
+    expect(mount, `${c.name}: ${path} is mounted`).toBeDefined();
+    expect(mount.subPath, `${c.name}: mounted as a directory, so updates reach it`).toBeUndefined();
+    const vol = (spec.volumes ?? []).find((v) => v.name === mount.name)!;
+    const cm = byKind('ConfigMap', String((vol.configMap as Obj).name))!;
+    return String((cm.data as Obj)[path.slice(String(mount.mountPath).length + 1)]);
+  };
+  const secretEnv = (c: Container) => (c.env ?? []).filter((e) => isObj(e.valueFrom) && isObj((e.valueFrom as Obj).secretKeyRef)).map((e) => String(e.name));
+
+  it('airlock: a Deployment of several replicas, each an instance named by its pod, writing to PostgreSQL, re-reading its ConfigMap policy when it changes', () => {
+    const d = byKind('Deployment', 'airlock')!;
+    expect(Number((d.spec as Obj).replicas)).toBeGreaterThanOrEqual(2);
+    const spec = podSpec(d);
+    const c = spec.containers.find((x) => argv(x).includes('start'))!;
+    const a = argv(c);
+    expect(a).toContain('--reload-on-change');
+    const policyText = configMapOf(spec, c, a[a.indexOf('--config') + 1]);
+    const store = storeOf(policyText);
+    expect(store.instance).toBe('env:POD_NAME');
+    expect((store.postgres as Obj).url).toBe('env:AIRLOCK_PG_URL');
+    const podName = (c.env ?? []).find((e) => e.name === 'POD_NAME');
+    expect(((podName?.valueFrom as Obj)?.fieldRef as Obj)?.fieldPath).toBe('metadata.name');
+    expect(secretEnv(c)).toContain('AIRLOCK_PG_URL');
+    // Ready as long as requests are served: /healthz on the policy's admin listener.
+    const admin = /^\s*admin:\s*\S+:(\d+)/m.exec(policyText)![1];
+    const probe = c.readinessProbe?.httpGet as Obj;
+    expect(probe.path).toBe('/healthz');
+    expect((c.ports ?? []).find((p) => p.name === probe.port)?.containerPort).toBe(Number(admin));
+    // The data dir (CA, spool) is a volume, airlock runs as the image's uid on a read-only root.
+    const dataDir = /^data_dir:\s*(\S+)/m.exec(policyText)![1];
+    expect((c.volumeMounts ?? []).some((m) => m.mountPath === dataDir)).toBe(true);
+    expect(c.securityContext?.runAsUser).toBe(dockerfileUid());
+    expect(c.securityContext?.readOnlyRootFilesystem).toBe(true);
+    // Agents reach it through a Service.
+    const svc = byKind('Service', 'airlock')!;
+    expect(((svc.spec as Obj).selector as Obj).app).toBe('airlock');
+  });
+
+  it('the UI: a Deployment of its own over the same store, with the PostgreSQL URL as its only secret', () => {
+    const d = byKind('Deployment', 'airlock-ui')!;
+    const spec = podSpec(d);
+    const c = spec.containers[0];
+    const a = argv(c);
+    expect(a.slice(a.indexOf('ui'), a.indexOf('ui') + 2)).toEqual(['ui', '--config']);
+    const text = configMapOf(spec, c, a[a.indexOf('--config') + 1]);
+    const tmp = mkdtempSync(join(tmpdir(), 'airlock-deploy-ui-'));
+    try {
+      writeFileSync(join(tmp, 'ui-policy.yaml'), text);
+      uiPolicyOk(join(tmp, 'ui-policy.yaml'));
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    expect(secretEnv(c)).toEqual(['AIRLOCK_PG_URL']);
+  });
+
+  it('PostgreSQL: a StatefulSet with a volume of its own, reachable only from airlock', () => {
+    const s = byKind('StatefulSet', 'airlock-postgres')!;
+    expect(((s.spec as Obj).volumeClaimTemplates as Obj[]).length).toBe(1);
+    const np = byKind('NetworkPolicy', 'airlock-postgres')!;
+    const from = ((np.spec as Obj).ingress as Obj[])[0].from as Obj[];
+    expect(from.map((f) => ((f.podSelector as Obj).matchLabels as Obj).app).sort()).toEqual(['airlock', 'airlock-ui']);
   });
 });
