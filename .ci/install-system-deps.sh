@@ -8,7 +8,9 @@ set -euo pipefail
 runtime=(ca-certificates pkg-config g++ make python3 libre2-dev)
 # Hyperscan is x86-64 only; elsewhere airlock's DLP runs on the portable node-re2 engine.
 if [ "$(dpkg --print-architecture)" = amd64 ]; then runtime+=(libhyperscan-dev); fi
-tests=(curl git openssl dnsmasq-base iproute2 iptables chromium sslscan e2fsprogs mount util-linux)
+# postgresql: the PostgreSQL store's tests start throw-away servers of their own (initdb and pg_ctl
+# from /usr/lib/postgresql/*/bin, as the postgres user the package creates, on free loopback ports).
+tests=(curl git openssl dnsmasq-base iproute2 iptables chromium sslscan e2fsprogs mount util-linux postgresql)
 pkgs=("${runtime[@]}")
 [ "${1:-tests}" = runtime ] || pkgs+=("${tests[@]}")
 missing=()

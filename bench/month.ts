@@ -1,4 +1,4 @@
-// A month of synthetic agent traffic for the store benches (search.ts, ui-flows.ts): a few hot
+// A month of synthetic agent traffic for the store benches (search.ts, ui-flows.ts, pg-*.ts): a few hot
 // API hosts and a long tail, mostly allowed, small JSON bodies; deterministic (fixed seed).
 import type Database from 'better-sqlite3';
 import { type Flow, newFlow } from '../proxy/flow.ts';
@@ -69,15 +69,22 @@ function makeFlow(i: number, n: number, t0: number): { row: unknown[]; request: 
   return { row: [...toRow(flow), ...NO_LLM], request, response };
 }
 
-/** n flows over the 30 days from t0, written with the writer's own batch code (hash chain, FTS). */
-export function fillMonth(db: Database.Database, n: number, t0: number): void {
-  const write = createBatchWriter(db, STORED_COLUMNS, COLUMNS.length);
-  for (let from = 0; from < n; from += BATCH) {
+/** A batch of flows as the writer thread gets them: positional rows, body descriptors, body bytes. */
+export interface MonthBatch {
+  rows: unknown[][];
+  metas: BodyMeta[];
+  blob: Buffer;
+}
+
+/** n flows over the 30 days from t0, in the writer's batches (deterministic: the same seed every run). */
+export function* monthBatches(n: number, t0: number, batch = BATCH): Generator<MonthBatch> {
+  seed = 12345;
+  for (let from = 0; from < n; from += batch) {
     const rows: unknown[][] = [];
     const metas: BodyMeta[] = [];
     const parts: Buffer[] = [];
     let offset = 0;
-    for (let i = from; i < Math.min(n, from + BATCH); i++) {
+    for (let i = from; i < Math.min(n, from + batch); i++) {
       const { row, request, response } = makeFlow(i, n, t0);
       rows.push(row);
       for (const [direction, data] of [['request', request], ['response', response]] as const) {
@@ -87,6 +94,12 @@ export function fillMonth(db: Database.Database, n: number, t0: number): void {
         offset += data.length;
       }
     }
-    write(rows, metas, Buffer.concat(parts));
+    yield { rows, metas, blob: Buffer.concat(parts) };
   }
+}
+
+/** n flows over the 30 days from t0, written with the writer's own batch code (hash chain, FTS). */
+export function fillMonth(db: Database.Database, n: number, t0: number): void {
+  const write = createBatchWriter(db, STORED_COLUMNS, COLUMNS.length);
+  for (const b of monthBatches(n, t0)) write(b.rows, b.metas, b.blob);
 }

@@ -166,6 +166,11 @@ export class WriterThread {
     return r.budget?.ok ? (r.budget.rows ?? []) : null;
   }
 
+  /** The PostgreSQL writer: resolves once nothing waits in its spool either, unless PostgreSQL cannot take writes. */
+  async spoolDrained(): Promise<void> {
+    await this.call({ drained: true });
+  }
+
   async retain(): Promise<RetentionResult> {
     const r = await this.call({ retain: true });
     return { deleted: r.retained?.deleted ?? 0, bytes: r.retained?.bytes ?? 0 };

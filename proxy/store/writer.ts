@@ -36,7 +36,7 @@ export interface PgTarget {
   url: string;
   schema: string;
   spool: { path: string; maxBytes: number };
-  /** A write in progress this long means PostgreSQL is slow: what waits behind it is spooled (default 2 s). */
+  /** A write in progress this long means PostgreSQL is slow: it and what waits behind it are spooled (default 5 s). */
   slowMs?: number;
   /** Per statement (default 30 s); a write past it fails and its batch is spooled. */
   statementTimeoutMs?: number;
@@ -229,11 +229,17 @@ export class FlowStore {
     return this.thread.backlogFlows();
   }
 
-  /** Resolves once every flow recorded so far is committed, or waits in the backlog. */
+  /**
+   * Resolves once every flow recorded so far is committed, or waits in the backlog. PostgreSQL:
+   * committed there, spooled flows replayed too, unless PostgreSQL cannot take writes (then they
+   * wait in the spool). close() flushes first, so a graceful stop leaves nothing in the spool that
+   * PostgreSQL could have taken.
+   */
   async flush(): Promise<void> {
     while (this.preparing > 0) await new Promise<void>((resolve) => this.prepWaiters.push(resolve));
     this.send();
     await this.thread.flush();
+    if (this.kind === 'postgres') await this.thread.spoolDrained();
   }
 
   /** Budget counters kept in the store (proxy/budgets/), through the writer thread. */

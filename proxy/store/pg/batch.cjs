@@ -41,10 +41,11 @@ function noNul(v) {
 
 /**
  * `columns`: the flows columns rows carry (rows.ts STORED_COLUMNS), `hashed`: how many of them
- * the hash always covers (batch.cjs hashValues). Returns write(client, rows, bodies, blob, check):
- * `check` (a spooled or retried batch) first looks for its first flow: a batch that was committed
- * before its acknowledgement was lost is not written twice. Resolves with the flows written
- * (0 for such a duplicate).
+ * the hash always covers (batch.cjs hashValues). Returns write(client, rows, bodies, blob):
+ * flows already in PostgreSQL (by flow_id: a batch written again from the spool after its commit's
+ * answer was lost, or after a write that was slow to answer was spooled too) are left out, so a
+ * batch may be written any number of times and each flow is stored once. Resolves with the flows
+ * written.
  */
 function createPgBatchWriter({ schema, instance, columns, hashed = columns.length }) {
   const [k1, k2] = lockKeys(schema, 'write');
@@ -57,20 +58,17 @@ function createPgBatchWriter({ schema, instance, columns, hashed = columns.lengt
     `FROM unnest($1::bigint[], ${columns.map((c, i) => `$${i + 2}::${COLUMN_TYPES[c]}[]`).join(', ')}, $${columns.length + 2}::text[], $${columns.length + 3}::text[], $${columns.length + 4}::text[]) ` +
     `AS u(id, ${columns.join(', ')}, hash, prev_hash, doc)`;
 
-  return async function write(client, rows, bodies, blob, check = false) {
+  return async function write(client, rows, bodies, blob) {
     if (rows.length === 0) return 0;
     const given = rows.map((r) => r.map(noNul));
     // The bodies of each flow, and every chunk of the batch, cut before the transaction.
-    const flows = given.map((r) => ({ row: r.length < columns.length ? r.concat(new Array(columns.length - r.length).fill(null)) : r.slice(0, columns.length), findings: null, bodies: [] }));
+    let flows = given.map((r) => ({ row: r.length < columns.length ? r.concat(new Array(columns.length - r.length).fill(null)) : r.slice(0, columns.length), findings: null, bodies: [] }));
     given.forEach((r, i) => {
       if (r.length > columns.length && r[columns.length]) flows[i].findings = JSON.parse(r[columns.length]).map((f) => f.map(noNul));
     });
-    const shas = new Map();
     for (const d of bodies) {
       const data = blob.subarray(d[6], d[6] + d[7]);
-      const body = { direction: d[1], content_type: noNul(d[2]), encoding: noNul(d[3]), size: d[4], truncated: d[5], data, pieces: cut(data) };
-      for (const [, , sha] of body.pieces) shas.set(sha.toString('hex'), sha);
-      flows[d[0]].bodies.push(body);
+      flows[d[0]].bodies.push({ direction: d[1], content_type: noNul(d[2]), encoding: noNul(d[3]), size: d[4], truncated: d[5], data, pieces: cut(data) });
     }
 
     await client.query('BEGIN');
@@ -79,18 +77,23 @@ function createPgBatchWriter({ schema, instance, columns, hashed = columns.lengt
       const head = (
         await client.query(
           `SELECT (SELECT head_hash FROM instances WHERE name = $1) AS head,
-                  ARRAY(SELECT nextval('flows_id_seq') FROM generate_series(1, $2)) AS ids,
-                  $3::text IS NOT NULL AND EXISTS (SELECT 1 FROM flows WHERE flow_id = $3) AS written`,
-          [instance, flows.length, check ? flows[0].row[flowIdAt] : null],
+                  ARRAY(SELECT flow_id FROM flows WHERE flow_id = ANY($2::text[])) AS written`,
+          [instance, flows.map((f) => f.row[flowIdAt])],
         )
       ).rows[0];
-      if (head.written) {
-        await client.query('ROLLBACK');
-        return 0;
+      if (head.written.length) {
+        const written = new Set(head.written);
+        flows = flows.filter((f) => !written.has(f.row[flowIdAt]));
+        if (!flows.length) {
+          await client.query('ROLLBACK');
+          return 0;
+        }
       }
-      const ids = head.ids.map(Number).sort((a, b) => a - b);
+      const ids = (await client.query("SELECT nextval('flows_id_seq') AS id FROM generate_series(1, $1)", [flows.length])).rows.map((r) => Number(r.id)).sort((a, b) => a - b);
 
       // Chunks: those already stored are referred to (and kept as long as this flow), new ones inserted once.
+      const shas = new Map();
+      for (const f of flows) for (const b of f.bodies) for (const [, , sha] of b.pieces) shas.set(sha.toString('hex'), sha);
       const known = new Map();
       if (shas.size) {
         const r = await client.query('SELECT id, sha256 FROM chunks WHERE sha256 = ANY($1::bytea[])', [[...shas.values()]]);

@@ -22,8 +22,12 @@ const { createSpool } = require('./spool.cjs');
 
 const EMPTY = Buffer.alloc(0);
 const CHECK_MS = workerData.checkIntervalMs;
-/** A write in progress this long means PostgreSQL is slow: what waits behind it is spooled. */
-const SLOW_MS = workerData.slowMs ?? 2000;
+/**
+ * A write in progress this long means PostgreSQL is slow (not merely busy: instances take turns
+ * under the write lock, and a GIN index flushes its pending list now and then): it and what waits
+ * behind it are spooled.
+ */
+const SLOW_MS = workerData.slowMs ?? 5000;
 /** Flows (or body bytes) waiting behind a write in progress before they are spooled. */
 const MAX_WAITING_FLOWS = 5000;
 const MAX_WAITING_BYTES = 32 * 1024 * 1024;
@@ -53,7 +57,12 @@ const retention = workerData.retention ? createPgRetention(pool, schema, workerD
 const waiting = [];
 let waitingFlows = 0;
 let waitingBytes = 0;
-/** The batch being written to PostgreSQL now (taken from `waiting`), and since when. */
+/**
+ * The write to PostgreSQL in progress: since when, and the batch (a batch from `waiting`; none
+ * while the spool is replayed: that batch is in the spool already). `spooled`: it was slow to
+ * answer, so a copy went to the spool and it was acknowledged; whatever the write does now, the
+ * replay stores each of its flows once (batch.cjs leaves out flows already written).
+ */
 let current = null;
 let pumping = false;
 let closed = false;
@@ -219,13 +228,30 @@ function spooling() {
   return spool.flows > 0 || pg.up === false;
 }
 
+/** PostgreSQL is slow to answer the write in progress: it, and everything behind it, is kept in the spool. */
+function slow() {
+  if (!current || Date.now() - current.at <= SLOW_MS) return false;
+  spoolCurrent();
+  spoolWaiting();
+  return true;
+}
+
+/** A copy of the batch being written goes first into the spool, and it is acknowledged now. */
+function spoolCurrent() {
+  if (!current || !current.msg || current.spooled) return;
+  current.spooled = true;
+  // A copy of its bytes: the write still reads them, and a batch handed back takes its buffer along.
+  const msg = current.msg;
+  toSpool({ ...msg, blob: msg.blob ? msg.blob.slice(0) : undefined }, true);
+}
+
 function onBatch(msg) {
   if (spooling() && !current) {
     spoolWaiting();
     toSpool(msg);
     return void schedulePump(0);
   }
-  if (spooling() || (current && Date.now() - current.at > SLOW_MS)) {
+  if (spooling() || slow()) {
     // Behind the spool, or behind a write PostgreSQL is slow to answer: keep order, keep serving.
     spoolWaiting();
     toSpool(msg);
@@ -243,7 +269,7 @@ async function writeBatch(json, blob) {
   const client = await pool.connect();
   let broken = true;
   try {
-    const n = await write(client, rows, bodies, blob, true);
+    const n = await write(client, rows, bodies, blob);
     broken = false;
     return n;
   } catch (err) {
@@ -307,6 +333,8 @@ async function replayOne() {
   const b = spool.first();
   if (!b) return true;
   const r = await writeWhole(b.json, b.blob ?? EMPTY);
+  // Stopping meanwhile: the spool is closed; the batch stays in it (written again at the next start, each flow once).
+  if (closed) return false;
   if (r.rejected) parentPort.postMessage({ dropped: r.rejected, error: r.rejectedError });
   if (!r.ok) {
     // Part of it may have been written flow by flow before PostgreSQL failed: only the rest stays.
@@ -366,10 +394,14 @@ async function pump() {
       const item = waiting.shift();
       waitingFlows -= item.msg.count;
       waitingBytes -= item.msg.bytes;
-      current = { at: Date.now() };
+      const mine = { at: Date.now(), msg: item.msg, spooled: false };
+      current = mine;
       const blob = item.msg.blob ? Buffer.from(item.msg.blob) : EMPTY;
       const r = await writeWhole(item.msg.json, blob);
       current = null;
+      // Spooled (and acknowledged) while PostgreSQL was slow: the replay writes what this write did not.
+      if (mine.spooled) continue;
+      if (closed) return;
       if (r.ok) {
         ack(item.msg, r.rejected, r.rejectedError);
         continue;
@@ -384,15 +416,20 @@ async function pump() {
   }
 }
 
-/** A batch waiting behind a slow write is spooled after SLOW_MS. */
+/** A write PostgreSQL has not answered for SLOW_MS is spooled, with what waits behind it. */
 function tick() {
-  if (current && Date.now() - current.at > SLOW_MS && waiting.length) spoolWaiting();
+  slow();
   const problem = spoolFull && spoolProblem(0) ? spoolFull : null;
   if (spoolFull && !problem) {
     spoolFull = null;
     report();
   }
   parentPort.postMessage({ health: problem, space: space.last(), pg: state() });
+}
+
+/** Resolves once nothing waits for PostgreSQL (the spool replayed too), or PostgreSQL cannot take writes (then the spool keeps it). */
+async function drained() {
+  while (!closed && pg.up !== false && (spool.flows > 0 || waiting.length > 0 || current !== null)) await new Promise((r) => setTimeout(r, 25));
 }
 
 async function retain() {
@@ -439,6 +476,7 @@ parentPort.on('message', (msg) => {
     }
   }
   if (msg.retain) runRetention(msg.seq);
+  if (msg.drained) void drained().then(() => parentPort.postMessage({ drained: true, seq: msg.seq }));
   if (msg.probe) {
     // The store is unavailable only while the spool cannot take batches: it can again once there is room.
     const problem = spoolProblem(0);
@@ -454,13 +492,13 @@ parentPort.on('message', (msg) => {
     clearInterval(timer);
     clearTimeout(first);
     clearTimeout(retryTimer);
-    void (async () => {
-      // A write in progress finishes (or fails into the spool); what waits behind it is spooled.
-      while (pumping) await new Promise((r) => setTimeout(r, 10));
-      spoolWaiting();
-      spool.close();
-      await pool.end().catch(() => {});
-      parentPort.postMessage({ closed: true, seq: msg.seq });
-    })();
+    // Nothing waits for PostgreSQL any more: a write in progress is spooled too (the next start
+    // writes what it did not), and so is everything behind it; then the spool is closed, and the
+    // thread ends (the proxy thread terminates it), whatever a hung connection does.
+    spoolCurrent();
+    spoolWaiting();
+    spool.close();
+    if (!pumping) void pool.end().catch(() => {});
+    parentPort.postMessage({ closed: true, seq: msg.seq });
   }
 });
