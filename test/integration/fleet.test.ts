@@ -22,6 +22,7 @@ let up: TestUpstream;
 let policy: string;
 let pkiDir: string;
 const dbs: TestDatabase[] = [];
+const roles: string[] = [];
 const running: { close(): Promise<void> }[] = [];
 const dirs: string[] = [];
 
@@ -45,6 +46,8 @@ afterEach(async () => {
 afterAll(async () => {
   await up?.close();
   for (const d of dbs) await d.drop();
+  const cluster = await sharedPostgres();
+  for (const r of roles) await cluster.query('postgres', `DROP ROLE IF EXISTS ${r}`);
   for (const d of [pkiDir, ...dirs]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -101,8 +104,20 @@ describe('two airlock instances, one PostgreSQL', () => {
     const show = await flows(reader, db.url, 'show', lines.find((l) => l.includes('from=b'))!.trim().split(/\s+/)[0]);
     expect(show.stdout).toMatch(/^ {2}instance pod-b$/m);
 
-    // The UI on its own, over the same store: both instances' flows, filtered by instance.
-    const ui: UiProcess = await startUiProcess(reader, { AIRLOCK_PG_URL: db.url });
+    // The UI on its own, over the same store, as a role that may only read (docs/deploy.md):
+    // both instances' flows, filtered by instance.
+    const role = `airlock_ui_${process.pid}`;
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD '${PG_PASSWORD}'`);
+    roles.push(role);
+    for (const grant of [
+      `GRANT CONNECT ON DATABASE ${db.name} TO ${role}`,
+      `GRANT USAGE ON SCHEMA airlock TO ${role}`,
+      `GRANT SELECT ON ALL TABLES IN SCHEMA airlock TO ${role}`,
+    ]) {
+      await db.query(grant);
+    }
+    const readOnlyUrl = db.url.replace(/^postgres:\/\/[^:]+:/, `postgres://${role}:`);
+    const ui: UiProcess = await startUiProcess(reader, { AIRLOCK_PG_URL: readOnlyUrl });
     running.push(ui);
     const s = await uiLogin(ui.base, ui.token);
     const page = await uiGet(s, '/flows');
