@@ -8,7 +8,6 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { HostRule } from '../../policies/types.ts';
 import { newFlowBodies } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
 import { harEntry, jsonlRecord } from '../../proxy/flows-cli.ts';
@@ -19,13 +18,11 @@ import { BACKENDS, closeStores, dropStores, openStore, type StoreUnderTest } fro
 afterEach(closeStores);
 afterAll(dropStores);
 
-const RULE = { injectHeaders: [], placeholders: [] } as unknown as HostRule;
-
 function flowWith(request: Buffer, response = Buffer.alloc(0), more: Partial<Flow> = {}, contentType = 'application/json'): Flow {
   const flow = newFlow({ entry: 'route', listener: 'l', client: '10.0.0.9', method: 'POST', scheme: 'https', host: 'api.test', port: 443, path: '/v1/messages', ...more });
   flow.requestHeaders = { 'content-type': contentType, 'x-trace': 'trace-token-1' };
   flow.responseHeaders = { 'content-type': 'application/json' };
-  flow.bodies = newFlowBodies(1024 * 1024, RULE);
+  flow.bodies = newFlowBodies(1024 * 1024, null); // a rule that injects no key: nothing to scrub
   if (request.length) flow.bodies.request.add(request);
   if (response.length) flow.bodies.response.add(response);
   flow.bytesUp = request.length;
