@@ -5,10 +5,10 @@
 // for over SLOW_MS, or too much waiting behind it), batches go to the local spool (spool.cjs)
 // instead, and are acknowledged once there; from then on every batch goes behind them, and a
 // replay loop writes the spool back, oldest first, as soon as PostgreSQL takes writes again, so
-// the chain continues in order. A replayed batch whose first flow is already in PostgreSQL (its
-// commit's answer was lost) is not written twice. Only when the spool cannot take a batch (full,
-// or its disk failing) is a batch handed back: the store is then unavailable, and
-// store.on_unavailable decides (availability.ts).
+// the chain continues in order. A batch leaves out the flows PostgreSQL already holds (a commit
+// whose answer was lost, a slow write that was spooled too): each flow is written once. Only when
+// the spool cannot take a batch (full, or its disk failing) is a batch handed back: the store is
+// then unavailable, and store.on_unavailable decides (availability.ts).
 // Plain CommonJS so it runs from source and bundle alike.
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
