@@ -6,10 +6,10 @@
 // never shows.
 import fs from 'node:fs';
 import path from 'node:path';
-import { request } from 'undici';
+import { ProxyAgent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeIds, unpack } from '../../proxy/store/bodies.ts';
-import { tempDir } from '../helpers/airlock.ts';
+import { startTestAirlock, tempDir } from '../helpers/airlock.ts';
 import { BIN, children } from '../helpers/cli.ts';
 import { eventually, type Instance, startInstance, startUiProcess, type UiProcess } from '../helpers/fleet.ts';
 import { PG_PASSWORD, sharedPostgres, type TestDatabase } from '../helpers/postgres.ts';
@@ -172,6 +172,31 @@ describe('two airlock instances, one PostgreSQL', () => {
     for (const text of [page.text, onlyA.text, JSON.stringify(body), list.stdout, list.stderr, ok.stdout, bad.stderr, a.out(), a.err(), b.out(), b.err(), ui.out()]) {
       expect(text).not.toContain(PG_PASSWORD);
     }
+  });
+
+  it("an instance's own UI reads PostgreSQL too; its policy page names the URL's source, never the URL", async () => {
+    const db = await database();
+    const dir = tempDir('airlock-fleet-solo-');
+    dirs.push(dir);
+    const a = await startTestAirlock(
+      `listen:\n  proxy: 127.0.0.1:0\n  ui: 127.0.0.1:0\nstore:\n  instance: solo\n  postgres:\n    url: env:AIRLOCK_PG_URL\n${policy}`,
+      { AIRLOCK_PG_URL: db.url },
+      dir,
+    );
+    running.push({ close: () => a.close() });
+    const agent = new ProxyAgent({ uri: a.proxyUrl, requestTls: { ca: a.caPem } });
+    const r = await request(`https://${HOST}/echo?solo=1`, { dispatcher: agent });
+    await r.body.text();
+    await agent.close();
+    expect(r.statusCode).toBe(200);
+    await a.store.flush();
+    const s = await uiLogin(`http://${a.addresses.ui!.address}`, a.uiToken!);
+    const page = await uiGet(s, '/flows');
+    expect(page.text).toContain('solo=1');
+    const pol = await uiGet(s, '/policy');
+    expect(pol.text).toMatch(/PostgreSQL, schema <span class="mono">airlock<\/span>, URL from <span class="mono">env:AIRLOCK_PG_URL<\/span>/);
+    expect(pol.text).toContain('<td class="mono">solo</td>');
+    for (const text of [page.text, pol.text]) expect(text).not.toContain(PG_PASSWORD);
   });
 
   it('instances starting together migrate the schema once', async () => {

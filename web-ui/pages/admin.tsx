@@ -240,7 +240,19 @@ export function PolicyPage(props: {
           <tbody>
             <tr>
               <th>Store</th>
-              <td class="mono">{c.store.path}</td>
+              {c.store.postgres ? (
+                // The URL's source, never the URL (it holds a password).
+                <td>
+                  PostgreSQL, schema <span class="mono">{c.store.postgres.schema}</span>, URL from <span class="mono">{c.store.postgres.url.name}</span>; while it
+                  cannot take writes, flows wait in <span class="mono">{c.store.postgres.spool.path}</span> (up to {bytes(c.store.postgres.spool.maxBytes)})
+                </td>
+              ) : (
+                <td class="mono">{c.store.path}</td>
+              )}
+            </tr>
+            <tr>
+              <th>This instance</th>
+              <td class="mono">{c.store.instance}</td>
             </tr>
             <tr>
               <th>Used</th>
