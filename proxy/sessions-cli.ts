@@ -2,12 +2,11 @@
 // read-only. JSONL has one line per session with the ids of its flows; HAR holds one session's flows.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import type Database from 'better-sqlite3';
 import { parseDuration } from '../policies/units.ts';
 import { positiveInt, UsageError } from './flow-filter.ts';
-import { bodiesOf, type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, type Io, openFlowsReader } from './flows-cli.ts';
-import { type SessionRow, sessionQueries } from './store/llm-queries.ts';
-import type { SqliteReader } from './store/sqlite-reader.ts';
+import { HAR_HEAD, HAR_TAIL, harEntry, type Io, openFlowsReader } from './flows-cli.ts';
+import type { SessionRow } from './store/llm-queries.ts';
+import type { FlowReader } from './store/reader.ts';
 
 export const SESSIONS_HELP = `usage: airlock sessions list|export [options]
 
@@ -20,7 +19,8 @@ export const SESSIONS_HELP = `usage: airlock sessions list|export [options]
   --since T    sessions active in the last T (30m, 24h, 7d)
 
 The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy given with
---config FILE (default: ./.airlock). It is opened read-only: airlock may be running.`;
+--config FILE (default: ./.airlock): its store section only, PostgreSQL when it has
+store.postgres. It is read only: airlock may be running.`;
 
 const OPTIONS = {
   db: { type: 'string' },
@@ -63,7 +63,7 @@ export function sessionRecord(s: SessionRow, turnFlows: number[], flows: number[
 }
 
 export async function runSessions(args: string[], io: Io): Promise<number> {
-  let db: Database.Database | undefined;
+  let reader: FlowReader | undefined;
   try {
     const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
     const [sub, ...rest] = positionals;
@@ -83,18 +83,16 @@ export async function runSessions(args: string[], io: Io): Promise<number> {
       since = Date.now() - d.ms;
     }
     const limit = values.limit === undefined ? (sub === 'list' ? 50 : Infinity) : positiveInt(values.limit, '--limit', 1);
-    const reader = openFlowsReader(values);
-    if (reader.kind !== 'sqlite') throw new Error('sessions are read from a SQLite store only');
-    db = (reader as SqliteReader).db();
-    const q = sessionQueries(db);
+    reader = openFlowsReader(values);
+    const q = reader.llm;
     const sessions: SessionRow[] = [];
     if (values.session !== undefined) {
-      const s = q.one(positiveInt(values.session, '--session', 1));
+      const s = await q.one(positiveInt(values.session, '--session', 1));
       if (!s) throw new Error(`no session ${values.session}`);
       sessions.push(s);
     } else {
       for (let before: number | undefined; sessions.length < limit; ) {
-        const page = q.list({ agent: values.agent, since, before, limit: Math.min(500, limit - sessions.length) });
+        const page = await q.list({ agent: values.agent, since, before, limit: Math.min(500, limit - sessions.length) });
         sessions.push(...page.rows);
         if (page.older === null) break;
         before = page.older;
@@ -116,17 +114,15 @@ export async function runSessions(args: string[], io: Io): Promise<number> {
     try {
       if (format === 'jsonl') {
         for (const s of sessions) {
-          const turns = q.turns(s.id).map((t) => t.flow_id);
-          write(`${JSON.stringify(sessionRecord(s, turns, q.flowIds(s)))}\n`);
+          const turns = (await q.turns(s.id)).map((t) => t.flow_id);
+          write(`${JSON.stringify(sessionRecord(s, turns, await q.flowIds(s)))}\n`);
         }
       } else {
-        const row = db.prepare('SELECT * FROM flows WHERE id = ?');
-        const bodies = bodiesOf(db);
         let n = 0;
         write(HAR_HEAD);
-        for (const id of q.flowIds(sessions[0])) {
-          const r = row.get(id) as FlowRow | undefined;
-          if (r?.method && r.host) write((n++ ? ',' : '') + JSON.stringify(harEntry(r, bodies(r.id))));
+        for (const id of await q.flowIds(sessions[0])) {
+          const r = await reader.flow(String(id));
+          if (r?.method && r.host) write((n++ ? ',' : '') + JSON.stringify(harEntry(r, await reader.bodies(r.id))));
         }
         write(HAR_TAIL);
       }
@@ -143,6 +139,6 @@ export async function runSessions(args: string[], io: Io): Promise<number> {
     io.err(`airlock sessions: ${(e as Error).message}\n`);
     return 1;
   } finally {
-    db?.close();
+    await reader?.close();
   }
 }

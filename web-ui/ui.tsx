@@ -28,9 +28,7 @@ import { FlowsPage } from './pages/flows.tsx';
 import { FindingsPage, HostsPage } from './pages/overviews.tsx';
 import { StatsPage } from './pages/stats.tsx';
 import { registerLlmRoutes } from './llm-routes.tsx';
-import { mcpCallsOf, sessionQueries } from '../proxy/store/llm-queries.ts';
 import { FlowLlmSections } from './pages/flow-llm.tsx';
-import type { SqliteReader } from '../proxy/store/sqlite-reader.ts';
 import { type Session, Sessions, sameSecret } from './sessions.ts';
 import type { UiTokens } from './tokens.ts';
 
@@ -340,7 +338,6 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const r = await opts.reader.flow(c.req.param('id'));
     if (!r) return message(c, 404, 'No such flow', `There is no flow ${c.req.param('id')} (retention may have deleted it).`);
     const bodies = await opts.reader.bodies(r.id);
-    const db = (opts.reader as SqliteReader).db();
     return html(
       c,
       <FlowPage
@@ -351,7 +348,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
         why={explainFlow(r, config())}
         nav={await opts.reader.neighbours(r.id)}
         dlpWords={dlpWords}
-        llm={<FlowLlmSections r={r} bodies={bodies} turn={sessionQueries(db).turnOfFlow(r.id)} mcp={mcpCallsOf(db, r.id)} />}
+        llm={<FlowLlmSections r={r} bodies={bodies} turn={await opts.reader.llm.turnOfFlow(r.id)} mcp={await opts.reader.llm.mcpCalls(r.id)} />}
       />,
     );
   });
@@ -367,7 +364,7 @@ export function createUi(opts: UiOptions): Hono<Env> {
     return c.body(new Uint8Array(b.data ?? Buffer.alloc(0)));
   });
 
-  registerLlmRoutes(app, { db: () => (opts.reader as SqliteReader).db(), config, ctx, html, message, downloadCsp: DOWNLOAD_CSP });
+  registerLlmRoutes(app, { reader: opts.reader, config, ctx, html, message, downloadCsp: DOWNLOAD_CSP });
 
   app.get('/hosts', async (c) => {
     const f = readFilter(firstValues(c.req.queries()), { since: '24h' });

@@ -1,8 +1,29 @@
-// The UI's reads of sessions and agents (schema 7): sessions with their turns and what the agent
-// did between them, and per agent its requests, denials, findings and LLM tokens per day. Every
-// value is a bound parameter; the SQL spliced is constants.
-import type Database from 'better-sqlite3';
-import type { FlowRow } from '../flows-cli.ts';
+// The readers' view of sessions, MCP calls and agents (SQLite schema 7, PostgreSQL schema 2):
+// sessions with their turns and what the agent did between them, and per agent its requests,
+// denials, findings and LLM tokens per day. One set of queries for both stores, over the small
+// seam `Sql` (written in SQL both understand; the one difference, string aggregation, is the
+// dialect's). Every value is a bound parameter; the SQL spliced is constants.
+import type { FlowRow } from './reader.ts';
+
+/** How the LLM reads reach a store: `?` placeholders in order. */
+export interface Sql {
+  dialect: 'sqlite' | 'postgres';
+  all<T>(sql: string, params: unknown[]): Promise<T[]>;
+}
+
+/** `?` to `$1, $2, ...` (the queries below hold no `?` in a literal). */
+export function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** Strings of a group joined by `sep` (a constant). */
+function joined(sql: Sql, expr: string, sep: ',' | 'newline', distinct = false): string {
+  if (sql.dialect === 'postgres') return `string_agg(${distinct ? 'DISTINCT ' : ''}${expr}, ${sep === ',' ? "','" : 'chr(10)'})`;
+  return distinct ? `group_concat(DISTINCT ${expr})` : `group_concat(${expr}, ${sep === ',' ? "','" : 'char(10)'})`;
+}
+
+const DENIED = "sum(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END)";
 
 /** The agent a flow is counted for (sessions.cjs agentOf, budgets' agentKey), as SQL over flows. */
 export const AGENT_SQL = "coalesce(nullif(agent_user, ''), 'listener:' || listener)";
@@ -73,26 +94,50 @@ const parseList = (json: string | null): string[] => {
   }
 };
 
-export function sessionQueries(db: Database.Database) {
-  const totals = db.prepare(
-    `SELECT count(*) AS turns, coalesce(sum(f.llm_input_tokens), 0) AS tokens_in, coalesce(sum(f.llm_output_tokens), 0) AS tokens_out,
-            group_concat(DISTINCT f.llm_model) AS models, group_concat(t.tools, char(10)) AS tools
-       FROM session_turns t JOIN flows f ON f.id = t.flow_id WHERE t.session_id = ?`,
-  );
-  const ended = db.prepare('SELECT started_at + coalesce(total_ms, 0) FROM flows WHERE id = ?').pluck();
-  const inWindow = `FROM flows f WHERE f.started_at >= ? AND f.started_at <= ? AND ${F_AGENT_SQL} = ?`;
-  const hosts = db.prepare(
-    `SELECT f.host AS host, count(*) AS n ${inWindow} AND f.host IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM session_turns t WHERE t.flow_id = f.id AND t.session_id = ?)
-      GROUP BY f.host ORDER BY n DESC, f.host LIMIT 20`,
-  );
-  const denials = db.prepare(`SELECT count(*) ${inWindow} AND f.decision = 'deny'`).pluck();
-  const findings = db.prepare(`SELECT count(*) FROM findings g JOIN flows f ON f.id = g.flow_id WHERE f.started_at >= ? AND f.started_at <= ? AND ${F_AGENT_SQL} = ?`).pluck();
+export interface LlmReader {
+  /** Sessions, newest first. */
+  list(q: SessionQuery): Promise<{ rows: SessionRow[]; older: number | null }>;
+  one(id: number): Promise<SessionRow | undefined>;
+  turns(id: number): Promise<TurnRow[]>;
+  /** The agent's other flows while the session ran, oldest first (at most `limit`). */
+  between(s: SessionRow, limit?: number): Promise<BetweenRow[]>;
+  /** The session turn a flow is, if any. */
+  turnOfFlow(flowId: number): Promise<{ session_id: number; turn: number; new_from: number; messages: number } | undefined>;
+  /** The flow ids of a session: its turns and the agent's flows between them, in order. */
+  flowIds(s: SessionRow): Promise<number[]>;
+  /** Agents with sessions (the Sessions page's filter). */
+  sessionAgents(): Promise<string[]>;
+  mcpCalls(flowId: number): Promise<McpCallRow[]>;
+  /** Per agent over [since, until]: totals, per day, and LLM tokens per model per day. */
+  agents(since: number, until: number, agent?: string): Promise<AgentsOverview>;
+}
 
-  function complete(s: Omit<SessionRow, 'ended_at' | 'turns' | 'tokens_in' | 'tokens_out' | 'models' | 'tools' | 'hosts' | 'denials' | 'findings'> & { last_flow: number }): SessionRow {
-    const t = totals.get(s.id) as { turns: number; tokens_in: number; tokens_out: number; models: string | null; tools: string | null };
-    const end = (ended.get(s.last_flow) as number | undefined) ?? s.last_at;
+export function llmReader(sql: Sql): LlmReader {
+  const all = <T>(q: string, params: unknown[]) => sql.all<T>(q, params);
+  const one = async <T>(q: string, params: unknown[]): Promise<T | undefined> => (await sql.all<T>(q, params))[0];
+  const inWindow = `FROM flows f WHERE f.started_at >= ? AND f.started_at <= ? AND ${F_AGENT_SQL} = ?`;
+  const SESSION = 'SELECT id, agent, provider, started_at, last_at, last_flow FROM llm_sessions';
+
+  async function complete(s: Omit<SessionRow, 'ended_at' | 'turns' | 'tokens_in' | 'tokens_out' | 'models' | 'tools' | 'hosts' | 'denials' | 'findings'> & { last_flow: number }): Promise<SessionRow> {
+    const t = (await one<{ turns: number; tokens_in: number; tokens_out: number; models: string | null; tools: string | null }>(
+      `SELECT count(*) AS turns, coalesce(sum(f.llm_input_tokens), 0) AS tokens_in, coalesce(sum(f.llm_output_tokens), 0) AS tokens_out,
+              ${joined(sql, 'f.llm_model', ',', true)} AS models, ${joined(sql, 't.tools', 'newline')} AS tools
+         FROM session_turns t JOIN flows f ON f.id = t.flow_id WHERE t.session_id = ?`,
+      [s.id],
+    ))!;
+    const end = (await one<{ e: number }>('SELECT started_at + coalesce(total_ms, 0) AS e FROM flows WHERE id = ?', [s.last_flow]))?.e ?? s.last_at;
     const tools = [...new Set((t.tools ?? '').split('\n').flatMap(parseList))];
+    const hosts = await all<{ host: string; n: number }>(
+      `SELECT f.host AS host, count(*) AS n ${inWindow} AND f.host IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM session_turns t WHERE t.flow_id = f.id AND t.session_id = ?)
+        GROUP BY f.host ORDER BY n DESC, f.host LIMIT 20`,
+      [s.started_at, end, s.agent, s.id],
+    );
+    const denials = (await one<{ n: number }>(`SELECT count(*) AS n ${inWindow} AND f.decision = 'deny'`, [s.started_at, end, s.agent]))!.n;
+    const findings = (await one<{ n: number }>(
+      `SELECT count(*) AS n FROM findings g JOIN flows f ON f.id = g.flow_id WHERE f.started_at >= ? AND f.started_at <= ? AND ${F_AGENT_SQL} = ?`,
+      [s.started_at, end, s.agent],
+    ))!.n;
     return {
       id: s.id,
       agent: s.agent,
@@ -105,77 +150,73 @@ export function sessionQueries(db: Database.Database) {
       tokens_out: t.tokens_out,
       models: t.models ? t.models.split(',') : [],
       tools,
-      hosts: hosts.all(s.started_at, end, s.agent, s.id) as { host: string; n: number }[],
-      denials: denials.get(s.started_at, end, s.agent) as number,
-      findings: findings.get(s.started_at, end, s.agent) as number,
+      hosts,
+      denials,
+      findings,
     };
   }
 
-  return {
-    /** Sessions, newest first. */
-    list(q: SessionQuery): { rows: SessionRow[]; older: number | null } {
+  const reader: LlmReader = {
+    async list(q) {
       const conds: string[] = [];
       const params: unknown[] = [];
       if (q.agent !== undefined) conds.push('agent = ?'), params.push(q.agent);
       if (q.since !== undefined) conds.push('last_at >= ?'), params.push(q.since);
       if (q.until !== undefined) conds.push('started_at <= ?'), params.push(q.until);
       if (q.before !== undefined) conds.push('id < ?'), params.push(q.before);
-      const rows = db
-        .prepare(`SELECT id, agent, provider, started_at, last_at, last_flow FROM llm_sessions ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`)
-        .all(...params, q.limit + 1) as (Parameters<typeof complete>[0])[];
-      const page = rows.slice(0, q.limit).map(complete).filter((s) => s.turns > 0);
+      const rows = await all<Parameters<typeof complete>[0]>(`${SESSION} ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, [...params, q.limit + 1]);
+      const page = (await Promise.all(rows.slice(0, q.limit).map(complete))).filter((s) => s.turns > 0);
       return { rows: page, older: rows.length > q.limit ? rows[q.limit - 1].id : null };
     },
 
-    one(id: number): SessionRow | undefined {
-      const s = db.prepare('SELECT id, agent, provider, started_at, last_at, last_flow FROM llm_sessions WHERE id = ?').get(id) as Parameters<typeof complete>[0] | undefined;
+    async one(id) {
+      const s = await one<Parameters<typeof complete>[0]>(`${SESSION} WHERE id = ?`, [id]);
       return s && complete(s);
     },
 
-    turns(id: number): TurnRow[] {
-      return (
-        db
-          .prepare(
-            `SELECT t.flow_id, t.turn, t.messages, t.new_from, t.tools, f.started_at, f.total_ms, f.status, f.decision, f.code, f.host, f.path,
-                    f.llm_model, f.llm_input_tokens, f.llm_output_tokens, f.llm_stop_reason,
-                    (SELECT count(*) FROM findings g WHERE g.flow_id = f.id) AS findings
-               FROM session_turns t JOIN flows f ON f.id = t.flow_id WHERE t.session_id = ? ORDER BY t.turn`,
-          )
-          .all(id) as (Omit<TurnRow, 'tools'> & { tools: string | null })[]
-      ).map((t) => ({ ...t, tools: parseList(t.tools) }));
+    async turns(id) {
+      const rows = await all<Omit<TurnRow, 'tools'> & { tools: string | null }>(
+        `SELECT t.flow_id, t.turn, t.messages, t.new_from, t.tools, f.started_at, f.total_ms, f.status, f.decision, f.code, f.host, f.path,
+                f.llm_model, f.llm_input_tokens, f.llm_output_tokens, f.llm_stop_reason,
+                (SELECT count(*) FROM findings g WHERE g.flow_id = f.id) AS findings
+           FROM session_turns t JOIN flows f ON f.id = t.flow_id WHERE t.session_id = ? ORDER BY t.turn`,
+        [id],
+      );
+      return rows.map((t) => ({ ...t, tools: parseList(t.tools) }));
     },
 
-    /** The agent's other flows while the session ran, oldest first (at most `limit`). */
-    between(s: SessionRow, limit = 500): BetweenRow[] {
-      return db
-        .prepare(
-          `SELECT f.id, f.started_at, f.method, f.scheme, f.host, f.port, f.path, f.query, f.status, f.decision, f.code, f.rule_id, f.llm_model,
-                  (SELECT count(*) FROM findings g WHERE g.flow_id = f.id) AS findings,
-                  (SELECT m.tool FROM mcp_calls m WHERE m.flow_id = f.id AND m.tool IS NOT NULL ORDER BY m.seq LIMIT 1) AS mcp_tool
-             ${inWindow} AND NOT EXISTS (SELECT 1 FROM session_turns t WHERE t.flow_id = f.id AND t.session_id = ?)
-            ORDER BY f.id LIMIT ?`,
-        )
-        .all(s.started_at, s.ended_at, s.agent, s.id, limit) as BetweenRow[];
+    between(s, limit = 500) {
+      return all<BetweenRow>(
+        `SELECT f.id, f.started_at, f.method, f.scheme, f.host, f.port, f.path, f.query, f.status, f.decision, f.code, f.rule_id, f.llm_model,
+                (SELECT count(*) FROM findings g WHERE g.flow_id = f.id) AS findings,
+                (SELECT m.tool FROM mcp_calls m WHERE m.flow_id = f.id AND m.tool IS NOT NULL ORDER BY m.seq LIMIT 1) AS mcp_tool
+           ${inWindow} AND NOT EXISTS (SELECT 1 FROM session_turns t WHERE t.flow_id = f.id AND t.session_id = ?)
+          ORDER BY f.id LIMIT ?`,
+        [s.started_at, s.ended_at, s.agent, s.id, limit],
+      );
     },
 
-    /** The session turn a flow is, if any. */
-    turnOfFlow(flowId: number): { session_id: number; turn: number; new_from: number; messages: number } | undefined {
-      return db.prepare('SELECT session_id, turn, new_from, messages FROM session_turns WHERE flow_id = ?').get(flowId) as
-        | { session_id: number; turn: number; new_from: number; messages: number }
-        | undefined;
+    turnOfFlow(flowId) {
+      return one('SELECT session_id, turn, new_from, messages FROM session_turns WHERE flow_id = ?', [flowId]);
     },
 
-    flowOfTurn(sessionId: number, turn: number): number | undefined {
-      return db.prepare('SELECT flow_id FROM session_turns WHERE session_id = ? AND turn = ?').pluck().get(sessionId, turn) as number | undefined;
-    },
-
-    /** The flow ids of a session: its turns and the agent's flows between them, in order. */
-    flowIds(s: SessionRow): number[] {
-      const turns = db.prepare('SELECT flow_id FROM session_turns WHERE session_id = ?').pluck().all(s.id) as number[];
-      const between = this.between(s, 100_000).map((b) => b.id);
+    async flowIds(s) {
+      const turns = (await all<{ flow_id: number }>('SELECT flow_id FROM session_turns WHERE session_id = ?', [s.id])).map((r) => r.flow_id);
+      const between = (await reader.between(s, 100_000)).map((b) => b.id);
       return [...turns, ...between].sort((a, b) => a - b);
     },
+
+    async sessionAgents() {
+      return (await all<{ agent: string }>('SELECT DISTINCT agent FROM llm_sessions ORDER BY agent LIMIT 200', [])).map((r) => r.agent);
+    },
+
+    mcpCalls(flowId) {
+      return all<McpCallRow>('SELECT seq, method, tool, rpc_id, arguments FROM mcp_calls WHERE flow_id = ? ORDER BY seq', [flowId]);
+    },
+
+    agents: (since, until, agent) => agentsOverview(sql, since, until, agent),
   };
+  return reader;
 }
 
 export interface McpCallRow {
@@ -186,9 +227,6 @@ export interface McpCallRow {
   arguments: string | null;
 }
 
-export function mcpCallsOf(db: Database.Database, flowId: number): McpCallRow[] {
-  return db.prepare('SELECT seq, method, tool, rpc_id, arguments FROM mcp_calls WHERE flow_id = ? ORDER BY seq').all(flowId) as McpCallRow[];
-}
 
 export interface AgentRow {
   agent: string;
@@ -222,61 +260,58 @@ export interface AgentModelDayRow {
 
 const DAY = 86_400_000;
 
-/** Per agent over [since, until]: totals, per day, and LLM tokens per model per day. */
-export function agentsOverview(db: Database.Database, since: number, until: number, agent?: string) {
+export interface AgentsOverview {
+  agents: AgentRow[];
+  days: AgentDayRow[];
+  models: AgentModelDayRow[];
+}
+
+async function agentsOverview(sql: Sql, since: number, until: number, agent?: string): Promise<AgentsOverview> {
   const only = agent === undefined ? '' : `AND ${AGENT_SQL} = ?`;
+  const fOnly = agent === undefined ? '' : `AND ${F_AGENT_SQL} = ?`;
   const p = agent === undefined ? [since, until] : [since, until, agent];
-  const fAgent = F_AGENT_SQL;
-  const run = db.transaction(() => {
-    const agents = db
-      .prepare(
-        `SELECT ${AGENT_SQL} AS agent, count(*) AS n, sum(decision = 'deny') AS denials, sum(llm_provider IS NOT NULL) AS llm_calls,
-                coalesce(sum(llm_input_tokens), 0) AS tokens_in, coalesce(sum(llm_output_tokens), 0) AS tokens_out,
-                min(started_at) AS first, max(started_at) AS last
-           FROM flows WHERE started_at >= ? AND started_at <= ? ${only} GROUP BY 1 ORDER BY n DESC LIMIT 200`,
+  const agents = await sql.all<Omit<AgentRow, 'findings' | 'sessions'>>(
+    `SELECT ${AGENT_SQL} AS agent, count(*) AS n, ${DENIED} AS denials, count(llm_provider) AS llm_calls,
+            coalesce(sum(llm_input_tokens), 0) AS tokens_in, coalesce(sum(llm_output_tokens), 0) AS tokens_out,
+            min(started_at) AS first, max(started_at) AS last
+       FROM flows WHERE started_at >= ? AND started_at <= ? ${only} GROUP BY 1 ORDER BY n DESC LIMIT 200`,
+    p,
+  );
+  const findings = new Map(
+    (
+      await sql.all<{ agent: string; n: number }>(
+        `SELECT ${F_AGENT_SQL} AS agent, count(*) AS n FROM findings g JOIN flows f ON f.id = g.flow_id WHERE f.started_at >= ? AND f.started_at <= ? ${fOnly} GROUP BY 1`,
+        p,
       )
-      .all(...p) as Omit<AgentRow, 'findings' | 'sessions'>[];
-    const findings = new Map(
-      (
-        db
-          .prepare(`SELECT ${fAgent} AS agent, count(*) AS n FROM findings g JOIN flows f ON f.id = g.flow_id WHERE f.started_at >= ? AND f.started_at <= ? ${only.replace(AGENT_SQL, fAgent)} GROUP BY 1`)
-          .all(...p) as { agent: string; n: number }[]
-      ).map((r) => [r.agent, r.n]),
-    );
-    const sessions = new Map(
-      (db.prepare(`SELECT agent, count(*) AS n FROM llm_sessions WHERE last_at >= ? AND started_at <= ? ${agent === undefined ? '' : 'AND agent = ?'} GROUP BY agent`).all(...p) as { agent: string; n: number }[]).map((r) => [
-        r.agent,
-        r.n,
-      ]),
-    );
-    const days = db
-      .prepare(
-        `SELECT ${AGENT_SQL} AS agent, (started_at / ${DAY}) * ${DAY} AS day, count(*) AS n, sum(decision = 'deny') AS denials, 0 AS findings
-           FROM flows WHERE started_at >= ? AND started_at <= ? ${only} GROUP BY 1, 2`,
+    ).map((r) => [r.agent, r.n]),
+  );
+  const sessions = new Map(
+    (
+      await sql.all<{ agent: string; n: number }>(
+        `SELECT agent, count(*) AS n FROM llm_sessions WHERE last_at >= ? AND started_at <= ? ${agent === undefined ? '' : 'AND agent = ?'} GROUP BY agent`,
+        p,
       )
-      .all(...p) as AgentDayRow[];
-    const findingDays = db
-      .prepare(
-        `SELECT ${fAgent} AS agent, (f.started_at / ${DAY}) * ${DAY} AS day, count(*) AS n FROM findings g JOIN flows f ON f.id = g.flow_id
-          WHERE f.started_at >= ? AND f.started_at <= ? ${only.replace(AGENT_SQL, fAgent)} GROUP BY 1, 2`,
-      )
-      .all(...p) as { agent: string; day: number; n: number }[];
-    for (const fd of findingDays) {
-      const d = days.find((x) => x.agent === fd.agent && x.day === fd.day);
-      if (d) d.findings = fd.n;
-    }
-    const models = db
-      .prepare(
-        `SELECT ${AGENT_SQL} AS agent, (started_at / ${DAY}) * ${DAY} AS day, llm_model AS model, count(*) AS calls,
-                coalesce(sum(llm_input_tokens), 0) AS tokens_in, coalesce(sum(llm_output_tokens), 0) AS tokens_out
-           FROM flows WHERE started_at >= ? AND started_at <= ? AND llm_provider IS NOT NULL ${only} GROUP BY 1, 2, 3 ORDER BY 2, 3`,
-      )
-      .all(...p) as AgentModelDayRow[];
-    return {
-      agents: agents.map((a) => ({ ...a, findings: findings.get(a.agent) ?? 0, sessions: sessions.get(a.agent) ?? 0 })) as AgentRow[],
-      days,
-      models,
-    };
-  });
-  return run();
+    ).map((r) => [r.agent, r.n]),
+  );
+  const days = await sql.all<AgentDayRow>(
+    `SELECT ${AGENT_SQL} AS agent, (started_at / ${DAY}) * ${DAY} AS day, count(*) AS n, ${DENIED} AS denials, 0 AS findings
+       FROM flows WHERE started_at >= ? AND started_at <= ? ${only} GROUP BY 1, 2`,
+    p,
+  );
+  const findingDays = await sql.all<{ agent: string; day: number; n: number }>(
+    `SELECT ${F_AGENT_SQL} AS agent, (f.started_at / ${DAY}) * ${DAY} AS day, count(*) AS n FROM findings g JOIN flows f ON f.id = g.flow_id
+      WHERE f.started_at >= ? AND f.started_at <= ? ${fOnly} GROUP BY 1, 2`,
+    p,
+  );
+  for (const fd of findingDays) {
+    const d = days.find((x) => x.agent === fd.agent && x.day === fd.day);
+    if (d) d.findings = fd.n;
+  }
+  const models = await sql.all<AgentModelDayRow>(
+    `SELECT ${AGENT_SQL} AS agent, (started_at / ${DAY}) * ${DAY} AS day, llm_model AS model, count(*) AS calls,
+            coalesce(sum(llm_input_tokens), 0) AS tokens_in, coalesce(sum(llm_output_tokens), 0) AS tokens_out
+       FROM flows WHERE started_at >= ? AND started_at <= ? AND llm_provider IS NOT NULL ${only} GROUP BY 1, 2, 3 ORDER BY 2, 3`,
+    p,
+  );
+  return { agents: agents.map((a) => ({ ...a, findings: findings.get(a.agent) ?? 0, sessions: sessions.get(a.agent) ?? 0 })), days, models };
 }

@@ -8,6 +8,7 @@ import type { VerifyResult } from './verify.ts';
 
 export type { BodyRow } from './bodies.ts';
 export type { VerifyResult } from './verify.ts';
+import type { LlmReader } from './llm-queries.ts';
 
 export const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
 
@@ -204,6 +205,8 @@ export interface FlowReader {
   size(): Promise<number | null>;
   /** Recomputes every hash chain and checks every chunk (verify.ts). */
   verify(): Promise<VerifyResult>;
+  /** Sessions, MCP calls and agents (llm-queries.ts). */
+  readonly llm: LlmReader;
   /** Drops the connection; the next read opens one anew (SQLite: after the store file was deleted and made again). */
   reset?(): void;
   close(): Promise<void>;

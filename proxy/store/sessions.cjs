@@ -137,6 +137,52 @@ function createFastReader() {
 }
 const NULL = Buffer.from('null');
 
+/**
+ * A reader of what a call says about the session it belongs to: turnOf(api, request, response,
+ * called) is null when it cannot say (a request cut at the cap, encoded, not JSON, without
+ * messages). `tools`: the tools its answer called (JSON). Each reader keeps its own memo.
+ */
+function createTurnReader() {
+  const fast = createFastReader();
+  return function turnOf(api, request, response, called) {
+    if (!request || request.truncated || request.encoding !== null) return null;
+    let read = fast(api, request.data);
+    if (read === null) return null;
+    if (read === undefined) {
+      const j = parseJson(request.data);
+      const messages = messagesOf(api, j);
+      if (!messages) return null;
+      read = { count: messages.length, hashes: hashes(messages), previousId: api === 'openai-responses' && typeof j.previous_response_id === 'string' ? j.previous_response_id : null };
+    }
+    return {
+      messages: read.count,
+      history: read.hashes,
+      first: read.hashes.subarray(0, HASH),
+      tools: Array.isArray(called) && called.length ? JSON.stringify(called) : null,
+      responseId: api === 'openai-responses' && response && response.encoding === null ? responseId(response.data.subarray(0, 4096).toString('utf8')) : null,
+      // OpenAI Responses with stored state: the call names the answer it continues instead of resending it.
+      previousResponseId: read.previousId,
+    };
+  };
+}
+
+/**
+ * Where a turn goes: the session named by its previous response, else the open session whose
+ * history it continues furthest (`candidates`: {id, turns, history}, newest first), else a new
+ * one. Returns {session, turn, newFrom} to extend a session, or null to start one. Shared by the
+ * SQLite and the PostgreSQL writers, so both group alike.
+ */
+function placeTurn(t, previous, candidates) {
+  if (previous) return { session: previous.id, turn: previous.turns + 1, newFrom: 0 };
+  let best;
+  for (const c of candidates) {
+    const lcp = continues(c.history, t.history);
+    if (lcp >= 0 && (!best || lcp > best.lcp)) best = { id: c.id, turns: c.turns, lcp };
+  }
+  return best ? { session: best.id, turn: best.turns + 1, newFrom: best.lcp } : null;
+}
+
+/** The grouping over SQLite (the writer's transaction, synchronous). */
 function createSessionIndexer(db) {
   const candidates = db.prepare(
     'SELECT id, turns, history FROM llm_sessions WHERE agent = ? AND first_key = ? AND last_at >= ? ORDER BY last_at DESC LIMIT ?',
@@ -146,8 +192,8 @@ function createSessionIndexer(db) {
     'INSERT INTO llm_sessions (agent, provider, first_flow, last_flow, started_at, last_at, turns, first_key, history) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)',
   );
   const extend = db.prepare('UPDATE llm_sessions SET last_flow = ?, last_at = ?, turns = turns + 1, history = ? WHERE id = ?');
-  const fast = createFastReader();
   const insertTurn = db.prepare('INSERT INTO session_turns (flow_id, session_id, turn, messages, new_from, response_id, tools) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const turnOf = createTurnReader();
 
   /**
    * Files flow `flowId` (an LLM call of `api`) into a session. `request`/`response`: its stored
@@ -156,39 +202,64 @@ function createSessionIndexer(db) {
    * which conversation it belongs to.
    */
   return function assign(flowId, api, provider, agent, startedAt, request, response, called) {
-    const tools = Array.isArray(called) && called.length ? JSON.stringify(called) : null;
-    if (!request || request.truncated || request.encoding !== null) return;
-    let read = fast(api, request.data);
-    if (read === null) return;
-    if (read === undefined) {
-      const j = parseJson(request.data);
-      const messages = messagesOf(api, j);
-      if (!messages) return;
-      read = { count: messages.length, hashes: hashes(messages), previousId: api === 'openai-responses' && typeof j.previous_response_id === 'string' ? j.previous_response_id : null };
-    }
-    const h = read.hashes;
-    const first = h.subarray(0, HASH);
-    const rid = api === 'openai-responses' && response && response.encoding === null ? responseId(response.data.subarray(0, 4096).toString('utf8')) : null;
-    // OpenAI Responses with stored state: the call names the answer it continues instead of resending it.
-    const previous = read.previousId !== null ? byResponse.get(read.previousId) : undefined;
-    if (previous) {
-      extend.run(flowId, startedAt, h, previous.id);
-      insertTurn.run(flowId, previous.id, previous.turns + 1, read.count, 0, rid, tools);
+    const t = turnOf(api, request, response, called);
+    if (!t) return;
+    const previous = t.previousResponseId !== null ? byResponse.get(t.previousResponseId) : undefined;
+    const place = placeTurn(t, previous, previous ? [] : candidates.all(agent, t.first, startedAt - IDLE_MS, CANDIDATES));
+    if (place) {
+      extend.run(flowId, startedAt, t.history, place.session);
+      insertTurn.run(flowId, place.session, place.turn, t.messages, place.newFrom, t.responseId, t.tools);
       return;
     }
-    let best;
-    for (const c of candidates.all(agent, first, startedAt - IDLE_MS, CANDIDATES)) {
-      const lcp = continues(c.history, h);
-      if (lcp >= 0 && (!best || lcp > best.lcp)) best = { id: c.id, turns: c.turns, lcp };
-    }
-    if (best) {
-      extend.run(flowId, startedAt, h, best.id);
-      insertTurn.run(flowId, best.id, best.turns + 1, read.count, best.lcp, rid, tools);
-      return;
-    }
-    const id = Number(insertSession.run(agent, provider, flowId, flowId, startedAt, startedAt, first, h).lastInsertRowid);
-    insertTurn.run(flowId, id, 1, read.count, 0, rid, tools);
+    const id = Number(insertSession.run(agent, provider, flowId, flowId, startedAt, startedAt, t.first, t.history).lastInsertRowid);
+    insertTurn.run(flowId, id, 1, t.messages, 0, t.responseId, t.tools);
   };
 }
 
-module.exports = { createSessionIndexer, createFastReader, agentOf, messagesOf, canonical, hashes, continues, IDLE_MS };
+/** The same grouping over PostgreSQL (pg/batch.cjs, inside its transaction and write lock). */
+function createPgSessionIndexer() {
+  const turnOf = createTurnReader();
+  return async function assign(client, flowId, api, provider, agent, startedAt, request, response, called) {
+    const t = turnOf(api, request, response, called);
+    if (!t) return;
+    const previous =
+      t.previousResponseId !== null
+        ? (await client.query('SELECT s.id, s.turns FROM session_turns t JOIN llm_sessions s ON s.id = t.session_id WHERE t.response_id = $1 LIMIT 1', [t.previousResponseId])).rows[0]
+        : undefined;
+    const candidates = previous
+      ? []
+      : (
+          await client.query('SELECT id, turns, history FROM llm_sessions WHERE agent = $1 AND first_key = $2 AND last_at >= $3 ORDER BY last_at DESC LIMIT $4', [
+            agent,
+            t.first,
+            startedAt - IDLE_MS,
+            CANDIDATES,
+          ])
+        ).rows;
+    const place = placeTurn(t, previous && { id: Number(previous.id), turns: Number(previous.turns) }, candidates.map((c) => ({ id: Number(c.id), turns: Number(c.turns), history: c.history })));
+    let session = place && place.session;
+    if (place) {
+      await client.query('UPDATE llm_sessions SET last_flow = $1, last_at = $2, turns = turns + 1, history = $3 WHERE id = $4', [flowId, startedAt, t.history, session]);
+    } else {
+      session = Number(
+        (
+          await client.query(
+            'INSERT INTO llm_sessions (agent, provider, first_flow, last_flow, started_at, last_at, turns, first_key, history) VALUES ($1, $2, $3, $3, $4, $4, 1, $5, $6) RETURNING id',
+            [agent, provider, flowId, startedAt, t.first, t.history],
+          )
+        ).rows[0].id,
+      );
+    }
+    await client.query('INSERT INTO session_turns (flow_id, session_id, turn, messages, new_from, response_id, tools) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      flowId,
+      session,
+      place ? place.turn : 1,
+      t.messages,
+      place ? place.newFrom : 0,
+      t.responseId,
+      t.tools,
+    ]);
+  };
+}
+
+module.exports = { createSessionIndexer, createPgSessionIndexer, createTurnReader, placeTurn, createFastReader, agentOf, messagesOf, canonical, hashes, continues, IDLE_MS };

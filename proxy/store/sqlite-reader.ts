@@ -21,6 +21,7 @@ import {
   stats,
 } from './sqlite-queries.ts';
 import { verifyChain } from './verify.ts';
+import { llmReader } from './llm-queries.ts';
 
 /** Opens a store read-only (airlock may be writing it); refuses one this airlock has not upgraded yet. */
 export function openStore(file: string): Database.Database {
@@ -84,6 +85,7 @@ export function sqliteReader(source: string | (() => Database.Database)): Sqlite
       return (pages - free) * (d.pragma('page_size', { simple: true }) as number);
     }),
     verify: sync(() => verifyChain(db())),
+    llm: llmReader({ dialect: 'sqlite', all: async <T,>(sql: string, params: unknown[]) => db().prepare(sql).all(...params) as T[] }),
     async close() {
       closed = true;
       own?.close();

@@ -63,7 +63,7 @@ export async function openStore(backend: BackendName, opts: FlowStoreOptions = {
     await client.connect();
     open.push({ close: () => client.end() }, reader);
     // The writer thread migrates on start: wait until the tables are there.
-    for (let i = 0; i < 800 && !(await client.query("SELECT to_regclass('instances') AS t")).rows[0].t; i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 800 && !(await client.query("SELECT to_regclass('budget_counters') AS t")).rows[0].t; i++) await new Promise((r) => setTimeout(r, 25));
     u = {
       backend,
       store,

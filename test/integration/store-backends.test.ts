@@ -122,6 +122,78 @@ describe.each(BACKENDS)('%s store', (backend) => {
     expect(await s.reader.verify()).toMatchObject({ ok: true, verified: messages.length });
   });
 
+  it('groups LLM calls into sessions, keeps MCP calls, and the readers serve sessions and agents', async () => {
+    const s = await openStore(backend);
+    const answer = (n: number) => Buffer.from(JSON.stringify({ model: 'm', stop_reason: 'end_turn', usage: { input_tokens: n, output_tokens: 1 }, content: [{ type: 'text', text: 'ok' }] }));
+    const talk = ['plan the trip', 'here is a plan', 'book it'];
+    const other = ['something else entirely'];
+    const t0 = Date.now() - 60_000;
+    s.store.record(flowWith(turn(talk, 1), answer(10), { agentUser: 'agent-1', status: 200, startedAt: t0 }));
+    s.store.record(flowWith(turn(other, 1), answer(5), { agentUser: 'agent-1', status: 200, startedAt: t0 + 1000 }));
+    s.store.record(plain({ agentUser: 'agent-1', host: 'tools.test', decision: 'deny', code: 'host_not_allowed', startedAt: t0 + 1500 }));
+    s.store.record(flowWith(turn(talk, 2), answer(20), { agentUser: 'agent-1', status: 200, startedAt: t0 + 2000 }));
+    const rpc = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'search', arguments: { q: 'flights' } } }));
+    const mcp = flowWith(rpc, Buffer.from('{}'), { agentUser: 'agent-1', host: 'mcp.test', path: '/mcp', status: 200, startedAt: t0 + 2500 });
+    mcp.mcp = [{ method: 'tools/call', tool: 'search', id: '7' }];
+    s.store.record(mcp);
+    s.store.record(flowWith(turn(talk, 3), answer(30), { agentUser: 'agent-1', status: 200, startedAt: t0 + 3000 }));
+    await s.store.flush();
+
+    const llm = s.reader.llm;
+    const { rows } = await llm.list({ limit: 10 });
+    expect(rows.map((r) => [r.agent, r.turns, r.tokens_in])).toEqual([
+      ['agent-1', 1, 5],
+      ['agent-1', 3, 60],
+    ]);
+    const trip = rows[1];
+    expect(trip).toMatchObject({ provider: 'anthropic', models: ['m'], denials: 1 });
+    expect(trip.hosts.map((h) => h.host).sort()).toEqual(['api.test', 'mcp.test', 'tools.test']);
+    expect((await llm.turns(trip.id)).map((t) => [t.flow_id, t.turn, t.messages, t.new_from])).toEqual([
+      [1, 1, 1, 0],
+      [4, 2, 2, 1],
+      [6, 3, 3, 2],
+    ]);
+    expect(await llm.turnOfFlow(4)).toMatchObject({ session_id: trip.id, turn: 2 });
+    expect(await llm.flowIds(trip)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect((await llm.between(trip)).map((b) => [b.id, b.mcp_tool])).toEqual([
+      [2, null],
+      [3, null],
+      [5, 'search'],
+    ]);
+    expect(await llm.sessionAgents()).toEqual(['agent-1']);
+    expect(await llm.mcpCalls(5)).toEqual([{ seq: 0, method: 'tools/call', tool: 'search', rpc_id: '7', arguments: '{"q":"flights"}' }]);
+    const a = await llm.agents(t0 - 1, Date.now());
+    expect(a.agents).toMatchObject([{ agent: 'agent-1', n: 6, denials: 1, llm_calls: 4, tokens_in: 65, sessions: 2 }]);
+    expect(a.days.reduce((n, d) => n + d.n, 0)).toBe(6);
+    expect(a.models).toMatchObject([{ agent: 'agent-1', model: 'm', calls: 4, tokens_in: 65 }]);
+    // Retention takes a session with its newest call.
+    await s.sql('DELETE FROM flows WHERE id >= 2');
+    await s.sql('DELETE FROM llm_sessions WHERE last_flow >= 2');
+    expect((await llm.list({ limit: 10 })).rows).toEqual([]);
+  });
+
+  it('budget counters: claims never grant past the limit, whichever writer claims; additions are summed', async () => {
+    const s = await openStore(backend);
+    const other = s.writer({ instance: 'b' });
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const key: [string, string, string, number] = ['rpm', 'agent-1', 'requests_per_minute', minute];
+    const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : s.store).counters.claim(key, 3, 20)));
+    expect(claims.reduce((n, g) => n + (g ?? 0), 0)).toBe(20);
+    expect(claims.every((g) => g !== null)).toBe(true);
+    s.store.counters.add([
+      ['tok', 'agent-1', 'tokens_per_hour', hour, 5],
+      ['tok', 'agent-1', 'tokens_per_hour', hour, 7],
+    ]);
+    other.counters.add([['tok', 'agent-1', 'tokens_per_hour', hour, 1]]);
+    await new Promise((r) => setTimeout(r, 200));
+    const rows = (await s.store.counters.read(hour))!;
+    expect(rows.sort()).toEqual([
+      ['rpm', 'agent-1', 'requests_per_minute', minute, 20],
+      ['tok', 'agent-1', 'tokens_per_hour', hour, 13],
+    ]);
+  });
+
   it('flows verify catches a changed row, a changed shared chunk, a body pointed at other chunks, a hole and a cut end', async () => {
     const s = await openStore(backend);
     const messages = Array.from({ length: 5 }, (_, i) => `shared message ${i} ${'x'.repeat(800)}`);

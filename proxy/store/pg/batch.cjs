@@ -12,6 +12,8 @@
 const { flowHash, hashValues, ftsText, textual } = require('../batch.cjs');
 const { cut, encodeIds, listDigest, pack } = require('../chunks.cjs');
 const { COLUMN_TYPES, lockKeys } = require('./schema.cjs');
+const { createPgSessionIndexer, agentOf } = require('../sessions.cjs');
+const { mcpCallsOf } = require('../mcp.cjs');
 
 /** The full-text document is capped (tsvector values must stay under 1 MB). */
 const FTS_DOC_CAP = 256 * 1024;
@@ -51,20 +53,50 @@ function createPgBatchWriter({ schema, instance, columns, hashed = columns.lengt
   const [k1, k2] = lockKeys(schema, 'write');
   const flowIdAt = columns.indexOf('flow_id');
   const at = {};
-  for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers']) at[name] = columns.indexOf(name);
+  for (const name of ['scheme', 'host', 'port', 'path', 'query', 'request_headers', 'response_headers', 'agent_user', 'listener', 'started_at', 'llm_provider']) {
+    at[name] = columns.indexOf(name);
+  }
+  const assignSession = createPgSessionIndexer();
   const insertFlows =
     `INSERT INTO flows (id, instance, ${columns.join(', ')}, hash, prev_hash, fts) ` +
     `SELECT u.id, $${columns.length + 5}, ${columns.map((c) => `u.${c}`).join(', ')}, u.hash, u.prev_hash, to_tsvector('simple', u.doc) ` +
     `FROM unnest($1::bigint[], ${columns.map((c, i) => `$${i + 2}::${COLUMN_TYPES[c]}[]`).join(', ')}, $${columns.length + 2}::text[], $${columns.length + 3}::text[], $${columns.length + 4}::text[]) ` +
     `AS u(id, ${columns.join(', ')}, hash, prev_hash, doc)`;
 
+  /** The session and MCP rows of one flow; a body that cannot be read leaves them out, never the flow. */
+  async function derive(client, id, f) {
+    const x = f.extra;
+    if (!x) return;
+    const request = f.bodies.find((b) => b.direction === 'request');
+    const response = f.bodies.find((b) => b.direction === 'response');
+    const row = f.row;
+    if (x.api && row[at.llm_provider]) {
+      await assignSession(client, id, x.api, row[at.llm_provider], agentOf(row[at.agent_user], row[at.listener]), Number(row[at.started_at]), request, response, x.called);
+    }
+    if (x.mcp) {
+      const calls = mcpCallsOf(x.mcp, request);
+      if (calls.length) {
+        await client.query('INSERT INTO mcp_calls (flow_id, seq, method, tool, rpc_id, arguments) SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[])', [
+          id,
+          calls.map((_, k) => k),
+          calls.map((c) => noNul(c.method)),
+          calls.map((c) => noNul(c.tool)),
+          calls.map((c) => noNul(c.id)),
+          calls.map((c) => noNul(c.arguments)),
+        ]);
+      }
+    }
+  }
+
   return async function write(client, rows, bodies, blob) {
     if (rows.length === 0) return 0;
     const given = rows.map((r) => r.map(noNul));
     // The bodies of each flow, and every chunk of the batch, cut before the transaction.
-    let flows = given.map((r) => ({ row: r.length < columns.length ? r.concat(new Array(columns.length - r.length).fill(null)) : r.slice(0, columns.length), findings: null, bodies: [] }));
+    let flows = given.map((r) => ({ row: r.length < columns.length ? r.concat(new Array(columns.length - r.length).fill(null)) : r.slice(0, columns.length), findings: null, extra: null, bodies: [] }));
     given.forEach((r, i) => {
       if (r.length > columns.length && r[columns.length]) flows[i].findings = JSON.parse(r[columns.length]).map((f) => f.map(noNul));
+      // What the writer derives sessions and MCP calls from (writer.ts derivedOf), as batch.cjs.
+      if (r.length > columns.length + 1 && r[columns.length + 1]) flows[i].extra = JSON.parse(r[columns.length + 1]);
     });
     for (const d of bodies) {
       const data = blob.subarray(d[6], d[6] + d[7]);
@@ -193,6 +225,8 @@ function createPgBatchWriter({ schema, instance, columns, hashed = columns.lengt
           [finding.flow, finding.rule, finding.location, finding.action, finding.preview],
         );
       }
+      // Sessions and MCP calls (outside the chain, as in SQLite), flow by flow in id order: a call may continue the one before it.
+      for (let i = 0; i < flows.length; i++) await derive(client, ids[i], flows[i]);
       if (touched.size) {
         // Chunks referred to again: the newest flow that needs them (retention keeps them that long).
         await client.query('UPDATE chunks SET last_ref = v.ref FROM unnest($1::bigint[], $2::bigint[]) AS v(id, ref) WHERE chunks.id = v.id AND chunks.last_ref < v.ref', [

@@ -25,6 +25,7 @@ import type { FlowFilter } from '../search.ts';
 import { createPool, SCHEMA_VERSION, schemaVersion } from './modules.ts';
 import { Params, pgConditions, pgWhere } from './search.ts';
 import { verifyPg } from './verify.ts';
+import { llmReader, numbered } from '../llm-queries.ts';
 
 const LIST_COLUMNS =
   'flows.id AS id, flow_id, started_at, entry, listener, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
@@ -94,6 +95,7 @@ export function pgReader(opts: PgReaderOptions): FlowReader {
 
   return {
     kind: 'postgres',
+    llm: llmReader({ dialect: 'postgres', all: <T,>(sql: string, params: unknown[]) => q<T>(numbered(sql), params) }),
     list,
     rows: (f, w) => walk<FlowRow>(ROW_COLUMNS, f, w),
     page: (f, cursor, limit) => pageOf(list, f, cursor, limit),

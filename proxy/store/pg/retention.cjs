@@ -38,6 +38,8 @@ function createPgRetention(pool, schema, { maxAgeMs }) {
         return 0;
       }
       await client.query('DELETE FROM flows WHERE id <= $1', [upTo]);
+      // A session goes with its newest call (its turns and MCP calls go with their flows, ON DELETE CASCADE).
+      await client.query('DELETE FROM llm_sessions WHERE last_flow <= $1', [upTo]);
       const owners = (await client.query('UPDATE chunks SET owner = last_ref WHERE owner <= $1 AND last_ref > $1 RETURNING owner', [upTo])).rows;
       for (const owner of new Set(owners.map((o) => Number(o.owner)))) {
         const f = (await client.query('SELECT scheme, host, port, path, query, request_headers, response_headers FROM flows WHERE id = $1', [owner])).rows[0];

@@ -1,7 +1,7 @@
 // The PostgreSQL flow store's schema (docs/audit.md, "PostgreSQL"): the same content as the
-// SQLite store at its schema 7 (flows with LLM columns and the instance that handled each, bodies
+// SQLite store at its schema 8 (flows with LLM columns and the instance that handled each, bodies
 // stored by content in shared chunks, DLP findings, one hash chain per instance with its head in
-// `instances`), full-text search as a tsvector column with a GIN index. Versioned migrations,
+// `instances`; sessions, MCP calls, budget counters), full-text search as a tsvector column with a GIN index. Versioned migrations,
 // recorded in airlock_schema; run under an advisory lock, so instances starting together migrate
 // once (the others wait, then find nothing left to do).
 // Plain CommonJS: used by the writer thread (writer-worker.cjs) and the readers alike.
@@ -46,7 +46,7 @@ const COLUMN_TYPES = {
 const NOT_NULL = new Set(['flow_id', 'started_at', 'entry', 'listener', 'client', 'protocol', 'decision', 'bytes_up', 'bytes_down']);
 
 const migrations = [
-  // 1: everything the SQLite store holds at its schema 7, in one step.
+  // 1: everything the SQLite store held at its schema 6, with instances (its schema 8), in one step.
   `CREATE TABLE flows (
      id bigint PRIMARY KEY,
      instance text NOT NULL,
@@ -102,6 +102,54 @@ const migrations = [
      first_seen bigint NOT NULL,
      last_seen bigint NOT NULL
    );`,
+  // 2: what agents did and may still do, as the SQLite store's schema 7 (docs/audit.md#sessions):
+  // LLM sessions and their turns and the MCP calls (derived by the writer, sessions.cjs and
+  // mcp.cjs), and budget counters (proxy/budgets/), shared by every instance on this store.
+  `CREATE TABLE llm_sessions (
+     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     agent text NOT NULL,
+     provider text NOT NULL,
+     first_flow bigint NOT NULL,
+     last_flow bigint NOT NULL,
+     started_at bigint NOT NULL,
+     last_at bigint NOT NULL,
+     turns integer NOT NULL,
+     first_key bytea NOT NULL,
+     history bytea NOT NULL
+   );
+   CREATE INDEX llm_sessions_continue ON llm_sessions (agent, first_key, last_at);
+   CREATE INDEX llm_sessions_last_at ON llm_sessions (last_at);
+   CREATE INDEX llm_sessions_last_flow ON llm_sessions (last_flow);
+   CREATE TABLE session_turns (
+     flow_id bigint PRIMARY KEY REFERENCES flows (id) ON DELETE CASCADE,
+     session_id bigint NOT NULL,
+     turn integer NOT NULL,
+     messages integer NOT NULL,
+     new_from integer NOT NULL,
+     response_id text,
+     tools text
+   );
+   CREATE INDEX session_turns_session ON session_turns (session_id, turn);
+   CREATE INDEX session_turns_response ON session_turns (response_id);
+   CREATE TABLE mcp_calls (
+     flow_id bigint NOT NULL REFERENCES flows (id) ON DELETE CASCADE,
+     seq integer NOT NULL,
+     method text NOT NULL,
+     tool text,
+     rpc_id text,
+     arguments text,
+     PRIMARY KEY (flow_id, seq)
+   );
+   CREATE INDEX mcp_calls_tool ON mcp_calls (tool);
+   CREATE TABLE budget_counters (
+     budget text NOT NULL,
+     agent text NOT NULL,
+     metric text NOT NULL,
+     window_start bigint NOT NULL,
+     used bigint NOT NULL,
+     PRIMARY KEY (budget, agent, metric, window_start)
+   );
+   CREATE INDEX budget_counters_window ON budget_counters (window_start);`,
 ];
 
 const SCHEMA_VERSION = migrations.length;

@@ -17,6 +17,7 @@ const { classify, createSpaceCheck } = require('../space.cjs');
 const { createPool, batchFault, describe } = require('./connect.cjs');
 const { createPgBatchWriter } = require('./batch.cjs');
 const { createPgRetention } = require('./retention.cjs');
+const { createPgCounters } = require('./counters.cjs');
 const { migrate } = require('./schema.cjs');
 const { createSpool } = require('./spool.cjs');
 
@@ -48,6 +49,17 @@ const pool = createPool({
   statementTimeoutMs: workerData.statementTimeoutMs ?? 30_000,
   onError: () => {},
 });
+// Budget counters on a connection of their own: a claim never waits behind a batch being written.
+const counterPool = createPool({
+  url: workerData.url,
+  schema,
+  max: 1,
+  name: `airlock budgets ${instance}`.slice(0, 63),
+  connectTimeoutMs: 2000,
+  statementTimeoutMs: 10_000,
+  onError: () => {},
+});
+const counters = createPgCounters(counterPool);
 const write = createPgBatchWriter({ schema, instance, columns: workerData.columns, hashed: workerData.hashed });
 const spool = createSpool(Database, workerData.spool.path);
 const space = createSpaceCheck(workerData.spool.path, workerData.minFree);
@@ -432,6 +444,33 @@ async function drained() {
   while (!closed && pg.up !== false && (spool.flows > 0 || waiting.length > 0 || current !== null)) await new Promise((r) => setTimeout(r, 25));
 }
 
+/** Counter windows older than this are deleted (a day's window is the longest). */
+const COUNTERS_KEPT_MS = 2 * 86_400_000;
+let counterReads = 0;
+
+/**
+ * Budget counters (counters.cjs): a claim or a read is answered, `ok: false` while PostgreSQL
+ * cannot be used (the proxy then counts on its own, as with a SQLite store that cannot write);
+ * an addition is not answered, and one PostgreSQL could not take is lost (logged).
+ */
+function budget(msg) {
+  const b = msg.budget;
+  const answer = (reply) => msg.seq !== undefined && !closed && parentPort.postMessage({ seq: msg.seq, budget: reply });
+  if (pg.up === false) return answer({ ok: false });
+  const failed = (err) => {
+    answer({ ok: false });
+    if (b.add) event('warn', 'budget counters could not be added to PostgreSQL', { error: describe(err) });
+  };
+  // The schema first (at start the migration may still be running).
+  const run = () => {
+    if (b.claim) return counters.claim(b.claim, b.want, b.max).then((granted) => answer({ ok: true, granted }));
+    if (b.add) return counters.add(b.add);
+    if (counterReads++ % 600 === 0) void counters.prune(Date.now() - COUNTERS_KEPT_MS).catch(() => {});
+    return counters.read(b.read).then((rows) => answer({ ok: true, rows }));
+  };
+  void ensureReady().then(run).catch(failed);
+}
+
 async function retain() {
   if (!retention) return { deleted: 0, bytes: 0 };
   try {
@@ -475,6 +514,7 @@ parentPort.on('message', (msg) => {
       parentPort.postMessage({ written: 0, rejected: msg.count, rejectedError: String(err && err.message), bytes: msg.bytes, retry: msg.retry });
     }
   }
+  if (msg.budget) budget(msg);
   if (msg.retain) runRetention(msg.seq);
   if (msg.drained) void drained().then(() => parentPort.postMessage({ drained: true, seq: msg.seq }));
   if (msg.probe) {
@@ -499,6 +539,7 @@ parentPort.on('message', (msg) => {
     spoolWaiting();
     spool.close();
     if (!pumping) void pool.end().catch(() => {});
+    void counterPool.end().catch(() => {});
     parentPort.postMessage({ closed: true, seq: msg.seq });
   }
 });
