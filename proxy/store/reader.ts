@@ -49,7 +49,7 @@ export interface FlowRow {
   llm_output_tokens: number | null;
   llm_stop_reason: string | null;
   llm_tools: string | null;
-  /** The airlock instance that handled the flow (null: written before schema 7). */
+  /** The airlock instance that handled the flow (null: written before schema 8). */
   instance: string | null;
 }
 

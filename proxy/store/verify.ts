@@ -1,5 +1,5 @@
 // Recomputes the flows hash chains (see batch.cjs and docs/audit.md) and names the first broken
-// link. One chain per airlock instance (schema 7), plus the chain of flows from before instances
+// link. One chain per airlock instance (schema 8), plus the chain of flows from before instances
 // were recorded; each instance's recorded head (the instances table) must be its newest flow, so
 // flows cut from a chain's end are caught too. Every body chunk is checked once against its
 // SHA-256, however many flows share it. The walk (ChainWalk, checkChunk) is the same for SQLite
@@ -10,7 +10,7 @@ import { decodeIds, listDigest, unpack } from './bodies.ts';
 import { COLUMNS, STORED_COLUMNS } from './rows.ts';
 
 export interface ChainReport {
-  /** null: the flows written before schema 7 (no instance recorded). */
+  /** null: the flows written before schema 8 (no instance recorded). */
   instance: string | null;
   verified: number;
   /** Flows from before schema 2 (no hash). */
@@ -69,7 +69,7 @@ export class ChainWalk {
 
   constructor(
     readonly instance: string | null,
-    /** The instances table's head of this chain (none for the flows from before schema 7). */
+    /** The instances table's head of this chain (none for the flows from before schema 8). */
     private readonly recorded: { id: number; hash: string } | null,
   ) {
     this.where = instance === null ? '' : ` (the chain of instance ${JSON.stringify(instance)})`;

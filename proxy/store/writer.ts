@@ -73,7 +73,7 @@ export interface FlowStoreOptions {
   /**
    * store.instance: the airlock instance whose flows these are; they carry its name and extend its
    * own hash chain. Required for PostgreSQL; without it a SQLite store keeps the chain of flows
-   * without an instance (as before schema 7).
+   * without an instance (as before schema 8).
    */
   instance?: string | null;
 }

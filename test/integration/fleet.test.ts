@@ -199,6 +199,34 @@ describe('two airlock instances, one PostgreSQL', () => {
     for (const text of [page.text, pol.text]) expect(text).not.toContain(PG_PASSWORD);
   });
 
+  it('two instances on one PostgreSQL enforce one per-minute request budget together (shares claimed in PostgreSQL)', async () => {
+    // All requests in one minute window.
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 25_000) await new Promise((r) => setTimeout(r, left + 50));
+    const db = await database();
+    const budgets = `${policy}budgets:\n  - name: rpm\n    requests_per_minute: 6\n`;
+    const [one, two] = await Promise.all([instance('one', db.url, { policy: budgets }), instance('two', db.url, { policy: budgets })]);
+    const statuses: [string, number][] = [];
+    for (let i = 0; i < 12; i++) {
+      const via = i % 2 ? two : one;
+      const ca = path.join(via.dir, 'ca-for-curl.pem');
+      fs.writeFileSync(ca, via.caPem);
+      const r = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', '--cacert', ca, '-x', via.proxyUrl, '--proxy-user', 'erin:x', `https://${HOST}/echo?n=${i}`]);
+      statuses.push([via.name, Number(r.stdout)]);
+    }
+    // Six in the minute for agent erin, whichever instance served them; every request after refused by either.
+    expect(statuses.filter(([, st]) => st === 200)).toHaveLength(6);
+    expect(statuses.slice(6).map(([, st]) => st)).toEqual([429, 429, 429, 429, 429, 429]);
+    expect(new Set(statuses.filter(([, st]) => st === 200).map(([n]) => n))).toEqual(new Set(['one', 'two']));
+    const counters = await db.query<{ budget: string; agent: string; used: number }>('SELECT budget, agent, used::int AS used FROM airlock.budget_counters');
+    expect(counters).toEqual([{ budget: 'rpm', agent: 'erin', used: 6 }]);
+    await eventually(
+      async () => Number((await db.query<{ n: number }>("SELECT count(*)::int AS n FROM airlock.flows WHERE code = 'budget_exhausted'"))[0].n) === 6,
+      20_000,
+      'the refusals recorded',
+    );
+  });
+
   it('instances starting together migrate the schema once', async () => {
     const db = await database();
     // Both instances reach the schema check at the same moment: the test holds a lock on the

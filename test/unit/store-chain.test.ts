@@ -2,10 +2,11 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { newFlowBodies } from '../../proxy/capture.ts';
 import { newFlow } from '../../proxy/flow.ts';
 import { createBatchWriter } from '../../proxy/store/batch.ts';
 import { COLUMNS, toRow } from '../../proxy/store/rows.ts';
-import { migrate } from '../../proxy/store/schema.ts';
+import { migrate, SCHEMA_VERSION } from '../../proxy/store/schema.ts';
 import { verifyChain } from '../../proxy/store/verify.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
 import { tempDir } from '../helpers/airlock.ts';
@@ -86,6 +87,36 @@ describe('hash chain', () => {
     for (let i = 0; i < 50; i++) s.record(newFlow({ entry: 'explicit', listener: 'l', client: 'c', host: 'c.test' }));
     await s.flush();
     expect(verifyChain(s.db)).toMatchObject({ ok: true, verified: 101 });
+    await s.close();
+  });
+
+  it.each([6, 7])('a store at schema %i (before instances) is upgraded to 8: its flows stay one chain, new ones extend the instance\'s; sessions carry on', async (from) => {
+    const file = path.join(tempDir(), 'flows.sqlite');
+    const db = new Database(file);
+    migrate(db, from);
+    writeFlows(db, 3);
+    db.close();
+    const llmCall = (messages: string[]) => {
+      const f = newFlow({ entry: 'route', listener: 'l', client: 'c', method: 'POST', scheme: 'https', host: 'api.anthropic.com', port: 443, path: '/v1/messages', agentUser: 'agent-1' });
+      f.requestHeaders = { 'content-type': 'application/json' };
+      f.responseHeaders = { 'content-type': 'application/json' };
+      f.bodies = newFlowBodies(1024 * 1024, null);
+      f.bodies.request.add(Buffer.from(JSON.stringify({ model: 'm', max_tokens: 5, messages: messages.map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content })) })));
+      f.bodies.response.add(Buffer.from(JSON.stringify({ model: 'm', usage: { input_tokens: 1, output_tokens: 1 }, content: [] })));
+      f.status = 200;
+      return f;
+    };
+    const s = new FlowStore(file, { instance: 'pod-a' });
+    s.record(llmCall(['hi']));
+    s.record(llmCall(['hi', 'hello', 'and now?']));
+    await s.flush();
+    expect(s.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(8);
+    const v = verifyChain(s.db);
+    expect(v).toMatchObject({ ok: true, verified: 5 });
+    if (v.ok) expect(v.chains.map((c) => [c.instance, c.verified])).toEqual([[null, 3], ['pod-a', 2]]);
+    expect(s.db.prepare('SELECT id, instance FROM flows ORDER BY id').raw().all()).toEqual([[1, null], [2, null], [3, null], [4, 'pod-a'], [5, 'pod-a']]);
+    expect(s.db.prepare('SELECT session_id, turn FROM session_turns ORDER BY flow_id').raw().all()).toEqual([[1, 1], [1, 2]]);
     await s.close();
   });
 });
