@@ -187,16 +187,39 @@ describe('two airlock instances, one PostgreSQL', () => {
     const agent = new ProxyAgent({ uri: a.proxyUrl, requestTls: { ca: a.caPem } });
     const r = await request(`https://${HOST}/echo?solo=1`, { dispatcher: agent });
     await r.body.text();
-    await agent.close();
     expect(r.statusCode).toBe(200);
+    // Two turns of one conversation: a session of two turns, written to and read from PostgreSQL.
+    const talk = ['where is the report', 'in the bucket', 'fetch it'];
+    for (const n of [1, 3]) {
+      const body = JSON.stringify({ model: 'claude-test', max_tokens: 5, messages: talk.slice(0, n).map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content })) });
+      const c = await request(`https://${HOST}/v1/messages`, { dispatcher: agent, method: 'POST', body, headers: { 'content-type': 'application/json' } });
+      await c.body.text();
+      expect(c.statusCode).toBe(200);
+    }
+    await agent.close();
     await a.store.flush();
+    expect(await db.query('SELECT turn, messages, new_from FROM airlock.session_turns ORDER BY turn')).toEqual([
+      { turn: 1, messages: 1, new_from: 0 },
+      { turn: 2, messages: 3, new_from: 1 },
+    ]);
     const s = await uiLogin(`http://${a.addresses.ui!.address}`, a.uiToken!);
     const page = await uiGet(s, '/flows');
     expect(page.text).toContain('solo=1');
     const pol = await uiGet(s, '/policy');
     expect(pol.text).toMatch(/PostgreSQL, schema <span class="mono">airlock<\/span>, URL from <span class="mono">env:AIRLOCK_PG_URL<\/span>/);
     expect(pol.text).toContain('<td class="mono">solo</td>');
-    for (const text of [page.text, pol.text]) expect(text).not.toContain(PG_PASSWORD);
+    const sessions = await uiGet(s, '/sessions');
+    expect(sessions.status).toBe(200);
+    const id = /href="\/sessions\/(\d+)"/.exec(sessions.text)![1];
+    const one = await uiGet(s, `/sessions/${id}`);
+    expect(one.status).toBe(200);
+    const turn = await uiGet(s, `/sessions/${id}/turns/2`);
+    expect(turn.status).toBe(200);
+    expect(turn.text).toContain('fetch it');
+    const agents = await uiGet(s, '/agents');
+    expect(agents.status).toBe(200);
+    expect(agents.text).toContain('listener:');
+    for (const text of [page.text, pol.text, sessions.text, one.text, turn.text, agents.text]) expect(text).not.toContain(PG_PASSWORD);
   });
 
   it('two instances on one PostgreSQL enforce one per-minute request budget together (shares claimed in PostgreSQL)', async () => {
