@@ -179,7 +179,7 @@ describe.each(BACKENDS)('%s store', (backend) => {
     const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
     const key: [string, string, string, number] = ['rpm', 'agent-1', 'requests_per_minute', minute];
     const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? other : s.store).counters.claim(key, 3, 20)));
-    expect(claims.reduce((n, g) => n + (g ?? 0), 0)).toBe(20);
+    expect(claims.reduce((n: number, g) => n + (g ?? 0), 0)).toBe(20);
     expect(claims.every((g) => g !== null)).toBe(true);
     s.store.counters.add([
       ['tok', 'agent-1', 'tokens_per_hour', hour, 5],
