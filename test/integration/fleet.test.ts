@@ -220,6 +220,14 @@ describe('two airlock instances, one PostgreSQL', () => {
     expect(agents.status).toBe(200);
     expect(agents.text).toContain('listener:');
     for (const text of [page.text, pol.text, sessions.text, one.text, turn.text, agents.text]) expect(text).not.toContain(PG_PASSWORD);
+    // airlock sessions reads them from PostgreSQL too, given only the store section.
+    const reader = path.join(readerDir(), 'policy.yaml');
+    const list = await run(process.execPath, [BIN, 'sessions', 'list', '--config', reader], { env: { AIRLOCK_PG_URL: db.url } });
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/ {2}turns 2 /);
+    const har = await run(process.execPath, [BIN, 'sessions', 'export', '--format', 'har', '--session', id, '--config', reader], { env: { AIRLOCK_PG_URL: db.url } });
+    expect(har.code, har.stderr).toBe(0);
+    expect(JSON.parse(har.stdout).log.entries).toHaveLength(2);
   });
 
   it('two instances on one PostgreSQL enforce one per-minute request budget together (shares claimed in PostgreSQL)', async () => {

@@ -22,7 +22,7 @@ import {
 } from '../reader.ts';
 import { STORED_COLUMNS } from '../rows.ts';
 import type { FlowFilter } from '../search.ts';
-import { createPool, SCHEMA_VERSION, schemaVersion } from './modules.ts';
+import { createPool, pgSchemaVersion, schemaVersion } from './modules.ts';
 import { Params, pgConditions, pgWhere } from './search.ts';
 import { verifyPg } from './verify.ts';
 import { llmReader, numbered } from '../llm-queries.ts';
@@ -46,6 +46,7 @@ export function pgReader(opts: PgReaderOptions): FlowReader {
   const ready = () =>
     (checked ??= schemaVersion(pool, opts.schema).then(
       (v) => {
+        const SCHEMA_VERSION = pgSchemaVersion();
         if (v === SCHEMA_VERSION) return;
         checked = undefined;
         if (v > SCHEMA_VERSION) throw new Error(`the PostgreSQL flow store has schema version ${v}, newer than this airlock (${SCHEMA_VERSION})`);
