@@ -100,7 +100,9 @@ function createPgBatchWriter({ schema, instance, columns, hashed = columns.lengt
     });
     for (const d of bodies) {
       const data = blob.subarray(d[6], d[6] + d[7]);
-      flows[d[0]].bodies.push({ direction: d[1], content_type: noNul(d[2]), encoding: noNul(d[3]), size: d[4], truncated: d[5], data, pieces: cut(data) });
+      // Pieces the DLP scanner already hashed travel with the body (batch.cjs): taken as they are.
+      const given = d[8] ? { ranges: d[8], digests: blob.subarray(d[9], d[9] + 16 * d[8].length) } : undefined;
+      flows[d[0]].bodies.push({ direction: d[1], content_type: noNul(d[2]), encoding: noNul(d[3]), size: d[4], truncated: d[5], data, pieces: cut(data, given) });
     }
 
     await client.query('BEGIN');
