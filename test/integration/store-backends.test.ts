@@ -109,7 +109,7 @@ describe.each(BACKENDS)('%s store', (backend) => {
 
   it('stores a conversation resent turn after turn by content: each message once, every turn read back byte for byte', async () => {
     const s = await openStore(backend);
-    const messages = Array.from({ length: 20 }, (_, i) => `message ${i} ${crypto.randomBytes(600).toString('base64')}`);
+    const messages = Array.from({ length: 20 }, (_, i) => `message ${i} ${crypto.randomBytes(1200).toString('base64')}`);
     const sent = Array.from({ length: messages.length }, (_, t) => turn(messages, t + 1));
     for (const body of sent) s.store.record(flowWith(body));
     await s.store.flush();
@@ -290,7 +290,7 @@ describe.each(BACKENDS)('%s store', (backend) => {
 
   it('full-text search indexes a resent message once: in the flow that sent it first', async () => {
     const s = await openStore(backend);
-    const messages = ['first needleA', 'second needleB', 'third needleC'].map((m) => `${m} ${'z'.repeat(900)}`);
+    const messages = ['first needleA', 'second needleB', 'third needleC'].map((m) => `${m} ${'z'.repeat(1100)}`);
     for (let t = 1; t <= 3; t++) s.store.record(flowWith(turn(messages, t)));
     await s.store.flush();
     expect([await ids(s.reader, { text: 'needleA' }), await ids(s.reader, { text: 'needleB' }), await ids(s.reader, { text: 'needleC' })]).toEqual([[1], [2], [3]]);
@@ -381,8 +381,8 @@ describe.each(BACKENDS)('%s store', (backend) => {
 
   it('retention deletes the oldest flows and keeps exactly the chunks a remaining flow needs; their text stays searchable', async () => {
     const s = await openStore(backend, { retention: { maxAgeMs: 60_000 } });
-    const old = Array.from({ length: 4 }, (_, i) => `old session ${i} ${'o'.repeat(700)}`);
-    const live = Array.from({ length: 4 }, (_, i) => `live session needle${i} ${'l'.repeat(700)}`);
+    const old = Array.from({ length: 4 }, (_, i) => `old session ${i} ${'o'.repeat(1100)}`);
+    const live = Array.from({ length: 4 }, (_, i) => `live session needle${i} ${'l'.repeat(1100)}`);
     const at = (t: number) => (f: Flow) => Object.assign(f, { startedAt: t });
     for (let t = 1; t <= 4; t++) s.store.record(at(Date.now() - 3_600_000)(flowWith(turn(old, t))));
     for (let t = 1; t <= 2; t++) s.store.record(at(Date.now() - 3_600_000)(flowWith(turn(live, t)))); // this session goes on ...
