@@ -15,7 +15,6 @@ import { listen } from '../proxy/io/listen.ts';
 import { logEvent } from '../proxy/log.ts';
 import { describeStore } from '../proxy/store/open-store.ts';
 import { openReader } from '../proxy/store/open-reader.ts';
-import { createUiServer } from './server.ts';
 import { ensureUiToken } from './token.ts';
 import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from './tokens.ts';
 
@@ -125,6 +124,8 @@ async function serve(config: string, listenText: string | undefined, io: Io): Pr
     process.once('SIGINT', () => resolve());
   });
   const { token } = ensureUiToken(r.dataDir);
+  // Hono and the UI load only for this command (the proxy's start path never loads them unless its UI is on).
+  const { createUiServer } = await import('./server.ts');
   const server = createUiServer({ reader: openReader(r.store), dataDir: r.dataDir });
   const bound = await listen(server, addr);
   io.out(
