@@ -10,8 +10,9 @@ import { re } from './shape.ts';
 // it (CARD_IN_LIST: `7,4111…,Jane`, `[…,4111…]`), which a decimal cannot have.
 const NUM_START = re`(?:^|[^0-9A-Za-z_.,+/-]|(?:^|[^0-9]),)`;
 const NUM_END = re`(?:$|[^0-9A-Za-z_./-]|[.](?:$|[^0-9]))`;
-// 4-4-4-4 groups, Amex/Diners 4-6-5 / 4-6-4 groups, or 13-19 plain digits.
-const CARD = re`[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19}`;
+// 4-4-4-4 groups, Amex/Diners 4-6-5 / 4-6-4 groups, or 13-19 plain digits; the first digit one
+// an issuer range starts with (2-6), so timestamps and IDs starting 1, 7-9 never reach the check.
+const CARD = re`[2-6](?:[0-9]{3}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}|[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{12,18})`;
 /** A field between commas (the second not followed by a space), or the last of a JSON array or object. */
 const CARD_IN_LIST = re`,(${CARD})(?:,(?:$|[^ ])|[\]}])`;
 
@@ -34,6 +35,7 @@ export const piiRules: DlpRule[] = [
         'pay with 6011-1312-3845-0073 please',
         'JCB 3530969161617823 / Diners 3667 234953 3392',
         'Visa 4055 4909 5472 7722 123',
+        'Mastercard 2-series 2221 7435 2282 5086',
         'id,name,card,exp\n7,Jane Doe,4166560542561019,09/27',
         '7,5165077516189071,Jane Doe,09/27',
         'Jane Doe\t4166 5605 4256 1019\t09/27',
