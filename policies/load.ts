@@ -7,7 +7,10 @@ import type { ParseResult } from './types.ts';
 
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
-  /** Data directory when the policy sets no data_dir. Default: ./.airlock */
+  /**
+   * Data directory when the policy sets no data_dir. Default: the policy file's directory, so the
+   * same policy finds the same CA, store and tokens wherever airlock is started from.
+   */
   defaultDataDir?: string;
 }
 
@@ -33,7 +36,7 @@ export function loadPolicyFile(path: string, opts: LoadOptions = {}): ParseResul
   return parsePolicy(doc.toJS(), {
     baseDir: dirname(resolve(path)),
     env: opts.env ?? process.env,
-    defaultDataDir: opts.defaultDataDir ?? resolve('.airlock'),
+    defaultDataDir: opts.defaultDataDir ?? dirname(resolve(path)),
     sourcePath: resolve(path),
   });
 }

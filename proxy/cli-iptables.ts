@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli } from './cli/args.ts';
 import { type Ipv6Method, type Mode, type RuleOptions, applyScript, chains, undoScript, validate } from './iptables.ts';
 import { err, out } from './cli-output.ts';
 
@@ -32,10 +32,9 @@ const MISSING = `iptables not found: install it (Debian/Ubuntu: apt-get install 
 const PATH_EXTRA = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 export async function iptablesCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCli(
     args,
-    strict: true,
-    options: {
+    {
       interface: { type: 'string' },
       port: { type: 'string' },
       dns: { type: 'string', multiple: true },
@@ -46,7 +45,8 @@ export async function iptablesCommand(args: string[]): Promise<number> {
       undo: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    false,
+  );
   if (values.help) return out(IPTABLES_HELP, 0);
   if (values.apply && values.undo) return err('--apply and --undo exclude each other', 2);
   const mode = (values.mode ?? 'forward') as Mode;

@@ -3,7 +3,8 @@
 // a running airlock sees the change on the next request.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli } from '../proxy/cli/args.ts';
+import { UsageError } from '../proxy/flow-filter.ts';
 import { parse as parseYaml } from 'yaml';
 import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from './tokens.ts';
 
@@ -33,24 +34,19 @@ function dataDirOf(v: { 'data-dir'?: string; config?: string }): string {
   if (v.config) {
     const file = path.resolve(v.config);
     const doc = (parseYaml(fs.readFileSync(file, 'utf8')) ?? {}) as { data_dir?: unknown };
-    return typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.resolve('.airlock');
+    return typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.dirname(file);
   }
   return path.resolve('.airlock');
 }
 
 export async function uiCommand(args: string[], io: Io = stdio): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        name: { type: 'string' },
-        role: { type: 'string' },
-        'data-dir': { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const { values, positionals } = parseCli(args, {
+      name: { type: 'string' },
+      role: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     });
     const [what, sub, ...rest] = positionals;
     if (values.help) return (io.out(UI_HELP + '\n'), 0);
@@ -82,7 +78,8 @@ export async function uiCommand(args: string[], io: Io = stdio): Promise<number>
         return (io.err(UI_HELP + '\n'), 2);
     }
   } catch (e) {
+    if (e instanceof UsageError) return (io.err(`airlock ui: ${e.message}\n\n${UI_HELP}\n`), 2);
     io.err(`airlock ui: ${(e as Error).message}\n`);
-    return (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    return 1;
   }
 }

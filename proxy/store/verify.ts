@@ -8,7 +8,8 @@ export type VerifyResult =
   | { ok: true; verified: number; unhashed: number; head: string | null; startsAfterDeleted: number | null }
   | { ok: false; flowId: number; problem: string; verified: number };
 
-export function verifyChain(db: Database.Database): VerifyResult {
+/** `onProgress`: called with the number of flows checked so far, every 1,000 flows. */
+export function verifyChain(db: Database.Database, onProgress?: (checked: number) => void): VerifyResult {
   const flows = db.prepare(`SELECT id, ${STORED_COLUMNS.join(', ')}, hash, prev_hash FROM flows ORDER BY id`).raw();
   const chunked = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").get() !== undefined;
   const bodyRows = db.prepare(`SELECT direction, content_type, encoding, size, truncated, data${chunked ? ', chunks' : ''} FROM bodies WHERE flow_id = ? ORDER BY direction`);
@@ -31,6 +32,7 @@ export function verifyChain(db: Database.Database): VerifyResult {
     let startsAfterDeleted: number | null = null;
     for (const r of flows.iterate() as IterableIterator<unknown[]>) {
       const id = r[0] as number;
+      if (onProgress && (verified + unhashed) % 1000 === 999) onProgress(verified + unhashed + 1);
       const values = hashValues(r.slice(1, 1 + STORED_COLUMNS.length), COLUMNS.length);
       const hash = r[1 + STORED_COLUMNS.length] as string | null;
       const prev = r[2 + STORED_COLUMNS.length] as string | null;
