@@ -1,7 +1,7 @@
-// Command-line interface: start, ca init|show|export|import, check-config.
+// Command-line interface: start, ca init|show|export|import, check-config, and the commands of
+// the other modules. Bad usage (an unknown command or flag) is exit 2 with a suggestion on stderr.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { caPaths, exportCa, importCa, initCa } from '../ca/authority.ts';
 import { loadPolicyFile } from '../policies/load.ts';
 import type { Config } from '../policies/types.ts';
@@ -17,6 +17,9 @@ import { DLP_HELP, dlpCommand } from './dlp-cli.ts';
 import { FLOWS_HELP, flowsCommand } from './flows-cli.ts';
 import { SESSIONS_HELP, sessionsCommand } from './sessions-cli.ts';
 import { UI_HELP, uiCommand } from '../web-ui/cli.ts';
+import { parseCli, unknownSubcommand } from './cli/args.ts';
+import { POLICY_HELP, policyCommand } from './cli/policy.ts';
+import { UsageError } from './flow-filter.ts';
 
 const USAGE = `usage: airlock <command> [options]
 
@@ -31,8 +34,11 @@ commands:
   iptables --interface IFACE --port N [--dns IP] [--apply|--undo]  transparent-mode rules
   flows list|show|export|verify    browse, export (JSONL, HAR) and verify the audit trail
   sessions list|export             agents' LLM sessions: JSONL with their flows' ids, or one as HAR
+  policy suggest|replay            draft a policy from recorded flows; replay a candidate policy on them
   dlp scan FILE|- | dlp rules      run the DLP rules on a file or stdin; list the rules
   ui token add|list|revoke         who may log in to the web UI (auditor or admin)
+
+  --version                        print airlock's version
 
 Run "airlock <command> --help" for one command's help.`;
 
@@ -41,10 +47,12 @@ const HELP: Record<string, string> = {
 
 Runs the proxy with the policy in FILE. Without --config, airlock uses ./.airlock/policy.yaml,
 writing a commented example policy there on first run (explicit proxy on 127.0.0.1:8080, every
-host denied, the flow store capped at half the free space of its file system). The CA is
-created in the data dir if it does not exist yet. SIGTERM or SIGINT stops it after recording
-every flow (requests in progress get up to 10 s to finish). SIGHUP re-reads the policy: a
-policy with problems is reported and not applied.`,
+host denied, the flow store capped at half the free space of its file system). Relative paths
+in the policy, and its data dir when it sets none, resolve against the policy file's directory,
+wherever airlock is started from. The CA is created in the data dir if it does not exist yet.
+SIGTERM or SIGINT stops it after recording every flow (requests in progress get up to 10 s to
+finish). SIGHUP re-reads the policy: a policy with problems is reported on stderr and not
+applied; changes that need a restart (listeners, data dir, store, CA, limits) are named.`,
   'check-config': `usage: airlock check-config FILE
 
 Validates a policy file exactly as "airlock start" would, without starting. Prints every problem
@@ -63,17 +71,22 @@ The data dir comes from --data-dir DIR, or from the policy given with --config F
 
 HELP.flows = FLOWS_HELP;
 HELP.sessions = SESSIONS_HELP;
+HELP.policy = POLICY_HELP;
 HELP.dlp = DLP_HELP;
 HELP.ui = UI_HELP;
 HELP.iptables = IPTABLES_HELP;
 HELP.ca += `\n\n${CA_INSTALL_HELP}`;
 
 const DEFAULT_DIR = '.airlock';
+const COMMANDS = ['start', 'check-config', 'ca', 'iptables', 'flows', 'sessions', 'policy', 'dlp', 'ui', 'help'];
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') return out(USAGE, 0);
+    if (command === '--version' || command === '-V' || command === 'version') return out(`airlock ${version()}`, 0);
+    if (command.startsWith('-')) throw new UsageError(`unknown option ${command}; options come after the command`);
+    if (!COMMANDS.includes(command)) throw unknownSubcommand('command', command, COMMANDS);
     if (rest.includes('--help') || rest.includes('-h')) {
       return out(HELP[command] ?? USAGE, HELP[command] ? 0 : 2);
     }
@@ -88,6 +101,8 @@ export async function main(argv: string[]): Promise<number> {
         return await flowsCommand(rest);
       case 'sessions':
         return await sessionsCommand(rest);
+      case 'policy':
+        return await policyCommand(rest);
       case 'dlp':
         return await dlpCommand(rest);
       case 'ui':
@@ -95,32 +110,49 @@ export async function main(argv: string[]): Promise<number> {
       case 'ca':
         return rest[0] === 'install' ? await caInstallCommand(rest.slice(1), DEFAULT_DIR) : ca(rest);
       default:
-        return err(`airlock: unknown command "${command}"\n\n${USAGE}`, 2);
+        throw unknownSubcommand('command', command, COMMANDS);
     }
   } catch (e) {
+    if (e instanceof UsageError) {
+      const help = command && HELP[command] ? `\n\n${HELP[command]}` : `\n\nRun "airlock --help" for the commands.`;
+      return err(`airlock${command && COMMANDS.includes(command) ? ` ${command}` : ''}: ${e.message}${help}`, 2);
+    }
     return err(`airlock ${command}: ${(e as Error).message}`, 1);
   }
 }
 
+function version(): string {
+  return (JSON.parse(fs.readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
+}
 
-/** Loads the policy, or prints every problem. Without a path, the embedded default is used. */
-function loadConfig(configPath: string | undefined): Config | string[] {
-  let file = configPath;
-  if (!file) {
-    file = path.join(DEFAULT_DIR, 'policy.yaml');
-    if (!fs.existsSync(file)) {
-      fs.mkdirSync(DEFAULT_DIR, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(file, firstPolicy(fs.readFileSync(packageFile('policies/default-policy.yaml'), 'utf8'), DEFAULT_DIR), { flag: 'wx' });
-    }
+
+/** The policy file named, or ./.airlock/policy.yaml (written from the embedded example on first use). */
+function policyFile(configPath: string | undefined): string {
+  if (configPath) return path.resolve(configPath);
+  const file = path.join(DEFAULT_DIR, 'policy.yaml');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(DEFAULT_DIR, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file, firstPolicy(fs.readFileSync(packageFile('policies/default-policy.yaml'), 'utf8'), DEFAULT_DIR), { flag: 'wx' });
   }
-  const r = loadPolicyFile(path.resolve(file), { defaultDataDir: path.resolve(DEFAULT_DIR) });
+  return path.resolve(file);
+}
+
+/** Loads the policy (data dir by default beside it), or every problem, each naming the file. */
+function loadConfig(configPath: string | undefined): Config | string[] {
+  const file = policyFile(configPath);
+  const r = loadPolicyFile(file);
   return r.ok ? r.config : r.errors;
 }
 
+function problemsOf(file: string, errors: string[]): string {
+  return `airlock: ${path.relative(process.cwd(), file) || file}: ${errors.length} problem(s):\n  ${errors.join('\n  ')}`;
+}
+
 async function start(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string' } }, strict: true });
-  const config = loadConfig(values.config);
-  if (Array.isArray(config)) return err(`airlock: the policy has ${config.length} problem(s):\n  ${config.join('\n  ')}`, 1);
+  const { values } = parseCli(args, { config: { type: 'string' } }, false);
+  const file = policyFile(values.config);
+  const config = loadConfig(file);
+  if (Array.isArray(config)) return err(problemsOf(file, config), 1);
   // Handlers first: a supervisor may signal as soon as the banner says airlock is up.
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -130,8 +162,16 @@ async function start(args: string[]): Promise<number> {
   process.stdout.write(banner(airlock));
   process.on('SIGHUP', () => {
     const r = airlock.reload();
-    if (r.ok) logEvent('info', 'policy reloaded', { hosts: airlock.config.hosts.length, restart_needed: r.restartNeeded });
-    else logEvent('error', 'policy reload failed; the policy in force stays', { errors: r.errors });
+    if (r.ok) {
+      logEvent('info', 'policy reloaded', { hosts: airlock.config.hosts.length, restart_needed: r.restartNeeded });
+      if (r.restartNeeded.length) {
+        process.stderr.write(`airlock: policy reloaded, but changes to ${r.restartNeeded.join(', ')} apply only after a restart; until then the old ${r.restartNeeded.length === 1 ? 'setting stays' : 'settings stay'} in force\n`);
+      }
+    } else {
+      // On stderr, for the operator: stdout carries the flow lines.
+      logEvent('error', 'policy reload failed; the policy in force stays', { problems: r.errors.length });
+      process.stderr.write(`${problemsOf(file, r.errors)}\nairlock: policy reload failed; the policy in force stays\n`);
+    }
   });
   await stopped;
   await airlock.close();
@@ -139,19 +179,22 @@ async function start(args: string[]): Promise<number> {
 }
 
 function checkConfig(args: string[]): number {
-  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true });
-  if (positionals.length !== 1) return err(HELP['check-config'], 2);
-  const r = loadPolicyFile(path.resolve(positionals[0]), { defaultDataDir: path.resolve(DEFAULT_DIR) });
+  const { positionals } = parseCli(args, {});
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give one policy file' : 'which policy file?');
+  const r = loadPolicyFile(path.resolve(positionals[0]));
   if (r.ok) return out('ok', 0);
   return err(`${positionals[0]}: ${r.errors.length} problem(s):\n  ${r.errors.join('\n  ')}`, 1);
 }
 
 function ca(args: string[]): number {
   const [sub, ...rest] = args;
-  const { values } = parseArgs({
-    args: rest,
-    strict: true,
-    options: {
+  if (!['init', 'show', 'export', 'import'].includes(sub ?? '')) {
+    if (!sub) throw new UsageError('which subcommand? init, show, export, import or install');
+    throw unknownSubcommand('subcommand', sub, ['init', 'show', 'export', 'import', 'install']);
+  }
+  const { values } = parseCli(
+    rest,
+    {
       'data-dir': { type: 'string' },
       config: { type: 'string' },
       format: { type: 'string' },
@@ -160,11 +203,12 @@ function ca(args: string[]): number {
       key: { type: 'string' },
       force: { type: 'boolean' },
     },
-  });
+    false,
+  );
   let dataDir = path.resolve(values['data-dir'] ?? DEFAULT_DIR);
   if (values.config) {
     const config = loadConfig(values.config);
-    if (Array.isArray(config)) return err(`airlock: the policy has problems:\n  ${config.join('\n  ')}`, 1);
+    if (Array.isArray(config)) return err(problemsOf(path.resolve(values.config), config), 1);
     dataDir = config.dataDir;
   }
   switch (sub) {
@@ -176,13 +220,13 @@ function ca(args: string[]): number {
       return out(fs.readFileSync(caPaths(dataDir).cert, 'utf8'), 0);
     case 'export': {
       const format = values.format ?? 'pem';
-      if (format !== 'pem' && format !== 'der') return err('--format must be pem or der', 2);
-      if (!values.out) return err('--out FILE is required', 2);
+      if (format !== 'pem' && format !== 'der') throw new UsageError('--format must be pem or der');
+      if (!values.out) throw new UsageError('--out FILE is required');
       fs.writeFileSync(values.out, exportCa(dataDir, format));
       return out(`wrote ${values.out}`, 0);
     }
     case 'import': {
-      if (!values.cert || !values.key) return err('--cert FILE and --key FILE are required', 2);
+      if (!values.cert || !values.key) throw new UsageError('--cert FILE and --key FILE are required');
       importCa(dataDir, values.cert, values.key, { force: values.force });
       return out(`imported CA into ${caPaths(dataDir).cert}`, 0);
     }

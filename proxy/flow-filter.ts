@@ -6,7 +6,7 @@ import type { FlowFilter } from './store/search.ts';
 /** Bad input from the user (an option, a query parameter): exit 2 in the CLI, 400 in the API. */
 export class UsageError extends Error {}
 
-export const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
+export const DECISIONS = ['allow', 'would_deny', 'deny', 'refuse', 'error'];
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** Text filters are a few words, not a payload. */

@@ -4,13 +4,16 @@ import { type BodyRow, bodiesOf } from './store/bodies.ts';
 import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import type { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
+import { parseCli, unknownSubcommand } from './cli/args.ts';
 import { filterOf, positiveInt, UsageError } from './flow-filter.ts';
 import { SCHEMA_VERSION } from './store/schema.ts';
-import { searchFlows, whereClause } from './store/search.ts';
+import { searchFlows } from './store/search.ts';
 import { verifyChain } from './store/verify.ts';
+import { progress } from './cli/progress.ts';
+import { countMatching, selectFlows } from '../web-ui/queries.ts';
 
 export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options]
 
@@ -36,13 +39,16 @@ The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy
 --config FILE (default: ./.airlock). It is opened read-only: airlock may be running.`;
 
 export interface Io {
-  out(text: string): void;
+  /** false: the reader is behind; wait for drained() before writing more. */
+  out(text: string): boolean | void;
   err(text: string): void;
+  drained?(): Promise<void>;
 }
 
 const stdio: Io = {
-  out: (t) => void process.stdout.write(t),
+  out: (t) => process.stdout.write(t),
   err: (t) => void process.stderr.write(t),
+  drained: () => new Promise((resolve) => process.stdout.once('drain', resolve)),
 };
 
 export async function flowsCommand(args: string[]): Promise<number> {
@@ -76,10 +82,10 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 export async function runFlows(args: string[], io: Io): Promise<number> {
   let db: Database.Database | undefined;
   try {
-    const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    const { values, positionals } = parseCli(args, OPTIONS);
     const [sub, ...rest] = positionals;
     if (values.help || !sub) return say(io.out, FLOWS_HELP, values.help ? 0 : 2, io);
-    if (!['list', 'show', 'export', 'verify'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}"`);
+    if (!['list', 'show', 'export', 'verify'].includes(sub)) throw unknownSubcommand('subcommand', sub, ['list', 'show', 'export', 'verify']);
     db = openStore(storePathOf(values));
     switch (sub) {
       case 'list':
@@ -88,7 +94,7 @@ export async function runFlows(args: string[], io: Io): Promise<number> {
         if (rest.length !== 1) throw new UsageError('show takes one flow ID');
         return show(db, rest[0], io);
       case 'export':
-        return exportFlows(db, values, io);
+        return await exportFlows(db, values, io);
       default:
         return verify(db, io);
     }
@@ -118,7 +124,7 @@ export function storePathOf(v: { db?: string; 'data-dir'?: string; config?: stri
     // Only data_dir and store.path are needed: an auditor must not need the API keys the policy names.
     const file = path.resolve(v.config);
     const doc = (parseYaml(fs.readFileSync(file, 'utf8')) ?? {}) as { data_dir?: unknown; store?: { path?: unknown } };
-    const dataDir = typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.resolve('.airlock');
+    const dataDir = typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.dirname(file); // data_dir defaults to the policy's directory
     const p = doc.store && typeof doc.store.path === 'string' ? doc.store.path : 'flows.sqlite';
     return path.resolve(dataDir, p);
   }
@@ -313,44 +319,59 @@ function show(db: Database.Database, ref: string, io: Io): number {
 export const HAR_HEAD = `{"log":{"version":"1.2","creator":{"name":"airlock","version":"0.1.0"},"pages":[],"entries":[`;
 export const HAR_TAIL = ']}}\n';
 
-function exportFlows(db: Database.Database, v: Values, io: Io): number {
+/** Rows read per step of an export: the reader's pace (a pipe's backpressure) decides when the next is read. */
+const EXPORT_CHUNK = 200;
+
+async function exportFlows(db: Database.Database, v: Values, io: Io): Promise<number> {
   const format = v.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');
-  const { where, params } = whereClause(filterOf(v));
-  const limit = v.limit === undefined ? -1 : positiveInt(v.limit, '--limit', 1);
-  const stmt = db.prepare(`SELECT * FROM flows ${where} ORDER BY id ASC LIMIT ?`);
+  const filter = filterOf(v);
+  const limit = v.limit === undefined ? Infinity : positiveInt(v.limit, '--limit', 1);
   const bodies = bodiesOf(db);
   const toFile = v.out !== undefined && v.out !== '-';
   // Bodies and headers are sensitive: the export is readable by its owner only.
   const fd = toFile ? fs.openSync(v.out!, 'w', 0o600) : 1;
   let pending = '';
-  const write = (s: string) => {
-    if (!toFile) return void io.out(s);
-    pending += s;
-    if (pending.length >= 1 << 20) {
-      fs.writeSync(fd, pending);
-      pending = '';
-    }
+  const flush = async () => {
+    if (!pending) return;
+    const text = pending;
+    pending = '';
+    if (toFile) fs.writeSync(fd, text);
+    else if (io.out(text) === false && io.drained) await io.drained();
   };
   let count = 0;
   let skipped = 0;
+  const shown = progress(`exporting${toFile ? ` to ${v.out}` : ''}`);
+  const total = process.stderr.isTTY ? countMatching(db, filter) : undefined;
+  // One read transaction: the export is one snapshot of the store, however long the reader takes.
+  db.exec('BEGIN');
   try {
-    db.transaction(() => {
-      if (format === 'har') write(HAR_HEAD);
-      for (const r of stmt.iterate(...params, limit) as IterableIterator<FlowRow>) {
-        const bs = bodies(r.id);
+    if (format === 'har') pending += HAR_HEAD;
+    let cursor = filter.after ?? 0;
+    let left = limit;
+    for (;;) {
+      const rows = left > 0 ? selectFlows<FlowRow>(db, filter, { after: cursor, order: 'ASC', limit: Math.min(EXPORT_CHUNK, left), columns: 'flows.*' }) : [];
+      for (const r of rows) {
+        cursor = r.id;
+        left--;
         if (format === 'jsonl') {
-          write(JSON.stringify(jsonlRecord(r, bs)) + '\n');
+          pending += JSON.stringify(jsonlRecord(r, bodies(r.id))) + '\n';
           count++;
         } else if (r.method && r.host) {
-          write((count ? ',' : '') + JSON.stringify(harEntry(r, bs)));
+          pending += (count ? ',' : '') + JSON.stringify(harEntry(r, bodies(r.id)));
           count++;
         } else skipped++; // a refused connection (bad TLS, garbage) has no HTTP request to describe
+        if (pending.length >= 1 << 20) await flush();
       }
-      if (format === 'har') write(HAR_TAIL);
-    })();
-    if (toFile && pending) fs.writeSync(fd, pending);
+      shown.tick(count + skipped, total);
+      if (rows.length < EXPORT_CHUNK || left <= 0) break;
+      await flush();
+    }
+    if (format === 'har') pending += HAR_TAIL;
+    await flush();
   } finally {
+    db.exec('COMMIT');
+    shown.end();
     if (toFile) fs.closeSync(fd);
   }
   const note = skipped ? ` (${skipped} connection-level refusals without an HTTP request left out of HAR)` : '';
@@ -468,7 +489,10 @@ export function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown>
 // verify
 
 function verify(db: Database.Database, io: Io): number {
-  const r = verifyChain(db);
+  const shown = progress('verifying');
+  const total = process.stderr.isTTY ? countMatching(db, {}) : undefined;
+  const r = verifyChain(db, (n) => shown.tick(n, total));
+  shown.end();
   if (!r.ok) return say(io.err, `${r.problem}\n${r.verified} flows before it verified`, 1, io);
   const notes: string[] = [];
   if (r.unhashed) notes.push(`${r.unhashed} flows from before schema 2 carry no hash`);

@@ -9,6 +9,7 @@ import type net from 'node:net';
 import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { decideRequest } from '../policies/decide.ts';
+import { reportThrough } from '../policies/report.ts';
 import { matchesNormalized } from '../policies/hostnames.ts';
 import type { Config, HostRule, McpPolicy } from '../policies/types.ts';
 import { type BudgetRefusal, type Budgets } from './budgets/budgets.ts';
@@ -152,7 +153,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     req: AnyRequest,
     conn: ConnInfo,
     websocket: boolean,
-  ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string } {
+  ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string; hint?: string } {
     const config = ref.current;
     const isH2 = req.httpVersionMajor === 2;
     const flow = newFlow({
@@ -168,14 +169,14 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const raw = forwardableHeaders(req.rawHeaders);
     let target: RequestTarget | undefined;
     /** `sealed`: DLP already gave the record its copy of the head. */
-    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny', sealed = false) => {
+    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny', sealed = false, hint?: string) => {
       if (!sealed) sealRefusedHead(flow, rulesFor(config.dlp, flow.host ?? '', flow.path ?? '/'), target?.path, raw);
       flow.decision = decision;
       flow.status = status;
       flow.code = code;
       flow.reason = reason;
       flow.ruleId = rule;
-      return { ok: false as const, flow, status, code, reason, rule };
+      return { ok: false as const, flow, status, code, reason, rule, hint };
     };
 
     const t = requestTarget(conn, url, authority, conn.route ? (h) => config.hosts.some((r) => matchesNormalized(r.match, h)) : undefined);
@@ -201,9 +202,17 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       websocket,
       agent: { user: flow.agentUser, listener: conn.listener },
     });
-    if (!d.allow) return refuse(403, d.code, d.reason, d.ruleId);
-    const rule = d.rule;
-    flow.ruleId = rule.id;
+    let rule: HostRule;
+    if (d.allow) {
+      rule = d.rule;
+      flow.ruleId = rule.id;
+    } else {
+      // Report mode: the denial is recorded and the request goes on (policies/report.ts).
+      const through = reportThrough(config, d, target.host);
+      if (!through) return refuse(403, d.code, d.reason, d.ruleId, 'deny', false, d.hint);
+      Object.assign(flow, { decision: 'would_deny', code: d.code, reason: d.reason, ruleId: d.ruleId });
+      rule = through;
+    }
     const names = checkHeaderNames(raw, injectedAliasesOf(rule), config.limits.headersWithUnderscores);
     if (!names.ok) return refuse(400, names.code, names.reason, rule.id, 'refuse');
     if (names.headers !== raw) raw.splice(0, raw.length, ...names.headers);
@@ -276,7 +285,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         (res as http.ServerResponse).shouldKeepAlive = false;
         closing.add(req.socket);
       }
-      sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
+      sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule, hint: r.hint });
       req.resume();
       return finish(r.flow);
     }
@@ -435,7 +444,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
   /** A failure while reading the agent's body before forwarding (a limit it hit, a reset). */
   function failed(req: AnyRequest, res: AnyResponse, a: Admitted, err: unknown): void {
     const e = markFailed(a.flow, err, echoOfRule(a.rule));
-    if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: a.target.host, reason: e.message, rule: a.rule.id, hint: hintFor(e.code) });
+    if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: a.target.host, reason: e.message, rule: a.rule.id });
     else res.destroy();
     req.resume();
     done(a.flow, a.rule);
@@ -574,7 +583,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       const e = markFailed(flow, err, echoOfRule(rule));
       if (!res.headersSent) {
         if (isAgentFault(e.code) && req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
-        sendRefusal(res, e.status, { error: e.code, host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+        sendRefusal(res, e.status, { error: e.code, host, reason: e.message, rule: rule.id });
       } else res.destroy();
     }
     done(flow, rule);
@@ -618,7 +627,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     }
     const r = admit(req, conn, true);
     if (!r.ok) {
-      writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
+      writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule, hint: r.hint });
       return finish(r.flow);
     }
     const { flow, rule, target } = r.a;
@@ -694,7 +703,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         (err) => {
           if (err) {
             const e = markFailed(flow, err, echo);
-            if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+            if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
             else res.destroy();
           }
           done(flow, rule);
@@ -778,7 +787,10 @@ function markFailed(flow: Flow, err: unknown, echo: EchoSet | null): ReturnType<
   if (echo) e.message = sealText(null, echo, e.message, 'error').text;
   // A limit the agent hit (a slow or oversized body) is airlock refusing the request, not a failure.
   const decision = e.code === 'address_not_allowed' ? 'deny' : isAgentFault(e.code) ? 'refuse' : 'error';
-  Object.assign(flow, { decision, code: e.code, error: e.message });
+  if (decision === 'error' && flow.decision === 'would_deny') {
+    // Report mode: what the policy would have done stays the record's decision; the failure is its error.
+    flow.error = `${e.code}: ${e.message}`;
+  } else Object.assign(flow, { decision, code: e.code, error: e.message });
   flow.status ??= e.status; // a response already under way keeps the status the agent saw
   return e;
 }

@@ -2,6 +2,7 @@
 // SQL spliced here is constants and the WHERE clause whereClause() builds from placeholders.
 import type Database from 'better-sqlite3';
 import type { FlowRow } from '../proxy/flows-cli.ts';
+import type { FlowFacts } from '../policies/replay.ts';
 import { type FlowFilter, ftsMatch, whereClause } from '../proxy/store/search.ts';
 
 /** A row of the flows table: no headers or bodies, plus how many DLP findings the flow has. */
@@ -236,4 +237,28 @@ export function latencyHistogram(db: Database.Database, f: FlowFilter): number[]
 export function firstStart(db: Database.Database, f: FlowFilter): number | null {
   const w = where(f);
   return (db.prepare(`SELECT min(started_at) AS t FROM flows ${w.sql}`).get(...w.params) as { t: number | null }).t;
+}
+
+/** The columns policies/replay.ts's FlowFacts reads: no headers, no bodies; the findings' rule ids. */
+const FACT_COLUMNS =
+  'flows.id AS id, started_at, method, scheme, host, port, path, protocol, decision, code, rule_id, agent_user, listener, ' +
+  '(SELECT group_concat(rule_id) FROM findings WHERE findings.flow_id = flows.id) AS finding_rules';
+const FACT_CHUNK = 1000;
+
+/** Every flow the filter matches, oldest first, read FACT_CHUNK at a time (policy replay and suggest). */
+export function* flowFacts(db: Database.Database, f: FlowFilter): Generator<FlowFacts> {
+  let after = f.after;
+  for (;;) {
+    const rows = selectFlows<FlowFacts>(db, f, { after, order: 'ASC', limit: FACT_CHUNK, columns: FACT_COLUMNS });
+    yield* rows;
+    if (rows.length < FACT_CHUNK) return;
+    after = rows[rows.length - 1].id;
+  }
+}
+
+/** How many flows the filter matches (for progress; not with full-text search, which may be slow to count). */
+export function countMatching(db: Database.Database, f: FlowFilter): number | undefined {
+  if (f.text !== undefined) return undefined;
+  const w = where(f);
+  return (db.prepare(`SELECT count(*) AS n FROM flows ${w.sql}`).get(...w.params) as { n: number }).n;
 }

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
+import { reportThrough } from '../../policies/report.ts';
 import { normalizeHost, splitAuthority } from '../../policies/hostnames.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { agentUser } from '../agent-user.ts';
@@ -36,7 +37,8 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
       return pipeline.refuse(conn, 'bad_request', reason, 'tcp', 400, { method: 'CONNECT' });
     }
     const d = decideConnect(config.current, a.host, a.port, { user: conn.agentUser, listener: conn.listener });
-    if (!d.allow) {
+    // Report mode admits the tunnel; each request in it is decided (and recorded as would_deny) on its own.
+    if (!d.allow && !reportThrough(config.current, d, a.host)) {
       // Refused before any TLS: no leaf is minted for a host the policy does not name.
       writeRawRefusal(socket, 403, { error: d.code, host: a.host, reason: d.reason, rule: d.ruleId, hint: d.hint });
       return pipeline.refuse(conn, d.code, d.reason, 'tcp', 403, { method: 'CONNECT', host: a.host, port: a.port, ruleId: d.ruleId });

@@ -2,6 +2,7 @@
 // which: TLS is routed by its SNI, plain HTTP by its Host header, anything else is closed.
 import net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
+import { reportThrough } from '../../policies/report.ts';
 import { normalizeHost } from '../../policies/hostnames.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { type ConnInfo, newConn } from '../conn.ts';
@@ -36,7 +37,7 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
     return pipeline.refuse(conn, 'bad_request', `TLS server name: ${n.problem}`, 'tls');
   }
   const d = decideConnect(config.current, n.host, 443, { listener: conn.listener });
-  if (!d.allow) {
+  if (!d.allow && !reportThrough(config.current, d, n.host)) {
     denyTls(socket);
     return pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });
   }
