@@ -8,7 +8,7 @@ set -euo pipefail
 runtime=(ca-certificates pkg-config g++ make python3 libre2-dev)
 # Hyperscan is x86-64 only; elsewhere airlock's DLP runs on the portable node-re2 engine.
 if [ "$(dpkg --print-architecture)" = amd64 ]; then runtime+=(libhyperscan-dev); fi
-tests=(curl git openssl dnsmasq-base iproute2 iptables chromium sslscan e2fsprogs mount util-linux)
+tests=(curl git openssl dnsmasq-base iproute2 iptables chromium sslscan e2fsprogs mount util-linux python3-pip)
 pkgs=("${runtime[@]}")
 [ "${1:-tests}" = runtime ] || pkgs+=("${tests[@]}")
 missing=()
