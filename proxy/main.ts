@@ -44,7 +44,8 @@ export interface Airlock {
 
 export async function startAirlock(initial: Config): Promise<Airlock> {
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
-  const minter = new LeafMinter(loadCa(initial.dataDir), { cacheSize: initial.ca.cacheSize });
+  const ca = loadCa(initial.dataDir);
+  const minter = new LeafMinter(ca, { cacheSize: initial.ca.cacheSize });
   const store = new FlowStore(initial.store.path, {
     retention: initial.store.retention,
     onUnavailable: initial.store.onUnavailable,
@@ -64,7 +65,14 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     metrics.flow(flow);
     if (ref.current.log.flows) logFlow(flow);
   };
-  const pipeline = createPipeline({ config: ref, upstream, record, budgets, storeRefusal: () => store.availability.refusal() });
+  const pipeline = createPipeline({
+    config: ref,
+    upstream,
+    record,
+    budgets,
+    storeRefusal: () => store.availability.refusal(),
+    caCert: { pem: ca.certPem, der: ca.certDer },
+  });
   const guard = createGuard(ref, pipeline);
   const inner = createInnerServers(minter, pipeline, guard);
 

@@ -18,6 +18,7 @@ import { agentUser } from './agent-user.ts';
 import type { ConfigRef } from './config-ref.ts';
 import { connOf, type ConnInfo } from './conn.ts';
 import { newFlowBodies } from './capture.ts';
+import { CA_PAGE_HOST, caPage } from './ca-page.ts';
 import { describeUpstreamError, isAgentFault } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
 import { closing } from './limits.ts';
@@ -71,6 +72,8 @@ export interface PipelineDeps {
   storeRefusal?: () => { reason: string; retryAfterS: number } | null;
   /** Budgets and rate limits per agent (proxy/budgets/); none: not checked. */
   budgets?: Budgets;
+  /** airlock's CA certificate, served at the CA page's reserved name (proxy/ca-page.ts). */
+  caCert?: { pem: string; der: Buffer };
 }
 
 export interface Pipeline {
@@ -102,7 +105,7 @@ interface Admitted {
 const REPLAY_CAP = 64 * 1024;
 
 
-export function createPipeline({ config: ref, upstream, record, storeRefusal, budgets }: PipelineDeps): Pipeline {
+export function createPipeline({ config: ref, upstream, record, storeRefusal, budgets, caCert }: PipelineDeps): Pipeline {
   let active = 0;
   let draining = false;
 
@@ -278,6 +281,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     }
     conn.life.recorded = true; // this request's flow names the connection
     if (draining) closeAfter(req, res);
+    if (conn.explain) return explainRefusal(req, res, conn);
+    if (caCert && isCaPage(req, conn)) return serveCaPage(req, res, conn, caCert);
     const r = admit(req, conn, false);
     if (!r.ok) {
       if (r.code === 'header_alias' && req.httpVersionMajor !== 2) {
@@ -614,6 +619,46 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     };
   }
 
+  /** explain_in_tls: the connection was refused; each request on it gets the refusal, inside TLS, and the connection closes. */
+  function explainRefusal(req: AnyRequest, res: AnyResponse, conn: ConnInfo): void {
+    const e = conn.explain!;
+    const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, method: req.method, protocol: req.httpVersionMajor === 2 ? 'h2' : 'h1' });
+    const url = (req.httpVersionMajor === 2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
+    const q = url.indexOf('?');
+    Object.assign(flow, {
+      scheme: 'https', host: conn.pinned?.host, port: conn.pinned?.port, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? undefined : url.slice(q + 1),
+      decision: 'deny', status: 403, code: e.code, reason: e.reason, ruleId: e.rule,
+    });
+    // What the agent sent is recorded as any refused head is: every DLP finding redacted.
+    sealRefusedHead(flow, rulesFor(ref.current.dlp, flow.host ?? '', flow.path ?? '/'), url, forwardableHeaders(req.rawHeaders));
+    closeAfter(req, res);
+    sendRefusal(res, 403, { error: e.code, host: conn.pinned?.host, reason: e.reason, rule: e.rule, hint: e.hint });
+    req.resume();
+    finish(flow);
+  }
+
+  /** The CA page (proxy/ca-page.ts): the public certificate and install steps, recorded like any flow. */
+  function serveCaPage(req: AnyRequest, res: AnyResponse, conn: ConnInfo, ca: { pem: string; der: Buffer }): void {
+    const isH2 = req.httpVersionMajor === 2;
+    const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
+    const t = requestTarget(conn, url, isH2 ? ((req.headers[':authority'] as string | undefined) ?? req.headers.host) : req.headers.host);
+    const path = t.ok ? t.target.path : '/';
+    const page = caPage(path, req.method ?? 'GET', ca.pem, ca.der);
+    const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, method: req.method, protocol: isH2 ? 'h2' : 'h1' });
+    Object.assign(flow, { scheme: t.ok ? t.target.scheme : 'http', host: CA_PAGE_HOST, port: t.ok ? t.target.port : 80, path: path.split('?')[0], decision: 'allow', status: page.status, ruleId: 'airlock-ca-page' });
+    const body = typeof page.body === 'string' ? Buffer.from(page.body) : page.body;
+    flow.bytesDown = body.length;
+    try {
+      (res as http.ServerResponse).writeHead(page.status, { ...page.headers, 'content-length': body.length });
+      if (req.method === 'HEAD') res.end();
+      else res.end(body);
+    } catch {
+      res.destroy();
+    }
+    req.resume();
+    finish(flow, null, true); // the path is the agent's, unread by DLP
+  }
+
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = connOf(req.socket);
     const isWs = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
@@ -768,6 +813,13 @@ function responseOnSocket(req: http.IncomingMessage, socket: Duplex): http.Serve
   res.assignSocket(socket as net.Socket);
   res.once('finish', () => socket.end());
   return res;
+}
+
+/** A request for the CA page: in a tunnel to its name, or naming it in Host (a cheap look before the full target check). */
+function isCaPage(req: AnyRequest, conn: ConnInfo): boolean {
+  if (conn.pinned) return conn.pinned.host === CA_PAGE_HOST;
+  const host = req.httpVersionMajor === 2 ? ((req.headers[':authority'] as string | undefined) ?? req.headers.host) : req.headers.host;
+  return host !== undefined && host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '') === CA_PAGE_HOST;
 }
 
 /** Codes of the policy's own decisions (policies/decide.ts), as opposed to refusals of bad input. */
