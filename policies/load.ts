@@ -14,6 +14,8 @@ export interface LoadOptions {
   defaultDataDir?: string;
 }
 
+const STAR_HINT = ' (in YAML a value starting with "*" is an alias: quote it, match: "*.example.com")';
+
 /** Errors name the file as given, so YAML problems read like compiler output: "policy.yaml:3:7: ...". */
 export function loadPolicyFile(path: string, opts: LoadOptions = {}): ParseResult {
   let text: string;
@@ -29,11 +31,20 @@ export function loadPolicyFile(path: string, opts: LoadOptions = {}): ParseResul
       ok: false,
       errors: doc.errors.map((e) => {
         const { line, col } = lineCounter.linePos(e.pos[0]);
-        return `${path}:${line}:${col}: ${e.message}`;
+        return `${path}:${line}:${col}: ${e.message}${/alias/i.test(e.message) ? STAR_HINT : ''}`;
       }),
     };
   }
-  return parsePolicy(doc.toJS(), {
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    // An unquoted "*.example.com" is a YAML alias to an anchor that does not exist.
+    const message = (err as Error).message;
+    const at = text.split('\n').findIndex((l) => /:\s*\*/.test(l));
+    return { ok: false, errors: [`${path}${at >= 0 ? `:${at + 1}` : ''}: ${message}${/alias/i.test(message) ? STAR_HINT : ''}`] };
+  }
+  return parsePolicy(data, {
     baseDir: dirname(resolve(path)),
     env: opts.env ?? process.env,
     defaultDataDir: opts.defaultDataDir ?? dirname(resolve(path)),

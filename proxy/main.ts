@@ -125,8 +125,6 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     }
     let uiToken: string | undefined;
     if (ui) {
-      const t = ensureUiToken(initial.dataDir);
-      uiToken = t.token;
       // Hono loads only when the UI listener is configured (like prom-client for admin).
       const { createUiServer } = await import('../web-ui/server.ts');
       const uiServer = createUiServer({
@@ -140,6 +138,9 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
         caCertPath: caPaths(initial.dataDir).cert,
       });
       addresses.ui = await start(uiServer, ui);
+      // Only once every listener is bound: a first start that fails (EADDRINUSE) must not keep a
+      // token whose only printing never happened.
+      uiToken = ensureUiToken(initial.dataDir).token;
     }
     // airlock never dials itself, whatever a rule's allow_ips say.
     upstream.setOwnListeners(bound.flatMap((b) => (b.port === undefined ? [] : [{ host: b.host, port: b.port }])));
