@@ -24,7 +24,7 @@ export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options
 
 filters:
   --host GLOB          host name, * and ? wildcards (e.g. "*.anthropic.com")
-  --decision D         allow, deny, refuse or error
+  --decision D         allow, would_deny, deny, refuse or error
   --method M           GET, POST, ...
   --status S           a status (404) or a class (4xx)
   --since T, --until T ISO time (2025-01-31T12:00:00Z) or relative (30s, 15m, 1h, 2d, 1w)
@@ -34,9 +34,13 @@ filters:
   --has-finding        flows with at least one DLP finding
   --text WORDS         every word occurs in the URL, the headers or a text body (full-text search;
                        words are looked up as given, never as search syntax)
+  --where EXPR         a boolean expression: host:*.github.com and (decision:deny or text:"private key")
+                       and not method:GET (fields host decision method status rule agent listener path
+                       code text finding; a bare word is text; docs/audit.md has the grammar)
 
 The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy given with
---config FILE (default: ./.airlock). It is opened read-only: airlock may be running.`;
+--config FILE (its data_dir, by default the policy's own directory; without any: ./.airlock).
+It is opened read-only: airlock may be running.`;
 
 export interface Io {
   /** false: the reader is behind; wait for drained() before writing more. */
@@ -70,6 +74,7 @@ const OPTIONS = {
   path: { type: 'string' },
   'has-finding': { type: 'boolean' },
   text: { type: 'string' },
+  where: { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
   format: { type: 'string' },

@@ -25,7 +25,7 @@ const DEFAULT_LIMIT = 50;
 const EXPORT_CHUNK = 100;
 const TOP_N = 10;
 
-const FILTER_PARAMS = ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'has_finding', 'text'];
+const FILTER_PARAMS = ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'has_finding', 'text', 'q'];
 const LIST_PARAMS = [...FILTER_PARAMS, 'after', 'limit'];
 const EXPORT_PARAMS = [...LIST_PARAMS, 'format'];
 const STATS_PARAMS = FILTER_PARAMS;
@@ -151,7 +151,7 @@ function limitOf(text: string | undefined, fallback: number): number {
 /** Query parameters -> the CLI's filter options -> a validated FlowFilter. */
 export function filterFrom(q: Record<string, string>): FlowFilter {
   const o: FilterOptions = {};
-  for (const k of ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'text', 'after'] as const) {
+  for (const k of ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'text', 'after', 'q'] as const) {
     if (q[k] !== undefined) o[k] = q[k];
   }
   if (q.has_finding !== undefined) {

@@ -3,6 +3,7 @@
 // syntax: each word becomes an FTS5 string literal, so operators (OR, NEAR, *, col:, ^, quotes)
 // are only text to look for.
 import type Database from 'better-sqlite3';
+import { exprSql, parseExpr } from './expr.ts';
 
 export interface FlowFilter {
   /** Host name glob (`*`, `?`), matched against the lower-case host. */
@@ -25,6 +26,8 @@ export interface FlowFilter {
   hasFinding?: boolean;
   /** Words that must all occur in the URL, headers or text bodies. */
   text?: string;
+  /** A boolean filter expression (store/expr.ts), already checked by parseExpr. */
+  expr?: string;
 }
 
 /**
@@ -69,6 +72,10 @@ export function whereClause(f: FlowFilter): { where: string; params: unknown[] }
     const match = ftsMatch(f.text);
     if (match === null) clauses.push('0');
     else add('id IN (SELECT rowid FROM flows_fts WHERE flows_fts MATCH ?)', match);
+  }
+  if (f.expr !== undefined) {
+    const e = exprSql(parseExpr(f.expr));
+    add(e.sql, ...e.params);
   }
   if (f.after !== undefined) add('id > ?', f.after);
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };

@@ -43,14 +43,16 @@ export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; 
       </div>
       <FlowTable rows={page.rows} live={props.head && !f.error ? `/flows/live${q()}` : undefined} after={props.head ? props.maxId : undefined} />
       <nav class="pager" aria-label="Pages">
-        {page.newer !== null || !props.head ? (
-          <a rel="prev" href={page.newer !== null ? `/flows${q({ after: page.newer })}` : `/flows${q()}`}>
-            ← Newer
-          </a>
+        {props.head ? (
+          <span class="muted">Newest page</span>
         ) : (
-          <span class="muted">Newest</span>
+          <>
+            <a rel="prev" href={page.newer !== null ? `/flows${q({ after: page.newer })}` : `/flows${q()}`}>
+              ← Newer
+            </a>
+            <a href={`/flows${q()}`}>Newest</a>
+          </>
         )}
-        <a href={`/flows${q()}`}>Newest</a>
         {page.older !== null ? (
           <a rel="next" href={`/flows${q({ before: page.older })}`}>
             Older →
