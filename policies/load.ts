@@ -24,6 +24,11 @@ export function loadPolicyFile(path: string, opts: LoadOptions = {}): ParseResul
   } catch (err) {
     return { ok: false, errors: [`${path}: cannot read policy file (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
   }
+  return loadPolicyText(text, path, opts);
+}
+
+/** A policy given as text (the UI's replay form): `path` names it in errors and anchors relative paths. */
+export function loadPolicyText(text: string, path: string, opts: LoadOptions = {}): ParseResult {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {

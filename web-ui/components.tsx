@@ -15,6 +15,7 @@ export const NAV = [
   ['/findings', 'Findings'],
   ['/stats', 'Stats'],
   ['/policy', 'Policy'],
+  ['/replay', 'Replay'],
   ['/ca', 'CA'],
 ] as const;
 
@@ -168,12 +169,17 @@ export function target(r: Pick<FlowRow, 'method' | 'scheme' | 'host' | 'port' | 
 }
 
 /** One row of the flows table; also what the live list receives, so both render the same way. */
-export function FlowRowView(props: { r: ListRow }) {
+export function FlowRowView(props: { r: ListRow; selected?: boolean }) {
   const { r } = props;
   const t = target(r);
   const href = `/flows/${r.id}`;
   return (
-    <tr data-id={String(r.id)} data-href={href} class={r.code && codeKind(r.code) === 'exfil' ? 'exfil' : undefined}>
+    <tr
+      data-id={String(r.id)}
+      data-href={href}
+      class={[r.code && codeKind(r.code) === 'exfil' ? 'exfil' : '', props.selected ? 'selected' : ''].filter(Boolean).join(' ') || undefined}
+      aria-selected={props.selected ? 'true' : undefined}
+    >
       <td class="nowrap">
         <a class="open" href={href}>
           <Time ms={r.started_at} short />
@@ -214,7 +220,7 @@ export function FlowRowView(props: { r: ListRow }) {
   );
 }
 
-export function FlowTable(props: { rows: ListRow[]; live?: string; after?: number }) {
+export function FlowTable(props: { rows: ListRow[]; live?: string; after?: number; selected?: number }) {
   return (
     <div class="scroll">
       <table class="flows" data-live={props.live} data-after={props.after === undefined ? undefined : String(props.after)}>
@@ -241,7 +247,7 @@ export function FlowTable(props: { rows: ListRow[]; live?: string; after?: numbe
             </tr>
           )}
           {props.rows.map((r) => (
-            <FlowRowView r={r} />
+            <FlowRowView r={r} selected={r.id === props.selected} />
           ))}
         </tbody>
       </table>

@@ -149,6 +149,7 @@ export interface HostRow {
   host: string;
   n: number;
   allow: number;
+  would_deny: number;
   deny: number;
   refuse: number;
   error: number;
@@ -165,7 +166,7 @@ export function hostsOverview(db: Database.Database, f: FlowFilter, limit = 500)
   const w = where(f, '+host IS NOT NULL');
   return db
     .prepare(
-      `SELECT host, count(*) AS n, sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny, sum(decision = 'refuse') AS refuse,
+      `SELECT host, count(*) AS n, sum(decision = 'allow') AS allow, sum(decision = 'would_deny') AS would_deny, sum(decision = 'deny') AS deny, sum(decision = 'refuse') AS refuse,
               sum(decision = 'error') AS error, sum(bytes_up) AS up, sum(bytes_down) AS down, max(started_at) AS last
          FROM flows ${w.sql} GROUP BY +host ORDER BY n DESC, host LIMIT ?`,
     )

@@ -194,6 +194,8 @@ export interface AgentRow {
   agent: string;
   n: number;
   denials: number;
+  /** Let through by report mode although the policy would deny them. */
+  would_deny: number;
   llm_calls: number;
   tokens_in: number;
   tokens_out: number;
@@ -230,7 +232,7 @@ export function agentsOverview(db: Database.Database, since: number, until: numb
   const run = db.transaction(() => {
     const agents = db
       .prepare(
-        `SELECT ${AGENT_SQL} AS agent, count(*) AS n, sum(decision = 'deny') AS denials, sum(llm_provider IS NOT NULL) AS llm_calls,
+        `SELECT ${AGENT_SQL} AS agent, count(*) AS n, sum(decision = 'deny') AS denials, sum(decision = 'would_deny') AS would_deny, sum(llm_provider IS NOT NULL) AS llm_calls,
                 coalesce(sum(llm_input_tokens), 0) AS tokens_in, coalesce(sum(llm_output_tokens), 0) AS tokens_out,
                 min(started_at) AS first, max(started_at) AS last
            FROM flows WHERE started_at >= ? AND started_at <= ? ${only} GROUP BY 1 ORDER BY n DESC LIMIT 200`,

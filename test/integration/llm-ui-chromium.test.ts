@@ -279,9 +279,9 @@ describe('LLM-aware audit in Chromium', () => {
     await page.goto(`${base}/agents`);
     const row = page.locator('table.agents tbody tr', { hasText: routeAgent });
     const cells = await row.locator('td').allTextContents();
-    expect(cells[4]).toBe('2'); // LLM calls
+    expect(cells[5]).toBe('2'); // LLM calls
     // 2 calls x (1200 in x 3 + 80 out x 15) per million tokens.
-    expect(cells[7]).toBe(((2 * (USAGE.input * 3 + USAGE.output * 15)) / 1e6).toFixed(4));
+    expect(cells[8]).toBe(((2 * (USAGE.input * 3 + USAGE.output * 15)) / 1e6).toFixed(4));
     const plots = page.locator(`section.agent-plots[aria-label="agent ${routeAgent}"] svg.chart`);
     expect(await plots.count()).toBe(3);
     expect(await plots.first().getAttribute('aria-label')).toContain(`LLM tokens per day by model: ${routeAgent}`);

@@ -1,10 +1,11 @@
 /** @jsxImportSource hono/jsx */
 // Flows: the filtered list, newest first, with cursor pages and (on the newest page) live updates.
+import type { Child } from 'hono/jsx';
 import { FlowTable, Layout, Note, type PageContext } from '../components.tsx';
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
 import type { Page } from '../queries.ts';
 
-export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[] }) {
+export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[]; pane?: Child; selected?: number }) {
   const { f, page } = props;
   const q = (extra: Record<string, string | number | undefined> = {}) => filterQuery(f.values, extra);
   return (
@@ -41,7 +42,12 @@ export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; 
           </a>
         </span>
       </div>
-      <FlowTable rows={page.rows} live={props.head && !f.error ? `/flows/live${q()}` : undefined} after={props.head ? props.maxId : undefined} />
+      <div class={`split${props.pane ? ' open' : ''}`}>
+        <FlowTable rows={page.rows} live={props.head && !f.error ? `/flows/live${q()}` : undefined} after={props.head ? props.maxId : undefined} selected={props.selected} />
+        <aside class="pane" id="flow-pane" aria-label="Selected flow" aria-live="polite" hidden={!props.pane}>
+          {props.pane}
+        </aside>
+      </div>
       <nav class="pager" aria-label="Pages">
         {props.head ? (
           <span class="muted">Newest page</span>
