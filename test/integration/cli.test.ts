@@ -178,13 +178,13 @@ describe('the CLI as an operator meets it', () => {
     proc.stdout!.on('data', (c) => (stdout += c));
     fs.writeFileSync(file, 'listen:\n  proxy: 127.0.0.1:0\nhosts:\n  - match: api.test\n    inject: { headers: { x-api-key: env:AIRLOCK_TEST_UNSET_KEY } }\n');
     proc.kill('SIGHUP');
-    await expect.poll(() => stderr, { timeout: 5000 }).toMatch(/policy reload failed/);
+    await expect.poll(() => stderr, { timeout: 30_000 }).toMatch(/policy reload failed/);
     expect(stderr).toContain('policy.yaml: 1 problem(s):');
     expect(stderr).toMatch(/hosts\[0\]\.inject\.headers\.x-api-key: environment variable AIRLOCK_TEST_UNSET_KEY is not set in airlock's environment \(read once, at start: set it there and restart airlock/);
     expect(stdout).not.toContain('AIRLOCK_TEST_UNSET_KEY');
     fs.writeFileSync(file, 'listen:\n  proxy: 127.0.0.1:0\nlimits: { max_headers: 50 }\nhosts: []\n');
     proc.kill('SIGHUP');
-    await expect.poll(() => stderr, { timeout: 5000 }).toMatch(/policy reloaded, but changes to limits apply only after a restart/);
+    await expect.poll(() => stderr, { timeout: 30_000 }).toMatch(/policy reloaded, but changes to limits apply only after a restart/);
     proc.kill('SIGTERM');
   });
 });

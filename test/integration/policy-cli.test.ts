@@ -62,6 +62,16 @@ describe('airlock flows export piped', () => {
     expect(Number(har.stdout.trim())).toBe(fs.statSync(harFile).size);
   });
 
+  it('on a terminal, export shows its progress on stderr (and piped it does not, above)', async () => {
+    const db = await storeWith('tty', Array.from({ length: 600 }, (_, i) => flow({ method: 'GET', host: 'api.test', path: `/v1/${i}`, decision: 'allow' })));
+    const out = path.join(dir, 'tty.jsonl');
+    // script(1) runs the command on a pseudo-terminal: stderr is a TTY there.
+    const r = await run('script', ['-q', '-e', '-c', `"${process.execPath}" "${BIN}" flows export --db "${db}" --out "${out}"`, '/dev/null']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/exporting to .*tty\.jsonl: \d+ of 600 flows/);
+    expect(r.stdout).toContain('exported 600 flows');
+  });
+
   it('flows show of a flow with a 600 KB body, piped, is complete (the command waits for stdout to drain before exiting)', async () => {
     const f = flow({ method: 'POST', host: 'api.test', path: '/v1/big', decision: 'allow', status: 200 });
     const request = new BodyCapture(1 << 20);
