@@ -1,10 +1,10 @@
 // The web UI's JSON API over the audit trail: read-only, token-protected (docs/api.md).
-// Filters are those of `airlock flows list` (proxy/flows-cli.ts filterOf), and every value reaches
+// Filters are those of `airlock flows list` (proxy/flow-filter.ts filterOf), and every value reaches
 // SQLite as a bound parameter (proxy/store/search.ts). This module never listens: server.ts does.
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { Hono, type Context } from 'hono';
-import { bodiesOf, type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, jsonlRecord, urlOf } from '../proxy/flows-cli.ts';
+import { bodiesOf, type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, jsonlRecord, urlOf } from '../proxy/cli/flows.ts';
 import { DECISIONS, type FilterOptions, filterOf, positiveInt, UsageError } from '../proxy/flow-filter.ts';
 import { type FlowFilter, whereClause } from '../proxy/store/search.ts';
 import { selectFlows } from './queries.ts';

@@ -2,7 +2,7 @@
 // Shared pieces of every page. hono/jsx escapes every text child and attribute value; nothing in
 // web-ui/ uses raw() or dangerouslySetInnerHTML, so flow content can only ever render as text.
 import type { Child } from 'hono/jsx';
-import { urlOf, type FlowRow } from '../proxy/flows-cli.ts';
+import { urlOf, type FlowRow } from '../proxy/cli/flows.ts';
 import type { ListRow } from './queries.ts';
 import type { StoreStatus } from '../proxy/store/availability.ts';
 import type { Session } from './sessions.ts';

@@ -5,7 +5,7 @@ import type { Context, Hono } from 'hono';
 import type { Config } from '../policies/types.ts';
 import { parseDuration } from '../policies/units.ts';
 import { positiveInt, UsageError } from '../proxy/flow-filter.ts';
-import { bodiesOf, HAR_HEAD, HAR_TAIL, harEntry, type FlowRow } from '../proxy/flows-cli.ts';
+import { bodiesOf, HAR_HEAD, HAR_TAIL, harEntry, type FlowRow } from '../proxy/cli/flows.ts';
 import { logEvent } from '../proxy/log.ts';
 import type { PageContext } from './components.tsx';
 import { firstValues } from './filters.tsx';

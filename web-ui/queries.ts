@@ -1,7 +1,7 @@
 // The UI's reads from the flow store. Filters are store/search.ts's (every value bound); the only
 // SQL spliced here is constants and the WHERE clause whereClause() builds from placeholders.
 import type Database from 'better-sqlite3';
-import type { FlowRow } from '../proxy/flows-cli.ts';
+import type { FlowRow } from '../proxy/cli/flows.ts';
 import type { FlowFacts } from '../policies/replay.ts';
 import { type FlowFilter, ftsMatch, whereClause } from '../proxy/store/search.ts';
 

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type Database from 'better-sqlite3';
 import type { Config } from '../policies/types.ts';
-import { openStore } from '../proxy/flows-cli.ts';
+import { openStore } from '../proxy/cli/flows.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
 import type { StoreStatus } from '../proxy/store/availability.ts';
 import { createApi } from './app.ts';

@@ -14,7 +14,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { Config } from '../policies/types.ts';
 import { positiveInt, UsageError } from '../proxy/flow-filter.ts';
-import { bodiesOf, type FlowRow } from '../proxy/flows-cli.ts';
+import { bodiesOf, type FlowRow } from '../proxy/cli/flows.ts';
 import { logEvent } from '../proxy/log.ts';
 import { packageFile } from '../proxy/package-file.ts';
 import type { ReloadResult } from '../proxy/reload.ts';

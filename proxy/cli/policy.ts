@@ -10,9 +10,9 @@ import { Replay, type ReplayResult } from '../../policies/replay.ts';
 import { Suggest, suggestionYaml } from '../../policies/suggest.ts';
 import type { Config } from '../../policies/types.ts';
 import { countMatching, flowFacts } from '../../web-ui/queries.ts';
-import { err, out } from '../cli-output.ts';
+import { err, out } from './output.ts';
 import { filterOf, UsageError } from '../flow-filter.ts';
-import { openStore, storePathOf } from '../flows-cli.ts';
+import { openStore, storePathOf } from './flows.ts';
 import { parseCli, unknownSubcommand } from './args.ts';
 import { progress } from './progress.ts';
 

@@ -2,7 +2,7 @@
 // did between them, and per agent its requests, denials, findings and LLM tokens per day. Every
 // value is a bound parameter; the SQL spliced is constants.
 import type Database from 'better-sqlite3';
-import type { FlowRow } from '../flows-cli.ts';
+import type { FlowRow } from '../cli/flows.ts';
 
 /** The agent a flow is counted for (sessions.cjs agentOf, budgets' agentKey), as SQL over flows. */
 export const AGENT_SQL = "coalesce(nullif(agent_user, ''), 'listener:' || listener)";

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSessions } from '../../proxy/sessions-cli.ts';
+import { runSessions } from '../../proxy/cli/sessions.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
 import { makeUpstreamPki } from '../helpers/certs.ts';
 import { launchChromium, type TestChromium } from '../helpers/chromium.ts';

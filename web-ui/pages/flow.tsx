@@ -2,8 +2,8 @@
 // One flow: the decision in plain words, the timeline, DLP findings, LLM fields, then the request
 // and the response with their headers and bodies.
 import type { Child } from 'hono/jsx';
-import type { BodyRow, FlowRow } from '../../proxy/flows-cli.ts';
-import { headerPairs, llmTools } from '../../proxy/flows-cli.ts';
+import type { BodyRow, FlowRow } from '../../proxy/cli/flows.ts';
+import { headerPairs, llmTools } from '../../proxy/cli/flows.ts';
 import { BodyView, Highlighted } from '../body.tsx';
 import { Timeline } from '../charts.tsx';
 import { Badge, bytes, Layout, ms, type PageContext, target, Time } from '../components.tsx';

@@ -2,7 +2,7 @@
 // Reviewing what agents did and what a policy would do: the flow pane of the split list, and the
 // what-if replay of a candidate policy (the same diff as `airlock policy replay`).
 import type { ReplayResult } from '../../policies/replay.ts';
-import type { BodyRow, FlowRow } from '../../proxy/flows-cli.ts';
+import type { BodyRow, FlowRow } from '../../proxy/cli/flows.ts';
 import { Badge, CodeBadge, Csrf, Layout, Note, num, type PageContext, target, Time } from '../components.tsx';
 import type { Explanation } from '../explain.ts';
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';

@@ -1,11 +1,11 @@
-// `airlock iptables`: prints (default), applies or removes the rules of proxy/iptables.ts by
+// `airlock iptables`: prints (default), applies or removes the rules of proxy/cli/iptables-rules.ts by
 // running the printed script with sh, so the reviewed text and the applied rules are one thing.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseCli } from './cli/args.ts';
-import { type Ipv6Method, type Mode, type RuleOptions, applyScript, chains, undoScript, validate } from './iptables.ts';
-import { err, out } from './cli-output.ts';
+import { parseCli } from './args.ts';
+import { type Ipv6Method, type Mode, type RuleOptions, applyScript, chains, undoScript, validate } from './iptables-rules.ts';
+import { err, out } from './output.ts';
 
 export const IPTABLES_HELP = `usage: airlock iptables --interface IFACE --port N [--dns IP]... [--airlock-ip IP] [--apply | --undo]
        airlock iptables --mode output --uid N --port N [--dns IP]... [--apply | --undo]

@@ -3,10 +3,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseCli } from './cli/args.ts';
-import { caPaths } from '../ca/authority.ts';
-import { loadPolicyFile } from '../policies/load.ts';
-import { packageFile } from './package-file.ts';
+import { parseCli } from './args.ts';
+import { caPaths } from '../../ca/authority.ts';
+import { loadPolicyFile } from '../../policies/load.ts';
+import { packageFile } from '../package-file.ts';
 
 export const CA_INSTALL_HELP = `usage: airlock ca install [--data-dir DIR | --config FILE | --cert FILE] [--trust-dir DIR] [--env-file FILE] [--proxy URL]
 

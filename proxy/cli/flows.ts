@@ -1,19 +1,19 @@
 // airlock flows list|show|export|verify: the audit trail for an operator, read-only.
 // Every user-supplied value reaches SQLite as a bound parameter; nothing is spliced into SQL.
-import { type BodyRow, bodiesOf } from './store/bodies.ts';
+import { type BodyRow, bodiesOf } from '../store/bodies.ts';
 import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
 import type { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { parse as parseYaml } from 'yaml';
-import { parseCli, unknownSubcommand } from './cli/args.ts';
-import { filterOf, positiveInt, UsageError } from './flow-filter.ts';
-import { SCHEMA_VERSION } from './store/schema.ts';
-import { searchFlows } from './store/search.ts';
-import { verifyChain } from './store/verify.ts';
-import { progress } from './cli/progress.ts';
-import { countMatching, selectFlows } from '../web-ui/queries.ts';
+import { parseCli, unknownSubcommand } from './args.ts';
+import { filterOf, positiveInt, UsageError } from '../flow-filter.ts';
+import { SCHEMA_VERSION } from '../store/schema.ts';
+import { searchFlows } from '../store/search.ts';
+import { verifyChain } from '../store/verify.ts';
+import { progress } from './progress.ts';
+import { countMatching, selectFlows } from '../../web-ui/queries.ts';
 
 export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options]
 

@@ -1,16 +1,16 @@
 // airlock dlp scan|rules: the configured DLP rules on a file or stdin, and the rules themselves.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseCli, unknownSubcommand } from './cli/args.ts';
-import { UsageError } from './flow-filter.ts';
-import { loadPolicyFile } from '../policies/load.ts';
-import { parseDlp } from '../policies/parse-dlp.ts';
-import { Problems } from '../policies/problems.ts';
-import type { DlpConfig } from '../policies/types.ts';
-import { err, out } from './cli-output.ts';
-import { rulesFor } from './dlp/policy.ts';
-import { findingLocation } from './dlp/record.ts';
-import { StreamScanner } from './dlp/stream.ts';
+import { parseCli, unknownSubcommand } from './args.ts';
+import { UsageError } from '../flow-filter.ts';
+import { loadPolicyFile } from '../../policies/load.ts';
+import { parseDlp } from '../../policies/parse-dlp.ts';
+import { Problems } from '../../policies/problems.ts';
+import type { DlpConfig } from '../../policies/types.ts';
+import { err, out } from './output.ts';
+import { rulesFor } from '../dlp/policy.ts';
+import { findingLocation } from '../dlp/record.ts';
+import { StreamScanner } from '../dlp/stream.ts';
 
 export const DLP_HELP = `usage: airlock dlp scan FILE|- [options] | airlock dlp rules [--config FILE] [--json]
 

@@ -3,10 +3,10 @@
 // a running airlock sees the change on the next request.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseCli } from '../proxy/cli/args.ts';
-import { UsageError } from '../proxy/flow-filter.ts';
+import { parseCli } from './args.ts';
+import { UsageError } from '../flow-filter.ts';
 import { parse as parseYaml } from 'yaml';
-import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from './tokens.ts';
+import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from '../../web-ui/tokens.ts';
 
 export const UI_HELP = `usage: airlock ui token add|list|revoke [options]
 

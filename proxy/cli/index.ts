@@ -2,24 +2,24 @@
 // the other modules. Bad usage (an unknown command or flag) is exit 2 with a suggestion on stderr.
 import fs from 'node:fs';
 import path from 'node:path';
-import { caPaths, exportCa, importCa, initCa } from '../ca/authority.ts';
-import { loadPolicyFile } from '../policies/load.ts';
-import type { Config } from '../policies/types.ts';
+import { caPaths, exportCa, importCa, initCa } from '../../ca/authority.ts';
+import { loadPolicyFile } from '../../policies/load.ts';
+import type { Config } from '../../policies/types.ts';
 import { banner } from './banner.ts';
-import { err, out } from './cli-output.ts';
-import { logEvent } from './log.ts';
+import { err, out } from './output.ts';
+import { logEvent } from '../log.ts';
 import { firstPolicy } from './first-policy.ts';
-import { packageFile } from './package-file.ts';
-import { startAirlock } from './main.ts';
-import { IPTABLES_HELP, iptablesCommand } from './cli-iptables.ts';
+import { packageFile } from '../package-file.ts';
+import { startAirlock } from '../main.ts';
+import { IPTABLES_HELP, iptablesCommand } from './iptables.ts';
 import { CA_INSTALL_HELP, caInstallCommand } from './ca-install.ts';
-import { DLP_HELP, dlpCommand } from './dlp-cli.ts';
-import { FLOWS_HELP, flowsCommand } from './flows-cli.ts';
-import { SESSIONS_HELP, sessionsCommand } from './sessions-cli.ts';
-import { UI_HELP, uiCommand } from '../web-ui/cli.ts';
-import { parseCli, unknownSubcommand } from './cli/args.ts';
-import { POLICY_HELP, policyCommand } from './cli/policy.ts';
-import { UsageError } from './flow-filter.ts';
+import { DLP_HELP, dlpCommand } from './dlp.ts';
+import { FLOWS_HELP, flowsCommand } from './flows.ts';
+import { SESSIONS_HELP, sessionsCommand } from './sessions.ts';
+import { UI_HELP, uiCommand } from './ui-tokens.ts';
+import { parseCli, unknownSubcommand } from './args.ts';
+import { POLICY_HELP, policyCommand } from './policy.ts';
+import { UsageError } from '../flow-filter.ts';
 
 const USAGE = `usage: airlock <command> [options]
 
