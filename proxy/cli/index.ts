@@ -159,7 +159,8 @@ async function start(args: string[]): Promise<number> {
     process.once('SIGINT', () => resolve());
   });
   const airlock = await startAirlock(config);
-  process.stdout.write(banner(airlock));
+  // Before the banner: a supervisor (or a test) may send SIGHUP as soon as it reads it, and
+  // SIGHUP without a handler ends the process.
   process.on('SIGHUP', () => {
     const r = airlock.reload();
     if (r.ok) {
@@ -173,6 +174,7 @@ async function start(args: string[]): Promise<number> {
       process.stderr.write(`${problemsOf(file, r.errors)}\nairlock: policy reload failed; the policy in force stays\n`);
     }
   });
+  process.stdout.write(banner(airlock));
   await stopped;
   await airlock.close();
   return 0;
