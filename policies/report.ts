@@ -32,6 +32,7 @@ function observingRule(config: Config, host: string): HostRule {
     allowIps: pinned === undefined ? [] : [{ text: pinned, contains: (ip) => ip === pinned }],
     plainHttp: true,
     websocket: true,
+    allowRange: false,
     injectHeaders: [],
     placeholders: [],
     mode: 'report',

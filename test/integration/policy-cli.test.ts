@@ -42,7 +42,7 @@ describe('airlock flows export piped', () => {
       const request = new BodyCapture(1 << 20);
       request.add(Buffer.from(JSON.stringify({ i, text: 'x'.repeat(900) })));
       f.requestHeaders = { 'content-type': 'application/json' };
-      f.bodies = { request, response: new BodyCapture(1 << 20), secrets: [] };
+      f.bodies = { request, response: new BodyCapture(1 << 20), echo: null };
       return f;
     });
     const db = await storeWith('export', flows);
@@ -77,7 +77,7 @@ describe('airlock flows export piped', () => {
     const request = new BodyCapture(1 << 20);
     request.add(Buffer.from('y'.repeat(600_000)));
     f.requestHeaders = { 'content-type': 'text/plain' };
-    f.bodies = { request, response: new BodyCapture(1 << 20), secrets: [] };
+    f.bodies = { request, response: new BodyCapture(1 << 20), echo: null };
     const db = await storeWith('show', [f]);
     const file = path.join(dir, 'show.txt');
     await run('sh', ['-c', `"${process.execPath}" "${BIN}" flows show 1 --db "${db}" > "${file}"`]);

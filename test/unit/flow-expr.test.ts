@@ -21,7 +21,7 @@ beforeAll(async () => {
       const request = new BodyCapture(4096);
       request.add(Buffer.from(body));
       f.requestHeaders = { 'content-type': 'text/plain' };
-      f.bodies = { request, response: new BodyCapture(4096), secrets: [] };
+      f.bodies = { request, response: new BodyCapture(4096), echo: null };
     }
     s.record(f);
   };
