@@ -1,7 +1,8 @@
 // Report mode (`mode: report`, for the policy or a rule): a request the host rules would deny
 // goes through and is recorded as would_deny with the denial's code, reason and rule. What still
 // applies whatever the mode: deny rules, malformed hosts, the after-DNS address check (the rule
-// used names only the addresses the policy pins), placeholders and DLP.
+// used names only the addresses the policy pins), placeholders and DLP; budgets and MCP tool
+// checks too (the pipeline applies them after this, to every admitted request).
 import type { Config, Decision, HostRule } from './types.ts';
 
 /** Codes report mode lets through: the host rules' own verdicts. */

@@ -392,7 +392,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       flow.responseHeaders = { 'content-type': 'application/json' };
       flow.bodies?.response.add(Buffer.from(text));
       flow.bytesDown += Buffer.byteLength(text);
-      sendJson(res, status, text, flow.code!);
+      sendJson(res, status, text, { error: flow.code!, reason: flow.reason! });
     };
     if (!read.ok) {
       Object.assign(flow, { decision: 'refuse', code: 'mcp_unreadable', reason: read.reason });

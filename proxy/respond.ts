@@ -165,19 +165,14 @@ export function refusalBody(r: Refusal): string {
   return JSON.stringify({ error: r.error, host: r.host ?? null, reason: r.reason, rule: r.rule ?? null, hint: r.hint ?? hintFor(r.error), ...r.extra });
 }
 
-/** An answer airlock gives in the protocol's own terms (a JSON-RPC error to an MCP client). */
-export function sendJson(res: AnyResponse, status: number, body: string, decision: string): void {
+/** A refusal in the protocol's own terms (a JSON-RPC error to an MCP client), with the same headers as any refusal. */
+export function sendJson(res: AnyResponse, status: number, body: string, r: Refusal): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   try {
-    (res as http.ServerResponse).writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-      'cache-control': 'no-store',
-      'x-airlock-decision': decision,
-    });
+    (res as http.ServerResponse).writeHead(status, refusalHeaders(r, body));
     res.end(body);
   } catch {
     res.destroy();

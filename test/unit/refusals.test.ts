@@ -1,5 +1,7 @@
 // Every refusal code has its own hint (only the upstream_* codes say the upstream failed) and an
 // RFC 9209 Proxy-Status error type.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REASONS } from '../../policies/decide.ts';
 import { describeUpstreamError, AirlockError } from '../../proxy/errors.ts';
@@ -23,7 +25,37 @@ const SENT = [
   'header_timeout', 'request_body_timeout', 'request_timeout', 'request_body_too_slow', 'chunk_extensions_too_large',
   'header_alias', 'header_underscore', 'audit_store_unavailable', 'internal_error',
   'dns_failed', 'upstream_connect', 'upstream_tls', 'upstream_timeout', 'upstream_framing', 'upstream_protocol', 'upstream_error',
+  // Credential schemes (issue 18), budgets and MCP rules (issue 17), Range on a credentialed rule (issue 12).
+  'credential_unavailable', 'credential_request_unsupported', 'aws_chunked_invalid', 'body_too_large_to_sign',
+  'budget_exhausted', 'mcp_tool_denied', 'mcp_body_too_large', 'mcp_unreadable', 'partial_response_refused',
 ];
+
+/** Codes in proxy/ that never reach an agent as a refusal, and why. */
+const NOT_SENT: Record<string, string> = {
+  client_aborted: 'the agent went away; nobody is answered',
+  client_closed: 'the agent went away; nobody is answered',
+  bad_websocket: 'a WebSocket close reason, not an HTTP refusal',
+  token_response_too_large: "a token endpoint's answer: the agent gets credential_unavailable",
+  mcp_batch_refused: "the data of a JSON-RPC error beside a denied call; the flow's code is mcp_tool_denied",
+};
+
+/** Every code literal under proxy/ (`new AirlockError('x'`, `error: 'x'`, `code: 'x'`). */
+function codesInSource(): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== 'dist' && e.name !== 'node_modules') walk(p);
+      } else if (/\.(ts|tsx|cjs)$/.test(e.name)) {
+        const text = fs.readFileSync(p, 'utf8');
+        for (const m of text.matchAll(/(?:new AirlockError\(|\b(?:error|code): )'([a-z][a-z0-9_]*)'/g)) found.set(m[1], path.relative(process.cwd(), p));
+      }
+    }
+  };
+  walk(path.resolve(import.meta.dirname, '../../proxy'));
+  return found;
+}
 
 describe('refusal codes', () => {
   it.each(SENT)('%s has its own hint and a registered Proxy-Status error type', (code) => {
@@ -31,6 +63,12 @@ describe('refusal codes', () => {
     expect(RFC9209_TYPES.has(REFUSALS[code].proxyStatus)).toBe(true);
     const others = SENT.filter((c) => c !== code).map(hintFor);
     expect(others).not.toContain(hintFor(code));
+  });
+
+  it('every code written in proxy/ is in the table (or named as never sent), so a new code cannot ship without a hint', () => {
+    const missing = [...codesInSource()].filter(([code]) => !REFUSALS[code] && !NOT_SENT[code]).map(([code, file]) => `${code} (${file})`);
+    expect(missing).toEqual([]);
+    expect(codesInSource().has('budget_exhausted')).toBe(true); // the scan reads the sources it should
   });
 
   it('only upstream failures say the upstream failed or could not be reached', () => {
