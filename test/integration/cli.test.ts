@@ -128,6 +128,16 @@ describe('the CLI as an operator meets it', () => {
     expect(missing.stderr).toMatch(/option --config needs a value/);
     const ca = await airlockCli(['ca', 'int']);
     expect(ca.stderr).toMatch(/unknown subcommand "int" \(did you mean "init"\?\)/);
+    // airlock sessions (issue 17) the same way.
+    const sessions = await airlockCli(['sesions']);
+    expect(sessions.code).toBe(2);
+    expect(sessions.stderr).toMatch(/^airlock: unknown command "sesions" \(did you mean "sessions"\?\)/);
+    const sessionsSub = await airlockCli(['sessions', 'lsit']);
+    expect(sessionsSub.code).toBe(2);
+    expect(sessionsSub.stderr).toMatch(/^airlock sessions: unknown subcommand "lsit" \(did you mean "list"\?\)/);
+    const sessionsFlag = await airlockCli(['sessions', 'list', '--agnet', 'x']);
+    expect(sessionsFlag.code).toBe(2);
+    expect(sessionsFlag.stderr).toMatch(/^airlock sessions: unknown option --agnet \(did you mean --agent\?\)\n\nusage: airlock sessions/);
   });
 
   it('the same policy started from another directory finds the same data dir (CA, store, token); the banner names the policy', async () => {
