@@ -115,7 +115,7 @@ export function Badge(props: { decision: string }) {
  */
 export function codeKind(code: string): 'exfil' | 'policy' | 'upstream' | 'limit' {
   if (code === 'placeholder_exfiltration' || code === 'dlp_blocked' || code === 'decompression_bomb' || code === 'unscannable_encoding') return 'exfil';
-  if (code.endsWith('_not_allowed') || code.endsWith('_by_rule')) return 'policy';
+  if (code.endsWith('_not_allowed') || code.endsWith('_by_rule') || code === 'mcp_tool_denied') return 'policy';
   if (code.startsWith('upstream_') || code === 'dns_failed' || code === 'client_aborted') return 'upstream';
   return 'limit';
 }
