@@ -10,7 +10,7 @@ runtime=(ca-certificates pkg-config g++ make python3 libre2-dev)
 if [ "$(dpkg --print-architecture)" = amd64 ]; then runtime+=(libhyperscan-dev); fi
 # postgresql: the PostgreSQL store's tests start throw-away servers of their own (initdb and pg_ctl
 # from /usr/lib/postgresql/*/bin, as the postgres user the package creates, on free loopback ports).
-tests=(curl git openssl dnsmasq-base iproute2 iptables chromium sslscan e2fsprogs mount util-linux postgresql)
+tests=(curl git openssl dnsmasq-base iproute2 iptables chromium sslscan e2fsprogs mount util-linux python3-pip postgresql)
 pkgs=("${runtime[@]}")
 [ "${1:-tests}" = runtime ] || pkgs+=("${tests[@]}")
 missing=()

@@ -15,7 +15,7 @@ import { COMMON_WORD, fillMonth, RARE_WORD } from './month.ts';
 const N = Number(process.argv[2] ?? 1_000_000);
 const REPS = 20;
 const LIMIT = 50;
-/** The columns `airlock flows list` reads (flows-cli.ts list()). */
+/** The columns `airlock flows list` reads (proxy/cli/flows.ts list()). */
 const LIST_COLUMNS = 'id, started_at, decision, status, method, scheme, host, port, path, query, code';
 
 // ---------------------------------------------------------------------------------------------

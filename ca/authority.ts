@@ -1,7 +1,7 @@
 // The CA on disk: DATA/ca/ca.crt (0644) and DATA/ca/ca.key (0600) inside a 0700 directory.
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { caMaterial, parseCertificate, type CaMaterial } from './material.ts';
 import { toPem } from './pem.ts';
 import { makePrivateDir, replaceFile, writeNewFile } from './files.ts';
@@ -27,6 +27,35 @@ export function caPaths(dataDir: string): CaPaths {
   return { dir, cert: join(dir, 'ca.crt'), key: join(dir, 'ca.key') };
 }
 
+/**
+ * Whether a CA file is there. Only "no such file" is false: a directory airlock may not read, or
+ * a path through a file, is an error that says so (mkdir would otherwise report EEXIST).
+ */
+function existsSync(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? `permission denied (airlock runs as uid ${process.getuid?.() ?? '?'}; give it access to the data dir, or run it as the directory's owner)`
+        : code === 'ENOTDIR'
+          ? `${dirname(file)} is not a directory`
+          : (code ?? (err as Error).message);
+    throw new Error(`cannot read the CA at ${file}: ${why}`);
+  }
+}
+
+/** The key is gone but the certificate agents trust is there: restoring the key is the fix; a new CA means re-trusting it everywhere. */
+function keyMissing(paths: CaPaths): Error {
+  return new Error(
+    `the CA key ${paths.key} is missing (its certificate ca.crt is there): restore ca.key from a backup; ` +
+      `or move ${paths.cert} away and run \`airlock ca init\` for a new CA, which every agent must then trust instead`,
+  );
+}
+
 function keyPem(key: KeyObject): string {
   return key.export({ type: 'pkcs8', format: 'pem' }) as string;
 }
@@ -41,8 +70,11 @@ function prepareDirs(dataDir: string): CaPaths {
 /** Creates an EC P-256 CA unless one exists; an existing CA is left untouched. */
 export function initCa(dataDir: string, opts: InitOptions = {}): { created: boolean; certPath: string } {
   const paths = caPaths(dataDir);
-  // The certificate is written last, so its presence means a complete CA.
-  if (existsSync(paths.cert)) return { created: false, certPath: paths.cert };
+  // The certificate is written last, so its presence means a complete CA (unless its key was lost since).
+  if (existsSync(paths.cert)) {
+    if (!existsSync(paths.key)) throw keyMissing(paths);
+    return { created: false, certPath: paths.cert };
+  }
   if (existsSync(paths.key)) {
     throw new Error(`incomplete CA in ${paths.dir}: ${paths.key} exists without ca.crt; remove it and run \`airlock ca init\` again`);
   }
@@ -58,9 +90,12 @@ export function initCa(dataDir: string, opts: InitOptions = {}): { created: bool
 }
 
 function requireCa(paths: CaPaths, needKey: boolean): void {
-  if (!existsSync(paths.cert) || (needKey && !existsSync(paths.key))) {
-    throw new Error(`no CA in ${paths.dir}: run \`airlock ca init\``);
+  const cert = existsSync(paths.cert);
+  if (cert && needKey && !existsSync(paths.key)) throw keyMissing(paths);
+  if (!cert && existsSync(paths.key)) {
+    throw new Error(`incomplete CA in ${paths.dir}: ${paths.key} exists without ca.crt; remove it and run \`airlock ca init\` again`);
   }
+  if (!cert) throw new Error(`no CA in ${paths.dir}: run \`airlock ca init\` (airlock start also creates one)`);
 }
 
 function readPrivateKey(file: string): KeyObject {

@@ -12,7 +12,7 @@ import type { Config, ListenAddr } from './types.ts';
 
 export type StoreSection = { ok: true; dataDir: string; store: Config['store']; ui?: ListenAddr; sourcePath: string } | { ok: false; errors: string[] };
 
-export function loadStoreSection(path: string, opts: { env?: NodeJS.ProcessEnv; defaultDataDir: string }): StoreSection {
+export function loadStoreSection(path: string, opts: { env?: NodeJS.ProcessEnv; defaultDataDir?: string } = {}): StoreSection {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -36,7 +36,8 @@ export function loadStoreSection(path: string, opts: { env?: NodeJS.ProcessEnv; 
   if (!root) return { ok: false, errors: p.list };
   const baseDir = dirname(resolve(path));
   const dataDirText = optString(root, 'data_dir', '', p);
-  const dataDir = dataDirText ? resolve(baseDir, dataDirText) : resolve(opts.defaultDataDir);
+  // data_dir defaults to the policy's own directory, as for `airlock start` (loadPolicyFile).
+  const dataDir = dataDirText ? resolve(baseDir, dataDirText) : resolve(opts.defaultDataDir ?? baseDir);
   const section = root.get('store');
   const fields = section === null || section === undefined ? new Map<string, unknown>() : (mapping(section, 'store', p) ?? new Map<string, unknown>());
   const store = parseStore(fields, dataDir, p, { env: opts.env ?? process.env, baseDir });

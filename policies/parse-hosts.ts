@@ -7,7 +7,7 @@ import { Problems, checkKeys, join, mapping, optBool, optList, present, readStri
 import { parseInject, type ParsedInject } from './parse-inject.ts';
 import type { SourceContext } from './parse-secret.ts';
 import { valueNow } from './secrets.ts';
-import type { HostRule, McpPolicy, Placeholder } from './types.ts';
+import type { HostRule, McpPolicy, Placeholder, PolicyMode } from './types.ts';
 import { parseSize } from './units.ts';
 
 export type DraftRule = Omit<HostRule, 'explain'>;
@@ -15,9 +15,11 @@ export type DraftRule = Omit<HostRule, 'explain'>;
 export interface HostsContext extends SourceContext {
   /** Rule names already taken (name -> path): shared with `deny`, so every rule id is unique. */
   ids?: Map<string, string>;
+  /** Placeholders already taken (value -> who holds it): shared with `include`, so every placeholder is unique. */
+  placeholderOwners?: Map<string, Owner>;
 }
 
-const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'allow_range', 'inject', 'placeholder', 'mcp'];
+const HOST_KEYS = ['name', 'match', 'agents', 'ports', 'methods', 'paths', 'allow_ips', 'plain_http', 'websocket', 'allow_range', 'inject', 'placeholder', 'mcp', 'mode'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PLACEHOLDER_CHARS = /^[\x21-\x7e]+$/;
 
@@ -29,7 +31,7 @@ export function parseHosts(value: unknown, ctx: HostsContext): DraftRule[] {
   }
   const rules: DraftRule[] = [];
   const ids = (ctx.ids ??= new Map<string, string>());
-  const placeholders = new Map<string, Owner>();
+  const placeholders = (ctx.placeholderOwners ??= new Map<string, Owner>());
   value.forEach((item, index) => {
     const path = `hosts[${index}]`;
     const fields = mapping(item, path, ctx.p);
@@ -40,7 +42,7 @@ export function parseHosts(value: unknown, ctx: HostsContext): DraftRule[] {
   return rules;
 }
 
-function parseRule(
+export function parseRule(
   fields: Fields,
   index: number,
   path: string,
@@ -70,11 +72,12 @@ function parseRule(
   const inject = parseInject(fields, path, ctx);
   const placeholders = parsePlaceholders(fields, path, p, inject, placeholderOwners);
   const mcp = parseMcp(fields, path, p);
+  const mode = parseMode(fields, path, p);
   if (match === undefined) return undefined;
   return {
     index, id: id ?? path, match, ...(agents ? { agents } : {}), ports, methods, paths, allowIps, plainHttp, websocket, allowRange,
     injectHeaders: inject.headers, ...(inject.credential ? { credential: inject.credential } : {}), placeholders,
-    ...(mcp ? { mcp } : {}),
+    ...(mcp ? { mcp } : {}), ...(mode ? { mode } : {}),
   };
 }
 
@@ -109,6 +112,15 @@ function parseMcp(fields: Fields, path: string, p: Problems): McpPolicy | undefi
     else maxBodyBytes = s.bytes;
   }
   return { ...(tools ? { tools } : {}), deny: globs('deny') ?? [], maxBodyBytes };
+}
+
+/** `mode: enforce|report` (policy-wide, or one rule or preset). */
+export function parseMode(fields: Fields, path: string, p: Problems): PolicyMode | undefined {
+  if (!present(fields, 'mode')) return undefined;
+  const value = fields.get('mode');
+  if (value === 'enforce' || value === 'report') return value;
+  p.add(join(path, 'mode'), 'expected "enforce" or "report"');
+  return undefined;
 }
 
 export function parseId(fields: Fields, path: string, p: Problems, ids: Map<string, string>): string | undefined {
@@ -263,7 +275,7 @@ function parsePlaceholders(
 }
 
 /** Who holds a placeholder: the rule's path, and which credential it stands for (schemes only). */
-interface Owner {
+export interface Owner {
   path: string;
   credential: string | undefined;
 }

@@ -8,7 +8,8 @@ import { parseCidr } from './ip.ts';
 import { parseBudgets, parsePrices } from './parse-budgets.ts';
 import { parseDeny } from './parse-deny.ts';
 import { parseDlp } from './parse-dlp.ts';
-import { parseHosts, type DraftRule } from './parse-hosts.ts';
+import { parseHosts, parseMode, type DraftRule } from './parse-hosts.ts';
+import { parseIncludes } from './parse-include.ts';
 import { parseLimits } from './parse-limits.ts';
 import { checkListenerClashes, parseListenSection, parseRoutes } from './parse-listen.ts';
 import { parseStore } from './parse-store.ts';
@@ -26,7 +27,7 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp', 'prices', 'budgets'];
+const TOP_KEYS = ['data_dir', 'mode', 'include', 'explain_in_tls', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp', 'prices', 'budgets'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -51,7 +52,10 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const limits = parseLimits(root.get('limits'), p);
   const dlp = parseDlp(root.get('dlp'), p);
   const ids = new Map<string, string>();
-  const drafts = parseHosts(root.get('hosts'), { baseDir: opts.baseDir, env: opts.env, p, ids });
+  const hostsCtx = { baseDir: opts.baseDir, env: opts.env, p, ids };
+  const own = parseHosts(root.get('hosts'), hostsCtx);
+  const included = parseIncludes(root.get('include'), hostsCtx, Array.isArray(root.get('hosts')) ? (root.get('hosts') as unknown[]).length : 0);
+  const drafts = [...own, ...included.rules];
   addResolvedAddresses(drafts, upstream.resolve);
   const hosts: HostRule[] = drafts.map((rule) => ({ ...rule, explain: explainRule(rule) }));
   const deny = parseDeny(root.get('deny'), { baseDir: opts.baseDir, p, ids });
@@ -59,9 +63,15 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const prices = parsePrices(root.get('prices'), p);
   const budgets = parseBudgets(root.get('budgets'), { baseDir: opts.baseDir, p, hosts, prices, bodyCapBytes: store.bodyCapBytes });
 
+  const mode = parseMode(root, '', p) ?? 'enforce';
+  const explainInTls = parseExplainInTls(root.get('explain_in_tls'), p);
+
   if (p.list.length > 0) return { ok: false, errors: p.list };
   const config: Config = {
     ...(opts.sourcePath === undefined ? {} : { sourcePath: resolve(opts.sourcePath) }),
+    mode,
+    presets: included.presets,
+    explainInTls,
     dataDir,
     listen,
     routes,
@@ -77,6 +87,17 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     budgets,
   };
   return { ok: true, config: deepFreeze(config) };
+}
+
+/** `explain_in_tls: true`, or `{ enabled: true, per_minute: 60 }` (answers per client and minute). */
+function parseExplainInTls(value: unknown, p: Problems): Config['explainInTls'] {
+  const off = { enabled: false, perMinute: 60 };
+  if (value === null || value === undefined) return off;
+  if (typeof value === 'boolean') return { ...off, enabled: value };
+  const fields = mapping(value, 'explain_in_tls', p);
+  if (!fields) return off;
+  checkKeys(fields, ['enabled', 'per_minute'], 'explain_in_tls', p);
+  return { enabled: optBool(fields, 'enabled', 'explain_in_tls', p, true), perMinute: optInt(fields, 'per_minute', 'explain_in_tls', p, 60, 1) };
 }
 
 function section(root: Fields, key: string, p: Problems): Fields {

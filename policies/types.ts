@@ -98,6 +98,13 @@ export interface HostRule {
   placeholders: Placeholder[];
   /** The host is an MCP server (streamable HTTP): its JSON-RPC calls are read, recorded and checked. */
   mcp?: McpPolicy;
+  /**
+   * report: a request to this rule's host that the rule would deny (port, method, path, scheme,
+   * WebSocket) goes through and is recorded as would_deny. Undefined: the policy's mode.
+   */
+  mode?: PolicyMode;
+  /** The preset this rule came from (`include:`), if any. */
+  preset?: string;
   /** Plain words for auditors: what this rule allows. */
   explain: string;
 }
@@ -143,6 +150,9 @@ export interface Budget {
   limits: BudgetLimit[];
 }
 
+/** enforce: denials are refused. report: policy denials are let through and recorded as would_deny. */
+export type PolicyMode = 'enforce' | 'report';
+
 /**
  * An explicit deny rule (`deny:`): an exception under the allow rules, e.g. `admin.example.com`
  * under `*.example.com`. A deny rule that matches always wins, whatever the order of the rules.
@@ -175,6 +185,19 @@ export interface Route {
 export interface Config {
   /** Absolute path of the policy file, or undefined for an in-memory policy. */
   sourcePath?: string;
+  /**
+   * report: requests the host rules would deny (host, port, method, path, scheme, WebSocket) go
+   * through, recorded as would_deny with the reason; deny rules, IP checks, placeholders and
+   * DLP still apply (docs/policy.md#report-mode).
+   */
+  mode: PolicyMode;
+  /** Presets named under `include`, in order. */
+  presets: string[];
+  /**
+   * A refused CONNECT (or transparent TLS connection) is accepted and its first request answered
+   * with the 403 JSON inside TLS, for agents that cannot read a CONNECT response. Off by default.
+   */
+  explainInTls: { enabled: boolean; perMinute: number };
   /** Absolute data directory: CA, flow store. */
   dataDir: string;
   /** proxy: explicit proxy; transparent: iptables REDIRECT target; admin: /healthz and /metrics;

@@ -8,10 +8,15 @@
 // instead of ~128 MB (docs/design.md).
 import { ensureBuilt } from './build.js';
 
+// A reader that went away (`airlock flows export | head`) is not an error of airlock's.
+for (const s of [process.stdout, process.stderr]) s.on('error', (e) => e.code === 'EPIPE' ? process.exit(process.exitCode ?? 0) : undefined);
+
 const bundle = await ensureBuilt();
 const { main } = await import(bundle);
-// Exit explicitly: after a graceful stop, idle keep-alive timers must not hold the process. But
-// first let what was printed reach a pipe: writes past the pipe's 64 KiB are still queued
-// (`airlock dlp rules` prints more than that), and exiting would cut them off.
 const code = await main(process.argv.slice(2));
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+// Writes to a pipe are asynchronous: wait until everything written has reached it (a write's
+// callback runs after every earlier write), or output past the pipe's 64 KiB is cut off
+// (`airlock flows show`, `airlock dlp rules`).
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((resolve) => s.write('', resolve))));
+// Exit explicitly: after a graceful stop, idle keep-alive timers must not hold the process.
+process.exit(code);

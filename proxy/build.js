@@ -20,7 +20,7 @@ function newestSource(dir, newest = 0) {
 export async function build() {
   const esbuild = await import('esbuild');
   await esbuild.build({
-    entryPoints: { cli: path.join(root, 'proxy', 'cli.ts') },
+    entryPoints: { cli: path.join(root, 'proxy', 'cli', 'index.ts') },
     outdir: path.dirname(out),
     // Modules imported with import() (the UI, metrics) become their own chunks, loaded only
     // when a policy turns them on.

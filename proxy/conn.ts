@@ -16,6 +16,11 @@ export interface ConnInfo {
   route?: Route;
   /** Shared by every ConnInfo derived from this one (a spread copies the reference). */
   life: ConnLife;
+  /**
+   * explain_in_tls: the policy refused this connection, and its requests are answered with this
+   * refusal inside TLS (for agents that cannot read a CONNECT response).
+   */
+  explain?: { code: string; reason: string; rule?: string; hint: string };
 }
 
 /** What a connection that ends with no flow naming it is recorded as (when its socket closes). */

@@ -1,12 +1,13 @@
 // Flow filters from untrusted text (`airlock flows` options, the API's and the UI's query
 // parameters): every value is validated, never guessed. A value that is not what its field takes
 // is a UsageError naming the field (exit 2 in the CLI, 400 in the API and the UI).
+import { ExprError, exprSql, parseExpr } from './store/expr.ts';
 import type { FlowFilter } from './store/search.ts';
 
 /** Bad input from the user (an option, a query parameter): exit 2 in the CLI, 400 in the API. */
 export class UsageError extends Error {}
 
-export const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
+export const DECISIONS = ['allow', 'would_deny', 'deny', 'refuse', 'error'];
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** Text filters are a few words, not a payload. */
@@ -60,6 +61,9 @@ export interface FilterOptions {
   'has-finding'?: boolean;
   text?: string;
   after?: string;
+  /** A boolean expression (proxy/store/expr.ts): `q` in the UI and API, `--where` in the CLI. */
+  q?: string;
+  where?: string;
 }
 
 /**
@@ -95,6 +99,18 @@ export function filterOf(v: FilterOptions, flag = '--'): FlowFilter {
   if (v.path !== undefined) f.pathPrefix = v.path;
   if (v['has-finding']) f.hasFinding = true;
   if (v.text !== undefined) f.text = v.text;
+  const expr = v.q ?? v.where;
+  if (expr !== undefined) {
+    const name = v.q !== undefined ? `${flag}q` : `${flag}where`;
+    if (expr.length > MAX_TEXT) throw new UsageError(`${name} must be at most ${MAX_TEXT} characters`);
+    try {
+      exprSql(parseExpr(expr)); // values are checked when compiled
+    } catch (e) {
+      if (e instanceof ExprError) throw new UsageError(`${name}: ${e.message}`);
+      throw e;
+    }
+    f.expr = expr;
+  }
   if (v.after !== undefined) f.after = positiveInt(v.after, `${flag}after`, 0);
   return f;
 }

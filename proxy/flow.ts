@@ -4,7 +4,8 @@ import type { Finding } from './dlp/stream.ts';
 
 /** How the request reached airlock; 'airlock': a request of airlock's own (a token endpoint for a credential). */
 export type Entry = 'explicit' | 'transparent' | 'route' | 'airlock';
-export type Decision = 'allow' | 'deny' | 'refuse' | 'error';
+/** would_deny: report mode let through a request the policy would deny (policies/report.ts). */
+export type Decision = 'allow' | 'would_deny' | 'deny' | 'refuse' | 'error';
 
 export interface Flow {
   id: string;

@@ -46,7 +46,8 @@ export interface Airlock {
 
 export async function startAirlock(initial: Config): Promise<Airlock> {
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
-  const minter = new LeafMinter(loadCa(initial.dataDir), { cacheSize: initial.ca.cacheSize });
+  const ca = loadCa(initial.dataDir);
+  const minter = new LeafMinter(ca, { cacheSize: initial.ca.cacheSize });
   const where = describeStore(initial.store);
   const store = openFlowStore(initial.store, {
     onEvent: (e) => logEvent(e.level, e.msg, { ...e.fields, store: where, instance: initial.store.instance }),
@@ -64,7 +65,14 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     metrics.flow(flow);
     if (ref.current.log.flows) logFlow(flow);
   };
-  const pipeline = createPipeline({ config: ref, upstream, record, budgets, storeRefusal: () => store.availability.refusal() });
+  const pipeline = createPipeline({
+    config: ref,
+    upstream,
+    record,
+    budgets,
+    storeRefusal: () => store.availability.refusal(),
+    caCert: { pem: ca.certPem, der: ca.certDer },
+  });
   const guard = createGuard(ref, pipeline);
   const inner = createInnerServers(minter, pipeline, guard);
 
@@ -119,8 +127,6 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     }
     let uiToken: string | undefined;
     if (ui) {
-      const t = ensureUiToken(initial.dataDir);
-      uiToken = t.token;
       // Hono loads only when the UI listener is configured (like prom-client for admin).
       const { createUiServer } = await import('../web-ui/server.ts');
       const uiServer = createUiServer({
@@ -134,6 +140,9 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
         caCertPath: caPaths(initial.dataDir).cert,
       });
       addresses.ui = await start(uiServer, ui);
+      // Only once every listener is bound: a first start that fails (EADDRINUSE) must not keep a
+      // token whose only printing never happened.
+      uiToken = ensureUiToken(initial.dataDir).token;
     }
     // airlock never dials itself, whatever a rule's allow_ips say.
     upstream.setOwnListeners(bound.flatMap((b) => (b.port === undefined ? [] : [{ host: b.host, port: b.port }])));

@@ -31,7 +31,7 @@ export async function createMetrics(sources: {
   const registers = [registry];
   const requests = new prom.Counter({
     name: 'airlock_flows_total',
-    help: 'Flows by decision (allow, deny, refuse, error), entry path and code (deny reason or upstream error)',
+    help: 'Flows by decision (allow, would_deny, deny, refuse, error), entry path and code (deny reason or upstream error)',
     labelNames: ['decision', 'entry', 'code'],
     registers,
   });

@@ -9,6 +9,7 @@ import type net from 'node:net';
 import type http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { decideRequest } from '../policies/decide.ts';
+import { reportThrough } from '../policies/report.ts';
 import { matchesNormalized } from '../policies/hostnames.ts';
 import type { Config, HostRule, McpPolicy } from '../policies/types.ts';
 import { type BudgetRefusal, type Budgets } from './budgets/budgets.ts';
@@ -17,6 +18,7 @@ import { agentUser } from './agent-user.ts';
 import type { ConfigRef } from './config-ref.ts';
 import { connOf, type ConnInfo } from './conn.ts';
 import { newFlowBodies } from './capture.ts';
+import { CA_PAGE_HOST, caPage } from './ca-page.ts';
 import { describeUpstreamError, isAgentFault } from './errors.ts';
 import { newFlow, type Flow } from './flow.ts';
 import { closing } from './limits.ts';
@@ -70,6 +72,8 @@ export interface PipelineDeps {
   storeRefusal?: () => { reason: string; retryAfterS: number } | null;
   /** Budgets and rate limits per agent (proxy/budgets/); none: not checked. */
   budgets?: Budgets;
+  /** airlock's CA certificate, served at the CA page's reserved name (proxy/ca-page.ts). */
+  caCert?: { pem: string; der: Buffer };
 }
 
 export interface Pipeline {
@@ -101,7 +105,7 @@ interface Admitted {
 const REPLAY_CAP = 64 * 1024;
 
 
-export function createPipeline({ config: ref, upstream, record, storeRefusal, budgets }: PipelineDeps): Pipeline {
+export function createPipeline({ config: ref, upstream, record, storeRefusal, budgets, caCert }: PipelineDeps): Pipeline {
   let active = 0;
   let draining = false;
 
@@ -152,7 +156,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     req: AnyRequest,
     conn: ConnInfo,
     websocket: boolean,
-  ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string } {
+  ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string; hint?: string } {
     const config = ref.current;
     const isH2 = req.httpVersionMajor === 2;
     const flow = newFlow({
@@ -168,14 +172,14 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const raw = forwardableHeaders(req.rawHeaders);
     let target: RequestTarget | undefined;
     /** `sealed`: DLP already gave the record its copy of the head. */
-    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny', sealed = false) => {
+    const refuse = (status: number, code: string, reason: string, rule?: string, decision: 'deny' | 'refuse' = 'deny', sealed = false, hint?: string) => {
       if (!sealed) sealRefusedHead(flow, rulesFor(config.dlp, flow.host ?? '', flow.path ?? '/'), target?.path, raw);
       flow.decision = decision;
       flow.status = status;
       flow.code = code;
       flow.reason = reason;
       flow.ruleId = rule;
-      return { ok: false as const, flow, status, code, reason, rule };
+      return { ok: false as const, flow, status, code, reason, rule, hint };
     };
 
     const t = requestTarget(conn, url, authority, conn.route ? (h) => config.hosts.some((r) => matchesNormalized(r.match, h)) : undefined);
@@ -201,9 +205,17 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       websocket,
       agent: { user: flow.agentUser, listener: conn.listener },
     });
-    if (!d.allow) return refuse(403, d.code, d.reason, d.ruleId);
-    const rule = d.rule;
-    flow.ruleId = rule.id;
+    let rule: HostRule;
+    if (d.allow) {
+      rule = d.rule;
+      flow.ruleId = rule.id;
+    } else {
+      // Report mode: the denial is recorded and the request goes on (policies/report.ts).
+      const through = reportThrough(config, d, target.host);
+      if (!through) return refuse(403, d.code, d.reason, d.ruleId, 'deny', false, d.hint);
+      Object.assign(flow, { decision: 'would_deny', code: d.code, reason: d.reason, ruleId: d.ruleId });
+      rule = through;
+    }
     const names = checkHeaderNames(raw, injectedAliasesOf(rule), config.limits.headersWithUnderscores);
     if (!names.ok) return refuse(400, names.code, names.reason, rule.id, 'refuse');
     if (names.headers !== raw) raw.splice(0, raw.length, ...names.headers);
@@ -269,6 +281,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     }
     conn.life.recorded = true; // this request's flow names the connection
     if (draining) closeAfter(req, res);
+    if (conn.explain) return explainRefusal(req, res, conn);
+    if (caCert && isCaPage(req, conn)) return serveCaPage(req, res, conn, caCert);
     const r = admit(req, conn, false);
     if (!r.ok) {
       if (r.code === 'header_alias' && req.httpVersionMajor !== 2) {
@@ -276,7 +290,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         (res as http.ServerResponse).shouldKeepAlive = false;
         closing.add(req.socket);
       }
-      sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
+      sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule, hint: r.hint });
       req.resume();
       return finish(r.flow);
     }
@@ -378,7 +392,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       flow.responseHeaders = { 'content-type': 'application/json' };
       flow.bodies?.response.add(Buffer.from(text));
       flow.bytesDown += Buffer.byteLength(text);
-      sendJson(res, status, text, flow.code!);
+      sendJson(res, status, text, { error: flow.code!, reason: flow.reason! });
     };
     if (!read.ok) {
       Object.assign(flow, { decision: 'refuse', code: 'mcp_unreadable', reason: read.reason });
@@ -435,7 +449,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
   /** A failure while reading the agent's body before forwarding (a limit it hit, a reset). */
   function failed(req: AnyRequest, res: AnyResponse, a: Admitted, err: unknown): void {
     const e = markFailed(a.flow, err, echoOfRule(a.rule));
-    if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: a.target.host, reason: e.message, rule: a.rule.id, hint: hintFor(e.code) });
+    if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: a.target.host, reason: e.message, rule: a.rule.id });
     else res.destroy();
     req.resume();
     done(a.flow, a.rule);
@@ -574,7 +588,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       const e = markFailed(flow, err, echoOfRule(rule));
       if (!res.headersSent) {
         if (isAgentFault(e.code) && req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
-        sendRefusal(res, e.status, { error: e.code, host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+        sendRefusal(res, e.status, { error: e.code, host, reason: e.message, rule: rule.id });
       } else res.destroy();
     }
     done(flow, rule);
@@ -605,6 +619,46 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     };
   }
 
+  /** explain_in_tls: the connection was refused; each request on it gets the refusal, inside TLS, and the connection closes. */
+  function explainRefusal(req: AnyRequest, res: AnyResponse, conn: ConnInfo): void {
+    const e = conn.explain!;
+    const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, method: req.method, protocol: req.httpVersionMajor === 2 ? 'h2' : 'h1' });
+    const url = (req.httpVersionMajor === 2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
+    const q = url.indexOf('?');
+    Object.assign(flow, {
+      scheme: 'https', host: conn.pinned?.host, port: conn.pinned?.port, path: q < 0 ? url : url.slice(0, q), query: q < 0 ? undefined : url.slice(q + 1),
+      decision: 'deny', status: 403, code: e.code, reason: e.reason, ruleId: e.rule,
+    });
+    // What the agent sent is recorded as any refused head is: every DLP finding redacted.
+    sealRefusedHead(flow, rulesFor(ref.current.dlp, flow.host ?? '', flow.path ?? '/'), url, forwardableHeaders(req.rawHeaders));
+    closeAfter(req, res);
+    sendRefusal(res, 403, { error: e.code, host: conn.pinned?.host, reason: e.reason, rule: e.rule, hint: e.hint });
+    req.resume();
+    finish(flow);
+  }
+
+  /** The CA page (proxy/ca-page.ts): the public certificate and install steps, recorded like any flow. */
+  function serveCaPage(req: AnyRequest, res: AnyResponse, conn: ConnInfo, ca: { pem: string; der: Buffer }): void {
+    const isH2 = req.httpVersionMajor === 2;
+    const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
+    const t = requestTarget(conn, url, isH2 ? ((req.headers[':authority'] as string | undefined) ?? req.headers.host) : req.headers.host);
+    const path = t.ok ? t.target.path : '/';
+    const page = caPage(path, req.method ?? 'GET', ca.pem, ca.der);
+    const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, method: req.method, protocol: isH2 ? 'h2' : 'h1' });
+    Object.assign(flow, { scheme: t.ok ? t.target.scheme : 'http', host: CA_PAGE_HOST, port: t.ok ? t.target.port : 80, path: path.split('?')[0], decision: 'allow', status: page.status, ruleId: 'airlock-ca-page' });
+    const body = typeof page.body === 'string' ? Buffer.from(page.body) : page.body;
+    flow.bytesDown = body.length;
+    try {
+      (res as http.ServerResponse).writeHead(page.status, { ...page.headers, 'content-length': body.length });
+      if (req.method === 'HEAD') res.end();
+      else res.end(body);
+    } catch {
+      res.destroy();
+    }
+    req.resume();
+    finish(flow, null, true); // the path is the agent's, unread by DLP
+  }
+
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = connOf(req.socket);
     const isWs = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
@@ -618,7 +672,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     }
     const r = admit(req, conn, true);
     if (!r.ok) {
-      writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule });
+      writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule, hint: r.hint });
       return finish(r.flow);
     }
     const { flow, rule, target } = r.a;
@@ -694,7 +748,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         (err) => {
           if (err) {
             const e = markFailed(flow, err, echo);
-            if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id, hint: hintFor(e.code) });
+            if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
             else res.destroy();
           }
           done(flow, rule);
@@ -761,6 +815,13 @@ function responseOnSocket(req: http.IncomingMessage, socket: Duplex): http.Serve
   return res;
 }
 
+/** A request for the CA page: in a tunnel to its name, or naming it in Host (a cheap look before the full target check). */
+function isCaPage(req: AnyRequest, conn: ConnInfo): boolean {
+  if (conn.pinned) return conn.pinned.host === CA_PAGE_HOST;
+  const host = req.httpVersionMajor === 2 ? ((req.headers[':authority'] as string | undefined) ?? req.headers.host) : req.headers.host;
+  return host !== undefined && host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '') === CA_PAGE_HOST;
+}
+
 /** Codes of the policy's own decisions (policies/decide.ts), as opposed to refusals of bad input. */
 function isPolicyDenial(code: string): boolean {
   return code.endsWith('_not_allowed') || code.endsWith('_denied_by_rule');
@@ -778,7 +839,10 @@ function markFailed(flow: Flow, err: unknown, echo: EchoSet | null): ReturnType<
   if (echo) e.message = sealText(null, echo, e.message, 'error').text;
   // A limit the agent hit (a slow or oversized body) is airlock refusing the request, not a failure.
   const decision = e.code === 'address_not_allowed' ? 'deny' : isAgentFault(e.code) ? 'refuse' : 'error';
-  Object.assign(flow, { decision, code: e.code, error: e.message });
+  if (decision === 'error' && flow.decision === 'would_deny') {
+    // Report mode: what the policy would have done stays the record's decision; the failure is its error.
+    flow.error = `${e.code}: ${e.message}`;
+  } else Object.assign(flow, { decision, code: e.code, error: e.message });
   flow.status ??= e.status; // a response already under way keeps the status the agent saw
   return e;
 }

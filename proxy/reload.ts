@@ -15,13 +15,20 @@ export function reloadPolicy(ref: ConfigRef, upstream: Upstream): ReloadResult {
   const old = ref.current;
   if (!old.sourcePath) return { ok: false, errors: ['this policy was not loaded from a file'] };
   const r = loadPolicyFile(old.sourcePath, { defaultDataDir: old.dataDir });
-  if (!r.ok) return { ok: false, errors: r.errors };
+  if (!r.ok) return { ok: false, errors: r.errors.map(restartHint) };
   const restartNeeded = RESTART_ONLY.filter((k) => !isDeepStrictEqual(plain(r.config[k]), plain(old[k])));
   // Keep what cannot change while running, so ref.current always describes what airlock does.
   const next: Config = Object.freeze({ ...r.config, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, old[k]])) });
   upstream.reconfigure(next);
   ref.current = next;
   return { ok: true, restartNeeded: [...restartNeeded] };
+}
+
+/** airlock's environment is fixed at start: a secret added as env:NAME since cannot appear by reloading. */
+function restartHint(problem: string): string {
+  return /environment variable \S+ is not set$/.test(problem)
+    ? `${problem} in airlock's environment (read once, at start: set it there and restart airlock; a reload cannot see it)`
+    : problem;
 }
 
 /** URLs compare by their text. */

@@ -1,10 +1,10 @@
 // The web UI's JSON API over the audit trail: read-only, token-protected (docs/api.md).
-// Filters are those of `airlock flows list` (proxy/flows-cli.ts filterOf), and every value reaches
+// Filters are those of `airlock flows list` (proxy/flow-filter.ts filterOf), and every value reaches
 // the store as a bound parameter (proxy/store/search.ts, pg/search.ts). This module never
 // listens: server.ts does.
 import crypto from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, jsonlRecord, urlOf } from '../proxy/flows-cli.ts';
+import { type FlowRow, HAR_HEAD, HAR_TAIL, harEntry, jsonlRecord, urlOf } from '../proxy/cli/flows.ts';
 import { DECISIONS, type FilterOptions, filterOf, positiveInt, UsageError } from '../proxy/flow-filter.ts';
 import type { FlowReader } from '../proxy/store/reader.ts';
 import type { FlowFilter } from '../proxy/store/search.ts';
@@ -23,7 +23,7 @@ export const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 50;
 /** Rows read per step while an export streams. */
 const EXPORT_CHUNK = 100;
-const FILTER_PARAMS = ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'has_finding', 'text', 'instance'];
+const FILTER_PARAMS = ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'has_finding', 'text', 'q', 'instance'];
 const LIST_PARAMS = [...FILTER_PARAMS, 'after', 'limit'];
 const EXPORT_PARAMS = [...LIST_PARAMS, 'format'];
 const STATS_PARAMS = FILTER_PARAMS;
@@ -145,7 +145,7 @@ function limitOf(text: string | undefined, fallback: number): number {
 /** Query parameters -> the CLI's filter options -> a validated FlowFilter. */
 export function filterFrom(q: Record<string, string>): FlowFilter {
   const o: FilterOptions = {};
-  for (const k of ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'text', 'after'] as const) {
+  for (const k of ['host', 'decision', 'method', 'status', 'since', 'until', 'rule', 'agent', 'path', 'text', 'after', 'q'] as const) {
     if (q[k] !== undefined) o[k] = q[k];
   }
   if (q.has_finding !== undefined) {

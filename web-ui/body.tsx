@@ -3,7 +3,7 @@
 // text, images inline (a data: URL, which the CSP allows for img-src only), anything else as a
 // hex dump. Every byte of it reaches the page as escaped text or as base64 inside an attribute.
 import type { Child } from 'hono/jsx';
-import { type BodyRow, isText } from '../proxy/flows-cli.ts';
+import { type BodyRow, isText } from '../proxy/cli/flows.ts';
 import { bytes, num } from './components.tsx';
 
 /** Image types shown inline. Not SVG: it is a document, shown as text. */

@@ -198,14 +198,21 @@ export function LatencyChart(props: { bins: number[]; bounds: number[]; p50: num
           </text>
         </g>
       ))}
-      {marks.map(([k, v]) => (
-        <g>
-          <line class="pct" x1={xOf(v).toFixed(2)} x2={xOf(v).toFixed(2)} y1={PAD.top + 8} y2={y(0)} />
-          <text class="label" x={xOf(v) + 3} y={PAD.top + 6 + (k === 'p50' ? 0 : k === 'p90' ? 12 : 24)}>
-            {`${k} ${ms(v)}`}
-          </text>
-        </g>
-      ))}
+      {marks.map(([k, v], i) => {
+        // One line per mark (15 units apart, more than a label's height), and labels that would
+        // run past the plot's right edge are drawn to the left of their line.
+        const x = xOf(v);
+        const text = `${k} ${ms(v)}`;
+        const right = x + 3 + text.length * 7 > W - PAD.right;
+        return (
+          <g>
+            <line class="pct" x1={x.toFixed(2)} x2={x.toFixed(2)} y1={PAD.top + 8} y2={y(0)} />
+            <text class={`label ${k}`} x={(right ? x - 3 : x + 3).toFixed(2)} y={PAD.top + 8 + i * 15} text-anchor={right ? 'end' : 'start'}>
+              {text}
+            </text>
+          </g>
+        );
+      })}
     </svg>
   );
 }

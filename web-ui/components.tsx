@@ -2,7 +2,7 @@
 // Shared pieces of every page. hono/jsx escapes every text child and attribute value; nothing in
 // web-ui/ uses raw() or dangerouslySetInnerHTML, so flow content can only ever render as text.
 import type { Child } from 'hono/jsx';
-import { urlOf, type FlowRow } from '../proxy/flows-cli.ts';
+import { urlOf, type FlowRow } from '../proxy/cli/flows.ts';
 import type { ListRow } from '../proxy/store/reader.ts';
 import type { StoreStatus } from '../proxy/store/availability.ts';
 import type { Session } from './sessions.ts';
@@ -15,6 +15,7 @@ export const NAV = [
   ['/findings', 'Findings'],
   ['/stats', 'Stats'],
   ['/policy', 'Policy'],
+  ['/replay', 'Replay'],
   ['/ca', 'CA'],
 ] as const;
 
@@ -103,7 +104,31 @@ export function Csrf(props: { session: Session }) {
 }
 
 export function Badge(props: { decision: string }) {
-  return <span class={`badge ${['allow', 'deny', 'refuse', 'error'].includes(props.decision) ? props.decision : ''}`}>{props.decision}</span>;
+  const known = ['allow', 'would_deny', 'deny', 'refuse', 'error'].includes(props.decision);
+  return <span class={`badge ${known ? props.decision : ''}`}>{props.decision === 'would_deny' ? 'would deny' : props.decision}</span>;
+}
+
+/**
+ * What kind of stop a code is, for its colour: exfil (a credential or secret on its way out:
+ * placeholder sent elsewhere, DLP), policy (the host rules or deny rules), upstream (the far end
+ * failed), limit (the request itself was bad or too slow/large).
+ */
+export function codeKind(code: string): 'exfil' | 'policy' | 'upstream' | 'limit' {
+  if (code === 'placeholder_exfiltration' || code === 'dlp_blocked' || code === 'decompression_bomb' || code === 'unscannable_encoding') return 'exfil';
+  if (code.endsWith('_not_allowed') || code.endsWith('_by_rule') || code === 'mcp_tool_denied') return 'policy';
+  if (code.startsWith('upstream_') || code === 'dns_failed' || code === 'client_aborted') return 'upstream';
+  return 'limit';
+}
+
+/** A flow's code, styled by its kind; exfiltration attempts stand out. */
+export function CodeBadge(props: { code: string }) {
+  const kind = codeKind(props.code);
+  return (
+    <span class={`code k-${kind}`} title={kind === 'exfil' ? 'a secret or credential on its way out, stopped' : undefined}>
+      {kind === 'exfil' ? '⚠ ' : ''}
+      {props.code}
+    </span>
+  );
 }
 
 export function Time(props: { ms: number; short?: boolean }) {
@@ -144,19 +169,30 @@ export function target(r: Pick<FlowRow, 'method' | 'scheme' | 'host' | 'port' | 
 }
 
 /** One row of the flows table; also what the live list receives, so both render the same way. */
-export function FlowRowView(props: { r: ListRow; instance?: boolean }) {
+export function FlowRowView(props: { r: ListRow; selected?: boolean; instance?: boolean }) {
   const { r } = props;
   const t = target(r);
   const href = `/flows/${r.id}`;
   return (
-    <tr data-id={String(r.id)} data-href={href}>
+    <tr
+      data-id={String(r.id)}
+      data-href={href}
+      class={[r.code && codeKind(r.code) === 'exfil' ? 'exfil' : '', props.selected ? 'selected' : ''].filter(Boolean).join(' ') || undefined}
+      aria-selected={props.selected ? 'true' : undefined}
+    >
       <td class="nowrap">
         <a class="open" href={href}>
           <Time ms={r.started_at} short />
         </a>
       </td>
-      <td>
+      <td class="decision">
         <Badge decision={r.decision} />
+        {r.code && (
+          <>
+            {' '}
+            <CodeBadge code={r.code} />
+          </>
+        )}
         {r.findings > 0 && (
           <>
             {' '}
@@ -173,7 +209,7 @@ export function FlowRowView(props: { r: ListRow; instance?: boolean }) {
         <span class="host">{t.host}</span>
         {t.after}
       </td>
-      <td class="opt2 mono">{r.rule_id ?? r.code ?? ''}</td>
+      <td class="opt2 mono">{r.rule_id ?? ''}</td>
       <td class="opt agent" title={r.agent_user ?? undefined}>
         {r.agent_user ?? ''}
       </td>
@@ -189,18 +225,18 @@ export function FlowRowView(props: { r: ListRow; instance?: boolean }) {
   );
 }
 
-export function FlowTable(props: { rows: ListRow[]; live?: string; after?: number; instance?: boolean }) {
+export function FlowTable(props: { rows: ListRow[]; live?: string; after?: number; selected?: number; instance?: boolean }) {
   return (
     <div class="scroll">
       <table class="flows" data-live={props.live} data-after={props.after === undefined ? undefined : String(props.after)}>
         <thead>
           <tr>
             <th>Time (UTC)</th>
-            <th>Decision</th>
+            <th>Decision / code</th>
             <th class="num opt3">Status</th>
             <th>Method</th>
             <th>URL</th>
-            <th class="opt2">Rule / code</th>
+            <th class="opt2">Rule</th>
             <th class="opt">Agent</th>
             {props.instance && <th class="opt">Instance</th>}
             <th class="opt num">Bytes</th>
@@ -217,7 +253,7 @@ export function FlowTable(props: { rows: ListRow[]; live?: string; after?: numbe
             </tr>
           )}
           {props.rows.map((r) => (
-            <FlowRowView r={r} instance={props.instance} />
+            <FlowRowView r={r} selected={r.id === props.selected} instance={props.instance} />
           ))}
         </tbody>
       </table>

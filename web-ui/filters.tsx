@@ -8,7 +8,7 @@ import type { FlowFilter } from '../proxy/store/search.ts';
 import { filterFrom } from './app.ts';
 import { qs } from './components.tsx';
 
-export const FILTER_KEYS = ['text', 'host', 'method', 'status', 'decision', 'rule', 'agent', 'instance', 'since', 'until', 'path', 'has_finding'] as const;
+export const FILTER_KEYS = ['q', 'text', 'host', 'method', 'status', 'decision', 'rule', 'agent', 'instance', 'since', 'until', 'path', 'has_finding'] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 export type FilterValues = Partial<Record<FilterKey, string>>;
 
@@ -60,6 +60,18 @@ export function FilterForm(props: { action: string; values: FilterValues; rules?
   );
   return (
     <form class="filters" method="get" action={props.action} role="search" aria-label="Filter flows">
+      {!props.compact && (
+        <label class="expr">
+          Expression (and, or, not, parentheses; fields host: decision: method: status: rule: agent: listener: path: code: text: finding:)
+          <input
+            name="q"
+            value={v.q ?? ''}
+            autocomplete="off"
+            spellcheck={false}
+            placeholder='host:*.github.com and (decision:deny or text:"private key") and not method:GET'
+          />
+        </label>
+      )}
       {field('text', 'Search text', { type: 'search', placeholder: 'words in URL, headers, bodies' })}
       {field('host', 'Host', { placeholder: '*.example.com' })}
       {!props.compact && field('method', 'Method', { list: 'methods', placeholder: 'any' })}
@@ -68,7 +80,7 @@ export function FilterForm(props: { action: string; values: FilterValues; rules?
         Decision
         <select name="decision">
           <option value="">any</option>
-          {['allow', 'deny', 'refuse', 'error'].map((d) => (
+          {['allow', 'would_deny', 'deny', 'refuse', 'error'].map((d) => (
             <option value={d} selected={v.decision === d}>
               {d}
             </option>

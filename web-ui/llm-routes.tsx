@@ -4,7 +4,7 @@ import type { Context, Hono } from 'hono';
 import type { Config } from '../policies/types.ts';
 import { parseDuration } from '../policies/units.ts';
 import { positiveInt, UsageError } from '../proxy/flow-filter.ts';
-import { HAR_HEAD, HAR_TAIL, harEntry } from '../proxy/flows-cli.ts';
+import { HAR_HEAD, HAR_TAIL, harEntry } from '../proxy/cli/flows.ts';
 import type { FlowReader } from '../proxy/store/reader.ts';
 import { logEvent } from '../proxy/log.ts';
 import type { PageContext } from './components.tsx';

@@ -5,6 +5,7 @@
 // 'unsafe-inline'. This module never listens: server.ts mounts it next to the JSON API.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -12,6 +13,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import type { Config } from '../policies/types.ts';
 import { positiveInt, UsageError } from '../proxy/flow-filter.ts';
+import type { FlowRow } from '../proxy/cli/flows.ts';
 import { logEvent } from '../proxy/log.ts';
 import { packageFile } from '../proxy/package-file.ts';
 import type { ReloadResult } from '../proxy/reload.ts';
@@ -26,6 +28,10 @@ import { CaPage, type CaInfo, LoginPage, MessagePage, PolicyPage } from './pages
 import { FlowPage } from './pages/flow.tsx';
 import { FlowsPage } from './pages/flows.tsx';
 import { FindingsPage, HostsPage } from './pages/overviews.tsx';
+import { FlowPane, ReplayPage } from './pages/review.tsx';
+import { loadPolicyText } from '../policies/load.ts';
+import { Replay, type ReplayResult } from '../policies/replay.ts';
+import { Suggest, suggestionYaml } from '../policies/suggest.ts';
 import { StatsPage } from './pages/stats.tsx';
 import { registerLlmRoutes } from './llm-routes.tsx';
 import { FlowLlmSections } from './pages/flow-llm.tsx';
@@ -161,8 +167,10 @@ export function createUi(opts: UiOptions): Hono<Env> {
     return next();
   });
 
-  // Forms are small: a token, a CSRF token, a path.
-  app.use('*', bodyLimit({ maxSize: 8 * 1024, onError: (c) => c.text('request too large', 413) }));
+  // Forms are small: a token, a CSRF token, a path; a candidate policy for replay is larger.
+  const smallBody = bodyLimit({ maxSize: 8 * 1024, onError: (c) => c.text('request too large', 413) });
+  const policyBody = bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.text('the candidate policy is larger than 256 KiB', 413) });
+  app.use('*', (c, next) => (c.req.path === '/replay' ? policyBody(c, next) : smallBody(c, next)));
 
   // 3. Static assets: no data in them, so no login needed.
   app.get('/static/:name', (c) => {
@@ -274,11 +282,64 @@ export function createUi(opts: UiOptions): Hono<Env> {
     const page = await opts.reader.page(f.filter, cursor, PAGE_SIZE);
     const head = page.newer === null && cursor.before === undefined;
     const instances = await instanceNames();
+    // Split view: ?flow=ID shows that flow beside the list (ui.js fills it in without a reload).
+    const selected = q.flow ? await opts.reader.flow(q.flow) : undefined;
+    const pane = selected ? await paneOf(selected) : undefined;
     return html(
       c,
-      <FlowsPage ctx={ctx(c, '/flows')} f={f} page={page} head={head} maxId={await opts.reader.maxId()} rules={ruleIds()} instances={instances} />,
+      <FlowsPage
+        ctx={ctx(c, '/flows')}
+        f={f}
+        page={page}
+        head={head}
+        maxId={await opts.reader.maxId()}
+        rules={ruleIds()}
+        instances={instances}
+        pane={pane}
+        selected={selected?.id}
+      />,
       f.error ? 400 : 200,
     );
+  });
+
+  const paneOf = async (r: FlowRow) => <FlowPane r={r} why={explainFlow(r, config())} findings={await opts.reader.findings(r.id)} bodies={await opts.reader.bodies(r.id)} />;
+
+  app.get('/flows/:id/pane', async (c) => {
+    const r = await opts.reader.flow(c.req.param('id'));
+    if (!r) return message(c, 404, 'No such flow', `There is no flow ${c.req.param('id')}.`);
+    return c.html(String(await paneOf(r)));
+  });
+  const replayPage = (c: Context<Env>, candidate: string, since: string, result?: ReplayResult, problems?: string[], status: 200 | 400 = 200) =>
+    html(c, <ReplayPage ctx={ctx(c, '/replay')} candidate={candidate} since={since} result={result} problems={problems} canRun={c.get('session')!.role === 'admin'} />, status);
+
+  app.get('/replay', (c) => {
+    const file = config()?.sourcePath;
+    let text = '';
+    try {
+      if (file) text = fs.readFileSync(file, 'utf8');
+    } catch {
+      // no policy file to start from
+    }
+    return replayPage(c, text, '24h');
+  });
+
+  app.post('/replay', async (c) => {
+    const denied = adminOnly(c);
+    if (denied) return denied;
+    const form = await c.req.parseBody();
+    const candidate = typeof form.candidate === 'string' ? form.candidate : '';
+    const since = typeof form.since === 'string' && form.since.trim() ? form.since.trim() : '24h';
+    const f = readFilter({ since });
+    if (f.error) return replayPage(c, candidate, since, undefined, [f.error], 400);
+    // env: secrets stand in as set: replay never needs one, and never reads airlock's own.
+    const env = new Proxy({} as NodeJS.ProcessEnv, { get: (_t, k) => (typeof k === 'string' ? 'airlock-stand-in-secret' : undefined) });
+    const base = config()?.sourcePath ?? path.join(process.cwd(), 'candidate.yaml');
+    const parsed = loadPolicyText(candidate, base, { env, defaultDataDir: config()?.dataDir });
+    if (!parsed.ok) return replayPage(c, candidate, since, undefined, parsed.errors.map((e) => e.replace(`${base}:`, 'line ')), 400);
+    const replay = new Replay(parsed.config);
+    await opts.reader.eachFact(f.filter, (row) => replay.add(row));
+    logEvent('info', 'web UI policy replay', { by: c.get('session')!.name, since });
+    return replayPage(c, candidate, since, replay.result());
   });
 
   // Live list: server-sent events with rendered rows, newer than `after` (or Last-Event-ID).
@@ -367,8 +428,24 @@ export function createUi(opts: UiOptions): Hono<Env> {
   registerLlmRoutes(app, { reader: opts.reader, config, ctx, html, message, downloadCsp: DOWNLOAD_CSP });
 
   app.get('/hosts', async (c) => {
-    const f = readFilter(firstValues(c.req.queries()), { since: '24h' });
-    return html(c, <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={await opts.reader.hosts(f.filter)} config={config()} rules={ruleIds()} instances={await instanceNames()} />, f.error ? 400 : 200);
+    const q = firstValues(c.req.queries());
+    const f = readFilter(q, { since: '24h' });
+    // "Add to policy" drafts: policy suggest over the window, for the hosts the policy in force does not cover.
+    let drafts: Map<string, string> | undefined;
+    if (q.drafts === '1' && !f.error) {
+      const s = new Suggest({ current: config() });
+      await opts.reader.eachFact(f.filter, (row) => s.add(row));
+      drafts = new Map();
+      for (const rule of s.rules()) {
+        const yaml = suggestionYaml([rule], []).replace(/^hosts:\n/, '');
+        for (const h of rule.hosts) drafts.set(h, (drafts.get(h) ?? '') + yaml);
+      }
+    }
+    return html(
+      c,
+      <HostsPage ctx={ctx(c, '/hosts')} f={f} rows={await opts.reader.hosts(f.filter)} config={config()} rules={ruleIds()} instances={await instanceNames()} drafts={drafts} />,
+      f.error ? 400 : 200,
+    );
   });
 
   app.get('/findings', async (c) => {

@@ -18,8 +18,10 @@ export interface DlpRule {
    */
   source: string;
   /**
-   * RE2 pattern (no lookaround, no backreferences). If it has a capture group, group 1 is the
-   * secret (what is masked, validated and redacted); otherwise the whole match is.
+   * RE2 pattern (no lookaround, no backreferences). If it has a capture group, the first group
+   * (of the first four) that took part in the match is the secret (what is masked, validated and
+   * redacted): alternatives that need different context around the secret each capture it once.
+   * Without a group the whole match is.
    * Case-insensitivity is written inline: `(?i)`.
    */
   pattern: string;

@@ -40,7 +40,9 @@ export function scanHead(rules: Rules, path: string, headers: [string, string][]
   const q = path.indexOf('?');
   const [p1, p2] = one(q < 0 ? path : path.slice(0, q), 'url', false);
   const [q1, q2] = q < 0 ? ['', ''] : one(path.slice(q + 1), 'query', true).map((x) => `?${x}`);
-  const pairs = headers.map(([name, value]) => (SKIP.has(name) || skip.has(name) ? [value, value] : one(value, `header:${name}`, name === 'cookie')));
+  // A header, cookies included, is percent-decoded with '+' kept: servers read a cookie value as
+  // RFC 6265 text, never as a form, so '+' in a cookie is a '+' (base64 values have them).
+  const pairs = headers.map(([name, value]) => (SKIP.has(name) || skip.has(name) ? [value, value] : one(value, `header:${name}`, false)));
   return {
     findings,
     ...(blocked ? { blocked } : {}),
@@ -54,20 +56,14 @@ export function scanHead(rules: Rules, path: string, headers: [string, string][]
 /**
  * Most heads hold nothing: one scan over every part joined by newlines (a delimiter to every rule)
  * says so for the price of one, instead of one scan per header. A head with any finding here is
- * scanned part by part above, which decides. A query or cookie with '+' is also read as a form
- * ('+' a space), as the part-by-part scan reads it.
+ * scanned part by part above, which decides. A query with '+' is also read as a form ('+' a
+ * space), as the part-by-part scan reads it.
  */
 function clean(rules: Rules, path: string, headers: [string, string][], skip: ReadonlySet<string>): boolean {
   const parts = [path];
-  let forms = '';
-  const q = path.indexOf('?');
-  if (q >= 0 && path.includes('+', q)) forms += path.slice(q + 1);
-  for (const [name, value] of headers) {
-    if (SKIP.has(name) || skip.has(name)) continue;
-    parts.push(value);
-    if (name === 'cookie' && value.includes('+')) forms += `\n${value}`;
-  }
+  for (const [name, value] of headers) if (!SKIP.has(name) && !skip.has(name)) parts.push(value);
   const all = { ...rules, report: true };
   if (scanValue(all, Buffer.from(parts.join('\n'), 'latin1'), 'head').findings.length) return false;
-  return !forms || scanValue(all, Buffer.from(forms, 'latin1'), 'head', true).findings.length === 0;
+  const q = path.indexOf('?');
+  return q < 0 || !path.includes('+', q) || scanValue(all, Buffer.from(path.slice(q + 1), 'latin1'), 'head', true).findings.length === 0;
 }

@@ -1,6 +1,6 @@
 // The rules that apply to one request: the policy's compiled engine (once per policy) and each
 // rule's action for this host and path, exceptions applied.
-import { matchesNormalized } from '../../policies/hostnames.ts';
+import { exceptionApplies, ruleMatches } from '../../policies/dlp-actions.ts';
 import type { RuleAction } from '../../policies/dlp/types.ts';
 import type { DlpConfig } from '../../policies/types.ts';
 import { compileEngine, type Engine } from './engine.ts';
@@ -36,16 +36,10 @@ export function rulesFor(dlp: DlpConfig, host: string, path: string): Rules | nu
   const c = compiledDlp(dlp);
   let actions = c.base;
   dlp.exceptions.forEach((e, k) => {
-    if (!e.hosts.some((h) => matchesNormalized(h, host))) return;
-    if (e.paths && !e.paths.some((p) => path.startsWith(p))) return;
+    if (!exceptionApplies(e, host, path)) return;
     if (actions === c.base) actions = [...c.base];
     for (const i of c.covers[k]) actions[i] = e.action;
   });
   if (actions.every((a) => a === 'off')) return null;
   return { engine: c.engine, actions, report: dlp.mode === 'report' };
-}
-
-function ruleMatches(pattern: string, id: string): boolean {
-  if (pattern === '*') return true;
-  return pattern.endsWith('*') ? id.startsWith(pattern.slice(0, -1)) : pattern === id;
 }

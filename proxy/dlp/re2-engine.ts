@@ -9,7 +9,7 @@ import type { CompiledRule, RawMatch } from './engine.ts';
 interface Re2Rule {
   c: CompiledRule;
   re: RE2;
-  /** The pattern has a capture group: group 1 is the secret. */
+  /** The pattern has capture groups: the first that took part in a match is the secret. */
   grouped: boolean;
 }
 
@@ -53,6 +53,8 @@ export function compileRe2(rules: readonly CompiledRule[]): Re2Engine {
 
 /** Past this many keyword occurrences a rule runs over the whole buffer instead. */
 const MAX_WINDOWS = 8;
+/** Capture groups read per match (native/dlp/src/engine.h kMaxGroups reads as many). */
+const MAX_GROUPS = 4;
 
 /**
  * Every match of every enabled rule that starts at or after `from` (bytes before it are left
@@ -114,7 +116,7 @@ function execIn({ c, re, grouped }: Re2Rule, buf: Buffer, from: number, to: numb
   while ((m = re.exec(view) as RE2ExecArray | null)) {
     const [start, found] = m.indices[0];
     const end = armoredEnd(buf, start, found);
-    const g = grouped ? m.indices[1] : undefined;
+    const g = grouped ? m.indices.slice(1, 1 + MAX_GROUPS).find((x) => x !== undefined) : undefined;
     const [sStart, sEnd] = g ?? [start, end];
     // Go on from the secret's end, not the match's: a delimiter the match consumed after the
     // secret (RE2 has no lookahead) may be the one the next secret needs before it.

@@ -2,12 +2,15 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
+import { reportThrough } from '../../policies/report.ts';
 import { normalizeHost, splitAuthority } from '../../policies/hostnames.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { agentUser } from '../agent-user.ts';
 import { attachConn, connOf, type ConnInfo, newConn } from '../conn.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { writeRawRefusal } from '../respond.ts';
+import { CA_PAGE_HOST } from '../ca-page.ts';
+import { clientKey, MintBudget } from '../limits.ts';
 import { badRequest } from './bad-request.ts';
 import { applyServerLimits, type Guard, httpServerOptions } from './guard.ts';
 import type { InnerServers } from './inner.ts';
@@ -15,6 +18,7 @@ import { sniff } from './sniff.ts';
 
 export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, listener: string): http.Server {
   const server = http.createServer(httpServerOptions(guard.limits));
+  const explainBudget = new MintBudget(() => config.current.explainInTls.perMinute);
   applyServerLimits(server, guard.limits, true);
   server.on('connection', (socket: net.Socket) => {
     const conn = newConn(socket, { entry: 'explicit', listener });
@@ -35,11 +39,18 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
       writeRawRefusal(socket, 400, { error: 'bad_request', reason });
       return pipeline.refuse(conn, 'bad_request', reason, 'tcp', 400, { method: 'CONNECT' });
     }
-    const d = decideConnect(config.current, a.host, a.port, { user: conn.agentUser, listener: conn.listener });
-    if (!d.allow) {
-      // Refused before any TLS: no leaf is minted for a host the policy does not name.
-      writeRawRefusal(socket, 403, { error: d.code, host: a.host, reason: d.reason, rule: d.ruleId, hint: d.hint });
-      return pipeline.refuse(conn, d.code, d.reason, 'tcp', 403, { method: 'CONNECT', host: a.host, port: a.port, ruleId: d.ruleId });
+    // The CA page's reserved name (proxy/ca-page.ts) is always reachable; nothing is forwarded there.
+    const d = a.host === CA_PAGE_HOST ? null : decideConnect(config.current, a.host, a.port, { user: conn.agentUser, listener: conn.listener });
+    // Report mode admits the tunnel; each request in it is decided (and recorded as would_deny) on its own.
+    if (d && !d.allow && !reportThrough(config.current, d, a.host)) {
+      pipeline.refuse(conn, d.code, d.reason, 'tcp', 403, { method: 'CONNECT', host: a.host, port: a.port, ruleId: d.ruleId });
+      // explain_in_tls: the tunnel is accepted and its requests get the refusal inside TLS (docs/policy.md).
+      if (d.code !== 'bad_request' && config.current.explainInTls.enabled && explainBudget.take(clientKey(socket))) {
+        conn.explain = { code: d.code, reason: d.reason, rule: d.ruleId, hint: d.hint };
+      } else {
+        // Refused before any TLS: no leaf is minted for a host the policy does not name.
+        return writeRawRefusal(socket, 403, { error: d.code, host: a.host, reason: d.reason, rule: d.ruleId, hint: d.hint });
+      }
     }
     conn.pinned = { host: a.host, port: a.port };
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');

@@ -2,6 +2,7 @@
 // which: TLS is routed by its SNI, plain HTTP by its Host header, anything else is closed.
 import net from 'node:net';
 import { decideConnect } from '../../policies/decide.ts';
+import { reportThrough } from '../../policies/report.ts';
 import { normalizeHost } from '../../policies/hostnames.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { type ConnInfo, newConn } from '../conn.ts';
@@ -9,17 +10,19 @@ import type { Pipeline } from '../pipeline.ts';
 import type { Guard } from './guard.ts';
 import { denyTls, type InnerServers } from './inner.ts';
 import { sniff } from './sniff.ts';
+import { clientKey, MintBudget } from '../limits.ts';
 
 export function createTransparentServer(config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, listener: string): net.Server {
+  const explainBudget = new MintBudget(() => config.current.explainInTls.perMinute);
   return net.createServer((socket) => {
     socket.on('error', () => {});
     const conn = newConn(socket, { entry: 'transparent', listener });
     if (!guard.admitConnection(socket, conn)) return;
-    void route(socket, conn, config, pipeline, inner, guard);
+    void route(socket, conn, config, pipeline, inner, guard, explainBudget);
   });
 }
 
-async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard): Promise<void> {
+async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipeline: Pipeline, inner: InnerServers, guard: Guard, explainBudget: MintBudget): Promise<void> {
   const s = await sniff(socket, guard.limits.headerTimeoutMs);
   if (s.kind === 'http') return inner.plain(socket, conn);
   if (s.kind === 'other') {
@@ -36,9 +39,12 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
     return pipeline.refuse(conn, 'bad_request', `TLS server name: ${n.problem}`, 'tls');
   }
   const d = decideConnect(config.current, n.host, 443, { listener: conn.listener });
-  if (!d.allow) {
-    denyTls(socket);
-    return pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });
+  let explain: ConnInfo['explain'];
+  if (!d.allow && !reportThrough(config.current, d, n.host)) {
+    pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });
+    // explain_in_tls: the handshake completes and each request gets the refusal inside TLS.
+    if (!config.current.explainInTls.enabled || !explainBudget.take(clientKey(socket))) return denyTls(socket);
+    explain = { code: d.code, reason: d.reason, rule: d.ruleId, hint: d.hint };
   }
-  inner.terminate(socket, { ...conn, tls: true, pinned: { host: n.host, port: 443 } });
+  inner.terminate(socket, { ...conn, tls: true, pinned: { host: n.host, port: 443 }, ...(explain ? { explain } : {}) });
 }

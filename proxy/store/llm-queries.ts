@@ -232,6 +232,8 @@ export interface AgentRow {
   agent: string;
   n: number;
   denials: number;
+  /** Let through by report mode although the policy would deny them. */
+  would_deny: number;
   llm_calls: number;
   tokens_in: number;
   tokens_out: number;
@@ -271,7 +273,7 @@ async function agentsOverview(sql: Sql, since: number, until: number, agent?: st
   const fOnly = agent === undefined ? '' : `AND ${F_AGENT_SQL} = ?`;
   const p = agent === undefined ? [since, until] : [since, until, agent];
   const agents = await sql.all<Omit<AgentRow, 'findings' | 'sessions'>>(
-    `SELECT ${AGENT_SQL} AS agent, count(*) AS n, ${DENIED} AS denials, count(llm_provider) AS llm_calls,
+    `SELECT ${AGENT_SQL} AS agent, count(*) AS n, ${DENIED} AS denials, sum(CASE WHEN decision = 'would_deny' THEN 1 ELSE 0 END) AS would_deny, count(llm_provider) AS llm_calls,
             coalesce(sum(llm_input_tokens), 0) AS tokens_in, coalesce(sum(llm_output_tokens), 0) AS tokens_out,
             min(started_at) AS first, max(started_at) AS last
        FROM flows WHERE started_at >= ? AND started_at <= ? ${only} GROUP BY 1 ORDER BY n DESC LIMIT 200`,

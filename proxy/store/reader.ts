@@ -9,8 +9,9 @@ import type { VerifyResult } from './verify.ts';
 export type { BodyRow } from './bodies.ts';
 export type { VerifyResult } from './verify.ts';
 import type { LlmReader } from './llm-queries.ts';
+import type { FlowFacts } from '../../policies/replay.ts';
 
-export const DECISIONS = ['allow', 'deny', 'refuse', 'error'];
+export const DECISIONS = ['allow', 'would_deny', 'deny', 'refuse', 'error'];
 
 /** A flows row as stored (both stores). */
 export interface FlowRow {
@@ -113,6 +114,8 @@ export interface HostRow {
   host: string;
   n: number;
   allow: number;
+  /** Let through by report mode although the policy would deny them. */
+  would_deny: number;
   deny: number;
   refuse: number;
   error: number;
@@ -203,8 +206,10 @@ export interface FlowReader {
   instances(): Promise<InstanceRow[]>;
   /** Bytes the store uses (null when that cannot be told). */
   size(): Promise<number | null>;
-  /** Recomputes every hash chain and checks every chunk (verify.ts). */
-  verify(): Promise<VerifyResult>;
+  /** Recomputes every hash chain and checks every chunk (verify.ts); `onProgress`: flows checked so far, now and then. */
+  verify(onProgress?: (checked: number) => void): Promise<VerifyResult>;
+  /** Every flow the filter matches as policy replay and suggest read it, oldest first (SQLite: in one read transaction). */
+  eachFact(f: FlowFilter, fn: (row: FlowFacts) => void): Promise<void>;
   /** Sessions, MCP calls and agents (llm-queries.ts). */
   readonly llm: LlmReader;
   /** Drops the connection; the next read opens one anew (SQLite: after the store file was deleted and made again). */

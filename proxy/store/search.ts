@@ -3,6 +3,7 @@
 // syntax: each word becomes an FTS5 string literal, so operators (OR, NEAR, *, col:, ^, quotes)
 // are only text to look for.
 import type Database from 'better-sqlite3';
+import { exprSql, parseExpr } from './expr.ts';
 
 export interface FlowFilter {
   /** Host name glob (`*`, `?`), matched against the lower-case host. */
@@ -27,6 +28,8 @@ export interface FlowFilter {
   text?: string;
   /** The airlock instance that handled the flow (store.instance). */
   instance?: string;
+  /** A boolean filter expression (store/expr.ts), already checked by parseExpr. */
+  expr?: string;
 }
 
 /**
@@ -72,6 +75,10 @@ export function whereClause(f: FlowFilter): { where: string; params: unknown[] }
     const match = ftsMatch(f.text);
     if (match === null) clauses.push('0');
     else add('id IN (SELECT rowid FROM flows_fts WHERE flows_fts MATCH ?)', match);
+  }
+  if (f.expr !== undefined) {
+    const e = exprSql(parseExpr(f.expr));
+    add(e.sql, ...e.params);
   }
   if (f.after !== undefined) add('id > ?', f.after);
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };

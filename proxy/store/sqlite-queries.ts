@@ -17,6 +17,7 @@ import {
   type Walk,
 } from './reader.ts';
 import { type FlowFilter, ftsMatch, whereClause } from './search.ts';
+import type { FlowFacts } from '../../policies/replay.ts';
 
 /** The columns of a list row: no headers or bodies, plus the flow's count of DLP findings. Constants, spliced as SQL. */
 export const LIST_COLUMNS =
@@ -110,7 +111,7 @@ export function hostsOverview(db: Database.Database, f: FlowFilter, limit = 500)
   const w = where(f, '+host IS NOT NULL');
   return db
     .prepare(
-      `SELECT host, count(*) AS n, sum(decision = 'allow') AS allow, sum(decision = 'deny') AS deny, sum(decision = 'refuse') AS refuse,
+      `SELECT host, count(*) AS n, sum(decision = 'allow') AS allow, sum(decision = 'would_deny') AS would_deny, sum(decision = 'deny') AS deny, sum(decision = 'refuse') AS refuse,
               sum(decision = 'error') AS error, sum(bytes_up) AS up, sum(bytes_down) AS down, max(started_at) AS last
          FROM flows ${w.sql} GROUP BY +host ORDER BY n DESC, host LIMIT ?`,
     )
@@ -197,3 +198,26 @@ export function stats(db: Database.Database, f: FlowFilter, bucketMs = 60_000): 
   return statsOf(f, r.perMinute, r.totals, r.hosts, r.rules, { count: r.timed, p50: r.p50, p90: r.p90, p99: r.p99 });
 }
 
+/** The columns policies/replay.ts's FlowFacts reads: no headers, no bodies; the findings' rule ids. */
+const FACT_COLUMNS =
+  'flows.id AS id, started_at, method, scheme, host, port, path, protocol, decision, code, rule_id, agent_user, listener, ' +
+  '(SELECT group_concat(rule_id) FROM findings WHERE findings.flow_id = flows.id) AS finding_rules';
+const FACT_CHUNK = 1000;
+
+/** Every flow the filter matches, oldest first, read FACT_CHUNK at a time (policy replay and suggest). */
+export function* flowFacts(db: Database.Database, f: FlowFilter): Generator<FlowFacts> {
+  let after = f.after;
+  for (;;) {
+    const rows = selectFlows<FlowFacts>(db, f, { after, order: 'ASC', limit: FACT_CHUNK, columns: FACT_COLUMNS });
+    yield* rows;
+    if (rows.length < FACT_CHUNK) return;
+    after = rows[rows.length - 1].id;
+  }
+}
+
+/** How many flows the filter matches (for progress; not with full-text search, which may be slow to count). */
+export function countMatching(db: Database.Database, f: FlowFilter): number | undefined {
+  if (f.text !== undefined) return undefined;
+  const w = where(f);
+  return (db.prepare(`SELECT count(*) AS n FROM flows ${w.sql}`).get(...w.params) as { n: number }).n;
+}

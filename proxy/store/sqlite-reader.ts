@@ -11,6 +11,7 @@ import {
   findingsOf,
   findingsOverview,
   firstStart,
+  flowFacts,
   flowByRef,
   hostsOverview,
   latencyHistogram,
@@ -84,7 +85,13 @@ export function sqliteReader(source: string | (() => Database.Database)): Sqlite
       const free = d.pragma('freelist_count', { simple: true }) as number;
       return (pages - free) * (d.pragma('page_size', { simple: true }) as number);
     }),
-    verify: sync(() => verifyChain(db())),
+    verify: sync((onProgress?: (checked: number) => void) => verifyChain(db(), onProgress)),
+    async eachFact(f, fn) {
+      const d = db();
+      d.transaction(() => {
+        for (const row of flowFacts(d, f)) fn(row);
+      })();
+    },
     llm: llmReader({ dialect: 'sqlite', all: async <T,>(sql: string, params: unknown[]) => db().prepare(sql).all(...params) as T[] }),
     async close() {
       closed = true;

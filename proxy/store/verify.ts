@@ -156,7 +156,8 @@ export function okResult(chains: ChainReport[]): VerifyResult {
   };
 }
 
-export function verifyChain(db: Database.Database): VerifyResult {
+/** `onProgress`: called with the number of flows checked so far, every 1,000 flows. */
+export function verifyChain(db: Database.Database, onProgress?: (checked: number) => void): VerifyResult {
   const has = (name: string) => db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(name) !== undefined;
   const chunked = has('chunks');
   const named = has('instances');
@@ -203,6 +204,8 @@ export function verifyChain(db: Database.Database): VerifyResult {
     let verified = 0;
     for (const { walk, rows } of chains) {
       for (const r of rows()) {
+        const checked = verified + walk.count;
+        if (onProgress && checked % 1000 === 999) onProgress(checked + 1);
         const problem = walk.flow(toFlow(r));
         if (problem) return { ok: false, flowId: r[0] as number, problem, verified: verified + walk.count };
       }

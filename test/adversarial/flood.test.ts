@@ -58,7 +58,7 @@ hosts:
   pid = proc.pid!;
   proxyPort = Number(/explicit proxy\s+\S+:(\d+)/.exec(banner)![1]);
   transparentPort = Number(/transparent\s+\S+:(\d+)/.exec(banner)![1]);
-  ca = path.join(dir, '.airlock', 'ca', 'ca.crt');
+  ca = path.join(dir, 'ca', 'ca.crt') // the data dir is the policy's directory;
 });
 
 afterAll(async () => {
@@ -224,7 +224,7 @@ it('a second client is served throughout a flood from the first, and RSS stays b
 
   // Every limit hit is in the store, with its code.
   await new Promise((r) => setTimeout(r, 300)); // the writer's batch interval
-  const db = new Database(path.join(dir, '.airlock', 'flows.sqlite'), { readonly: true });
+  const db = new Database(path.join(dir, 'flows.sqlite'), { readonly: true });
   const counts = Object.fromEntries(
     (db.prepare("SELECT code, count(*) AS n FROM flows WHERE client LIKE ? GROUP BY code").all(`${ATTACKER}:%`) as { code: string; n: number }[]).map((r) => [r.code, r.n]),
   );

@@ -16,7 +16,7 @@ import zlib from 'node:zlib';
 import { ProxyAgent, WebSocket, fetch } from 'undici';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFlows } from '../../proxy/flows-cli.ts';
+import { runFlows } from '../../proxy/cli/flows.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
 import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';

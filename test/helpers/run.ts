@@ -7,9 +7,14 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<RunResult> {
+/** `timeoutMs`: the program is killed (SIGKILL, its own pid) if it has not ended by then. */
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd });
+    if (opts.timeoutMs) {
+      const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs);
+      p.on('close', () => clearTimeout(t));
+    }
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (c) => (stdout += c));

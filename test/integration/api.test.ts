@@ -6,7 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../proxy/flows-cli.ts';
+import { openStore } from '../../proxy/cli/flows.ts';
 import { sqliteReader } from '../../proxy/store/sqlite-reader.ts';
 import { createApi } from '../../web-ui/app.ts';
 import { TOKEN_FILE } from '../../web-ui/token.ts';

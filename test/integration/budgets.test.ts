@@ -210,6 +210,38 @@ budgets:
     ]);
   });
 
+  it('holds in report mode: what report mode lets through counts, and the 429 is not lifted (a budget is not a host rule)', async () => {
+    await inOneWindow(60_000, 15_000);
+    const a = await start(
+      `
+mode: report
+listen:
+  proxy: 127.0.0.1:${await freePort()}
+upstream:
+  ca_files: [${caCert}]
+  resolve: { api.test: ${ip} }
+hosts:
+  - name: anthropic
+    match: api.test
+    methods: [GET]
+budgets:
+  - name: rpm
+    requests_per_minute: 2
+`,
+    );
+    const hdr = path.join(fs.mkdtempSync(path.join(dir, 'h-')), 'headers');
+    const post = () =>
+      run('curl', ['-sS', '-o', '/dev/null', '-D', hdr, '-w', '%{http_code}', '--max-time', '20', '--cacert', a.caCertPath, '-x', a.proxyUrl, '--data', 'x=1', 'https://api.test/echo']).then((r) => r.stdout);
+    expect([await post(), await post(), await post()]).toEqual(['200', '200', '429']);
+    expect(fs.readFileSync(hdr, 'utf8')).toMatch(/\r\nproxy-status: airlock; error=http_request_denied; details="budget_exhausted: budget rpm allows 2 /i);
+    await a.store.flush();
+    expect(a.store.db.prepare('SELECT decision, code FROM flows ORDER BY id').all()).toEqual([
+      { decision: 'would_deny', code: 'method_not_allowed' },
+      { decision: 'would_deny', code: 'method_not_allowed' },
+      { decision: 'deny', code: 'budget_exhausted' },
+    ]);
+  });
+
   it('holds across two airlock processes that write one store', async () => {
     await inOneWindow(60_000, 20_000);
     const data = fs.mkdtempSync(path.join(dir, 'shared-'));

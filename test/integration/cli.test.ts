@@ -107,3 +107,94 @@ describe('airlock ca', () => {
     }
   });
 });
+
+describe('the CLI as an operator meets it', () => {
+  it('--version, did-you-mean for commands, subcommands and flags, usage on stderr with exit 2', async () => {
+    const v = await airlockCli(['--version']);
+    expect(v.stdout).toBe(`airlock ${JSON.parse(fs.readFileSync('package.json', 'utf8')).version}\n`);
+    const cmd = await airlockCli(['strat']);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stdout).toBe('');
+    expect(cmd.stderr).toMatch(/^airlock: unknown command "strat" \(did you mean "start"\?\)/);
+    const sub = await airlockCli(['flows', 'lsit']);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toMatch(/unknown subcommand "lsit" \(did you mean "list"\?\)/);
+    const flag = await airlockCli(['flows', 'list', '--hots', 'x']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/^airlock flows: unknown option --hots \(did you mean --host\?\)\n\nusage: airlock flows/);
+    expect(flag.stderr).not.toMatch(/as in '--/);
+    const missing = await airlockCli(['start', '--config']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/option --config needs a value/);
+    const ca = await airlockCli(['ca', 'int']);
+    expect(ca.stderr).toMatch(/unknown subcommand "int" \(did you mean "init"\?\)/);
+    // airlock sessions (issue 17) the same way.
+    const sessions = await airlockCli(['sesions']);
+    expect(sessions.code).toBe(2);
+    expect(sessions.stderr).toMatch(/^airlock: unknown command "sesions" \(did you mean "sessions"\?\)/);
+    const sessionsSub = await airlockCli(['sessions', 'lsit']);
+    expect(sessionsSub.code).toBe(2);
+    expect(sessionsSub.stderr).toMatch(/^airlock sessions: unknown subcommand "lsit" \(did you mean "list"\?\)/);
+    const sessionsFlag = await airlockCli(['sessions', 'list', '--agnet', 'x']);
+    expect(sessionsFlag.code).toBe(2);
+    expect(sessionsFlag.stderr).toMatch(/^airlock sessions: unknown option --agnet \(did you mean --agent\?\)\n\nusage: airlock sessions/);
+  });
+
+  it('the same policy started from another directory finds the same data dir (CA, store, token); the banner names the policy', async () => {
+    const home = tempDir();
+    const policyDir = path.join(home, 'conf');
+    fs.mkdirSync(policyDir);
+    const file = path.join(policyDir, 'policy.yaml');
+    fs.writeFileSync(file, 'listen:\n  proxy: 127.0.0.1:0\n  ui: 127.0.0.1:0\nhosts: []\n');
+    const first = await startCli(['--config', file], home);
+    expect(first.banner).toMatch(/^airlock is running with the policy conf\/policy\.yaml/);
+    expect(first.banner).toMatch(/policy {10}conf\/policy\.yaml {3}\(relative paths in it resolve against .*\/conf\/\)/);
+    expect(first.banner).toMatch(/admin token [A-Za-z0-9_-]{43}/);
+    first.proc.kill('SIGTERM');
+    await new Promise((r) => first.proc.on('exit', r));
+    const crt = fs.readFileSync(path.join(policyDir, 'ca', 'ca.crt'), 'utf8');
+    const elsewhere = tempDir();
+    const second = await startCli(['--config', file], elsewhere);
+    expect(second.banner).not.toMatch(/admin token [A-Za-z0-9_-]{43}/);
+    expect(fs.readFileSync(path.join(policyDir, 'ca', 'ca.crt'), 'utf8')).toBe(crt);
+    expect(fs.existsSync(path.join(elsewhere, '.airlock'))).toBe(false);
+    second.proc.kill('SIGTERM');
+    await new Promise((r) => second.proc.on('exit', r));
+  });
+
+  it('a first start that cannot bind the UI keeps no token, so the next start prints one', async () => {
+    const dir = tempDir();
+    const blocker = (await import('node:net')).createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    const file = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(file, `listen:\n  proxy: 127.0.0.1:0\n  ui: 127.0.0.1:${port}\nhosts: []\n`);
+    await expect(startCli(['--config', file], dir)).rejects.toThrow(/EADDRINUSE/);
+    expect(fs.existsSync(path.join(dir, 'ui-token.sha256'))).toBe(false);
+    await new Promise((r) => blocker.close(r));
+    const { proc, banner } = await startCli(['--config', file], dir);
+    expect(banner).toMatch(/admin token [A-Za-z0-9_-]{43}; shown only now/);
+    proc.kill('SIGTERM');
+  });
+
+  it('a reload with problems is reported on stderr, naming the file; a secret added as env: says a restart is needed', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(file, 'listen:\n  proxy: 127.0.0.1:0\nhosts: []\n');
+    const { proc } = await startCli(['--config', file], dir);
+    let stderr = '';
+    let stdout = '';
+    proc.stderr!.on('data', (c) => (stderr += c));
+    proc.stdout!.on('data', (c) => (stdout += c));
+    fs.writeFileSync(file, 'listen:\n  proxy: 127.0.0.1:0\nhosts:\n  - match: api.test\n    inject: { headers: { x-api-key: env:AIRLOCK_TEST_UNSET_KEY } }\n');
+    proc.kill('SIGHUP');
+    await expect.poll(() => stderr, { timeout: 30_000 }).toMatch(/policy reload failed/);
+    expect(stderr).toContain('policy.yaml: 1 problem(s):');
+    expect(stderr).toMatch(/hosts\[0\]\.inject\.headers\.x-api-key: environment variable AIRLOCK_TEST_UNSET_KEY is not set in airlock's environment \(read once, at start: set it there and restart airlock/);
+    expect(stdout).not.toContain('AIRLOCK_TEST_UNSET_KEY');
+    fs.writeFileSync(file, 'listen:\n  proxy: 127.0.0.1:0\nlimits: { max_headers: 50 }\nhosts: []\n');
+    proc.kill('SIGHUP');
+    await expect.poll(() => stderr, { timeout: 30_000 }).toMatch(/policy reloaded, but changes to limits apply only after a restart/);
+    proc.kill('SIGTERM');
+  });
+});

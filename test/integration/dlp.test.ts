@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { ProxyAgent, WebSocket, fetch } from 'undici';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFlows } from '../../proxy/flows-cli.ts';
+import { runFlows } from '../../proxy/cli/flows.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
 import { makeUpstreamPki } from '../helpers/certs.ts';
 import { run } from '../helpers/run.ts';
@@ -228,6 +228,13 @@ describe('blocked before any byte of the secret leaves', () => {
     expect(allReceived().includes(AWS)).toBe(false);
   });
 
+  it("a cookie is read as cookies are: a base64 secret with '+' in it is found whole (curl -b)", async () => {
+    const secret = '27WsOHTFkkVWxMHatVnYPWa+hzGa8TqbJzrUDyPo';
+    const r = await curl('https://api.test/cookie', ['-b', `theme=dark; aws_secret_access_key=${secret}`]);
+    await expectBlocked('/cookie', r.status, r.body, /^aws-secret-access-key$/, secret.slice(0, 24));
+    expect((await flowTo('/cookie')).findings).toEqual([expect.objectContaining({ rule_id: 'aws-secret-access-key', location: 'header:cookie@34', action: 'block' })]);
+  });
+
   it('split across a 64 KiB chunk boundary (Node fetch streaming the body in two writes)', async () => {
     const before = Buffer.alloc(65_536 - 8, 'a');
     const secret = Buffer.from(` ${AWS} `);
@@ -384,6 +391,24 @@ describe('redact and log', () => {
     const flow = await flowTo('/card');
     expect(flow.findings[0]).toMatchObject({ action: 'redact' });
     expect(flow.decision).toBe('allow');
+  });
+
+  it('card numbers in CSV and TSV fields are redacted; decimal commas and a form-looking cookie pass as sent', async () => {
+    const csv = 'id,name,card\n7,Jane Doe,4166560542561019\n8,"John Roe","5165077516189071"\nJane\t6011131238450073\tx\nMesswert;0,4525965890921903;mV\n';
+    const cookie = 'pay=4166+5605+4256+1019';
+    const r = await curl('https://api.test/csv', ['-H', 'content-type: text/csv', '-b', cookie, '--data-binary', csv]);
+    expect(r.status).toBe(200);
+    const got = received.find((x) => x.path === '/csv')!;
+    const body = got.body.toString();
+    for (const card of ['4166560542561019', '5165077516189071', '6011131238450073']) expect(body).not.toContain(card);
+    expect(body).toContain('Messwert;0,4525965890921903;mV');
+    expect(got.headers.cookie).toBe(cookie);
+    const flow = await flowTo('/csv');
+    expect(flow.findings.map((f) => [f.rule_id, f.action])).toEqual([
+      ['payment-card-number', 'redact'],
+      ['payment-card-number', 'redact'],
+      ['payment-card-number', 'redact'],
+    ]);
   });
 
   it('an exception lets a PEM key through to one path of one host, logged', async () => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSessions } from '../../proxy/sessions-cli.ts';
+import { runSessions } from '../../proxy/cli/sessions.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
 import { makeUpstreamPki } from '../helpers/certs.ts';
 import { launchChromium, type TestChromium } from '../helpers/chromium.ts';
@@ -279,9 +279,9 @@ describe('LLM-aware audit in Chromium', () => {
     await page.goto(`${base}/agents`);
     const row = page.locator('table.agents tbody tr', { hasText: routeAgent });
     const cells = await row.locator('td').allTextContents();
-    expect(cells[4]).toBe('2'); // LLM calls
+    expect(cells[5]).toBe('2'); // LLM calls
     // 2 calls x (1200 in x 3 + 80 out x 15) per million tokens.
-    expect(cells[7]).toBe(((2 * (USAGE.input * 3 + USAGE.output * 15)) / 1e6).toFixed(4));
+    expect(cells[8]).toBe(((2 * (USAGE.input * 3 + USAGE.output * 15)) / 1e6).toFixed(4));
     const plots = page.locator(`section.agent-plots[aria-label="agent ${routeAgent}"] svg.chart`);
     expect(await plots.count()).toBe(3);
     expect(await plots.first().getAttribute('aria-label')).toContain(`LLM tokens per day by model: ${routeAgent}`);

@@ -46,7 +46,7 @@ function mcpServer(): McpServer {
 beforeAll(async () => {
   dir = tempDir();
   const ip = loopbackIp();
-  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['mcp.test', 'plain-mcp.test', 'secure-mcp.test']);
+  const pki = makeUpstreamPki(path.join(dir, 'pki'), ['mcp.test', 'plain-mcp.test', 'secure-mcp.test', 'report-mcp.test']);
   // Stateless streamable HTTP: a server and a transport per request (the SDK's own pattern).
   server = https.createServer({ cert: pki.cert, key: pki.key }, async (req, res) => {
     if (req.headers.host?.startsWith('secure-mcp.test')) secureAuth.push(req.headers.authorization);
@@ -70,7 +70,7 @@ routes:
     upstream: https://mcp.test:${port}
 upstream:
   ca_files: [${pki.caCert}]
-  resolve: { mcp.test: ${ip}, plain-mcp.test: ${ip}, secure-mcp.test: ${ip} }
+  resolve: { mcp.test: ${ip}, plain-mcp.test: ${ip}, secure-mcp.test: ${ip}, report-mcp.test: ${ip} }
 hosts:
   - name: files-mcp
     match: mcp.test
@@ -84,6 +84,12 @@ hosts:
     ports: [${port}]
     mcp: { deny: [delete_*] }
     inject: { bearer: env:MCP_TOKEN }
+  - name: report-mcp
+    match: report-mcp.test
+    ports: [${port}]
+    methods: [GET]
+    mode: report
+    mcp: { deny: [delete_*] }
 dlp:
   actions: { anthropic-api-key: redact }
 `,
@@ -217,6 +223,30 @@ describe('MCP through airlock', () => {
     for (const r of rows) expect(r.headers).not.toContain(MCP_TOKEN);
   });
 
+  it('report mode lets through what the host rule would deny, but a denied MCP tool stays denied', async () => {
+    const before = called.length;
+    const proxy = new ProxyAgent({ uri: airlock.proxyUrl, requestTls: { ca: airlock.caPem } });
+    const viaProxy = ((input: string | URL | Request, init?: RequestInit) => undiciFetch(input as string, { ...(init as object), dispatcher: proxy })) as unknown as typeof fetch;
+    const port = (server.address() as AddressInfo).port;
+    const client = await connect(`https://report-mcp.test:${port}/mcp`, viaProxy);
+    const ok = await client.callTool({ name: 'read_file', arguments: { path: '/srv/r' } });
+    expect(ok.content).toEqual([{ type: 'text', text: 'contents of /srv/r' }]);
+    const denied = await client.callTool({ name: 'delete_file', arguments: { path: '/srv/r' } }).catch((e: unknown) => e);
+    expect((denied as McpError).message).toContain('denied by rule report-mcp');
+    await client.close();
+    await proxy.close();
+    expect(called.slice(before)).toEqual([{ tool: 'read_file', args: { path: '/srv/r' } }]);
+    await airlock.store.flush();
+    const rows = airlock.store.db
+      .prepare("SELECT f.decision, f.code FROM mcp_calls m JOIN flows f ON f.id = m.flow_id WHERE f.host = 'report-mcp.test' AND m.method = 'tools/call' ORDER BY f.id")
+      .all();
+    // POST is not in the rule's methods: the allowed tool went through as would_deny; the denied tool was answered by airlock.
+    expect(rows).toEqual([
+      { decision: 'would_deny', code: 'method_not_allowed' },
+      { decision: 'deny', code: 'mcp_tool_denied' },
+    ]);
+  });
+
   it('a batch holding a denied call is not sent; an unreadable body gets a JSON-RPC error', async () => {
     const base = `http://${airlock.addresses.routes[0].address}/mcp`;
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
@@ -226,6 +256,9 @@ describe('MCP through airlock', () => {
     ];
     const r = await fetch(base, { method: 'POST', headers, body: JSON.stringify(batch) });
     expect(r.status).toBe(200);
+    // airlock's answer, not the server's: the same headers as any refusal (issue 15), Proxy-Status included.
+    expect(r.headers.get('x-airlock-decision')).toBe('mcp_tool_denied');
+    expect(r.headers.get('proxy-status')).toMatch(/^airlock; error=http_request_denied; details="mcp_tool_denied: the MCP tool \\"delete_file\\" is denied/);
     const answers = (await r.json()) as { id: number; error: { code: number; data: { error: string } } }[];
     expect(answers.map((a) => [a.id, a.error.code, a.error.data.error])).toEqual([
       [1, -32001, 'mcp_batch_refused'],
@@ -233,6 +266,7 @@ describe('MCP through airlock', () => {
     ]);
     const bad = await fetch(base, { method: 'POST', headers, body: '{"not": "json-rpc"' });
     expect(bad.status).toBe(400);
+    expect(bad.headers.get('proxy-status')).toMatch(/^airlock; error=http_request_error; details="mcp_unreadable: /);
     expect(await bad.json()).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700, data: { error: 'mcp_unreadable' } } });
     expect(called.filter((c) => c.args.path === 'a' || c.args.path === 'b')).toEqual([]);
   });

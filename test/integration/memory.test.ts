@@ -46,7 +46,7 @@ function peakRssMb(): number {
 }
 
 it(`256 MiB down and 256 MiB up keep airlock's peak RSS under ${RSS_LIMIT_MB} MB`, async () => {
-  const ca = path.join(dir, '.airlock', 'ca', 'ca.crt');
+  const ca = path.join(dir, 'ca', 'ca.crt') // the data dir is the policy's directory;
   console.log(`airlock peak RSS at start: ${peakRssMb().toFixed(1)} MB`);
   const down = await run('curl', ['-sS', '--cacert', ca, '-x', `http://${proxy}`, '-o', '/dev/null', '-w', '%{size_download}', `https://big.test/bytes?n=${SIZE}`]);
   expect(down.stderr).toBe('');

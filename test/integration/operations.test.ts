@@ -122,7 +122,7 @@ describe('policy reload', () => {
     const { proc, banner } = await startCli(['--config', 'policy.yaml'], d, { OPS_KEY: KEY });
     const proxy = `http://${/explicit proxy\s+(\S+)/.exec(banner)![1]}`;
     const lines = collect(proc);
-    const ca = path.join(d, '.airlock', 'ca', 'ca.crt');
+    const ca = path.join(d, 'ca', 'ca.crt') // the data dir is the policy's directory;
     // A refused CONNECT has no HTTP status of its own in curl's eyes: report the CONNECT's.
     const code = async (host: string) => {
       const out = (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{http_connect}', '--cacert', ca, '-x', proxy, `https://${host}/echo`])).stdout;

@@ -9,7 +9,7 @@ import { BodyCapture } from '../../proxy/capture.ts';
 import { newFlow, type Flow } from '../../proxy/flow.ts';
 import { verifyChain } from '../../proxy/store/verify.ts';
 import { FlowStore, type FlowStoreOptions } from '../../proxy/store/writer.ts';
-import { runFlows } from '../../proxy/flows-cli.ts';
+import { runFlows } from '../../proxy/cli/flows.ts';
 import { tempDir } from '../helpers/airlock.ts';
 
 const open: FlowStore[] = [];

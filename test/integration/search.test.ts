@@ -3,7 +3,7 @@
 // is only text; the injected key is never findable.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFlows } from '../../proxy/flows-cli.ts';
+import { runFlows } from '../../proxy/cli/flows.ts';
 import { startTestAirlock, tempDir, type TestAirlock } from '../helpers/airlock.ts';
 import { run } from '../helpers/run.ts';
 import { type TestUpstream, startTlsUpstream } from '../helpers/upstream.ts';

@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { newFlowBodies } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
-import { harEntry, jsonlRecord } from '../../proxy/flows-cli.ts';
+import { harEntry, jsonlRecord } from '../../proxy/cli/flows.ts';
 import { decodeIds, unpack } from '../../proxy/store/bodies.ts';
 import type { FlowReader } from '../../proxy/store/reader.ts';
 import { BACKENDS, closeStores, dropStores, openStore, type StoreUnderTest } from '../helpers/store-backends.ts';

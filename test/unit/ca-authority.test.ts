@@ -213,3 +213,23 @@ describe('exportCa', () => {
     expect(() => exportCa(freshDir(), 'pem')).toThrow(/no CA in/);
   });
 });
+
+describe('precise CA errors', () => {
+  it('a "ca" path that is a file is named, instead of mkdir\'s EEXIST', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'airlock-ca-file-'));
+    writeFileSync(join(dataDir, 'ca'), 'not a directory');
+    expect(() => initCa(dataDir)).toThrow(`cannot read the CA at ${join(dataDir, 'ca', 'ca.crt')}: ${join(dataDir, 'ca')} is not a directory`);
+    expect(() => loadCa(dataDir)).toThrow(/is not a directory/);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a missing ca.key says so to both start and ca init, and how to fix it, instead of "run airlock ca init" / "the CA exists"', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'airlock-ca-nokey-'));
+    initCa(dataDir);
+    rmSync(caPaths(dataDir).key);
+    const expected = `the CA key ${caPaths(dataDir).key} is missing (its certificate ca.crt is there): restore ca.key from a backup`;
+    expect(() => loadCa(dataDir)).toThrow(expected);
+    expect(() => initCa(dataDir)).toThrow(expected);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+});

@@ -42,4 +42,14 @@ describe('native DLP scanner', () => {
       }
     }
   });
+
+  plainIt('the secret is the first capture group that took part in the match, in both engines', () => {
+    // Two alternatives, each with its own context and its own group: `id=` before, or `!` after.
+    const rule = { ...BUILTIN_RULES[0], id: 'two-groups', keywords: [], prefilter: undefined, validate: undefined, pattern: 'id=([0-9]{4})|([0-9]{4})!' };
+    const text = Buffer.from('x id=1234 y 5678! z');
+    for (const native of [true, false]) {
+      const ms = findMatches(compileEngine([rule], { native }), text, 0, () => true);
+      expect(ms.map((m) => text.subarray(m.sStart, m.sEnd).toString()), `native: ${native}`).toEqual(['1234', '5678']);
+    }
+  });
 });

@@ -56,7 +56,7 @@ describe('filterOf', () => {
     [{ status: '99' }, /^status must be/],
     [{ status: '6xx' }, /^status must be/],
     [{ status: '4XX ' }, /^status must be/],
-    [{ decision: 'ALLOW' }, /^decision must be one of allow, deny, refuse, error/],
+    [{ decision: 'ALLOW' }, /^decision must be one of allow, would_deny, deny, refuse, error/],
     [{ decision: 'maybe' }, /^decision must be one of/],
     [{ method: "GET' OR 'a'='a" }, /^method must be an HTTP method/],
     [{ method: 'G E T' }, /^method must be/],

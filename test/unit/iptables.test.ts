@@ -1,7 +1,7 @@
 // Rule generation for `airlock iptables`: what the script allows, drops, and touches.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { type RuleOptions, applyScript, chains, undoScript, validate } from '../../proxy/iptables.ts';
+import { type RuleOptions, applyScript, chains, undoScript, validate } from '../../proxy/cli/iptables-rules.ts';
 
 const fwd: RuleOptions = { mode: 'forward', iface: 'veth0', port: 8443, dns: ['198.18.0.1'] };
 const out: RuleOptions = { mode: 'output', uid: 998, port: 8443, dns: ['198.18.0.1'] };

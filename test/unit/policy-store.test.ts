@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parsePolicy } from '../../policies/parse.ts';
 import type { Config } from '../../policies/types.ts';
-import { firstPolicy } from '../../proxy/first-policy.ts';
+import { firstPolicy } from '../../proxy/cli/first-policy.ts';
 import { packageFile } from '../../proxy/package-file.ts';
 import { type StoreEvent, StoreAvailability } from '../../proxy/store/availability.ts';
 import { classify, floorOf } from '../../proxy/store/space.ts';

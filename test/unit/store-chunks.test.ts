@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newFlowBodies } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
-import { harEntry, type FlowRow } from '../../proxy/flows-cli.ts';
+import { harEntry, type FlowRow } from '../../proxy/cli/flows.ts';
 import { createBatchWriter } from '../../proxy/store/batch.ts';
 import { bodiesOf, decodeIds, unpack } from '../../proxy/store/bodies.ts';
 import zlib from 'node:zlib';

@@ -76,6 +76,13 @@ function AgentPlots(props: { a: AgentRow; data: AgentsData; prices: readonly Pri
   );
 }
 
+/** The agent's flows in the window: by its Proxy-Authorization user, or its listener (filter expressions, docs/ui.md). */
+function flowsOf(agent: string, since: string, decision?: string): string {
+  const listener = agent.startsWith('listener:') ? agent.slice('listener:'.length) : undefined;
+  const q = listener === undefined ? undefined : `listener:${JSON.stringify(listener)}${decision ? ` decision:${decision}` : ''}`;
+  return `/flows${qs({ since, ...(q ? { q } : { agent, ...(decision ? { decision } : {}) }) })}`;
+}
+
 export function AgentsPage(props: { ctx: PageContext; since: string; agent?: string; from: number; to: number; data: AgentsData; prices: readonly Price[]; error?: string }) {
   const { data, prices } = props;
   const costs = new Map<string, number | null>();
@@ -116,6 +123,7 @@ export function AgentsPage(props: { ctx: PageContext; since: string; agent?: str
               <th>Agent</th>
               <th class="num">Requests</th>
               <th class="num">Denied</th>
+              <th class="num">Would deny</th>
               <th class="num">DLP findings</th>
               <th class="num">LLM calls</th>
               <th class="num">Sessions</th>
@@ -127,7 +135,7 @@ export function AgentsPage(props: { ctx: PageContext; since: string; agent?: str
           <tbody>
             {data.agents.length === 0 && (
               <tr>
-                <td colspan={9} class="muted">
+                <td colspan={10} class="muted">
                   No flows in this window.
                 </td>
               </tr>
@@ -139,8 +147,11 @@ export function AgentsPage(props: { ctx: PageContext; since: string; agent?: str
                     {a.agent}
                   </a>
                 </td>
-                <td class="num">{num(a.n)}</td>
-                <td class="num">{a.denials ? <span class="badge deny">{num(a.denials)}</span> : '0'}</td>
+                <td class="num">
+                  <a href={flowsOf(a.agent, props.since)}>{num(a.n)}</a>
+                </td>
+                <td class="num">{a.denials ? <a href={flowsOf(a.agent, props.since, 'deny')}><span class="badge deny">{num(a.denials)}</span></a> : '0'}</td>
+                <td class="num">{a.would_deny ? <a href={flowsOf(a.agent, props.since, 'would_deny')}><span class="badge would_deny">{num(a.would_deny)}</span></a> : '0'}</td>
                 <td class="num">{a.findings ? <span class="badge finding">{num(a.findings)}</span> : '0'}</td>
                 <td class="num">{num(a.llm_calls)}</td>
                 <td class="num">{a.sessions ? <a href={`/sessions${qs({ agent: a.agent })}`}>{num(a.sessions)}</a> : '0'}</td>

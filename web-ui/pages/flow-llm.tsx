@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 // What a flow's page shows of an LLM call or MCP request beyond its bodies: the call as a
 // conversation (with its session turn, if it is one), and the MCP calls it carried.
-import type { BodyRow, FlowRow } from '../../proxy/flows-cli.ts';
+import type { BodyRow, FlowRow } from '../../proxy/cli/flows.ts';
 import { llmApi } from '../../proxy/llm.ts';
 import { Highlighted } from '../body.tsx';
 import { conversationOf } from '../conversation.ts';

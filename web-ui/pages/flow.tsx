@@ -2,8 +2,8 @@
 // One flow: the decision in plain words, the timeline, DLP findings, LLM fields, then the request
 // and the response with their headers and bodies.
 import type { Child } from 'hono/jsx';
-import type { BodyRow, FlowRow } from '../../proxy/flows-cli.ts';
-import { headerPairs, llmTools } from '../../proxy/flows-cli.ts';
+import type { BodyRow, FlowRow } from '../../proxy/cli/flows.ts';
+import { headerPairs, llmTools } from '../../proxy/cli/flows.ts';
 import { BodyView, Highlighted } from '../body.tsx';
 import { Timeline } from '../charts.tsx';
 import { Badge, bytes, Layout, ms, type PageContext, target, Time } from '../components.tsx';
@@ -107,7 +107,11 @@ export function FlowPage(props: {
   const other = findings.filter((g) => findingSide(g.location) === 'other');
   const tools = llmTools(r);
   const upstream = r.decision === 'allow' || r.decision === 'error' || r.ttfb_ms !== null;
-  const noBody = r.decision === 'allow' || r.decision === 'error' ? 'No body stored (none was sent, or body capture is off).' : 'No body: airlock does not read the body of a request it does not admit.';
+  const admitted = r.decision === 'allow' || r.decision === 'error' || r.decision === 'would_deny';
+  const noBody = admitted ? 'No body stored (none was sent, or body capture is off).' : 'No body: airlock does not read the body of a request it does not admit.';
+  const noResponse = admitted || r.ttfb_ms !== null ? noBody : 'No response: nothing was sent upstream.';
+  // DLP stopped the request in its body: what was released before the block is stored (redacted); the rest never left.
+  const bodyStop = r.code === 'dlp_blocked' ? findings.find((g) => g.action === 'block' && /^request body/i.test(g.location)) : undefined;
   return (
     <Layout ctx={props.ctx} title={`Flow ${r.id}`}>
       <nav class="pager" aria-label="Flow navigation">
@@ -341,7 +345,18 @@ export function FlowPage(props: {
             label={`${dir} headers`}
           />
           <h3>Body</h3>
-          <BodyView b={dir === 'request' ? req : res} direction={dir} flowId={r.id} note={noBody} />
+          {dir === 'request' && bodyStop ? (
+            <>
+              {req && <BodyView b={req} direction={dir} flowId={r.id} />}
+              <p class="dlp-stop" role="note">
+                <span class="code k-exfil">⚠ DLP stopped the body here</span> {req ? 'after the part shown above' : 'before any of it was released'}: rule{' '}
+                <span class="mono">{bodyStop.rule_id}</span> matched <mark>{bodyStop.preview ?? '(no preview)'}</mark> at{' '}
+                <span class="mono">{bodyStop.location}</span>. Nothing from there on was sent upstream or stored.
+              </p>
+            </>
+          ) : (
+            <BodyView b={dir === 'request' ? req : res} direction={dir} flowId={r.id} note={dir === 'request' ? noBody : noResponse} />
+          )}
         </section>
       ))}
     </Layout>

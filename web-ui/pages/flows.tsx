@@ -1,10 +1,11 @@
 /** @jsxImportSource hono/jsx */
 // Flows: the filtered list, newest first, with cursor pages and (on the newest page) live updates.
+import type { Child } from 'hono/jsx';
 import { FlowTable, Layout, Note, type PageContext } from '../components.tsx';
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
 import type { Page } from '../../proxy/store/reader.ts';
 
-export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[]; instances: string[] }) {
+export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; head: boolean; maxId: number; rules: string[]; instances: string[]; pane?: Child; selected?: number }) {
   const { f, page } = props;
   const q = (extra: Record<string, string | number | undefined> = {}) => filterQuery(f.values, extra);
   // Which instance handled each flow: a column once more than one wrote to the store.
@@ -43,21 +44,29 @@ export function FlowsPage(props: { ctx: PageContext; f: ReadFilter; page: Page; 
           </a>
         </span>
       </div>
-      <FlowTable
-        rows={page.rows}
-        instance={several}
-        live={props.head && !f.error ? `/flows/live${q(several ? { columns: 'instance' } : {})}` : undefined}
-        after={props.head ? props.maxId : undefined}
-      />
+      <div class={`split${props.pane ? ' open' : ''}`}>
+        <FlowTable
+          rows={page.rows}
+          instance={several}
+          live={props.head && !f.error ? `/flows/live${q(several ? { columns: 'instance' } : {})}` : undefined}
+          after={props.head ? props.maxId : undefined}
+          selected={props.selected}
+        />
+        <aside class="pane" id="flow-pane" aria-label="Selected flow" aria-live="polite" hidden={!props.pane}>
+          {props.pane}
+        </aside>
+      </div>
       <nav class="pager" aria-label="Pages">
-        {page.newer !== null || !props.head ? (
-          <a rel="prev" href={page.newer !== null ? `/flows${q({ after: page.newer })}` : `/flows${q()}`}>
-            ← Newer
-          </a>
+        {props.head ? (
+          <span class="muted">Newest page</span>
         ) : (
-          <span class="muted">Newest</span>
+          <>
+            <a rel="prev" href={page.newer !== null ? `/flows${q({ after: page.newer })}` : `/flows${q()}`}>
+              ← Newer
+            </a>
+            <a href={`/flows${q()}`}>Newest</a>
+          </>
         )}
-        <a href={`/flows${q()}`}>Newest</a>
         {page.older !== null ? (
           <a rel="next" href={`/flows${q({ before: page.older })}`}>
             Older →

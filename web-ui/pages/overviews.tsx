@@ -6,7 +6,7 @@ import { Badge, bytes, Layout, Note, num, type PageContext, qs, Time } from '../
 import { FilterForm, filterQuery, type ReadFilter } from '../filters.tsx';
 import type { FindingListRow, FindingRuleRow, HostRow } from '../../proxy/store/reader.ts';
 
-export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRow[]; config?: Config; rules: string[]; instances: string[] }) {
+export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRow[]; config?: Config; rules: string[]; instances: string[]; drafts?: Map<string, string> }) {
   const { f } = props;
   const coveredBy = (host: string) => props.config?.hosts.filter((h) => matchesNormalized(h.match, host)).map((h) => h.id) ?? [];
   const link = (extra: Record<string, string>) => `/flows${filterQuery({ ...f.values, since: f.values.since === 'all' ? undefined : f.values.since }, extra)}`;
@@ -17,7 +17,12 @@ export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRo
       {f.error && <Note kind="bad">Filter not applied: {f.error}</Note>}
       <p class="muted">
         Every host agents reached for {f.values.since === 'all' ? 'in the whole store' : `in the last ${f.values.since ?? '24h'}`} (since=all for the whole store), busiest
-        first, and whether the policy in force covers it.
+        first, and whether the policy in force covers it.{' '}
+        {props.drafts ? (
+          <span>Hosts the policy does not cover have a draft rule below, from their flows (review it before use).</span>
+        ) : (
+          <a href={`/hosts${filterQuery(f.values, { drafts: '1' })}`}>Draft rules for the hosts the policy does not cover</a>
+        )}
       </p>
       <div class="scroll">
         <table>
@@ -27,6 +32,7 @@ export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRo
               <th>Policy now</th>
               <th class="num">Flows</th>
               <th class="num">Allow</th>
+              <th class="num">Would deny</th>
               <th class="num">Deny</th>
               <th class="num">Refuse</th>
               <th class="num">Error</th>
@@ -38,7 +44,7 @@ export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRo
           <tbody>
             {props.rows.length === 0 && (
               <tr>
-                <td colspan={10} class="muted">
+                <td colspan={11} class="muted">
                   No flows in this window.
                 </td>
               </tr>
@@ -60,11 +66,20 @@ export function HostsPage(props: { ctx: PageContext; f: ReadFilter; rows: HostRo
                         </>
                       ))
                     ) : (
-                      <span class="muted">not in the policy</span>
+                      <>
+                        <span class="muted">not in the policy</span>
+                        {props.drafts?.get(h.host) && (
+                          <details class="draft">
+                            <summary>add to policy (draft)</summary>
+                            <pre class="draft">{`hosts:\n${props.drafts.get(h.host)}`}</pre>
+                          </details>
+                        )}
+                      </>
                     )}
                   </td>
                   <td class="num">{num(h.n)}</td>
                   <td class="num">{h.allow ? <a href={link({ host: h.host, decision: 'allow' })}>{num(h.allow)}</a> : '0'}</td>
+                  <td class="num">{h.would_deny ? <a href={link({ host: h.host, decision: 'would_deny' })}>{num(h.would_deny)}</a> : '0'}</td>
                   <td class="num">{h.deny ? <a href={link({ host: h.host, decision: 'deny' })}>{num(h.deny)}</a> : '0'}</td>
                   <td class="num">{h.refuse ? <a href={link({ host: h.host, decision: 'refuse' })}>{num(h.refuse)}</a> : '0'}</td>
                   <td class="num">{h.error ? <a href={link({ host: h.host, decision: 'error' })}>{num(h.error)}</a> : '0'}</td>

@@ -1,7 +1,7 @@
 // airlock web UI: the little that needs a script. Everything works without it except the live
-// list. Loaded with the page's CSP nonce; no inline handlers, no eval, and the only HTML sink is
-// the live list's rows, which the server rendered (and escaped) with the same component as the
-// page itself, passed through a Trusted Types policy.
+// list. Loaded with the page's CSP nonce; no inline handlers, no eval, and the only HTML sinks are
+// the live list's rows and the split view's flow pane, which the server rendered (and escaped)
+// with the same components as the pages themselves, passed through a Trusted Types policy.
 'use strict';
 (function () {
   var tt = window.trustedTypes && window.trustedTypes.createPolicy
@@ -17,12 +17,46 @@
     });
   });
 
+  // Split view: on a wide screen a row opens its flow beside the list (the server renders the
+  // pane; ?flow=ID keeps it on reload). Elsewhere, and without this script, rows open the flow page.
+  var pane = document.getElementById('flow-pane');
+  var wide = window.matchMedia ? window.matchMedia('(min-width: 1100px)') : { matches: false };
+  function openPane(tr) {
+    var id = tr.getAttribute('data-id');
+    var href = tr.getAttribute('data-href');
+    fetch('/flows/' + encodeURIComponent(id) + '/pane', { credentials: 'same-origin', headers: { accept: 'text/html' } })
+      .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
+      .then(function (html) {
+        pane.innerHTML = tt.createHTML(html);
+        pane.hidden = false;
+        pane.parentElement.classList.add('open');
+        document.querySelectorAll('table.flows tr.selected').forEach(function (s) { s.classList.remove('selected'); s.removeAttribute('aria-selected'); });
+        tr.classList.add('selected');
+        tr.setAttribute('aria-selected', 'true');
+        var u = new URL(window.location.href);
+        u.searchParams.set('flow', id);
+        window.history.replaceState(null, '', u.pathname + u.search);
+        localTitle(pane);
+      })
+      .catch(function () { if (href && href.charAt(0) === '/') window.location.assign(href); });
+  }
+  function closePane() {
+    if (!pane || pane.hidden) return;
+    pane.hidden = true;
+    pane.parentElement.classList.remove('open');
+    document.querySelectorAll('table.flows tr.selected').forEach(function (s) { s.classList.remove('selected'); s.removeAttribute('aria-selected'); });
+    var u = new URL(window.location.href);
+    u.searchParams.delete('flow');
+    window.history.replaceState(null, '', u.pathname + u.search);
+  }
+
   // Rows open their flow on click (the row's first link is the keyboard's way in).
   function wireRow(tr) {
     tr.addEventListener('click', function (e) {
       if (e.target.closest('a, button, input, summary')) return;
       if (window.getSelection && String(window.getSelection())) return;
       var href = tr.getAttribute('data-href');
+      if (pane && wide.matches) return openPane(tr);
       if (href && href.charAt(0) === '/') window.location.assign(href);
     });
   }
@@ -109,6 +143,7 @@
       if (e.key === 'Escape') t.blur();
       return;
     }
+    if (e.key === 'Escape') closePane();
     if (e.key === '/') {
       var q = document.querySelector('input[name="text"]');
       if (q) { e.preventDefault(); q.focus(); }

@@ -107,7 +107,7 @@ Engine::Engine(const std::vector<RuleSpec>& rules) {
     Compiled c;
     c.re = std::make_unique<re2::RE2>(r.pattern, options);
     if (!c.re->ok()) throw std::runtime_error("rule " + std::to_string(i) + ": " + c.re->error());
-    c.grouped = c.re->NumberOfCapturingGroups() > 0;
+    c.groups = std::min(c.re->NumberOfCapturingGroups(), kMaxGroups);
     c.maxLen = std::isfinite(r.maxLen) ? static_cast<uint32_t>(r.maxLen) : UINT32_MAX;
     c.always = false;
     auto add = [&](const std::string& p, unsigned f, uint32_t literal) {
@@ -260,16 +260,17 @@ void Engine::findMatches(const uint8_t* buf, size_t len, size_t from, const uint
 void Engine::execIn(uint32_t rule, const uint8_t* buf, size_t len, size_t from, size_t to, Markers& markers, std::vector<RawMatch>& out) const {
   const Compiled& c = rules_[rule];
   re2::StringPiece text(reinterpret_cast<const char*>(buf), to);
-  re2::StringPiece groups[2];
-  int ngroups = c.grouped ? 2 : 1;
+  re2::StringPiece groups[1 + kMaxGroups];
   size_t at = from;
-  while (at <= to && c.re->Match(text, at, to, re2::RE2::UNANCHORED, groups, ngroups)) {
+  while (at <= to && c.re->Match(text, at, to, re2::RE2::UNANCHORED, groups, 1 + c.groups)) {
     size_t start = groups[0].data() - text.data();
     size_t found = start + groups[0].size();
     size_t end = armoredEnd(buf, len, start, found);
-    bool hasGroup = c.grouped && groups[1].data() != nullptr;
-    size_t sStart = hasGroup ? groups[1].data() - text.data() : start;
-    size_t sEnd = hasGroup ? sStart + groups[1].size() : end;
+    int g = 1;
+    while (g <= c.groups && groups[g].data() == nullptr) g++;
+    bool hasGroup = g <= c.groups;
+    size_t sStart = hasGroup ? groups[g].data() - text.data() : start;
+    size_t sEnd = hasGroup ? sStart + groups[g].size() : end;
     // Go on from the secret's end, not the match's: a delimiter the match consumed after the
     // secret (RE2 has no lookahead) may be the one the next secret needs before it.
     at = std::max(start + 1, hasGroup ? sEnd : end);

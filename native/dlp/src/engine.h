@@ -51,9 +51,10 @@ class Engine {
   void findMatches(const uint8_t* buf, size_t len, size_t from, const uint8_t* enabled, const Shapes& shapes, std::vector<RawMatch>& out) const;
 
  private:
+  static constexpr int kMaxGroups = 4;
   struct Compiled {
     std::unique_ptr<re2::RE2> re;
-    bool grouped;
+    int groups;  // capturing groups read (at most kMaxGroups): the first that took part is the secret
     uint32_t maxLen;  // UINT32_MAX when unbounded
     bool always;      // no usable candidate pattern: runs over the whole buffer
   };

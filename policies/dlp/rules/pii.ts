@@ -4,9 +4,17 @@ import type { DlpRule } from '../types.ts';
 import { emailAddress, ibanMod97, paymentCard, phoneNumber, usSsn } from '../validators.ts';
 import { re } from './shape.ts';
 
-// Not part of a longer number, word, decimal or version (1.4111…, v4111…, 4111….5).
-const NUM_START = re`(?:^|[^0-9A-Za-z_.,+/-])`;
-const NUM_END = re`(?:$|[^0-9A-Za-z_.,/-]|[.,](?:$|[^0-9]))`;
+// Not part of a longer number, word, decimal or version (1.4111…, v4111…, 4111….5). A comma
+// separates fields (CSV rows, JSON arrays) as a tab, ';' or '|' does, except where it may be a
+// decimal comma: after a digit (`0,4111…`) the run is a field only with another separator after
+// it (CARD_IN_LIST: `7,4111…,Jane`, `[…,4111…]`), which a decimal cannot have.
+const NUM_START = re`(?:^|[^0-9A-Za-z_.,+/-]|(?:^|[^0-9]),)`;
+const NUM_END = re`(?:$|[^0-9A-Za-z_./-]|[.](?:$|[^0-9]))`;
+// 4-4-4-4 groups, Amex/Diners 4-6-5 / 4-6-4 groups, or 13-19 plain digits; the first digit one
+// an issuer range starts with (2-6), so timestamps and IDs starting 1, 7-9 never reach the check.
+const CARD = re`[2-6](?:[0-9]{3}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}|[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{12,18})`;
+/** A field between commas (the second not followed by a space), or the last of a JSON array or object. */
+const CARD_IN_LIST = re`,(${CARD})(?:,(?:$|[^ ])|[\]}])`;
 
 export const piiRules: DlpRule[] = [
   {
@@ -14,8 +22,7 @@ export const piiRules: DlpRule[] = [
     description: 'Payment card number (Visa, Mastercard, Amex, Discover, JCB, Diners; Luhn-checked), plain or in 4-digit groups',
     service: 'PII',
     source: 'ISO/IEC 7812 (issuer ranges, Luhn check digit)',
-    // 4-4-4-4 groups, Amex/Diners 4-6-5 / 4-6-4 groups, or 13-19 plain digits.
-    pattern: re`${NUM_START}([0-9]{4}[ -][0-9]{4}[ -][0-9]{4}[ -][0-9]{4}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{13,19})${NUM_END}`,
+    pattern: re`${NUM_START}(${CARD})${NUM_END}|${CARD_IN_LIST}`,
     keywords: [],
     validate: paymentCard,
     severity: 'high',
@@ -28,6 +35,14 @@ export const piiRules: DlpRule[] = [
         'pay with 6011-1312-3845-0073 please',
         'JCB 3530969161617823 / Diners 3667 234953 3392',
         'Visa 4055 4909 5472 7722 123',
+        'Mastercard 2-series 2221 7435 2282 5086',
+        'id,name,card,exp\n7,Jane Doe,4166560542561019,09/27',
+        '7,5165077516189071,Jane Doe,09/27',
+        'Jane Doe\t4166 5605 4256 1019\t09/27',
+        '"Jane Doe","6011131238450073","09/27"',
+        'Jane Doe;5165077516189071;09/27',
+        '| Jane Doe | 4166560542561019 | 09/27 |',
+        '{"cards":[4525965890921903,5165077516189071]}',
       ],
       nomatch: [
         'order 4408236671415985',
@@ -38,6 +53,12 @@ export const piiRules: DlpRule[] = [
         'mixed separators 4539 1488-0343 6467',
         'Stripe test card 4242 4242 4242 4242',
         'build 4000 0000 0000 0000',
+        'Messwert;0,4166560542561019;mV',
+        'ratio 0,4166560542561019',
+        '"0,4166560542561019"\t"1,5"',
+        'Werte: 0,4166560542561019, 0,5',
+        '[0.4166560542561019,0.5]',
+        'total 1,234,567,890,123,456',
       ],
     },
   },

@@ -25,11 +25,17 @@ import type { FlowFilter } from '../search.ts';
 import { createPool, pgSchemaVersion, schemaVersion } from './modules.ts';
 import { Params, pgConditions, pgWhere } from './search.ts';
 import { verifyPg } from './verify.ts';
+import type { FlowFacts } from '../../../policies/replay.ts';
 import { llmReader, numbered } from '../llm-queries.ts';
 
 const LIST_COLUMNS =
   'flows.id AS id, flow_id, started_at, entry, listener, agent_user, method, scheme, host, port, path, query, protocol, status, decision, rule_id, code, ' +
   'bytes_up, bytes_down, ttfb_ms, total_ms, llm_provider, llm_model, instance, (SELECT count(*) FROM findings WHERE findings.flow_id = flows.id)::int AS findings';
+/** What policy replay and suggest read of a flow (sqlite-queries.ts FACT_COLUMNS). */
+const FACT_COLUMNS =
+  'flows.id AS id, started_at, method, scheme, host, port, path, protocol, decision, code, rule_id, agent_user, listener, ' +
+  "(SELECT string_agg(rule_id, ',') FROM findings WHERE findings.flow_id = flows.id) AS finding_rules";
+const FACT_CHUNK = 1000;
 /** Every stored column but the full-text document. */
 const ROW_COLUMNS = `flows.id AS id, ${STORED_COLUMNS.join(', ')}, hash, prev_hash, instance`;
 
@@ -96,6 +102,14 @@ export function pgReader(opts: PgReaderOptions): FlowReader {
 
   return {
     kind: 'postgres',
+    async eachFact(f, fn) {
+      for (let after = f.after; ; ) {
+        const rows = await walk<FlowFacts>(FACT_COLUMNS, f, { after, order: 'ASC', limit: FACT_CHUNK });
+        for (const r of rows) fn(r);
+        if (rows.length < FACT_CHUNK) return;
+        after = rows[rows.length - 1].id;
+      }
+    },
     llm: llmReader({ dialect: 'postgres', all: <T,>(sql: string, params: unknown[]) => q<T>(numbered(sql), params) }),
     list,
     rows: (f, w) => walk<FlowRow>(ROW_COLUMNS, f, w),
@@ -123,7 +137,7 @@ export function pgReader(opts: PgReaderOptions): FlowReader {
     hosts(f, limit = 500) {
       const p = new Params();
       return q<HostRow>(
-        `SELECT host, count(*)::int AS n, count(*) FILTER (WHERE decision = 'allow')::int AS allow, count(*) FILTER (WHERE decision = 'deny')::int AS deny,
+        `SELECT host, count(*)::int AS n, count(*) FILTER (WHERE decision = 'allow')::int AS allow, count(*) FILTER (WHERE decision = 'would_deny')::int AS would_deny, count(*) FILTER (WHERE decision = 'deny')::int AS deny,
                 count(*) FILTER (WHERE decision = 'refuse')::int AS refuse, count(*) FILTER (WHERE decision = 'error')::int AS error,
                 coalesce(sum(bytes_up), 0) AS up, coalesce(sum(bytes_down), 0) AS down, max(started_at) AS last
            FROM flows ${where(f, p, 'host IS NOT NULL')} GROUP BY host ORDER BY n DESC, host LIMIT ${p.add(limit)}`,

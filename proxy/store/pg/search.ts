@@ -5,6 +5,7 @@
 // so PostgreSQL's query syntax (& | ! <-> :*) is only text to look for.
 import type { FlowFilter } from '../search.ts';
 import { ftsWords } from './modules.ts';
+import { exprSql, parseExpr } from '../expr.ts';
 
 /** Bound values, numbered as they are added. */
 export class Params {
@@ -69,7 +70,62 @@ export function pgConditions(f: FlowFilter, p: Params): string {
     if (phrases === null) c.push('FALSE');
     else c.push(`fts @@ (${phrases.map((w) => `phraseto_tsquery('simple', ${p.add(w)})`).join(' && ')})`);
   }
+  if (f.expr !== undefined) c.push(exprPg(f.expr, p));
   return c.join(' AND ');
+}
+
+type ExprNode = ReturnType<typeof parseExpr>;
+
+/** A boolean filter expression (store/expr.ts) as PostgreSQL SQL: the same terms as exprSql's for SQLite. */
+function exprPg(src: string, p: Params): string {
+  const node = parseExpr(src);
+  exprSql(node); // the same checks of each term's value (and errors) as with SQLite
+  const walk = (n: ExprNode): string => {
+    switch (n.op) {
+      case 'and':
+      case 'or':
+        return `(${n.args.map(walk).join(n.op === 'and' ? ' AND ' : ' OR ')})`;
+      case 'not':
+        // NULL columns (a refused connection has no method) count as "does not match", so NOT matches them.
+        return `(NOT coalesce(${walk(n.arg)}, false))`;
+      default:
+        return termPg(n.field, n.value, p);
+    }
+  };
+  return walk(node);
+}
+
+function termPg(field: string, value: string, p: Params): string {
+  switch (field) {
+    case 'host':
+      return /[*?[]/.test(value) ? `(host ~ ${p.add(globRegex(value.toLowerCase()))})` : `(host = ${p.add(value.toLowerCase())})`;
+    case 'decision':
+      return `(decision = ${p.add(value)})`;
+    case 'method':
+      return `(method = ${p.add(value.toUpperCase())})`;
+    case 'status': {
+      const cls = /^([1-5])xx$/i.exec(value);
+      return cls ? `(status BETWEEN ${p.add(Number(cls[1]) * 100)} AND ${p.add(Number(cls[1]) * 100 + 99)})` : `(status = ${p.add(Number(value))})`;
+    }
+    case 'rule':
+      return `(rule_id = ${p.add(value)})`;
+    case 'agent':
+      return `(agent_user = ${p.add(value)})`;
+    case 'listener':
+      return `(listener = ${p.add(value)})`;
+    case 'code':
+      return `(code = ${p.add(value)})`;
+    case 'path':
+      return `starts_with(path, ${p.add(value)})`;
+    case 'finding':
+      return value === '*'
+        ? 'EXISTS (SELECT 1 FROM findings WHERE findings.flow_id = flows.id)'
+        : `EXISTS (SELECT 1 FROM findings WHERE findings.flow_id = flows.id AND findings.rule_id = ${p.add(value)})`;
+    default: {
+      const phrases = ftsPhrases(value);
+      return phrases === null ? 'FALSE' : `(fts @@ (${phrases.map((w) => `phraseto_tsquery('simple', ${p.add(w)})`).join(' && ')}))`;
+    }
+  }
 }
 
 /** WHERE clause (empty or starting with WHERE), the filter's own `after` cursor included. */

@@ -1,11 +1,11 @@
 // The start-up banner: where everything is and how to point an agent at airlock.
 import path from 'node:path';
-import { nativeUnavailable } from './dlp/native.ts';
-import type { Airlock } from './main.ts';
+import { nativeUnavailable } from '../dlp/native.ts';
+import type { Airlock } from '../main.ts';
 
 export function banner(a: Airlock): string {
   const rel = (p: string) => path.relative(process.cwd(), p) || p;
-  const lines = ['airlock is running'];
+  const lines = [`airlock is running${a.config.sourcePath ? ` with the policy ${rel(a.config.sourcePath)}` : ''}${a.config.mode === 'report' ? ' in REPORT mode: requests the policy would deny go through, recorded as would_deny' : ''}`];
   const { proxy, transparent, ui, routes } = a.addresses;
   if (proxy) lines.push(`  explicit proxy  ${proxy.address}   (HTTP_PROXY / HTTPS_PROXY)`);
   if (transparent) lines.push(`  transparent     ${transparent.address}   (iptables REDIRECT target for :443 and :80)`);
@@ -22,7 +22,10 @@ export function banner(a: Airlock): string {
   const pg = a.config.store.postgres;
   if (pg) lines.push(`  flow store      PostgreSQL, schema ${pg.schema}, as instance ${a.config.store.instance} (spool ${rel(pg.spool.path)} while it cannot take writes)`);
   else lines.push(`  flow store      ${rel(a.config.store.path)}`);
-  if (a.config.sourcePath) lines.push(`  policy          ${rel(a.config.sourcePath)}`);
+  if (a.config.sourcePath) {
+    lines.push(`  policy          ${rel(a.config.sourcePath)}   (relative paths in it resolve against ${path.dirname(a.config.sourcePath)}/)`);
+  }
+  if (a.config.presets.length) lines.push(`  presets         ${a.config.presets.join(', ')}`);
   const slow = a.config.dlp.enabled ? nativeUnavailable() : undefined;
   if (slow) lines.push(`  DLP             portable node-re2 engine, several times slower: the native scanner is ${slow}`);
   lines.push('');

@@ -1,11 +1,11 @@
-// `airlock iptables`: prints (default), applies or removes the rules of proxy/iptables.ts by
+// `airlock iptables`: prints (default), applies or removes the rules of proxy/cli/iptables-rules.ts by
 // running the printed script with sh, so the reviewed text and the applied rules are one thing.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { type Ipv6Method, type Mode, type RuleOptions, applyScript, chains, undoScript, validate } from './iptables.ts';
-import { err, out } from './cli-output.ts';
+import { parseCli } from './args.ts';
+import { type Ipv6Method, type Mode, type RuleOptions, applyScript, chains, undoScript, validate } from './iptables-rules.ts';
+import { err, out } from './output.ts';
 
 export const IPTABLES_HELP = `usage: airlock iptables --interface IFACE --port N [--dns IP]... [--airlock-ip IP] [--apply | --undo]
        airlock iptables --mode output --uid N --port N [--dns IP]... [--apply | --undo]
@@ -32,10 +32,9 @@ const MISSING = `iptables not found: install it (Debian/Ubuntu: apt-get install 
 const PATH_EXTRA = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
 export async function iptablesCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCli(
     args,
-    strict: true,
-    options: {
+    {
       interface: { type: 'string' },
       port: { type: 'string' },
       dns: { type: 'string', multiple: true },
@@ -46,7 +45,8 @@ export async function iptablesCommand(args: string[]): Promise<number> {
       undo: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    false,
+  );
   if (values.help) return out(IPTABLES_HELP, 0);
   if (values.apply && values.undo) return err('--apply and --undo exclude each other', 2);
   const mode = (values.mode ?? 'forward') as Mode;

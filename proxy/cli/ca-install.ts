@@ -3,10 +3,10 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { caPaths } from '../ca/authority.ts';
-import { loadPolicyFile } from '../policies/load.ts';
-import { packageFile } from './package-file.ts';
+import { parseCli } from './args.ts';
+import { caPaths } from '../../ca/authority.ts';
+import { loadPolicyFile } from '../../policies/load.ts';
+import { packageFile } from '../package-file.ts';
 
 export const CA_INSTALL_HELP = `usage: airlock ca install [--data-dir DIR | --config FILE | --cert FILE] [--trust-dir DIR] [--env-file FILE] [--proxy URL]
 
@@ -20,10 +20,9 @@ Images without Node run the same script: deploy/install-ca.sh [options] CA.pem`;
 
 /** dataDir: the default data dir (./.airlock), overridden by --data-dir or the policy's data_dir. */
 export async function caInstallCommand(args: string[], dataDir: string): Promise<number> {
-  const { values } = parseArgs({
+  const { values } = parseCli(
     args,
-    strict: true,
-    options: {
+    {
       'data-dir': { type: 'string' },
       config: { type: 'string' },
       cert: { type: 'string' },
@@ -32,14 +31,15 @@ export async function caInstallCommand(args: string[], dataDir: string): Promise
       proxy: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    false,
+  );
   if (values.help) {
     process.stdout.write(CA_INSTALL_HELP + '\n');
     return 0;
   }
   let dir = path.resolve(values['data-dir'] ?? dataDir);
   if (values.config) {
-    const r = loadPolicyFile(path.resolve(values.config), { defaultDataDir: dir });
+    const r = loadPolicyFile(path.resolve(values.config));
     if (!r.ok) return fail(`airlock: the policy has problems:\n  ${r.errors.join('\n  ')}`);
     dir = r.config.dataDir;
   }

@@ -4,13 +4,16 @@
 import fs from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadStoreSection } from '../policies/load-store.ts';
-import { filterOf, positiveInt, UsageError } from './flow-filter.ts';
-import { type BodyRow, bodiesOf } from './store/bodies.ts';
-import { openReader } from './store/open-reader.ts';
-import type { FlowReader, FlowRow } from './store/reader.ts';
-import { openStore, sqliteReader } from './store/sqlite-reader.ts';
+import type { parseArgs } from 'node:util';
+import { loadStoreSection } from '../../policies/load-store.ts';
+import { parseCli, unknownSubcommand } from './args.ts';
+import { filterOf, positiveInt, UsageError } from '../flow-filter.ts';
+import { type BodyRow, bodiesOf } from '../store/bodies.ts';
+import { openReader } from '../store/open-reader.ts';
+import type { FlowReader, FlowRow } from '../store/reader.ts';
+import { openStore, type SqliteReader, sqliteReader } from '../store/sqlite-reader.ts';
+import { countMatching } from '../store/sqlite-queries.ts';
+import { progress } from './progress.ts';
 
 export { openStore };
 export type { FlowRow };
@@ -24,7 +27,7 @@ export const FLOWS_HELP = `usage: airlock flows list|show|export|verify [options
 
 filters:
   --host GLOB          host name, * and ? wildcards (e.g. "*.anthropic.com")
-  --decision D         allow, deny, refuse or error
+  --decision D         allow, would_deny, deny, refuse or error
   --method M           GET, POST, ...
   --status S           a status (404) or a class (4xx)
   --since T, --until T ISO time (2025-01-31T12:00:00Z) or relative (30s, 15m, 1h, 2d, 1w)
@@ -34,21 +37,27 @@ filters:
   --has-finding        flows with at least one DLP finding
   --text WORDS         every word occurs in the URL, the headers or a text body (full-text search;
                        words are looked up as given, never as search syntax)
+  --where EXPR         a boolean expression: host:*.github.com and (decision:deny or text:"private key")
+                       and not method:GET (fields host decision method status rule agent listener path
+                       code text finding; a bare word is text; docs/audit.md has the grammar)
   --instance NAME      the airlock instance that handled the flow (store.instance)
 
 The store comes from --db FILE, --data-dir DIR (DIR/flows.sqlite), or the policy given with
---config FILE (default: ./.airlock): its store section only, PostgreSQL when it has
-store.postgres (the URL's env: or file: source must be readable here). The SQLite file is opened
-read-only: airlock may be running.`;
+--config FILE (its data_dir, by default the policy's own directory; without any: ./.airlock):
+its store section only, PostgreSQL when it has store.postgres (the URL's env: or file: source
+must be readable here). The SQLite file is opened read-only: airlock may be running.`;
 
 export interface Io {
-  out(text: string): void;
+  /** false: the reader is behind; wait for drained() before writing more. */
+  out(text: string): boolean | void;
   err(text: string): void;
+  drained?(): Promise<void>;
 }
 
 const stdio: Io = {
-  out: (t) => void process.stdout.write(t),
+  out: (t) => process.stdout.write(t),
   err: (t) => void process.stderr.write(t),
+  drained: () => new Promise((resolve) => process.stdout.once('drain', resolve)),
 };
 
 export async function flowsCommand(args: string[]): Promise<number> {
@@ -71,6 +80,7 @@ const OPTIONS = {
   'has-finding': { type: 'boolean' },
   text: { type: 'string' },
   instance: { type: 'string' },
+  where: { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
   format: { type: 'string' },
@@ -83,10 +93,10 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 export async function runFlows(args: string[], io: Io): Promise<number> {
   let reader: FlowReader | undefined;
   try {
-    const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    const { values, positionals } = parseCli(args, OPTIONS);
     const [sub, ...rest] = positionals;
     if (values.help || !sub) return say(io.out, FLOWS_HELP, values.help ? 0 : 2, io);
-    if (!['list', 'show', 'export', 'verify'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}"`);
+    if (!['list', 'show', 'export', 'verify'].includes(sub)) throw unknownSubcommand('subcommand', sub, ['list', 'show', 'export', 'verify']);
     reader = openFlowsReader(values);
     switch (sub) {
       case 'list':
@@ -123,11 +133,24 @@ export function openFlowsReader(v: { db?: string; 'data-dir'?: string; config?: 
   if (v['data-dir']) return sqliteReader(path.resolve(v['data-dir'], 'flows.sqlite'));
   if (v.config) {
     // Only data_dir and store: an auditor must not need the API keys the policy names.
-    const r = loadStoreSection(path.resolve(v.config), { defaultDataDir: path.resolve('.airlock') });
+    const r = loadStoreSection(path.resolve(v.config));
     if (!r.ok) throw new Error(`the policy's store section has ${r.errors.length} problem(s):\n  ${r.errors.join('\n  ')}`);
     return openReader(r.store);
   }
   return sqliteReader(path.resolve('.airlock', 'flows.sqlite'));
+}
+
+/** The SQLite store file named by --db, --data-dir or the policy (`airlock policy` reads SQLite only: a PostgreSQL store is an error naming it). */
+export function storePathOf(v: { db?: string; 'data-dir'?: string; config?: string }): string {
+  if (v.db) return path.resolve(v.db);
+  if (v['data-dir']) return path.resolve(v['data-dir'], 'flows.sqlite');
+  if (v.config) {
+    const r = loadStoreSection(path.resolve(v.config));
+    if (!r.ok) throw new Error(`the policy's store section has ${r.errors.length} problem(s):\n  ${r.errors.join('\n  ')}`);
+    if (r.store.postgres) throw new Error(`${v.config}: store.postgres: this command reads a SQLite flow store only; give --db FILE with a SQLite store`);
+    return r.store.path;
+  }
+  return path.resolve('.airlock', 'flows.sqlite');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,50 +303,60 @@ async function show(reader: FlowReader, ref: string, io: Io): Promise<number> {
 export const HAR_HEAD = `{"log":{"version":"1.2","creator":{"name":"airlock","version":"0.1.0"},"pages":[],"entries":[`;
 export const HAR_TAIL = ']}}\n';
 
-/** Rows read per step while an export streams. */
-const EXPORT_CHUNK = 100;
+/** Rows read per step of an export: the reader's pace (a pipe's backpressure) decides when the next is read. */
+const EXPORT_CHUNK = 200;
 
 async function exportFlows(reader: FlowReader, v: Values, io: Io): Promise<number> {
   const format = v.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');
-  const f = { ...filterOf(v), ...(v.instance !== undefined ? { instance: instanceOf(v.instance) } : {}) };
-  let left = v.limit === undefined ? Infinity : positiveInt(v.limit, '--limit', 1);
+  const filter = { ...filterOf(v), ...(v.instance !== undefined ? { instance: instanceOf(v.instance) } : {}) };
+  const limit = v.limit === undefined ? Infinity : positiveInt(v.limit, '--limit', 1);
+  // SQLite: one read transaction, so the export is one snapshot of the store however long the reader takes.
+  const db = reader.kind === 'sqlite' ? (reader as SqliteReader).db() : undefined;
   const toFile = v.out !== undefined && v.out !== '-';
   // Bodies and headers are sensitive: the export is readable by its owner only.
   const fd = toFile ? fs.openSync(v.out!, 'w', 0o600) : 1;
   let pending = '';
-  const write = (s: string) => {
-    if (!toFile) return void io.out(s);
-    pending += s;
-    if (pending.length >= 1 << 20) {
-      fs.writeSync(fd, pending);
-      pending = '';
-    }
+  const flush = async () => {
+    if (!pending) return;
+    const text = pending;
+    pending = '';
+    if (toFile) fs.writeSync(fd, text);
+    else if (io.out(text) === false && io.drained) await io.drained();
   };
   let count = 0;
   let skipped = 0;
+  const shown = progress(`exporting${toFile ? ` to ${v.out}` : ''}`);
+  const total = process.stderr.isTTY && db ? countMatching(db, filter) : undefined;
+  db?.exec('BEGIN');
   try {
-    if (format === 'har') write(HAR_HEAD);
-    // Oldest first, a chunk at a time (flows written meanwhile are included when they come after).
-    for (let cursor = f.after ?? 0; left > 0; ) {
-      const rows = await reader.rows(f, { after: cursor, order: 'ASC', limit: Math.min(EXPORT_CHUNK, left) });
+    if (format === 'har') pending += HAR_HEAD;
+    let cursor = filter.after ?? 0;
+    let left = limit;
+    for (;;) {
+      const rows = left > 0 ? await reader.rows(filter, { after: cursor, order: 'ASC', limit: Math.min(EXPORT_CHUNK, left) }) : [];
       for (const r of rows) {
         cursor = r.id;
         left--;
         const bs = await reader.bodies(r.id);
         if (format === 'jsonl') {
-          write(JSON.stringify(jsonlRecord(r, bs)) + '\n');
+          pending += JSON.stringify(jsonlRecord(r, bs)) + '\n';
           count++;
         } else if (r.method && r.host) {
-          write((count ? ',' : '') + JSON.stringify(harEntry(r, bs)));
+          pending += (count ? ',' : '') + JSON.stringify(harEntry(r, bs));
           count++;
         } else skipped++; // a refused connection (bad TLS, garbage) has no HTTP request to describe
+        if (pending.length >= 1 << 20) await flush();
       }
-      if (rows.length < EXPORT_CHUNK) break;
+      shown.tick(count + skipped, total);
+      if (rows.length < EXPORT_CHUNK || left <= 0) break;
+      await flush();
     }
-    if (format === 'har') write(HAR_TAIL);
-    if (toFile && pending) fs.writeSync(fd, pending);
+    if (format === 'har') pending += HAR_TAIL;
+    await flush();
   } finally {
+    db?.exec('COMMIT');
+    shown.end();
     if (toFile) fs.closeSync(fd);
   }
   const note = skipped ? ` (${skipped} connection-level refusals without an HTTP request left out of HAR)` : '';
@@ -441,7 +474,10 @@ export function harEntry(r: FlowRow, bodies: BodyRow[]): Record<string, unknown>
 // verify
 
 async function verify(reader: FlowReader, io: Io): Promise<number> {
-  const r = await reader.verify();
+  const shown = progress('verifying');
+  const total = process.stderr.isTTY && reader.kind === 'sqlite' ? countMatching((reader as SqliteReader).db(), {}) : undefined;
+  const r = await reader.verify((n) => shown.tick(n, total));
+  shown.end();
   if (!r.ok) return say(io.err, `${r.problem}\n${r.verified} flows before it verified`, 1, io);
   const named = r.chains.filter((c) => c.instance !== null);
   const notes: string[] = [];

@@ -1,12 +1,12 @@
 // airlock sessions list|export: agents' LLM sessions from the audit trail (docs/audit.md#sessions),
 // read-only. JSONL has one line per session with the ids of its flows; HAR holds one session's flows.
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parseDuration } from '../policies/units.ts';
-import { positiveInt, UsageError } from './flow-filter.ts';
-import { HAR_HEAD, HAR_TAIL, harEntry, type Io, openFlowsReader } from './flows-cli.ts';
-import type { SessionRow } from './store/llm-queries.ts';
-import type { FlowReader } from './store/reader.ts';
+import { parseDuration } from '../../policies/units.ts';
+import { positiveInt, UsageError } from '../flow-filter.ts';
+import type { SessionRow } from '../store/llm-queries.ts';
+import type { FlowReader } from '../store/reader.ts';
+import { parseCli, unknownSubcommand } from './args.ts';
+import { HAR_HEAD, HAR_TAIL, harEntry, type Io, openFlowsReader } from './flows.ts';
 
 export const SESSIONS_HELP = `usage: airlock sessions list|export [options]
 
@@ -65,13 +65,13 @@ export function sessionRecord(s: SessionRow, turnFlows: number[], flows: number[
 export async function runSessions(args: string[], io: Io): Promise<number> {
   let reader: FlowReader | undefined;
   try {
-    const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    const { values, positionals } = parseCli(args, OPTIONS);
     const [sub, ...rest] = positionals;
     if (values.help || !sub) {
       (values.help ? io.out : io.err)(`${SESSIONS_HELP}\n`);
       return values.help ? 0 : 2;
     }
-    if (sub !== 'list' && sub !== 'export') throw new UsageError(`unknown subcommand "${sub}"`);
+    if (sub !== 'list' && sub !== 'export') throw unknownSubcommand('subcommand', sub, ['list', 'export']);
     if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
     const format = values.format ?? 'jsonl';
     if (format !== 'jsonl' && format !== 'har') throw new UsageError('--format must be jsonl or har');

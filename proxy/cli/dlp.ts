@@ -1,15 +1,16 @@
 // airlock dlp scan|rules: the configured DLP rules on a file or stdin, and the rules themselves.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadPolicyFile } from '../policies/load.ts';
-import { parseDlp } from '../policies/parse-dlp.ts';
-import { Problems } from '../policies/problems.ts';
-import type { DlpConfig } from '../policies/types.ts';
-import { err, out } from './cli-output.ts';
-import { rulesFor } from './dlp/policy.ts';
-import { findingLocation } from './dlp/record.ts';
-import { StreamScanner } from './dlp/stream.ts';
+import { parseCli, unknownSubcommand } from './args.ts';
+import { UsageError } from '../flow-filter.ts';
+import { loadPolicyFile } from '../../policies/load.ts';
+import { parseDlp } from '../../policies/parse-dlp.ts';
+import { Problems } from '../../policies/problems.ts';
+import type { DlpConfig } from '../../policies/types.ts';
+import { err, out } from './output.ts';
+import { rulesFor } from '../dlp/policy.ts';
+import { findingLocation } from '../dlp/record.ts';
+import { StreamScanner } from '../dlp/stream.ts';
 
 export const DLP_HELP = `usage: airlock dlp scan FILE|- [options] | airlock dlp rules [--config FILE] [--json]
 
@@ -23,11 +24,13 @@ export const DLP_HELP = `usage: airlock dlp scan FILE|- [options] | airlock dlp 
 
 export async function dlpCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    strict: true,
-    options: { config: { type: 'string' }, host: { type: 'string' }, path: { type: 'string' }, form: { type: 'boolean' }, json: { type: 'boolean' } },
+  if (sub !== 'scan' && sub !== 'rules') throw sub ? unknownSubcommand('subcommand', sub, ['scan', 'rules']) : new UsageError('which subcommand? scan or rules');
+  const { values, positionals } = parseCli(rest, {
+    config: { type: 'string' },
+    host: { type: 'string' },
+    path: { type: 'string' },
+    form: { type: 'boolean' },
+    json: { type: 'boolean' },
   });
   const dlp = loadDlp(values.config);
   if (Array.isArray(dlp)) return err(`airlock: the policy has ${dlp.length} problem(s):\n  ${dlp.join('\n  ')}`, 1);
@@ -62,7 +65,7 @@ function rulesJson(dlp: DlpConfig): string {
 
 function loadDlp(config: string | undefined): DlpConfig | string[] {
   if (config) {
-    const r = loadPolicyFile(path.resolve(config), { defaultDataDir: path.resolve('.airlock') });
+    const r = loadPolicyFile(path.resolve(config));
     return r.ok ? r.config.dlp : r.errors;
   }
   const p = new Problems();

@@ -6,17 +6,18 @@
 // airlock (or UI) sees the change on the next request.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCli } from './args.ts';
+import { UsageError } from '../flow-filter.ts';
 import { parse as parseYaml } from 'yaml';
-import { parseListen } from '../policies/listen.ts';
-import { loadStoreSection } from '../policies/load-store.ts';
-import type { ListenAddr } from '../policies/types.ts';
-import { listen } from '../proxy/io/listen.ts';
-import { logEvent } from '../proxy/log.ts';
-import { describeStore } from '../proxy/store/open-store.ts';
-import { openReader } from '../proxy/store/open-reader.ts';
-import { ensureUiToken } from './token.ts';
-import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from './tokens.ts';
+import { parseListen } from '../../policies/listen.ts';
+import { loadStoreSection } from '../../policies/load-store.ts';
+import type { ListenAddr } from '../../policies/types.ts';
+import { listen } from '../io/listen.ts';
+import { logEvent } from '../log.ts';
+import { describeStore } from '../store/open-store.ts';
+import { openReader } from '../store/open-reader.ts';
+import { ensureUiToken } from '../../web-ui/token.ts';
+import { addToken, INITIAL, type Role, ROLES, revokeToken, UiTokens } from '../../web-ui/tokens.ts';
 
 export const UI_HELP = `usage: airlock ui [--config FILE] [--listen ADDR]
        airlock ui token add|list|revoke [options]
@@ -52,25 +53,20 @@ function dataDirOf(v: { 'data-dir'?: string; config?: string }): string {
   if (v.config) {
     const file = path.resolve(v.config);
     const doc = (parseYaml(fs.readFileSync(file, 'utf8')) ?? {}) as { data_dir?: unknown };
-    return typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.resolve('.airlock');
+    return typeof doc.data_dir === 'string' ? path.resolve(path.dirname(file), doc.data_dir) : path.dirname(file);
   }
   return path.resolve('.airlock');
 }
 
 export async function uiCommand(args: string[], io: Io = stdio): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        name: { type: 'string' },
-        role: { type: 'string' },
-        'data-dir': { type: 'string' },
-        config: { type: 'string' },
-        listen: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    const { values, positionals } = parseCli(args, {
+      name: { type: 'string' },
+      role: { type: 'string' },
+      'data-dir': { type: 'string' },
+      config: { type: 'string' },
+      listen: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     });
     const [what, sub, ...rest] = positionals;
     if (values.help) return (io.out(UI_HELP + '\n'), 0);
@@ -103,14 +99,15 @@ export async function uiCommand(args: string[], io: Io = stdio): Promise<number>
         return (io.err(UI_HELP + '\n'), 2);
     }
   } catch (e) {
+    if (e instanceof UsageError) return (io.err(`airlock ui: ${e.message}\n\n${UI_HELP}\n`), 2);
     io.err(`airlock ui: ${(e as Error).message}\n`);
-    return (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    return 1;
   }
 }
 
 /** Runs the UI until SIGTERM or SIGINT. */
 async function serve(config: string, listenText: string | undefined, io: Io): Promise<number> {
-  const r = loadStoreSection(path.resolve(config), { defaultDataDir: path.resolve('.airlock') });
+  const r = loadStoreSection(path.resolve(config));
   if (!r.ok) return (io.err(`airlock ui: the policy has ${r.errors.length} problem(s):\n  ${r.errors.join('\n  ')}\n`), 1);
   let addr: ListenAddr | undefined = r.ui;
   if (listenText !== undefined) {
@@ -125,7 +122,7 @@ async function serve(config: string, listenText: string | undefined, io: Io): Pr
   });
   const { token } = ensureUiToken(r.dataDir);
   // Hono and the UI load only for this command (the proxy's start path never loads them unless its UI is on).
-  const { createUiServer } = await import('./server.ts');
+  const { createUiServer } = await import('../../web-ui/server.ts');
   const server = createUiServer({ reader: openReader(r.store), dataDir: r.dataDir });
   const bound = await listen(server, addr);
   io.out(
