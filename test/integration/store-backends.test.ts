@@ -439,10 +439,24 @@ describe('both stores', () => {
       first: await r.firstStart({}),
       instances: (await r.instances()).map((i) => [i.name, i.head_id]),
       verify: await r.verify(),
+      // Filter expressions (the UI's q, flows --where): the same terms in both stores' SQL.
+      expr: await r.list({ expr: 'host:svc-?.example.com and (decision:deny or status:2xx) and not method:POST' }, { order: 'ASC', limit: 100 }),
+      exprText: await r.list({ expr: 'refunds -finding:*' }, { order: 'ASC', limit: 100 }),
+      exprFinding: await r.list({ expr: 'finding:anthropic-api-key or path:/v1/mess' }, { order: 'ASC', limit: 100 }),
+      facts: await (async () => {
+        const out: unknown[] = [];
+        await r.eachFact({ since: t0 }, (row) => out.push(row));
+        return out;
+      })(),
     });
     const [x, y] = [await ask(a.reader), await ask(b.reader)];
     expect(y).toEqual(x);
     expect(x.list).toHaveLength(60);
     expect(x.text.length).toBeGreaterThan(0);
+    expect(x.expr.length).toBeGreaterThan(0);
+    expect(x.expr.every((r) => r.host?.startsWith('svc-'))).toBe(true);
+    expect(x.exprText.length).toBeGreaterThan(0);
+    expect(x.exprFinding).toHaveLength(47); // the 45 LLM calls, and flows 0 and 36 (a finding)
+    expect(x.facts).toHaveLength(60);
   });
 });
