@@ -228,6 +228,11 @@ describe('two airlock instances, one PostgreSQL', () => {
     const har = await run(process.execPath, [BIN, 'sessions', 'export', '--format', 'har', '--session', id, '--config', reader], { env: { AIRLOCK_PG_URL: db.url } });
     expect(har.code, har.stderr).toBe(0);
     expect(JSON.parse(har.stdout).log.entries).toHaveLength(2);
+    // airlock policy suggest reads SQLite only: it says so, naming the policy's store.postgres.
+    const suggest = await run(process.execPath, [BIN, 'policy', 'suggest', '--config', reader], { env: { AIRLOCK_PG_URL: db.url } });
+    expect(suggest.code).not.toBe(0);
+    expect(suggest.stderr).toContain('store.postgres');
+    expect(suggest.stderr).not.toContain(PG_PASSWORD);
   });
 
   it('two instances on one PostgreSQL enforce one per-minute request budget together (shares claimed in PostgreSQL)', async () => {

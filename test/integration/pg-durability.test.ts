@@ -254,7 +254,7 @@ it('airlock stopped while PostgreSQL is down: the spool stays on disk and is rep
   for (let i = 1; i <= 20; i++) expect((await a.send(`https://${HOST}/echo?i=${i}`)).status).toBe(200);
   a.proc.kill('SIGTERM');
   expect(await a.exited).toEqual({ code: 0, signal: null });
-  const spool = path.join(a.dir, '.airlock', 'pg-spool.sqlite');
+  const spool = path.join(a.dir, 'pg-spool.sqlite') // the data dir defaults to the policy's directory;
   expect(fs.existsSync(spool)).toBe(true);
   expect(fs.statSync(spool).mode & 0o777).toBe(0o600);
 
