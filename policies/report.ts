@@ -21,7 +21,17 @@ export function reportThrough(config: Config, d: Denial, host: string): HostRule
   const closest = d.ruleId === undefined ? undefined : config.hosts.find((r) => r.id === d.ruleId);
   const mode = closest?.mode ?? config.mode;
   if (mode !== 'report') return null;
+  // A rule's credential goes only where the rule would send it: never in clear text or to a port
+  // the rule does not name, so such a request stays denied on a rule that adds one.
+  if (closest && OUTSIDE_TRANSPORT.has(d.code) && carriesCredential(closest)) return null;
   return closest ?? observingRule(config, host);
+}
+
+/** Denials whose request would leave by another transport than the rule's. */
+const OUTSIDE_TRANSPORT = new Set(['plain_http_not_allowed', 'port_not_allowed']);
+
+function carriesCredential(rule: HostRule): boolean {
+  return rule.injectHeaders.length > 0 || rule.credential !== undefined || rule.placeholders.length > 0;
 }
 
 function observingRule(config: Config, host: string): HostRule {

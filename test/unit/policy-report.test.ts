@@ -41,6 +41,22 @@ describe('report mode', () => {
     expect(observing).toMatchObject({ injectHeaders: [], placeholders: [], allowIps: [] });
   });
 
+  it("a rule's credential never goes out in clear text or to another port: such a request stays denied", () => {
+    const c = config(
+      'mode: report\nhosts:\n  - { name: keyed, match: api.test, inject: { headers: { x-api-key: env:K } } }\n  - { name: plain, match: web.test }\n',
+      { K: 'secret-value-1234' },
+    );
+    const http = { ...req('api.test', 'GET', '/', 80), scheme: 'http' as const };
+    expect(through(c, http)).toBe('denied:plain_http_not_allowed');
+    expect(through(c, req('api.test', 'GET', '/', 8443))).toBe('denied:port_not_allowed');
+    // A rule that adds nothing reports them as would-be denials, as before.
+    expect(through(c, { ...req('web.test', 'GET', '/', 80), scheme: 'http' as const })).toBe('plain');
+    expect(through(c, req('web.test', 'GET', '/', 8443))).toBe('plain');
+    // A path the keyed rule would refuse still goes through it (same host, port and scheme).
+    const paths = config('mode: report\nhosts:\n  - { name: keyed, match: api.test, paths: [/v1/], inject: { headers: { x-api-key: env:K } } }\n', { K: 'secret-value-1234' });
+    expect(through(paths, req('api.test', 'GET', '/other'))).toBe('keyed');
+  });
+
   it('deny rules and malformed hosts are enforced whatever the mode', () => {
     const c = config('mode: report\nhosts:\n  - { match: api.test }\ndeny:\n  - { name: no-admin, match: "*", paths: [/admin] }\n  - { name: no-x, match: x.test }\n');
     expect(through(c, req('api.test', 'GET', '/admin'))).toBe('denied:request_denied_by_rule');
