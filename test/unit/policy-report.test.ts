@@ -24,7 +24,7 @@ function config(yaml: string, env: NodeJS.ProcessEnv = {}): Config {
 
 const req = (host: string, method = 'GET', p = '/', port = 443) => ({ host, port, scheme: 'https' as const, method, path: p, websocket: false });
 
-function through(c: Config, r: ReturnType<typeof req>) {
+function through(c: Config, r: Parameters<typeof decideRequest>[1]) {
   const d = decideRequest(c, r);
   return d.allow ? 'allowed' : reportThrough(c, d, r.host)?.id ?? `denied:${d.code}`;
 }
