@@ -384,6 +384,19 @@ napi_value chunkerMode(napi_env env, napi_callback_info info) {
   return v;
 }
 
+/** [start, end, ...] as a JS array, each moved by `offset` (an absent range, -1, stays -1). */
+napi_value rangesOut(napi_env env, const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t offset) {
+  napi_value out, v;
+  CHECK(napi_create_array_with_length(env, ranges.size() * 2, &out));
+  for (size_t i = 0; i < ranges.size(); i++) {
+    CHECK(napi_create_int64(env, ranges[i].first < 0 ? -1 : offset + ranges[i].first, &v));
+    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i), v));
+    CHECK(napi_create_int64(env, ranges[i].second < 0 ? -1 : offset + ranges[i].second, &v));
+    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i + 1), v));
+  }
+  return out;
+}
+
 /** topLevel(buf, keys) -> [start, end, ...] per key (-1 where absent): values of a top-level JSON object. */
 napi_value topLevel(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -400,16 +413,7 @@ napi_value topLevel(napi_env env, napi_callback_info info) {
     CHECK(napi_get_element(env, argv[1], i, &s));
     keys.push_back(stringOf(env, s));
   }
-  auto ranges = airlock::topLevelValues(static_cast<const uint8_t*>(data), len, keys);
-  napi_value out, v;
-  CHECK(napi_create_array_with_length(env, ranges.size() * 2, &out));
-  for (size_t i = 0; i < ranges.size(); i++) {
-    CHECK(napi_create_int64(env, ranges[i].first, &v));
-    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i), v));
-    CHECK(napi_create_int64(env, ranges[i].second, &v));
-    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i + 1), v));
-  }
-  return out;
+  return rangesOut(env, airlock::topLevelValues(static_cast<const uint8_t*>(data), len, keys), 0);
 }
 
 /** arrayElements(buf, start, end) -> [start, end, ...] of each element of the JSON array buf[start, end). */
@@ -426,16 +430,7 @@ napi_value arrayElements(napi_env env, napi_callback_info info) {
   if (from < 0) from = 0;
   if (to > static_cast<int64_t>(len)) to = static_cast<int64_t>(len);
   if (to < from) to = from;
-  auto ranges = airlock::arrayElements(static_cast<const uint8_t*>(data) + from, static_cast<size_t>(to - from));
-  napi_value out, v;
-  CHECK(napi_create_array_with_length(env, ranges.size() * 2, &out));
-  for (size_t i = 0; i < ranges.size(); i++) {
-    CHECK(napi_create_int64(env, from + ranges[i].first, &v));
-    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i), v));
-    CHECK(napi_create_int64(env, from + ranges[i].second, &v));
-    CHECK(napi_set_element(env, out, static_cast<uint32_t>(2 * i + 1), v));
-  }
-  return out;
+  return rangesOut(env, airlock::arrayElements(static_cast<const uint8_t*>(data) + from, static_cast<size_t>(to - from)), from);
 }
 
 napi_value init(napi_env env, napi_value exports) {
