@@ -24,7 +24,7 @@ import { STORED_COLUMNS } from '../rows.ts';
 import type { FlowFilter } from '../search.ts';
 import { createPool, pgSchemaVersion, schemaVersion } from './modules.ts';
 import { Params, pgConditions, pgWhere } from './search.ts';
-import { verifyPg } from './verify.ts';
+import { inSnapshot, verifyPg } from './verify.ts';
 import type { FlowFacts } from '../../../policies/replay.ts';
 import { llmReader, numbered } from '../llm-queries.ts';
 
@@ -74,18 +74,7 @@ export function pgReader(opts: PgReaderOptions): FlowReader {
   /** Several reads that must agree: one snapshot. */
   const snapshot = async <T,>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
     await ready();
-    const c = await pool.connect();
-    let broken = true;
-    try {
-      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const r = await fn(c);
-      await c.query('COMMIT');
-      broken = false;
-      return r;
-    } finally {
-      if (broken) await c.query('ROLLBACK').catch(() => {});
-      c.release(broken);
-    }
+    return inSnapshot(pool, fn);
   };
 
   const walk = <T,>(columns: string, f: FlowFilter, w: Walk): Promise<T[]> => {

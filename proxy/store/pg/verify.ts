@@ -10,12 +10,17 @@ import { ChainWalk, checkChunk, hashedBody, okResult, type StoredBodyRow, type V
 
 const PAGE = 1000;
 
-export async function verifyPg(pool: pg.Pool): Promise<VerifyResult> {
+export function verifyPg(pool: pg.Pool): Promise<VerifyResult> {
+  return inSnapshot(pool, walkAll);
+}
+
+/** `fn` on one connection inside a read-only snapshot transaction (one consistent view, however long it reads). */
+export async function inSnapshot<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
   let broken = true;
   try {
     await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const r = await walkAll(c);
+    const r = await fn(c);
     await c.query('COMMIT');
     broken = false;
     return r;
