@@ -4,9 +4,9 @@
 // does not get the API keys; it needs only what the store needs, such as the PostgreSQL URL).
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { parseListenSection } from './parse-listen.ts';
 import { parseStore } from './parse-store.ts';
+import { yamlText } from './yaml-text.ts';
 import { mapping, optString, Problems } from './problems.ts';
 import type { Config, ListenAddr } from './types.ts';
 
@@ -19,19 +19,10 @@ export function loadStoreSection(path: string, opts: { env?: NodeJS.ProcessEnv; 
   } catch (err) {
     return { ok: false, errors: [`${path}: cannot read policy file (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
   }
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      errors: doc.errors.map((e) => {
-        const { line, col } = lineCounter.linePos(e.pos[0]);
-        return `${path}:${line}:${col}: ${e.message}`;
-      }),
-    };
-  }
+  const yaml = yamlText(text, path);
+  if (!yaml.ok) return yaml;
   const p = new Problems();
-  const raw: unknown = doc.toJS();
+  const raw = yaml.data;
   const root = raw === null || raw === undefined ? new Map<string, unknown>() : mapping(raw, 'policy', p);
   if (!root) return { ok: false, errors: p.list };
   const baseDir = dirname(resolve(path));
