@@ -2,6 +2,7 @@
 // act on ("unknown option --hots (did you mean --host?)") instead of Node's parser text.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../flow-filter.ts';
+import { editDistance } from '../../policies/problems.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -40,24 +41,10 @@ export function closest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = c.startsWith(word) && word.length >= 3 ? 1 : distance(word, c);
+    const d = c.startsWith(word) && word.length >= 3 ? 1 : editDistance(word, c);
     if (d < bestDistance) (best = c), (bestDistance = d);
   }
   return bestDistance <= Math.min(2, Math.max(1, Math.floor(word.length / 2))) ? best : undefined;
-}
-
-/** Damerau-Levenshtein (optimal string alignment): a swap of two neighbours counts once. */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** "unknown subcommand "lsit" (did you mean "list"?)" */
