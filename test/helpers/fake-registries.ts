@@ -8,6 +8,7 @@ import type http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import type { UpstreamPki } from './certs.ts';
+import { relayCgi } from './upstream.ts';
 
 export const REGISTRY_HOSTS = ['registry.npmjs.org', 'pypi.org', 'files.pythonhosted.org', 'github.com'];
 
@@ -134,25 +135,5 @@ function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, root: s
     },
   });
   req.pipe(cgi.stdin);
-  let buf = Buffer.alloc(0);
-  let headersDone = false;
-  cgi.stdout.on('data', (c: Buffer) => {
-    if (headersDone) return void res.write(c);
-    buf = Buffer.concat([buf, c]);
-    const end = buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    headersDone = true;
-    let status = 200;
-    const headers: Record<string, string> = {};
-    for (const line of buf.subarray(0, end).toString().split('\r\n')) {
-      const i = line.indexOf(':');
-      const k = line.slice(0, i).trim().toLowerCase();
-      const v = line.slice(i + 1).trim();
-      if (k === 'status') status = parseInt(v, 10);
-      else headers[k] = v;
-    }
-    res.writeHead(status, headers);
-    res.write(buf.subarray(end + 4));
-  });
-  cgi.stdout.on('end', () => res.end());
+  relayCgi(cgi.stdout, res);
 }

@@ -159,9 +159,14 @@ export function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, 
   });
   req.on('data', (c: Buffer) => (entry.bodyBytes += c.length));
   req.pipe(cgi.stdin);
+  relayCgi(cgi.stdout, res);
+}
+
+/** A CGI program's output as an HTTP answer: its header block (with "Status:"), then the body as it comes. */
+export function relayCgi(out: NodeJS.ReadableStream, res: http.ServerResponse): void {
   let buf = Buffer.alloc(0);
   let headersDone = false;
-  cgi.stdout.on('data', (c: Buffer) => {
+  out.on('data', (c: Buffer) => {
     if (headersDone) return void res.write(c);
     buf = Buffer.concat([buf, c]);
     const end = buf.indexOf('\r\n\r\n');
@@ -179,7 +184,7 @@ export function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, 
     res.writeHead(status, headers);
     res.write(buf.subarray(end + 4));
   });
-  cgi.stdout.on('end', () => res.end());
+  out.on('end', () => res.end());
 }
 
 /** A random loopback address, so each test's upstream can own :443 and :80 without clashes. */
