@@ -6,9 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyCapture } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
-import { tempDir } from '../helpers/airlock.ts';
+import { startTestAirlock, tempDir } from '../helpers/airlock.ts';
 import { BIN } from '../helpers/cli.ts';
 import { run } from '../helpers/run.ts';
+import { startTlsUpstream } from '../helpers/upstream.ts';
 
 const airlock = (args: string[], cwd?: string) => run(process.execPath, [BIN, ...args], { cwd });
 let dir: string;
@@ -129,7 +130,7 @@ describe('airlock policy replay', () => {
     expect((await airlock(['policy', 'replay', loose, '--db', db, '--fail-on', 'denied'])).code).toBe(0);
   });
 
-  it('a deny rule and a DLP action on stored findings count too; a broken candidate is exit 1 with its problems; bad usage exit 2', async () => {
+  it('a deny rule counts too (DLP actions: the next describe); a broken candidate is exit 1 with its problems; bad usage exit 2', async () => {
     const deny = writePolicy('deny', 'hosts:\n  - { name: api, match: api.test, paths: [/v1/] }\ndeny:\n  - { name: no-b, match: api.test, paths: [/v1/b] }\n');
     const r = await airlock(['policy', 'replay', deny, '--db', db]);
     expect(r.stdout).toMatch(/request_denied_by_rule \(rule no-b\): 3 flows/);
@@ -139,6 +140,71 @@ describe('airlock policy replay', () => {
     expect(b.stderr).toMatch(/hosts\[0\]\.match: "\*" would allow every host/);
     expect((await airlock(['policy', 'replay', '--db', db])).code).toBe(2);
     expect((await airlock(['policy', 'replay', current, '--db', db, '--fail-on', 'sometimes'])).code).toBe(2);
+  });
+});
+
+describe('airlock policy replay on DLP findings recorded by a real airlock', () => {
+  const AWS = 'AKIAQYLPMN5HHHFPZAM2'; // the built-in pack's aws-access-key-id
+  let db: string;
+  const hosts = 'hosts:\n  - { name: api, match: api.test, paths: [/v1/] }\n';
+
+  beforeAll(async () => {
+    const work = tempDir();
+    const { ip, pki, up } = await startTlsUpstream(work, ['api.test']);
+    // The key is logged on /v1/logged and blocked (an exception) on /v1/strict.
+    const a = await startTestAirlock(
+      `listen: { proxy: 127.0.0.1:0 }
+upstream:
+  ca_files: [${pki.caCert}]
+  resolve: { api.test: ${ip} }
+hosts:
+  - { name: api, match: api.test, allow_ips: [${ip}], paths: [/v1/] }
+dlp:
+  actions: { aws-access-key-id: log }
+  exceptions:
+    - { hosts: [api.test], paths: [/v1/strict], rules: [aws-access-key-id], action: block }
+`,
+      {},
+      work,
+    );
+    try {
+      const curl = (p: string, body: string) =>
+        run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--proxy', a.proxyUrl, '--cacert', a.caCertPath, '--data-binary', body, `https://api.test${p}`]);
+      expect((await curl('/v1/logged', `{"note":"${AWS}"}`)).stdout).toBe('200');
+      expect((await curl('/v1/strict', `{"note":"${AWS}"}`)).stdout).toBe('403');
+      expect((await curl('/v1/clean', '{"note":"nothing here"}')).stdout).toBe('200');
+      db = a.config.store.path;
+    } finally {
+      await a.close();
+      await up.close();
+    }
+  });
+
+  it('a candidate that turns the logged rule to block newly denies the flow with that finding, by the rule; exit per --fail-on', async () => {
+    const block = writePolicy('dlp-block', `${hosts}dlp:\n  actions: { aws-access-key-id: block }\n`);
+    const r = await airlock(['policy', 'replay', block, '--db', db]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/3 flows replayed: 1 newly denied, 0 newly allowed, 2 unchanged \(1 allowed, 1 denied\)/);
+    expect(r.stdout).toMatch(/newly denied:\n {2}dlp_blocked \(rule aws-access-key-id\): 1 flow\n {4}flow \d+ {2}POST https:\/\/api\.test\/v1\/logged\n/);
+    expect((await airlock(['policy', 'replay', block, '--db', db, '--fail-on', 'allowed'])).code).toBe(0);
+    expect((await airlock(['policy', 'replay', block, '--db', db, '--fail-on', 'denied'])).code).toBe(1);
+    // DLP in report mode blocks nothing: the logged flow stays allowed, the blocked one is newly allowed.
+    const report = writePolicy('dlp-report', `${hosts}dlp:\n  mode: report\n  actions: { aws-access-key-id: block }\n`);
+    expect((await airlock(['policy', 'replay', report, '--db', db, '--format', 'json'])).stdout).toMatch(/"newlyDenied": 0,\n {2}"newlyAllowed": 1/);
+  });
+
+  it('and the reverse: a candidate that logs the rule everywhere newly allows the DLP-blocked flow', async () => {
+    const log = writePolicy('dlp-log', `${hosts}dlp:\n  actions: { aws-access-key-id: log }\n`);
+    const r = await airlock(['policy', 'replay', log, '--db', db]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/3 flows replayed: 0 newly denied, 1 newly allowed, 2 unchanged \(2 allowed, 0 denied\)/);
+    expect(r.stdout).toMatch(/newly allowed:\n {2}by rule api: 1 flow\n {4}flow \d+ {2}POST https:\/\/api\.test\/v1\/strict\n/);
+    expect((await airlock(['policy', 'replay', log, '--db', db, '--fail-on', 'denied'])).code).toBe(0);
+    // The recorded DLP settings (log, block by exception on /v1/strict) replay to no change.
+    const same = writePolicy('dlp-same', `${hosts}dlp:\n  actions: { aws-access-key-id: log }\n  exceptions:\n    - { hosts: [api.test], paths: [/v1/strict], rules: [aws-access-key-id], action: block }\n`);
+    const s = await airlock(['policy', 'replay', same, '--db', db]);
+    expect(s.code, s.stdout).toBe(0);
+    expect(s.stdout).toMatch(/3 flows replayed: 0 newly denied, 0 newly allowed, 3 unchanged \(2 allowed, 1 denied\)/);
   });
 });
 
