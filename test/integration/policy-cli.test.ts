@@ -143,6 +143,43 @@ describe('airlock policy replay', () => {
   });
 });
 
+describe('--since leaves older flows out of replay and suggest', () => {
+  const DAY = 24 * 3600_000;
+  let db: string;
+
+  beforeAll(async () => {
+    const old = Date.now() - 3 * DAY;
+    db = await storeWith('since', [
+      ...Array.from({ length: 4 }, () => flow({ method: 'GET', host: 'old.test', path: '/o', decision: 'deny', code: 'host_not_allowed', startedAt: old })),
+      flow({ method: 'DELETE', host: 'api.test', path: '/v1/x', decision: 'allow', ruleId: 'api', startedAt: old }),
+      ...Array.from({ length: 2 }, () => flow({ method: 'GET', host: 'recent.test', path: '/r', decision: 'deny', code: 'host_not_allowed' })),
+      flow({ method: 'GET', host: 'api.test', path: '/v1/y', decision: 'allow', ruleId: 'api' }),
+    ]);
+  });
+
+  it('replay --since 24h decides only the flows of the last day (ISO times too)', async () => {
+    const cand = writePolicy('since-cand', 'hosts:\n  - { name: api, match: api.test, methods: [GET], paths: [/v1/] }\n  - { name: old, match: old.test }\n  - { name: recent, match: recent.test }\n');
+    const all = await airlock(['policy', 'replay', cand, '--db', db]);
+    expect(all.stdout).toMatch(/8 flows replayed: 1 newly denied, 6 newly allowed, 1 unchanged/);
+    const r = await airlock(['policy', 'replay', cand, '--db', db, '--since', '24h']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/3 flows replayed: 0 newly denied, 2 newly allowed, 1 unchanged \(1 allowed, 0 denied\)/);
+    expect(r.stdout).not.toMatch(/old\.test|DELETE/);
+    const iso = await airlock(['policy', 'replay', cand, '--db', db, '--since', new Date(Date.now() - DAY).toISOString()]);
+    expect(iso.stdout).toMatch(/3 flows replayed: 0 newly denied, 2 newly allowed/);
+  });
+
+  it('suggest --since 24h suggests only from the flows of the last day', async () => {
+    const all = await airlock(['policy', 'suggest', '--db', db]);
+    expect(all.stdout).toMatch(/match: "old\.test"/);
+    const r = await airlock(['policy', 'suggest', '--db', db, '--since', '24h']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/airlock policy suggest: \d+ of 3 flows/);
+    expect(r.stdout).toMatch(/match: "recent\.test"/);
+    expect(r.stdout).not.toMatch(/old\.test|DELETE/);
+  });
+});
+
 describe('airlock policy replay on DLP findings recorded by a real airlock', () => {
   const AWS = 'AKIAQYLPMN5HHHFPZAM2'; // the built-in pack's aws-access-key-id
   let db: string;
