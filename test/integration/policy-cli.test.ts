@@ -143,6 +143,43 @@ describe('airlock policy replay', () => {
   });
 });
 
+describe('progress of flows verify, policy replay and policy suggest', () => {
+  let db: string;
+  let cand: string;
+  const commands = (): [string, string[], RegExp][] => [
+    ['flows verify', ['flows', 'verify', '--db', db], /verifying: 1,000 of 2,500 flows \(40%\)/],
+    ['policy replay', ['policy', 'replay', cand, '--db', db, '--fail-on', 'none'], /replaying: 1,000 of 2,500 flows \(40%\)/],
+    ['policy suggest', ['policy', 'suggest', '--db', db], /reading flows: 1,000 of 2,500 flows \(40%\)/],
+  ];
+
+  beforeAll(async () => {
+    db = await storeWith('progress', Array.from({ length: 2500 }, (_, i) => flow({ method: 'GET', host: `h${i % 7}.test`, path: `/p/${i}`, decision: 'deny', code: 'host_not_allowed' })));
+    cand = writePolicy('progress-cand', 'hosts:\n  - { name: h1, match: h1.test }\n');
+  });
+
+  it('on a terminal each shows its progress on stderr (stdout, redirected to a file, has none of it)', async () => {
+    for (const [name, args, line] of commands()) {
+      const file = path.join(dir, `progress-${name.replace(' ', '-')}.out`);
+      // script(1): stderr is a pseudo-terminal; stdout goes to a file.
+      const cmd = `"${process.execPath}" "${BIN}" ${args.map((a) => `"${a}"`).join(' ')} > "${file}"`;
+      const r = await run('script', ['-q', '-e', '-c', cmd, '/dev/null']);
+      expect(r.code, `${name}: ${r.stdout}`).toBe(0);
+      expect(r.stdout, name).toMatch(line);
+      expect(r.stdout, name).toContain('\x1b[2K'); // the line is cleared at the end
+      expect(fs.readFileSync(file, 'utf8'), name).not.toMatch(/\r|\x1b|of 2,500 flows/);
+    }
+  });
+
+  it('piped, none of them prints anything beyond its output and summary', async () => {
+    for (const [name, args] of commands()) {
+      const r = await airlock(args);
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      expect(r.stdout + r.stderr, name).not.toMatch(/\r|\x1b|of 2,500 flows/);
+      expect(r.stderr, name).toBe(name === 'policy suggest' ? '7 rules suggested from 2500 flows\n' : '');
+    }
+  });
+});
+
 describe('--since leaves older flows out of replay and suggest', () => {
   const DAY = 24 * 3600_000;
   let db: string;
