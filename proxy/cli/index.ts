@@ -226,7 +226,8 @@ function ca(args: string[]): number {
       return out(r.created ? `created CA ${r.certPath}` : `CA already exists: ${r.certPath}`, 0);
     }
     case 'show':
-      return out(fs.readFileSync(caPaths(dataDir).cert, 'utf8'), 0);
+      // The same checks as export: a missing or unreadable CA is named, not a raw ENOENT or EACCES.
+      return out(exportCa(dataDir, 'pem').toString('utf8'), 0);
     case 'export': {
       const format = values.format ?? 'pem';
       if (format !== 'pem' && format !== 'der') throw new UsageError('--format must be pem or der');

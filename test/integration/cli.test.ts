@@ -99,6 +99,40 @@ describe('airlock ca', () => {
     expect(show.stdout.trim()).toBe(fs.readFileSync(`${dir}/c.pem`, 'utf8').trim());
   });
 
+  it('a CA dir airlock may not read is named with the uid it runs as (not mkdir\'s EEXIST, not "run airlock ca init")', async () => {
+    const dir = tempDir();
+    fs.chmodSync(dir, 0o755);
+    const data = path.join(dir, 'data');
+    expect((await airlockCli(['ca', 'init', '--data-dir', data])).code).toBe(0);
+    fs.chmodSync(data, 0o777); // the user could create a "ca" there: only the existing one is unreadable
+    const ca = path.join(data, 'ca');
+    // Tests run as root, who reads any directory: the command runs as nobody (setpriv) on the CA
+    // dir root owns with mode 0700. As another user, a mode of 0 does the same.
+    const root = process.getuid!() === 0;
+    fs.chmodSync(ca, root ? 0o700 : 0);
+    await airlockCli(['--version']); // the bin's bundle is current, so the other user need not rebuild it
+    const uid = root ? 65534 : process.getuid!();
+    const asUser = (args: string[]) =>
+      root
+        ? run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], { env: { HOME: dir } })
+        : airlockCli(args);
+    const why = `cannot read the CA at ${path.join(ca, 'ca.crt')}: permission denied (airlock runs as uid ${uid}; give it access to the data dir, or run it as the directory's owner)`;
+    try {
+      for (const c of ['init', 'show']) {
+        const r = await asUser(['ca', c, '--data-dir', data]);
+        expect(r.code, c).toBe(1);
+        expect(r.stderr, c).toBe(`airlock ca: ${why}\n`);
+      }
+    } finally {
+      fs.chmodSync(ca, 0o700);
+    }
+    expect(fs.readdirSync(ca).sort()).toEqual(['ca.crt', 'ca.key']); // nothing new written
+    // And show on a data dir without a CA says what to do, not ENOENT.
+    const none = await airlockCli(['ca', 'show', '--data-dir', path.join(dir, 'empty')]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe(`airlock ca: no CA in ${path.join(dir, 'empty', 'ca')}: run \`airlock ca init\` (airlock start also creates one)\n`);
+  });
+
   it('--help on each command', async () => {
     for (const c of ['start', 'check-config', 'ca']) {
       const r = await airlockCli([c, '--help']);
