@@ -20,8 +20,11 @@ export interface FlowFacts {
   rule_id: string | null;
   agent_user: string | null;
   listener: string;
-  /** DLP rule ids of the flow's findings, comma-separated (null: none). */
+  /** DLP rule ids of the findings in what the agent sent (URL, headers, body, WebSocket), comma-separated (null: none). */
   finding_rules: string | null;
+  /** The same for the response body: they count only where the candidate scans responses. Findings in
+   * text airlock stores about a flow (its reason, error, agent user) are neither: no DLP action stops a flow for them. */
+  response_finding_rules: string | null;
 }
 
 /** Codes of the policy's verdicts on hosts, methods and paths (and DLP): what a candidate can change. */
@@ -57,8 +60,9 @@ export function candidateVerdict(c: Config, f: FlowFacts): Verdict | null {
       });
   // Judged as enforced: a candidate in report mode would record these as would_deny.
   if (!d.allow) return { allowed: false, code: d.code, rule: d.ruleId ?? null };
-  if (f.finding_rules && !connect && c.dlp.mode === 'enforce') {
-    const blocking = f.finding_rules.split(',').find((id) => dlpActionFor(c.dlp, id, f.host!, f.path!) === 'block');
+  if (!connect && c.dlp.mode === 'enforce') {
+    const found = [f.finding_rules, c.dlp.responses ? f.response_finding_rules : null].filter((x) => x !== null).join(',');
+    const blocking = found && found.split(',').find((id) => dlpActionFor(c.dlp, id, f.host!, f.path!) === 'block');
     if (blocking) return { allowed: false, code: 'dlp_blocked', rule: blocking };
   }
   return { allowed: true, rule: d.rule.id };

@@ -57,3 +57,6 @@ export function toRow(f: Flow): unknown[] {
     f.responseHeaders ? JSON.stringify(f.responseHeaders) : null,
   ];
 }
+
+/** Where in what the agent sent a finding was (proxy/dlp/stream.ts locations), as SQL on findings.location (SQLite and PostgreSQL). */
+export const REQUEST_FINDING = "location LIKE 'request body%' OR location LIKE 'header:%' OR location LIKE 'url%' OR location LIKE 'query%' OR location LIKE 'websocket%'";

@@ -18,6 +18,7 @@ import {
 } from './reader.ts';
 import { type FlowFilter, ftsMatch, whereClause } from './search.ts';
 import type { FlowFacts } from '../../policies/replay.ts';
+import { REQUEST_FINDING } from './rows.ts';
 
 /** The columns of a list row: no headers or bodies, plus the flow's count of DLP findings. Constants, spliced as SQL. */
 export const LIST_COLUMNS =
@@ -201,7 +202,8 @@ export function stats(db: Database.Database, f: FlowFilter, bucketMs = 60_000): 
 /** The columns policies/replay.ts's FlowFacts reads: no headers, no bodies; the findings' rule ids. */
 const FACT_COLUMNS =
   'flows.id AS id, started_at, method, scheme, host, port, path, protocol, decision, code, rule_id, agent_user, listener, ' +
-  '(SELECT group_concat(rule_id) FROM findings WHERE findings.flow_id = flows.id) AS finding_rules';
+  `(SELECT group_concat(rule_id) FROM findings WHERE findings.flow_id = flows.id AND (${REQUEST_FINDING})) AS finding_rules, ` +
+  `(SELECT group_concat(rule_id) FROM findings WHERE findings.flow_id = flows.id AND location LIKE 'response body%') AS response_finding_rules`;
 const FACT_CHUNK = 1000;
 
 /** Every flow the filter matches, oldest first, read FACT_CHUNK at a time (policy replay and suggest). */

@@ -220,20 +220,22 @@ describe('--since leaves older flows out of replay and suggest', () => {
 describe('airlock policy replay on DLP findings recorded by a real airlock', () => {
   const AWS = 'AKIAQYLPMN5HHHFPZAM2'; // the built-in pack's aws-access-key-id
   let db: string;
-  const hosts = 'hosts:\n  - { name: api, match: api.test, paths: [/v1/] }\n';
+  const hosts = 'hosts:\n  - { name: api, match: api.test, paths: [/v1/, /reverse] }\n';
 
   beforeAll(async () => {
     const work = tempDir();
     const { ip, pki, up } = await startTlsUpstream(work, ['api.test']);
-    // The key is logged on /v1/logged and blocked (an exception) on /v1/strict.
+    // The key is logged on /v1/logged and blocked (an exception) on /v1/strict; responses are
+    // scanned too, and /reverse answers with the key (sent reversed, so the request has no finding).
     const a = await startTestAirlock(
       `listen: { proxy: 127.0.0.1:0 }
 upstream:
   ca_files: [${pki.caCert}]
   resolve: { api.test: ${ip} }
 hosts:
-  - { name: api, match: api.test, allow_ips: [${ip}], paths: [/v1/] }
+  - { name: api, match: api.test, allow_ips: [${ip}], paths: [/v1/, /reverse] }
 dlp:
+  responses: true
   actions: { aws-access-key-id: log }
   exceptions:
     - { hosts: [api.test], paths: [/v1/strict], rules: [aws-access-key-id], action: block }
@@ -247,6 +249,7 @@ dlp:
       expect((await curl('/v1/logged', `{"note":"${AWS}"}`)).stdout).toBe('200');
       expect((await curl('/v1/strict', `{"note":"${AWS}"}`)).stdout).toBe('403');
       expect((await curl('/v1/clean', '{"note":"nothing here"}')).stdout).toBe('200');
+      expect((await curl('/reverse', [...AWS].reverse().join(''))).stdout).toBe('200');
       db = a.config.store.path;
     } finally {
       await a.close();
@@ -258,7 +261,8 @@ dlp:
     const block = writePolicy('dlp-block', `${hosts}dlp:\n  actions: { aws-access-key-id: block }\n`);
     const r = await airlock(['policy', 'replay', block, '--db', db]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/3 flows replayed: 1 newly denied, 0 newly allowed, 2 unchanged \(1 allowed, 1 denied\)/);
+    // The finding in /reverse's response does not count: the candidate does not scan responses.
+    expect(r.stdout).toMatch(/4 flows replayed: 1 newly denied, 0 newly allowed, 3 unchanged \(2 allowed, 1 denied\)/);
     expect(r.stdout).toMatch(/newly denied:\n {2}dlp_blocked \(rule aws-access-key-id\): 1 flow\n {4}flow \d+ {2}POST https:\/\/api\.test\/v1\/logged\n/);
     expect((await airlock(['policy', 'replay', block, '--db', db, '--fail-on', 'allowed'])).code).toBe(0);
     expect((await airlock(['policy', 'replay', block, '--db', db, '--fail-on', 'denied'])).code).toBe(1);
@@ -267,18 +271,25 @@ dlp:
     expect((await airlock(['policy', 'replay', report, '--db', db, '--format', 'json'])).stdout).toMatch(/"newlyDenied": 0,\n {2}"newlyAllowed": 1/);
   });
 
+  it('a finding in a response body counts only when the candidate scans responses', async () => {
+    const responses = writePolicy('dlp-responses', `${hosts}dlp:\n  responses: true\n  actions: { aws-access-key-id: block }\n`);
+    const r = await airlock(['policy', 'replay', responses, '--db', db]);
+    expect(r.stdout).toMatch(/4 flows replayed: 2 newly denied, 0 newly allowed, 2 unchanged \(1 allowed, 1 denied\)/);
+    expect(r.stdout).toMatch(/newly denied:\n {2}dlp_blocked \(rule aws-access-key-id\): 2 flows\n {4}flow \d+ {2}POST https:\/\/api\.test\/v1\/logged\n {4}flow \d+ {2}POST https:\/\/api\.test\/reverse\n/);
+  });
+
   it('and the reverse: a candidate that logs the rule everywhere newly allows the DLP-blocked flow', async () => {
     const log = writePolicy('dlp-log', `${hosts}dlp:\n  actions: { aws-access-key-id: log }\n`);
     const r = await airlock(['policy', 'replay', log, '--db', db]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/3 flows replayed: 0 newly denied, 1 newly allowed, 2 unchanged \(2 allowed, 0 denied\)/);
+    expect(r.stdout).toMatch(/4 flows replayed: 0 newly denied, 1 newly allowed, 3 unchanged \(3 allowed, 0 denied\)/);
     expect(r.stdout).toMatch(/newly allowed:\n {2}by rule api: 1 flow\n {4}flow \d+ {2}POST https:\/\/api\.test\/v1\/strict\n/);
     expect((await airlock(['policy', 'replay', log, '--db', db, '--fail-on', 'denied'])).code).toBe(0);
     // The recorded DLP settings (log, block by exception on /v1/strict) replay to no change.
-    const same = writePolicy('dlp-same', `${hosts}dlp:\n  actions: { aws-access-key-id: log }\n  exceptions:\n    - { hosts: [api.test], paths: [/v1/strict], rules: [aws-access-key-id], action: block }\n`);
+    const same = writePolicy('dlp-same', `${hosts}dlp:\n  responses: true\n  actions: { aws-access-key-id: log }\n  exceptions:\n    - { hosts: [api.test], paths: [/v1/strict], rules: [aws-access-key-id], action: block }\n`);
     const s = await airlock(['policy', 'replay', same, '--db', db]);
     expect(s.code, s.stdout).toBe(0);
-    expect(s.stdout).toMatch(/3 flows replayed: 0 newly denied, 0 newly allowed, 3 unchanged \(2 allowed, 1 denied\)/);
+    expect(s.stdout).toMatch(/4 flows replayed: 0 newly denied, 0 newly allowed, 4 unchanged \(3 allowed, 1 denied\)/);
   });
 });
 

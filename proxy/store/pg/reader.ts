@@ -20,7 +20,7 @@ import {
   TOP_N,
   type Walk,
 } from '../reader.ts';
-import { STORED_COLUMNS } from '../rows.ts';
+import { REQUEST_FINDING, STORED_COLUMNS } from '../rows.ts';
 import type { FlowFilter } from '../search.ts';
 import { createPool, pgSchemaVersion, schemaVersion } from './modules.ts';
 import { Params, pgConditions, pgWhere } from './search.ts';
@@ -34,7 +34,8 @@ const LIST_COLUMNS =
 /** What policy replay and suggest read of a flow (sqlite-queries.ts FACT_COLUMNS). */
 const FACT_COLUMNS =
   'flows.id AS id, started_at, method, scheme, host, port, path, protocol, decision, code, rule_id, agent_user, listener, ' +
-  "(SELECT string_agg(rule_id, ',') FROM findings WHERE findings.flow_id = flows.id) AS finding_rules";
+  `(SELECT string_agg(rule_id, ',') FROM findings WHERE findings.flow_id = flows.id AND (${REQUEST_FINDING})) AS finding_rules, ` +
+  `(SELECT string_agg(rule_id, ',') FROM findings WHERE findings.flow_id = flows.id AND location LIKE 'response body%') AS response_finding_rules`;
 const FACT_CHUNK = 1000;
 /** Every stored column but the full-text document. */
 const ROW_COLUMNS = `flows.id AS id, ${STORED_COLUMNS.join(', ')}, hash, prev_hash, instance`;
