@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyCapture } from '../../proxy/capture.ts';
 import { type Flow, newFlow } from '../../proxy/flow.ts';
+import type { Finding } from '../../proxy/dlp/stream.ts';
 import { FlowStore } from '../../proxy/store/writer.ts';
 import { startTestAirlock, tempDir } from '../helpers/airlock.ts';
 import { BIN } from '../helpers/cli.ts';
@@ -276,6 +277,18 @@ dlp:
     const r = await airlock(['policy', 'replay', responses, '--db', db]);
     expect(r.stdout).toMatch(/4 flows replayed: 2 newly denied, 0 newly allowed, 2 unchanged \(1 allowed, 1 denied\)/);
     expect(r.stdout).toMatch(/newly denied:\n {2}dlp_blocked \(rule aws-access-key-id\): 2 flows\n {4}flow \d+ {2}POST https:\/\/api\.test\/v1\/logged\n {4}flow \d+ {2}POST https:\/\/api\.test\/reverse\n/);
+  });
+
+  it('findings in text airlock stores about a flow (reason, error, agent user) do not count: no DLP action stops a flow for them', async () => {
+    const at = (location: string): Finding => ({ ruleId: 'aws-access-key-id', severity: 'high', action: 'log', location, offset: 0, length: 20, via: '', preview: 'AKIA…(20)' });
+    const stored = await storeWith('dlp-text', [
+      flow({ method: 'GET', host: 'api.test', path: '/v1/t', decision: 'allow', ruleId: 'api', findings: [at('reason'), at('error'), at('agent user')] }),
+      flow({ method: 'GET', host: 'api.test', path: '/v1/q', decision: 'allow', ruleId: 'api', findings: [at('query')] }),
+    ]);
+    const block = writePolicy('dlp-text-block', `${hosts}dlp:\n  responses: true\n  actions: { aws-access-key-id: block }\n`);
+    const r = await airlock(['policy', 'replay', block, '--db', stored]);
+    expect(r.stdout).toMatch(/2 flows replayed: 1 newly denied, 0 newly allowed, 1 unchanged \(1 allowed, 0 denied\)/);
+    expect(r.stdout).toMatch(/dlp_blocked \(rule aws-access-key-id\): 1 flow\n {4}flow \d+ {2}GET https:\/\/api\.test\/v1\/q\n/);
   });
 
   it('and the reverse: a candidate that logs the rule everywhere newly allows the DLP-blocked flow', async () => {
