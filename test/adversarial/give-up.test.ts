@@ -375,7 +375,9 @@ const GIVE_UPS: GiveUp[] = [
 
 /** Sockets this process still holds on airlock's listener ports (any TCP state: ESTAB, CLOSE-WAIT, FIN-WAIT-2, ...). */
 function held(): string[] {
-  const ports = [rig.ports.proxy, rig.ports.transparent, rig.ports.route].map((p) => `sport = :${p}`).join(' or ');
+  // By address and port: an agent's own socket (bound to 127.0.19.x) may get a listener's port
+  // number as its ephemeral port, and is not airlock's.
+  const ports = [rig.ports.proxy, rig.ports.transparent, rig.ports.route].map((p) => `src 127.0.0.1:${p}`).join(' or ');
   const out = execFileSync('ss', ['-tanpH', `( ${ports} )`], { encoding: 'utf8' });
   return out.split('\n').filter((l) => l.includes(`pid=${process.pid},`) && !l.startsWith('LISTEN'));
 }
@@ -495,7 +497,7 @@ describe('the admin and UI listeners: an agent that gives up leaves no socket be
   afterAll(() => ops?.close());
 
   const heldOn = (port: number) =>
-    execFileSync('ss', ['-tanpH', `( sport = :${port} )`], { encoding: 'utf8' })
+    execFileSync('ss', ['-tanpH', `( src 127.0.0.1:${port} )`], { encoding: 'utf8' }) // airlock's side only (see held())
       .split('\n')
       .filter((l) => l.includes(`pid=${process.pid},`) && !l.startsWith('LISTEN'));
   const ways: [string, (port: number, addr: string) => Promise<void>][] = [
