@@ -1,5 +1,6 @@
 // Composition root: config -> CA -> store -> pipeline -> listeners. Nothing else lives here.
 import type net from 'node:net';
+import { nativeAddon } from './dlp/native.ts';
 import { caPaths, initCa, loadCa } from '../ca/authority.ts';
 import { LeafMinter } from '../ca/leaf-cache.ts';
 import type { Config, ListenAddr } from '../policies/types.ts';
@@ -45,6 +46,8 @@ export interface Airlock {
 }
 
 export async function startAirlock(initial: Config): Promise<Airlock> {
+  // Before any thread of airlock's own starts: one glibc arena for all (see the addon's comment).
+  nativeAddon()?.limitMallocArenas(1);
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const ca = loadCa(initial.dataDir);
   const minter = new LeafMinter(ca, { cacheSize: initial.ca.cacheSize });

@@ -50,6 +50,10 @@ interface Addon {
   selfTest(): string;
   /** [start, end] per key of a top-level JSON object's values, -1 where absent (llm.ts). */
   topLevel(b: Buffer, keys: string[]): number[];
+  /** [start, end] of each element of the JSON array b[start, end) (store/sessions.cjs). */
+  arrayElements(b: Buffer, start: number, end: number): number[];
+  /** Threads share `n` glibc heap arenas (main.ts, at start). */
+  limitMallocArenas(n: number): boolean;
 }
 
 let addon: Addon | null | undefined;
