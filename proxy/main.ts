@@ -61,12 +61,12 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
   const budgets = createBudgets(store.counters);
   const upstream = new Upstream(initial);
   let metrics = noMetrics;
-  const record = (flow: Flow) => {
+  const record = (flow: Flow, config: Config) => {
     // A request refused because the store cannot write is counted and logged, not queued for the
     // store: the backlog is kept for flows that reached an upstream (docs/audit.md).
     if (flow.code !== 'audit_store_unavailable') store.record(flow);
     metrics.flow(flow);
-    if (ref.current.log.flows) logFlow(flow);
+    if (config.log.flows) logFlow(flow); // the policy the flow was handled under
   };
   const pipeline = createPipeline({
     config: ref,

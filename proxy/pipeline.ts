@@ -63,8 +63,8 @@ type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
 export interface PipelineDeps {
   config: ConfigRef;
   upstream: Upstream;
-  /** Every finished flow, exactly once: the store, metrics, the log. */
-  record: (flow: Flow) => void;
+  /** Every finished flow, exactly once: the store, metrics, the log. `config`: the policy the flow was handled under. */
+  record: (flow: Flow, config: Config) => void;
   /**
    * Non-null while the flow store cannot write and store.on_unavailable is refuse: admitted
    * requests are then answered 503 instead of forwarded (proxy/store/availability.ts).
@@ -90,6 +90,8 @@ export interface Pipeline {
 }
 
 interface Admitted {
+  /** The policy in force when the request arrived: everything about this request follows it, a reload meanwhile included. */
+  config: Config;
   flow: Flow;
   rule: HostRule;
   target: RequestTarget;
@@ -111,14 +113,15 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
 
   /**
    * Records the flow, its agent-chosen text sealed first (stages/seal.ts): reason, error, agent
-   * user, and the target too when nothing read it yet (`target`). `echo`: the rule's secrets.
+   * user, and the target too when nothing read it yet (`target`). `config`: the policy the flow
+   * was handled under. `echo`: the rule's secrets.
    */
-  function finish(flow: Flow, echo: EchoSet | null = null, target = false): void {
+  function finish(flow: Flow, config: Config, echo: EchoSet | null = null, target = false): void {
     if (flow.reason || flow.error || flow.agentUser || target) {
-      sealFlowText(flow, rulesFor(ref.current.dlp, flow.host ?? '', flow.path ?? '/'), echo, target);
+      sealFlowText(flow, rulesFor(config.dlp, flow.host ?? '', flow.path ?? '/'), echo, target);
     }
     flow.totalMs = Date.now() - flow.startedAt;
-    record(flow);
+    record(flow, config);
   }
 
   // Token endpoints are reached like any upstream (policy, address checks, TLS), and recorded.
@@ -126,7 +129,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     createTokenFetch({
       config: ref,
       upstream,
-      finish: (flow, rule) => finish(flow, rule ? echoOfRule(rule) : null),
+      finish: (flow, config, rule) => finish(flow, config, rule ? echoOfRule(rule) : null),
       valuesFor: (rule) => credentials.valuesFor(rule),
       failed: (flow, err, rule) => markFailed(flow, err, echoOfRule(rule)).message,
     }),
@@ -141,9 +144,9 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
   }
 
   /** finish() for an admitted request, which counted as active. */
-  function done(flow: Flow, rule: HostRule): void {
+  function done(a: Admitted): void {
     active--;
-    finish(flow, echoOfRule(rule));
+    finish(a.flow, a.config, echoOfRule(a.rule));
   }
 
   /** Every form of what airlock injected for the rule so far (minted tokens included): kept from the agent and the record. */
@@ -151,13 +154,13 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     return echoOf(credentials.valuesFor(rule));
   }
 
-  /** Shared front half: target, decision, placeholder check, injection. A refusal is a value. */
+  /** Shared front half: target, decision, placeholder check, injection, all under `config`. A refusal is a value. */
   function admit(
     req: AnyRequest,
     conn: ConnInfo,
     websocket: boolean,
+    config: Config,
   ): { ok: true; a: Admitted } | { ok: false; flow: Flow; status: number; code: string; reason: string; rule?: string; hint?: string } {
-    const config = ref.current;
     const isH2 = req.httpVersionMajor === 2;
     const flow = newFlow({
       entry: conn.entry,
@@ -249,7 +252,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const creds = credentials.of(rule);
     // Range windows of an echo could hand the key over in pieces (credentials.ts withoutRange).
     const headers = withoutRange(rule, agentHeaders);
-    return { ok: true, a: { flow, rule, target: path === target.path ? target : { ...target, path }, headers, creds, rules } };
+    return { ok: true, a: { config, flow, rule, target: path === target.path ? target : { ...target, path }, headers, creds, rules } };
   }
 
   /** An unexpected throw must cost one request (recorded), never the process. */
@@ -259,7 +262,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         fn(...a);
       } catch (err) {
         // The agent gets a generic 500; the operator gets the stack (an exception may quote what the agent sent: sealed).
-        logFailure(err);
+        logFailure(err, ref.current);
         fail(...a);
         const conn = connOf((a[0] as AnyRequest).socket);
         if (conn) refuse(conn, 'internal_error', `airlock failed on this request: ${(err as Error).message}`, 'h1', 500);
@@ -268,8 +271,8 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
   }
 
   /** An unexpected failure's stack for the operator, sealed like a flow's text (it may quote what the agent sent). */
-  function logFailure(err: unknown): void {
-    const stack = sealText(rulesFor(ref.current.dlp, '', '/'), null, (err as Error).stack ?? String(err), 'error').text;
+  function logFailure(err: unknown, config: Config): void {
+    const stack = sealText(rulesFor(config.dlp, '', '/'), null, (err as Error).stack ?? String(err), 'error').text;
     process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'request handler failed', error: stack })}\n`);
   }
 
@@ -280,10 +283,12 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       return;
     }
     conn.life.recorded = true; // this request's flow names the connection
+    // The policy is taken once, as the request arrives: a reload applies to the next request.
+    const config = ref.current;
     if (draining) closeAfter(req, res);
-    if (conn.explain) return explainRefusal(req, res, conn);
-    if (caCert && isCaPage(req, conn)) return serveCaPage(req, res, conn, caCert);
-    const r = admit(req, conn, false);
+    if (conn.explain) return explainRefusal(req, res, conn, config);
+    if (caCert && isCaPage(req, conn)) return serveCaPage(req, res, conn, caCert, config);
+    const r = admit(req, conn, false, config);
     if (!r.ok) {
       if (r.code === 'header_alias' && req.httpVersionMajor !== 2) {
         // The agent meant its headers to frame the request differently: nothing more is read from it.
@@ -292,37 +297,37 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       }
       sendRefusal(res, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule, hint: r.hint });
       req.resume();
-      return finish(r.flow);
+      return finish(r.flow, config);
     }
-    const { flow, rule, target, rules } = r.a;
+    const { flow, rule, target } = r.a;
     const closed = unrecordable(flow);
     if (closed) {
       sendRefusal(res, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
       req.resume();
-      return finish(flow);
+      return finish(flow, config);
     }
-    const gate = budgets ? budgets.admit(ref.current, rule.id, flow.agentUser, conn.listener, Date.now()) : null;
+    const gate = budgets ? budgets.admit(config, rule.id, flow.agentUser, conn.listener, Date.now()) : null;
     if (gate === null) return admitted(req, res, r.a);
     if (!(gate instanceof Promise)) return overBudget(req, res, r.a, gate);
     // A share of a request limit is being claimed from the store: the request waits for it.
     gate.then(
-      (g) => continued(req, res, flow, () => (g ? overBudget(req, res, r.a, g) : admitted(req, res, r.a))),
-      (err) => continued(req, res, flow, () => {
+      (g) => continued(req, res, r.a, () => (g ? overBudget(req, res, r.a, g) : admitted(req, res, r.a))),
+      (err) => continued(req, res, r.a, () => {
         throw err;
       }),
     );
   }
 
   /** The rest of a request after an asynchronous step (before it counts as active): a throw costs this request (a 500, recorded), never the process. */
-  function continued(req: AnyRequest, res: AnyResponse, flow: Flow, next: () => void): void {
+  function continued(req: AnyRequest, res: AnyResponse, a: Admitted, next: () => void): void {
     try {
       next();
     } catch (err) {
-      logFailure(err);
-      Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', reason: `airlock failed on this request: ${(err as Error).message}` });
+      logFailure(err, a.config);
+      Object.assign(a.flow, { decision: 'error', status: 500, code: 'internal_error', reason: `airlock failed on this request: ${(err as Error).message}` });
       sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' });
       req.resume();
-      finish(flow);
+      finish(a.flow, a.config);
     }
   }
 
@@ -331,31 +336,31 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const r = budgetRefusal(a, g);
     sendRefusal(res, 429, r.refusal, r.headers);
     req.resume();
-    finish(a.flow);
+    finish(a.flow, a.config);
   }
 
   /** Admitted and within budget: an MCP call is read and checked first, then the credentials, then it goes upstream. */
   function admitted(req: AnyRequest, res: AnyResponse, a: Admitted): void {
     const { flow, rule, target, rules } = a;
     const coding = bodyCoding(req, rule);
-    const tripwire = bodyTripwire(foreignPlaceholders(ref.current, rule), target.host);
+    const tripwire = bodyTripwire(foreignPlaceholders(a.config, rule), target.host);
     const unscannable = (rules || tripwire) && requestHasBody(req) ? unscannableReason(coding) : undefined;
     if (unscannable) {
       Object.assign(flow, { decision: 'deny', status: 415, code: 'unscannable_encoding', reason: unscannable });
       sendRefusal(res, 415, { error: 'unscannable_encoding', host: target.host, reason: unscannable, rule: rule.id });
       req.resume();
-      return finish(flow, echoOfRule(rule));
+      return finish(flow, a.config, echoOfRule(rule));
     }
     active++;
     // The stored copies are scrubbed of what airlock injects: send() updates the set once the credentials are at hand.
-    const cap = ref.current.store.bodyCapBytes;
+    const cap = a.config.store.bodyCapBytes;
     if (cap > 0) flow.bodies = newFlowBodies(cap, echoOfRule(rule));
     // An MCP client's request to a server without `mcp` rules: recorded from its stored body (the writer reads its calls).
     if (!rule.mcp && req.method === 'POST' && (req.headers['mcp-protocol-version'] !== undefined || req.headers['mcp-session-id'] !== undefined)) flow.mcp = [];
     if (rule.mcp && req.method === 'POST' && requestHasBody(req)) {
       readMcp(req, res, a, rule.mcp, coding).then(
-        (body) => body && guardedAsync(credentialed, req, res, flow, rule)(req, res, a, coding, tripwire, body),
-        (err) => guardedAsync(failed, req, res, flow, rule)(req, res, a, err),
+        (body) => body && guardedAsync(credentialed, req, res, a)(req, res, a, coding, tripwire, body),
+        (err) => guardedAsync(failed, req, res, a)(req, res, a, err),
       );
       return;
     }
@@ -379,7 +384,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
         sendRefusal(res, 413, { error: 'mcp_body_too_large', host: target.host, reason, rule: rule.id });
         req.resume();
-        done(flow, rule);
+        done(a);
         return null;
       }
       chunks.push(chunk);
@@ -398,7 +403,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       Object.assign(flow, { decision: 'refuse', code: 'mcp_unreadable', reason: read.reason });
       await storeScanned(req, a, body, coding);
       answer(unreadableAnswer(read.reason), 400);
-      done(flow, rule);
+      done(a);
       return null;
     }
     flow.mcp = read.calls.map((c) => ({ method: c.method, tool: c.tool, id: c.id === null ? null : String(c.id) }));
@@ -408,7 +413,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     Object.assign(flow, { decision: 'deny', code: 'mcp_tool_denied', reason });
     await storeScanned(req, a, body, coding);
     answer(deniedAnswer(read.calls, denied.call, `airlock: ${reason}`, { error: 'mcp_tool_denied', tool: denied.call.tool, rule: rule.id, hint: hintFor('mcp_tool_denied') }, isBatch(body)), 200);
-    done(flow, rule);
+    done(a);
     return null;
   }
 
@@ -427,8 +432,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
    * (decoded, every finding redacted); the size stays the wire's.
    */
   function scanOptions(req: AnyRequest, a: Admitted, encoding: string | undefined, tripwire?: BodyTripwire): Parameters<typeof scanBody>[1] {
-    const config = ref.current;
-    const { flow, rules } = a;
+    const { config, flow, rules } = a;
     const capture = rules ? flow.bodies?.request : undefined;
     if (capture) Object.assign(capture, { decoded: true, wire: () => flow.bytesUp });
     return {
@@ -452,16 +456,15 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: a.target.host, reason: e.message, rule: a.rule.id });
     else res.destroy();
     req.resume();
-    done(a.flow, a.rule);
+    done(a);
   }
 
   /** The request's credentials, at hand or (a token being minted, an exec: secret run) awaited. `preread`: the body, already read by a check. */
   function credentialed(req: AnyRequest, res: AnyResponse, a: Admitted, coding: BodyCoding, tripwire: BodyTripwire | undefined, preread: Buffer | null): void {
-    const { flow, rule } = a;
     const resolved = a.creds ? a.creds.resolve() : null;
     if (resolved instanceof Promise) {
       // This request waits, its body unread (or held, read by a check).
-      const go = guardedAsync(send, req, res, flow, rule);
+      const go = guardedAsync(send, req, res, a);
       resolved.then((got) => go(req, res, a, coding, tripwire, preread, got), (err: Error) => go(req, res, a, coding, tripwire, preread, { ok: false, problem: err.message }));
     } else send(req, res, a, coding, tripwire, preread, resolved);
   }
@@ -476,13 +479,12 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     preread: Buffer | null,
     got: Got<Resolved> | null,
   ): void {
-    const { flow, rule, target, rules } = a;
-    if (got && !got.ok) return credentialFailure(res, req, flow, rule, target.host, got.problem);
+    const { config, flow, rule, target, rules } = a;
+    if (got && !got.ok) return credentialFailure(res, req, a, got.problem);
     if (res.destroyed) {
       markFailed(flow, Object.assign(new Error('the agent closed the connection'), { code: 'UND_ERR_ABORTED' }), null);
-      return done(flow, rule);
+      return done(a);
     }
-    const config = ref.current;
     const hasBody = requestHasBody(req);
     const facts = { method: req.method ?? 'GET', path: target.path, authority: authorityOf(target), hasBody, now: Date.now() };
     const inj: Injection = got ? inject(rule, a.headers, got.value, facts) : { ok: true, upstream: a.headers, path: target.path, body: AS_IS };
@@ -490,7 +492,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       Object.assign(flow, { decision: 'refuse', status: 400, code: 'credential_request_unsupported', reason: inj.reason });
       sendRefusal(res, 400, { error: 'credential_request_unsupported', host: target.host, reason: inj.reason, rule: rule.id });
       req.resume();
-      return done(flow, rule);
+      return done(a);
     }
     const injected = credentials.valuesFor(rule);
     const echo = echoOf(injected);
@@ -518,12 +520,12 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
             if (req.httpVersionMajor !== 2) (res as http.ServerResponse).shouldKeepAlive = false;
             sendRefusal(res, 413, { error: 'body_too_large_to_sign', host: target.host, reason, rule: rule.id });
             req.resume();
-            return done(flow, rule);
+            return done(a);
           }
           const signed = plan.sign(sha256Hex(whole)).filter(([k]) => k !== 'content-length');
           dispatch(req, res, a, [host, ...signed], inj.path, whole, injected, filterFor, undefined);
-        }, req, res, flow, rule),
-        (err: unknown) => forwardDone(req, res, flow, rule, target.host, err),
+        }, req, res, a),
+        (err: unknown) => forwardDone(req, res, a, err),
       );
       return;
     }
@@ -535,21 +537,21 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const replay = body ? new Replay(REPLAY_CAP) : null;
     if (body && replay) body = replay.tee(body);
     const resend = (again: Got<Resolved>) => {
-      if (!again.ok) return credentialFailure(res, req, flow, rule, target.host, again.problem);
+      if (!again.ok) return credentialFailure(res, req, a, again.problem);
       const inj2 = inject(rule, a.headers, again.value, { ...facts, now: Date.now() });
-      if (!inj2.ok || inj2.body.kind !== 'as-is') return credentialFailure(res, req, flow, rule, target.host, inj2.ok ? 'the request could not be sent again' : inj2.reason);
+      if (!inj2.ok || inj2.body.kind !== 'as-is') return credentialFailure(res, req, a, inj2.ok ? 'the request could not be sent again' : inj2.reason);
       // The replayed body is a buffer: undici sends its length.
       const headers: [string, string][] = [host, ...inj2.upstream.filter(([k]) => k !== 'content-length')];
       // The new token joins what is scrubbed from the answer and the stored copies.
       const injected2 = credentials.valuesFor(rule);
       const echo2 = echoOf(injected2);
       if (flow.bodies) flow.bodies.echo = echo2;
-      const filterFor2 = responseFilterFor(echo2, rules && ref.current.dlp.responses ? rules : null, flow);
+      const filterFor2 = responseFilterFor(echo2, rules && config.dlp.responses ? rules : null, flow);
       dispatch(req, res, a, headers, inj2.path, replay ? replay.body() : null, injected2, filterFor2, watchToken(creds, again.value.minted, () => false));
     };
     const retry = watchToken(creds, minted, () => !replay || replay.complete(), () => {
       const next = creds.resolve();
-      const go = guardedAsync(resend, req, res, flow, rule);
+      const go = guardedAsync(resend, req, res, a);
       if (next instanceof Promise) next.then(go, (err: Error) => go({ ok: false, problem: err.message }));
       else go(next);
     });
@@ -569,12 +571,13 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
   ): void {
     const { flow, rule, target } = a;
     const out = { path, method: req.method ?? 'GET', headers: headers.flat(), body: body as AsyncIterable<Buffer> | null };
-    forwardRequest(upstream.pool(target, rule), out, res, flow, rule, injected, (err) => forwardDone(req, res, flow, rule, target.host, err), filterFor, retry);
+    forwardRequest(upstream.pool(a.config, target, rule), out, res, flow, rule, injected, (err) => forwardDone(req, res, a, err), filterFor, retry);
   }
 
   /** The end of a forwarded exchange: a refusal or failure answered (when nothing was sent yet), the flow recorded. */
-  function forwardDone(req: AnyRequest, res: AnyResponse, flow: Flow, rule: HostRule, host: string, err: unknown): void {
-    const config = ref.current;
+  function forwardDone(req: AnyRequest, res: AnyResponse, a: Admitted, err: unknown): void {
+    const { config, flow, rule } = a;
+    const host = a.target.host;
     if (err instanceof BodyRefused) {
       Object.assign(flow, { decision: 'deny', code: err.code, reason: err.finding ? blockReason(config, err.finding) : err.reason });
       flow.status ??= 403;
@@ -591,36 +594,38 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         sendRefusal(res, e.status, { error: e.code, host, reason: e.message, rule: rule.id });
       } else res.destroy();
     }
-    done(flow, rule);
+    done(a);
   }
 
   /** No credential for this request: 502, recorded; nothing reached the upstream. */
-  function credentialFailure(res: AnyResponse, req: AnyRequest, flow: Flow, rule: HostRule, host: string, problem: string): void {
+  function credentialFailure(res: AnyResponse, req: AnyRequest, a: Admitted, problem: string): void {
+    const { flow, rule } = a;
+    const host = a.target.host;
     // A token endpoint's words are quoted in the reason: never with a value airlock sent or injected.
     const said = credentials.valuesFor(rule).values.reduce((text, v) => (text.includes(v) ? text.split(v).join('[redacted]') : text), problem);
     Object.assign(flow, { decision: 'error', status: 502, code: 'credential_unavailable', reason: `airlock has no credential for ${rule.id}: ${said}` });
     sendRefusal(res, 502, { error: 'credential_unavailable', host, reason: flow.reason!, rule: rule.id });
     req.resume();
-    done(flow, rule);
+    done(a);
   }
 
   /** guarded() for continuations that run after a promise: a throw costs this request, recorded. */
-  function guardedAsync<A extends unknown[]>(fn: (...a: A) => void, req: AnyRequest, res: AnyResponse, flow: Flow, rule: HostRule) {
+  function guardedAsync<A extends unknown[]>(fn: (...a: A) => void, req: AnyRequest, res: AnyResponse, admitted: Admitted) {
     return (...a: A) => {
       try {
         fn(...a);
       } catch (err) {
-        logFailure(err);
-        Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', error: `airlock failed on this request: ${(err as Error).message}` });
+        logFailure(err, admitted.config);
+        Object.assign(admitted.flow, { decision: 'error', status: 500, code: 'internal_error', error: `airlock failed on this request: ${(err as Error).message}` });
         sendRefusal(res, 500, { error: 'internal_error', reason: 'airlock failed on this request' });
         req.resume();
-        done(flow, rule);
+        done(admitted);
       }
     };
   }
 
   /** explain_in_tls: the connection was refused; each request on it gets the refusal, inside TLS, and the connection closes. */
-  function explainRefusal(req: AnyRequest, res: AnyResponse, conn: ConnInfo): void {
+  function explainRefusal(req: AnyRequest, res: AnyResponse, conn: ConnInfo, config: Config): void {
     const e = conn.explain!;
     const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, method: req.method, protocol: req.httpVersionMajor === 2 ? 'h2' : 'h1' });
     const url = (req.httpVersionMajor === 2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
@@ -630,15 +635,15 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       decision: 'deny', status: 403, code: e.code, reason: e.reason, ruleId: e.rule,
     });
     // What the agent sent is recorded as any refused head is: every DLP finding redacted.
-    sealRefusedHead(flow, rulesFor(ref.current.dlp, flow.host ?? '', flow.path ?? '/'), url, forwardableHeaders(req.rawHeaders));
+    sealRefusedHead(flow, rulesFor(config.dlp, flow.host ?? '', flow.path ?? '/'), url, forwardableHeaders(req.rawHeaders));
     closeAfter(req, res);
     sendRefusal(res, 403, { error: e.code, host: conn.pinned?.host, reason: e.reason, rule: e.rule, hint: e.hint });
     req.resume();
-    finish(flow);
+    finish(flow, config);
   }
 
   /** The CA page (proxy/ca-page.ts): the public certificate and install steps, recorded like any flow. */
-  function serveCaPage(req: AnyRequest, res: AnyResponse, conn: ConnInfo, ca: { pem: string; der: Buffer }): void {
+  function serveCaPage(req: AnyRequest, res: AnyResponse, conn: ConnInfo, ca: { pem: string; der: Buffer }, config: Config): void {
     const isH2 = req.httpVersionMajor === 2;
     const url = (isH2 ? (req as http2.Http2ServerRequest).url : req.url) ?? '/';
     const t = requestTarget(conn, url, isH2 ? ((req.headers[':authority'] as string | undefined) ?? req.headers.host) : req.headers.host);
@@ -656,7 +661,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       res.destroy();
     }
     req.resume();
-    finish(flow, null, true); // the path is the agent's, unread by DLP
+    finish(flow, config, null, true); // the path is the agent's, unread by DLP
   }
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -664,29 +669,31 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const isWs = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
     if (!conn) return void socket.destroy();
     conn.life.recorded = true;
+    // Taken once, as the upgrade arrives: the WebSocket keeps this policy for as long as it lives.
+    const config = ref.current;
     if (!isWs) {
       const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, method: req.method });
       Object.assign(flow, { decision: 'deny', status: 400, code: 'bad_request', reason: `Upgrade: ${req.headers.upgrade} is not proxied` });
       writeRawRefusal(socket, 400, { error: 'bad_request', reason: flow.reason! });
-      return finish(flow); // the reason quotes the agent's header: sealed
+      return finish(flow, config); // the reason quotes the agent's header: sealed
     }
-    const r = admit(req, conn, true);
+    const r = admit(req, conn, true, config);
     if (!r.ok) {
       writeRawRefusal(socket, r.status, { error: r.code, host: r.flow.host, reason: r.reason, rule: r.rule, hint: r.hint });
-      return finish(r.flow);
+      return finish(r.flow, config);
     }
     const { flow, rule, target } = r.a;
     const closed = unrecordable(flow);
     if (closed) {
       writeRawRefusal(socket, 503, { error: 'audit_store_unavailable', host: target.host, reason: closed.reason, rule: rule.id }, closed.retryAfter);
-      return finish(flow);
+      return finish(flow, config);
     }
     const overBudgetRaw = (g: BudgetRefusal) => {
       const b = budgetRefusal(r.a, g);
       writeRawRefusal(socket, 429, b.refusal, b.headers);
-      finish(flow);
+      finish(flow, config);
     };
-    const gate = budgets ? budgets.admit(ref.current, rule.id, flow.agentUser, conn.listener, Date.now()) : null;
+    const gate = budgets ? budgets.admit(config, rule.id, flow.agentUser, conn.listener, Date.now()) : null;
     if (gate === null) return upgraded(req, socket, head, r.a);
     if (!(gate instanceof Promise)) return overBudgetRaw(gate);
     socket.on('error', () => {});
@@ -694,14 +701,14 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       (g) => (g ? overBudgetRaw(g) : upgraded(req, socket, head, r.a)),
       () => {
         socket.destroy();
-        finish(flow);
+        finish(flow, config);
       },
     );
   }
 
   /** An upgrade admitted and within budget: with its credentials, at hand or awaited. */
   function upgraded(req: http.IncomingMessage, socket: Duplex, head: Buffer, a: Admitted): void {
-    const { flow, rule } = a;
+    const { flow } = a;
     active++;
     socket.on('error', () => {});
     const resolved = a.creds ? a.creds.resolve() : null;
@@ -710,10 +717,10 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
       try {
         upgradeWith(req, socket, head, a, got);
       } catch (err) {
-        logFailure(err);
+        logFailure(err, a.config);
         Object.assign(flow, { decision: 'error', status: 500, code: 'internal_error', error: `airlock failed on this request: ${(err as Error).message}` });
         socket.destroy();
-        done(flow, rule);
+        done(a);
       }
     };
     resolved.then(go, (err: Error) => go({ ok: false, problem: err.message }));
@@ -721,11 +728,11 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
 
   /** The WebSocket upgrade with its credentials at hand. */
   function upgradeWith(req: http.IncomingMessage, socket: Duplex, head: Buffer, a: Admitted, got: Got<Resolved> | null): void {
-    const { flow, rule, target, rules } = a;
+    const { config, flow, rule, target, rules } = a;
     const fail = (status: number, code: string, reason: string) => {
       Object.assign(flow, { decision: status === 502 ? 'error' : 'refuse', status, code, reason });
       writeRawRefusal(socket, status, { error: code, host: target.host, reason, rule: rule.id });
-      done(flow, rule);
+      done(a);
     };
     if (got && !got.ok) return fail(502, 'credential_unavailable', `airlock has no credential for ${rule.id}: ${got.problem}`);
     const facts = { method: 'GET', path: target.path, authority: authorityOf(target), hasBody: false, now: Date.now() };
@@ -739,7 +746,6 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     // scanned like any response) goes to the agent, then the connection closes. No tunnel.
     const refused = () => {
       const res = responseOnSocket(req, socket);
-      const config = ref.current;
       return relayResponse(
         res,
         flow,
@@ -751,12 +757,12 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
             if (!res.headersSent) sendRefusal(res, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
             else res.destroy();
           }
-          done(flow, rule);
+          done(a);
         },
         responseFilterFor(echo, rules && config.dlp.responses ? rules : null, flow),
       );
     };
-    forwardUpgrade(upstream.pool(target, rule), { path: inj.path, method: 'GET', headers: upHeaders.flat(), body: null }, refused).then(
+    forwardUpgrade(upstream.pool(config, target, rule), { path: inj.path, method: 'GET', headers: upHeaders.flat(), body: null }, refused).then(
       (switched) => {
         if (!switched) return;
         const { headers: answer, socket: up } = switched;
@@ -764,24 +770,24 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
         flow.ttfbMs = Date.now() - flow.startedAt;
         flow.responseHeaders = relayHeaders(injected, answer);
         socket.write(switchingProtocols(flow.responseHeaders));
-        const foreign = foreignPlaceholders(ref.current, rule);
-        const toUpstream = scanAgentMessages(socket, up, rules, ref.current.limits.maxWebsocketMessageBytes, {
+        const foreign = foreignPlaceholders(config, rule);
+        const toUpstream = scanAgentMessages(socket, up, rules, config.limits.maxWebsocketMessageBytes, {
           onFinding: (f) => (flow.findings ??= []).push(f),
           onRefused: (code, reason, finding) => {
             const deny = code === 'dlp_blocked' || code === 'placeholder_exfiltration';
-            Object.assign(flow, { decision: deny ? 'deny' : 'refuse', code, reason: finding ? blockReason(ref.current, finding) : reason });
+            Object.assign(flow, { decision: deny ? 'deny' : 'refuse', code, reason: finding ? blockReason(config, finding) : reason });
           },
           ...(foreign.length ? { placeholders: { values: foreign.map((p) => p.bytes), reason: (i: number) => placeholderReason(foreign[i].host, target.host) } } : {}),
         });
         if (head.length) toUpstream(head);
         const onRefused = (code: string, reason: string) => Object.assign(flow, { decision: 'refuse', code, reason });
-        const toAgent = echo ? scrubUpstreamMessages(up, socket, echo, ref.current.limits.maxWebsocketMessageBytes, { onRefused }) : undefined;
-        relay(socket, up, flow, () => done(flow, rule), toUpstream, toAgent);
+        const toAgent = echo ? scrubUpstreamMessages(up, socket, echo, config.limits.maxWebsocketMessageBytes, { onRefused }) : undefined;
+        relay(socket, up, flow, () => done(a), toUpstream, toAgent);
       },
       (err) => {
         const e = markFailed(flow, err, echo);
         writeRawRefusal(socket, e.status, { error: e.code, host: target.host, reason: e.message, rule: rule.id });
-        done(flow, rule);
+        done(a);
       },
     );
   }
@@ -791,7 +797,7 @@ export function createPipeline({ config: ref, upstream, record, storeRefusal, bu
     const flow = newFlow({ entry: conn.entry, listener: conn.listener, client: conn.client, agentUser: conn.agentUser, protocol });
     Object.assign(flow, { decision: isPolicyDenial(code) ? 'deny' : 'refuse', code, reason, status }, fields);
     if (conn.pinned && !flow.host) Object.assign(flow, { host: conn.pinned.host, port: conn.pinned.port });
-    finish(flow, null, true); // a gate's refusal may quote the raw URL: nothing has read it yet
+    finish(flow, ref.current, null, true); // a gate's refusal may quote the raw URL: nothing has read it yet
   }
 
   return {

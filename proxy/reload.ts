@@ -1,6 +1,7 @@
 // SIGHUP: re-read the policy file. A policy with any problem is not applied (the one in force
 // stays, and every problem is reported); a valid one applies to the next request on every
-// connection. Listeners, data dir, store and CA settings need a restart and are kept.
+// connection (requests under way keep the policy they arrived with). Listeners, data dir, store
+// and CA settings need a restart and are kept.
 import { isDeepStrictEqual } from 'node:util';
 import { loadPolicyFile } from '../policies/load.ts';
 import type { Config } from '../policies/types.ts';

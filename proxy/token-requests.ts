@@ -3,7 +3,7 @@
 // `agents` does not), the request goes through the same upstream pools as agents' requests
 // (address checks, TLS verification, timeouts), and it is recorded as a flow (entry "airlock")
 // with its secret headers masked and no bodies (they hold the client secret and the token).
-import type { HostRule } from '../policies/types.ts';
+import type { Config, HostRule } from '../policies/types.ts';
 import { decideRequest } from '../policies/decide.ts';
 import type { ConfigRef } from './config-ref.ts';
 import type { InjectedValues } from './credentials/runtime.ts';
@@ -20,8 +20,8 @@ const TOKEN_RESPONSE_CAP = 64 * 1024;
 export interface TokenFetchDeps {
   config: ConfigRef;
   upstream: Upstream;
-  /** Records a finished flow, its text sealed of the values sent on `rule`'s behalf. */
-  finish: (flow: Flow, rule?: HostRule) => void;
+  /** Records a finished flow (sealed under `config`, the policy that decided it), its text sealed of the values sent on `rule`'s behalf. */
+  finish: (flow: Flow, config: Config, rule?: HostRule) => void;
   /** What to scrub from the endpoint's answer headers before they are recorded. */
   valuesFor: (rule: HostRule) => InjectedValues;
   /** Records an upstream failure on the flow; returns the words for it (without the values sent on `rule`'s behalf). */
@@ -38,10 +38,11 @@ export function createTokenFetch(d: TokenFetchDeps): TokenFetch {
     Object.assign(flow, { scheme, host, port, path: r.url.pathname, query: r.url.search ? r.url.search.slice(1) : undefined, reason: `token request for ${r.purpose}` });
     flow.requestHeaders = headersForRecord(r.headers.map(([k, v]) => [k, r.secretHeaders.includes(k) ? `[injected:${k}]` : v]));
     flow.injected = r.secretHeaders.filter((k) => r.headers.some(([h]) => h === k));
-    const decision = decideRequest(d.config.current, { host, port, scheme, method: r.method, path: r.url.pathname, websocket: false });
+    const config = d.config.current; // this request's policy, start to end
+    const decision = decideRequest(config, { host, port, scheme, method: r.method, path: r.url.pathname, websocket: false });
     if (!decision.allow) {
       Object.assign(flow, { decision: 'deny', code: decision.code, reason: `token request for ${r.purpose}: ${decision.reason}`, ruleId: decision.ruleId });
-      d.finish(flow);
+      d.finish(flow, config);
       return { ok: false, problem: `the policy does not allow the token endpoint ${where} (${decision.code}: ${decision.reason})` };
     }
     const rule = decision.rule;
@@ -51,14 +52,14 @@ export function createTokenFetch(d: TokenFetchDeps): TokenFetch {
     try {
       const headers = [['host', authority], ...r.headers, ['content-length', String(r.body.length)]].flat();
       flow.bytesUp = r.body.length;
-      const res = await fetchBuffered(d.upstream.pool({ scheme, host, port }, rule), { path: `${r.url.pathname}${r.url.search}`, method: r.method, headers, body: r.body }, TOKEN_RESPONSE_CAP);
+      const res = await fetchBuffered(d.upstream.pool(config, { scheme, host, port }, rule), { path: `${r.url.pathname}${r.url.search}`, method: r.method, headers, body: r.body }, TOKEN_RESPONSE_CAP);
       Object.assign(flow, { status: res.status, bytesDown: res.body.length, ttfbMs: Date.now() - flow.startedAt });
       flow.responseHeaders = relayHeaders(d.valuesFor(rule), res.headers);
-      d.finish(flow, rule);
+      d.finish(flow, config, rule);
       return { ok: true, value: { ...res, rule } };
     } catch (err) {
       const problem = d.failed(flow, err, rule);
-      d.finish(flow, rule);
+      d.finish(flow, config, rule);
       return { ok: false, problem };
     }
   };

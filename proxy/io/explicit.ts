@@ -40,12 +40,13 @@ export function createExplicitServer(config: ConfigRef, pipeline: Pipeline, inne
       return pipeline.refuse(conn, 'bad_request', reason, 'tcp', 400, { method: 'CONNECT' });
     }
     // The CA page's reserved name (proxy/ca-page.ts) is always reachable; nothing is forwarded there.
-    const d = a.host === CA_PAGE_HOST ? null : decideConnect(config.current, a.host, a.port, { user: conn.agentUser, listener: conn.listener });
+    const policy = config.current; // one policy for this decision; each request in the tunnel takes its own
+    const d = a.host === CA_PAGE_HOST ? null : decideConnect(policy, a.host, a.port, { user: conn.agentUser, listener: conn.listener });
     // Report mode admits the tunnel; each request in it is decided (and recorded as would_deny) on its own.
-    if (d && !d.allow && !reportThrough(config.current, d, a.host)) {
+    if (d && !d.allow && !reportThrough(policy, d, a.host)) {
       pipeline.refuse(conn, d.code, d.reason, 'tcp', 403, { method: 'CONNECT', host: a.host, port: a.port, ruleId: d.ruleId });
       // explain_in_tls: the tunnel is accepted and its requests get the refusal inside TLS (docs/policy.md).
-      if (d.code !== 'bad_request' && config.current.explainInTls.enabled && explainBudget.take(clientKey(socket))) {
+      if (d.code !== 'bad_request' && policy.explainInTls.enabled && explainBudget.take(clientKey(socket))) {
         conn.explain = { code: d.code, reason: d.reason, rule: d.ruleId, hint: d.hint };
       } else {
         // Refused before any TLS: no leaf is minted for a host the policy does not name.

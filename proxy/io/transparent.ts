@@ -38,12 +38,13 @@ async function route(socket: net.Socket, conn: ConnInfo, config: ConfigRef, pipe
     denyTls(socket);
     return pipeline.refuse(conn, 'bad_request', `TLS server name: ${n.problem}`, 'tls');
   }
-  const d = decideConnect(config.current, n.host, 443, { listener: conn.listener });
+  const policy = config.current; // one policy for this decision; each request inside takes its own
+  const d = decideConnect(policy, n.host, 443, { listener: conn.listener });
   let explain: ConnInfo['explain'];
-  if (!d.allow && !reportThrough(config.current, d, n.host)) {
+  if (!d.allow && !reportThrough(policy, d, n.host)) {
     pipeline.refuse(conn, d.code, d.reason, 'tls', undefined, { host: n.host, port: 443, ruleId: d.ruleId });
     // explain_in_tls: the handshake completes and each request gets the refusal inside TLS.
-    if (!config.current.explainInTls.enabled || !explainBudget.take(clientKey(socket))) return denyTls(socket);
+    if (!policy.explainInTls.enabled || !explainBudget.take(clientKey(socket))) return denyTls(socket);
     explain = { code: d.code, reason: d.reason, rule: d.ruleId, hint: d.hint };
   }
   inner.terminate(socket, { ...conn, tls: true, pinned: { host: n.host, port: 443 }, ...(explain ? { explain } : {}) });

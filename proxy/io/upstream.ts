@@ -22,12 +22,20 @@ export interface Target {
   port: number;
 }
 
+/** One policy's upstream settings and the pools that dial with them. */
+interface Generation {
+  config: Config;
+  trust: tls.SecureContext;
+  resolve: Resolver;
+  pools: Map<string, PoolType>;
+}
+
 export class Upstream {
-  private pools = new Map<string, PoolType>();
   private strict = new WeakMap<PoolType, Dispatcher>();
-  private trust!: tls.SecureContext;
-  private resolve!: Resolver;
-  private config!: Config;
+  /** Per policy: a request admitted before a reload dials with the policy it was admitted with. */
+  private generations = new WeakMap<Config, Generation>();
+  /** Generations with pools open (closed at the next reload, or at close()). */
+  private live = new Set<Generation>();
 
   private own: { host: string; port: number }[] = [];
 
@@ -44,39 +52,51 @@ export class Upstream {
     return this.own.some((l) => l.port === port && (l.host === ip || isWildcard(l.host) && isLocal(ip)));
   }
 
-  /** A new policy: new trust roots and resolver; pools of the old one finish their requests and close. */
+  /** A new policy: new trust roots and resolver; pools of the old ones finish their requests and close. */
   reconfigure(config: Config): void {
-    this.config = config;
-    this.trust = upstreamTrust(config.upstream.caFiles);
-    this.resolve = createResolver(config);
-    const old = [...this.pools.values()];
-    this.pools.clear();
-    for (const pool of old) void pool.close();
+    const next = this.generation(config);
+    for (const gen of this.live) {
+      if (gen === next) continue;
+      this.live.delete(gen);
+      for (const pool of gen.pools.values()) void pool.close();
+      gen.pools.clear();
+    }
   }
 
-  /** The pool for this target and rule, refusing upstream responses with ambiguous framing (502). */
-  pool(target: Target, rule: HostRule): Dispatcher {
+  private generation(config: Config): Generation {
+    let gen = this.generations.get(config);
+    if (!gen) {
+      gen = { config, trust: upstreamTrust(config.upstream.caFiles), resolve: createResolver(config), pools: new Map() };
+      this.generations.set(config, gen);
+    }
+    return gen;
+  }
+
+  /** The pool for this target and rule under `config` (the request's policy), refusing upstream responses with ambiguous framing (502). */
+  pool(config: Config, target: Target, rule: HostRule): Dispatcher {
+    const gen = this.generation(config);
     const key = `${target.scheme}://${target.host}:${target.port}#${rule.id}`;
-    let pool = this.pools.get(key);
+    let pool = gen.pools.get(key);
     if (!pool) {
-      const u = this.config.upstream;
+      const u = config.upstream;
       pool = new Pool(`${target.scheme}://${hostForUrl(target.host)}:${target.port}`, {
-        connect: this.connector(target, rule),
+        connect: this.connector(gen, target, rule),
         headersTimeout: u.responseTimeoutMs,
         bodyTimeout: u.idleTimeoutMs,
         keepAliveTimeout: 30_000,
         // No redirect interceptor: a 3xx goes back to the agent, airlock never follows it.
       });
-      this.pools.set(key, pool);
+      gen.pools.set(key, pool);
+      this.live.add(gen);
       this.strict.set(pool, pool.compose(strictResponses));
     }
     return this.strict.get(pool)!;
   }
 
-  private connector(target: Target, rule: HostRule): buildConnector.connector {
-    const timeoutMs = this.config.upstream.connectTimeoutMs;
+  private connector(gen: Generation, target: Target, rule: HostRule): buildConnector.connector {
+    const timeoutMs = gen.config.upstream.connectTimeoutMs;
     return (_opts, callback) => {
-      checkedAddress(this.resolve, target.host, rule).then(
+      checkedAddress(gen.resolve, target.host, rule).then(
         (ip) => {
           if (this.isOwnListener(ip, target.port)) {
             return callback(new AirlockError('address_not_allowed', `${target.host}:${target.port} is airlock itself`), null);
@@ -87,7 +107,7 @@ export class Upstream {
                   host: ip,
                   port: target.port,
                   servername: net.isIP(target.host) ? undefined : target.host,
-                  secureContext: this.trust,
+                  secureContext: gen.trust,
                   ALPNProtocols: ['http/1.1'],
                   rejectUnauthorized: true,
                 })
@@ -115,8 +135,10 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
-    this.pools.clear();
+    const pools = [...this.live].flatMap((gen) => [...gen.pools.values()]);
+    for (const gen of this.live) gen.pools.clear();
+    this.live.clear();
+    await Promise.all(pools.map((p) => p.destroy()));
   }
 }
 
