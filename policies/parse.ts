@@ -27,7 +27,10 @@ export interface ParseOptions {
   sourcePath?: string;
 }
 
-const TOP_KEYS = ['data_dir', 'mode', 'include', 'explain_in_tls', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp', 'prices', 'budgets'];
+/** More serving processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 64;
+
+const TOP_KEYS = ['data_dir', 'mode', 'include', 'explain_in_tls', 'listen', 'routes', 'upstream', 'ca', 'store', 'log', 'limits', 'hosts', 'deny', 'dlp', 'prices', 'budgets', 'workers'];
 
 export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
   const p = new Problems();
@@ -65,6 +68,7 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
 
   const mode = parseMode(root, '', p) ?? 'enforce';
   const explainInTls = parseExplainInTls(root.get('explain_in_tls'), p);
+  const workers = parseWorkers(root.get('workers'), p);
 
   if (p.list.length > 0) return { ok: false, errors: p.list };
   const config: Config = {
@@ -85,8 +89,17 @@ export function parsePolicy(raw: unknown, opts: ParseOptions): ParseResult {
     dlp,
     prices,
     budgets,
+    workers,
   };
   return { ok: true, config: deepFreeze(config) };
+}
+
+/** `workers: auto` (default: one per core airlock may use) or a number from 1 to 64. */
+function parseWorkers(value: unknown, p: Problems): Config['workers'] {
+  if (value === null || value === undefined || value === 'auto') return 'auto';
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= MAX_WORKERS) return value;
+  p.add('workers', `expected auto or a whole number from 1 to ${MAX_WORKERS}`);
+  return 'auto';
 }
 
 /** `explain_in_tls: true`, or `{ enabled: true, per_minute: 60 }` (answers per client and minute). */

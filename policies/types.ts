@@ -198,6 +198,8 @@ export interface Config {
    * with the 403 JSON inside TLS, for agents that cannot read a CONNECT response. Off by default.
    */
   explainInTls: { enabled: boolean; perMinute: number };
+  /** Serving processes behind the listeners (proxy/workers/): a number, or auto (one per core airlock may use). */
+  workers: number | 'auto';
   /** Absolute data directory: CA, flow store. */
   dataDir: string;
   /** proxy: explicit proxy; transparent: iptables REDIRECT target; admin: /healthz and /metrics;

@@ -55,7 +55,12 @@ export class ConnectionCounter {
  * allowed; a flood of new names from one client stops at its budget instead of taking the CPU
  * (and the leaf cache) from everyone else.
  */
-export class MintBudget {
+/** Takes one leaf mint from a client's budget: here, or (with workers) from the budget all workers share. */
+export interface MintGate {
+  take(client: string): boolean | Promise<boolean>;
+}
+
+export class MintBudget implements MintGate {
   readonly #recent = new Map<string, number[]>(); // client -> mint times (ms), oldest first
   constructor(
     private readonly perMinute: () => number,

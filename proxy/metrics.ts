@@ -1,7 +1,6 @@
 // Prometheus metrics. prom-client (~11 MB of RSS) is loaded only when listen.admin is set; without
 // it every call here is a no-op.
 import type { Counter } from 'prom-client';
-import type { LeafMinter } from '../ca/leaf-cache.ts';
 import type { Flow } from './flow.ts';
 import { DROP_CAUSES, PROBLEM_KINDS } from './store/availability.ts';
 import type { FlowStore } from './store/writer.ts';
@@ -21,7 +20,8 @@ export const noMetrics: Metrics = {
 
 export async function createMetrics(sources: {
   store: FlowStore;
-  minter: LeafMinter;
+  /** Leaf certificates minted and cache hits (over every worker). */
+  certs: () => { minted: number; hits: number };
   active: () => number;
   connections: () => number;
   budgets?: () => BudgetUse[];
@@ -150,8 +150,9 @@ export async function createMetrics(sources: {
     labelNames: ['result'],
     registers,
     collect() {
-      this.set({ result: 'minted' }, sources.minter.stats.minted);
-      this.set({ result: 'hit' }, sources.minter.stats.hits);
+      const c = sources.certs();
+      this.set({ result: 'minted' }, c.minted);
+      this.set({ result: 'hit' }, c.hits);
     },
   });
   // Budgets: each agent's use of each limit in the current window, and the limit (spend in millionths).

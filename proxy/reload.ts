@@ -2,25 +2,38 @@
 // stays, and every problem is reported); a valid one applies to the next request on every
 // connection (requests under way keep the policy they arrived with). Listeners, data dir, store
 // and CA settings need a restart and are kept.
+import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { loadPolicyFile } from '../policies/load.ts';
+import { loadPolicyText } from '../policies/load.ts';
 import type { Config } from '../policies/types.ts';
 import type { ConfigRef } from './config-ref.ts';
-import type { Upstream } from './io/upstream.ts';
+
+/** What follows the policy in force: the upstream dialer, or (with workers) every worker, given the text that was validated. */
+export interface ReloadTarget {
+  reconfigure(next: Config, text: string): void;
+}
 
 export type ReloadResult = { ok: true; restartNeeded: string[] } | { ok: false; errors: string[] };
 
-const RESTART_ONLY = ['listen', 'routes', 'dataDir', 'store', 'ca', 'limits'] as const;
+const RESTART_ONLY = ['listen', 'routes', 'dataDir', 'store', 'ca', 'limits', 'workers'] as const;
 
-export function reloadPolicy(ref: ConfigRef, upstream: Upstream): ReloadResult {
+/** `text`: the policy file's content as another process read and validated it (workers); else the file is read now. */
+export function reloadPolicy(ref: ConfigRef, target: ReloadTarget, text?: string): ReloadResult {
   const old = ref.current;
   if (!old.sourcePath) return { ok: false, errors: ['this policy was not loaded from a file'] };
-  const r = loadPolicyFile(old.sourcePath, { defaultDataDir: old.dataDir });
+  if (text === undefined) {
+    try {
+      text = readFileSync(old.sourcePath, 'utf8');
+    } catch (err) {
+      return { ok: false, errors: [`${old.sourcePath}: cannot read policy file (${(err as NodeJS.ErrnoException).code ?? 'error'})`] };
+    }
+  }
+  const r = loadPolicyText(text, old.sourcePath, { defaultDataDir: old.dataDir });
   if (!r.ok) return { ok: false, errors: r.errors.map(restartHint) };
   const restartNeeded = RESTART_ONLY.filter((k) => !isDeepStrictEqual(plain(r.config[k]), plain(old[k])));
   // Keep what cannot change while running, so ref.current always describes what airlock does.
   const next: Config = Object.freeze({ ...r.config, ...Object.fromEntries(RESTART_ONLY.map((k) => [k, old[k]])) });
-  upstream.reconfigure(next);
+  target.reconfigure(next, text);
   ref.current = next;
   return { ok: true, restartNeeded: [...restartNeeded] };
 }

@@ -1,9 +1,9 @@
 // The start-up banner: where everything is and how to point an agent at airlock.
 import path from 'node:path';
 import { nativeUnavailable } from '../dlp/native.ts';
-import type { Airlock } from '../main.ts';
+import type { Running } from '../workers/supervisor.ts';
 
-export function banner(a: Airlock): string {
+export function banner(a: Running): string {
   const rel = (p: string) => path.relative(process.cwd(), p) || p;
   const lines = [`airlock is running${a.config.sourcePath ? ` with the policy ${rel(a.config.sourcePath)}` : ''}${a.config.mode === 'report' ? ' in REPORT mode: requests the policy would deny go through, recorded as would_deny' : ''}`];
   const { proxy, transparent, ui, routes } = a.addresses;

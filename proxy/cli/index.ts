@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { caPaths, exportCa, importCa, initCa } from '../../ca/authority.ts';
-import { loadPolicyFile } from '../../policies/load.ts';
+import { loadPolicyFile, loadPolicyText } from '../../policies/load.ts';
 import type { Config } from '../../policies/types.ts';
 import { banner } from './banner.ts';
 import { err, out } from './output.ts';
@@ -11,6 +11,9 @@ import { logEvent } from '../log.ts';
 import { firstPolicy } from './first-policy.ts';
 import { packageFile } from '../package-file.ts';
 import { startAirlock } from '../main.ts';
+import { startSupervisor } from '../workers/supervisor.ts';
+import { runWorker } from '../workers/worker.ts';
+import { workerCount } from '../workers/count.ts';
 import { IPTABLES_HELP, iptablesCommand } from './iptables.ts';
 import { watchPolicy } from '../policy-watch.ts';
 import { CA_INSTALL_HELP, caInstallCommand } from './ca-install.ts';
@@ -25,7 +28,7 @@ import { UsageError } from '../flow-filter.ts';
 const USAGE = `usage: airlock <command> [options]
 
 commands:
-  start [--config FILE] [--reload-on-change]
+  start [--config FILE] [--workers N] [--reload-on-change]
                                    run the proxy (no --config: ./.airlock/policy.yaml, created on first run)
   check-config FILE                validate a policy file without starting; lists every problem
   ca init [--data-dir DIR | --config FILE]
@@ -46,7 +49,7 @@ commands:
 Run "airlock <command> --help" for one command's help.`;
 
 const HELP: Record<string, string> = {
-  start: `usage: airlock start [--config FILE] [--reload-on-change]
+  start: `usage: airlock start [--config FILE] [--workers N] [--reload-on-change]
 
 Runs the proxy with the policy in FILE. Without --config, airlock uses ./.airlock/policy.yaml,
 writing a commented example policy there on first run (explicit proxy on 127.0.0.1:8080, every
@@ -56,7 +59,10 @@ wherever airlock is started from. The CA is created in the data dir if it does n
 SIGTERM or SIGINT stops it after recording every flow (requests in progress get up to 10 s to
 finish). SIGHUP re-reads the policy: a policy with problems is reported on stderr and not
 applied; changes that need a restart (listeners, data dir, store, CA, limits) are named. --reload-on-change re-reads it also
-when its content changes (looked at every 2 s; for a policy mounted from a Kubernetes ConfigMap).`,
+when its content changes (looked at every 2 s; for a policy mounted from a Kubernetes ConfigMap).
+--workers N serves agents from N processes behind the same listeners (default: the policy's
+\`workers:\`, else one per core airlock may use); one supervisor keeps the store, the budgets,
+/metrics and the UI, and replaces a worker that dies.`,
   'check-config': `usage: airlock check-config FILE
 
 Validates a policy file exactly as "airlock start" would, without starting. Prints every problem
@@ -89,6 +95,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') return out(USAGE, 0);
     if (command === '--version' || command === '-V' || command === 'version') return out(`airlock ${version()}`, 0);
+    // Forked by `airlock start` with workers: never typed by a user, so not listed.
+    if (command === '__worker') return await runWorker();
     if (command.startsWith('-')) throw new UsageError(`unknown option ${command}; options come after the command`);
     if (!COMMANDS.includes(command)) throw unknownSubcommand('command', command, COMMANDS);
     if (rest.includes('--help') || rest.includes('-h')) {
@@ -142,10 +150,15 @@ function policyFile(configPath: string | undefined): string {
 }
 
 /** Loads the policy (data dir by default beside it), or every problem, each naming the file. */
-function loadConfig(configPath: string | undefined): Config | string[] {
-  const file = policyFile(configPath);
-  const r = loadPolicyFile(file);
-  return r.ok ? r.config : r.errors;
+function loadConfig(file: string): { config: Config; text: string } | string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return [`${file}: cannot read policy file (${(e as NodeJS.ErrnoException).code ?? 'error'})`];
+  }
+  const r = loadPolicyText(text, file);
+  return r.ok ? { config: r.config, text } : r.errors;
 }
 
 function problemsOf(file: string, errors: string[]): string {
@@ -153,16 +166,18 @@ function problemsOf(file: string, errors: string[]): string {
 }
 
 async function start(args: string[]): Promise<number> {
-  const { values } = parseCli(args, { config: { type: 'string' }, 'reload-on-change': { type: 'boolean' } }, false);
+  const { values } = parseCli(args, { config: { type: 'string' }, workers: { type: 'string' }, 'reload-on-change': { type: 'boolean' } }, false);
   const file = policyFile(values.config);
-  const config = loadConfig(file);
-  if (Array.isArray(config)) return err(problemsOf(file, config), 1);
+  const loaded = loadConfig(file);
+  if (Array.isArray(loaded)) return err(problemsOf(file, loaded), 1);
+  const { config, text } = loaded;
+  const workers = workerCount(values.workers, config.workers);
   // Handlers first: a supervisor may signal as soon as the banner says airlock is up.
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
-  const airlock = await startAirlock(config);
+  const airlock = workers > 1 ? await startSupervisor(config, workers, { path: file, text }) : await startAirlock(config);
   // Before the banner: a supervisor (or a test) may send SIGHUP as soon as it reads it, and
   // SIGHUP without a handler ends the process.
   const reload = (why: string) => {
@@ -216,9 +231,9 @@ function ca(args: string[]): number {
   );
   let dataDir = path.resolve(values['data-dir'] ?? DEFAULT_DIR);
   if (values.config) {
-    const config = loadConfig(values.config);
-    if (Array.isArray(config)) return err(problemsOf(path.resolve(values.config), config), 1);
-    dataDir = config.dataDir;
+    const loaded = loadConfig(policyFile(values.config));
+    if (Array.isArray(loaded)) return err(problemsOf(path.resolve(values.config), loaded), 1);
+    dataDir = loaded.config.dataDir;
   }
   switch (sub) {
     case 'init': {

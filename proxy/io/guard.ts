@@ -11,7 +11,7 @@ import { connOf, type ConnInfo } from '../conn.ts';
 import { agentFaultStatus } from '../errors.ts';
 import type { Flow } from '../flow.ts';
 import { watchBody } from '../body-watch.ts';
-import { closing, ConnectionCounter, gateRequest, MintBudget } from '../limits.ts';
+import { closing, ConnectionCounter, gateRequest, MintBudget, type MintGate } from '../limits.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { type AnyResponse, sendRefusal, writeRawRefusal } from '../respond.ts';
 
@@ -28,16 +28,17 @@ export interface Guard {
   /** Agent connections open now: from one client address (its IP), or from all. */
   openConnections(client?: string): number;
   /** Takes a new leaf certificate from the client's budget; false when it is spent. */
-  mintBudget: MintBudget;
+  mintBudget: MintGate;
   request(req: AnyRequest, res: AnyResponse): void;
   upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-export function createGuard(config: ConfigRef, pipeline: Pipeline): Guard {
+/** `mintGate`: the leaf-mint budget workers share (proxy/workers/); default: this process's own. */
+export function createGuard(config: ConfigRef, pipeline: Pipeline, mintGate?: MintGate): Guard {
   // Limits are fixed at start (restart to change them), like the listeners they shape.
   const limits = config.current.limits;
   const counter = new ConnectionCounter(() => limits.maxConnectionsPerClient);
-  const mintBudget = new MintBudget(() => limits.leafMintsPerMinute);
+  const mintBudget = mintGate ?? new MintBudget(() => limits.leafMintsPerMinute);
 
   function refusedFields(req: AnyRequest): Partial<Flow> {
     const url = (req.httpVersionMajor === 2 ? (req.headers[':path'] as string | undefined) : req.url) ?? '';

@@ -53,23 +53,20 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
   plainServer.on('upgrade', guard.upgrade);
   plainServer.on('clientError', (err, socket) => badRequest(pipeline, err, socket, limits));
 
-  return {
+  const servers: InnerServers = {
     terminate(socket, conn) {
       attachConn(socket, conn);
       const host = conn.pinned!.host;
       // A leaf not yet minted costs the client one from its budget (a flood of new names stops here).
-      if (!minter.has(host) && !guard.mintBudget.take(clientKey(socket))) {
-        denyTls(socket);
-        return pipeline.refuse(conn, 'leaf_mint_limit', `more than limits.leaf_mints_per_minute (${limits.leafMintsPerMinute}) new host names from this client`, 'tls', undefined, {
-          host,
-          port: conn.pinned!.port,
-        });
-      }
-      // The name (when the agent sent one) was checked against the policy and the CONNECT
-      // authority before the handshake: the leaf is for the host the connection was admitted for.
-      acceptTls(socket, conn, { context: minter.secureContext(host), server: tlsServer, timeoutMs: limits.tlsHandshakeTimeoutMs }, (secure) =>
-        tlsServer.emit('secureConnection', secure),
-      );
+      const allowed = minter.has(host) || guard.mintBudget.take(clientKey(socket));
+      if (allowed === true) return secure(socket, conn, host);
+      if (allowed === false) return refuseMint(socket, conn, host);
+      // Workers share the budget: the supervisor answers (a mint is rare: leaves are cached).
+      void allowed.then((yes) => {
+        if (socket.destroyed) return;
+        if (yes) secure(socket, conn, host);
+        else refuseMint(socket, conn, host);
+      });
     },
     plain(socket, conn) {
       attachConn(socket, conn);
@@ -78,6 +75,23 @@ export function createInnerServers(minter: LeafMinter, pipeline: Pipeline, guard
       socket.resume(); // sniff() paused it; the bytes it peeked are waiting in its buffer
     },
   };
+  return servers;
+
+  function refuseMint(socket: net.Socket, conn: ConnInfo, host: string): void {
+    denyTls(socket);
+    pipeline.refuse(conn, 'leaf_mint_limit', `more than limits.leaf_mints_per_minute (${limits.leafMintsPerMinute}) new host names from this client`, 'tls', undefined, {
+      host,
+      port: conn.pinned!.port,
+    });
+  }
+
+  function secure(socket: net.Socket, conn: ConnInfo, host: string): void {
+    // The name (when the agent sent one) was checked against the policy and the CONNECT
+    // authority before the handshake: the leaf is for the host the connection was admitted for.
+    acceptTls(socket, conn, { context: minter.secureContext(host), server: tlsServer, timeoutMs: limits.tlsHandshakeTimeoutMs }, (secured) =>
+      tlsServer.emit('secureConnection', secured),
+    );
+  }
 }
 
 /**

@@ -203,6 +203,11 @@ export class FlowStore {
     );
   }
 
+  /** A flow whose bodies a worker already made ready for the store (storedBodies, proxy/workers/). */
+  recordStored(flow: Flow, bodies: StoredBody[]): void {
+    this.enqueue(this.complete(toRow(flow), flow, bodies), bodies);
+  }
+
   /**
    * The row with its LLM columns (schema 4), then the DLP findings and what the writer derives
    * tables from (schema 7), each one JSON element after the columns (batch.cjs).
