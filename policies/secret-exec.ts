@@ -61,32 +61,43 @@ export class ExecSource extends SecretSource {
   }
 }
 
-function runCommand(name: string, o: ExecOptions): Promise<Got<Secret>> {
+/** How a command ended: its output, or why there is none (never its output then). */
+export type CommandResult = { ok: true; output: string } | { ok: false; how: string };
+/** Runs a command for its output: here, or (in a worker) through the supervisor, which runs it once for all workers. */
+export type CommandRunner = (argv: string[], cwd: string, timeoutMs: number, cacheMs: number) => Promise<CommandResult>;
+
+let runner: CommandRunner = runLocally;
+
+/** A worker's commands run in its supervisor (proxy/workers/): one run serves every worker. */
+export function useCommandRunner(r: CommandRunner): void {
+  runner = r;
+}
+
+async function runCommand(name: string, o: ExecOptions): Promise<Got<Secret>> {
+  const r = await runner(o.argv, o.cwd, o.timeoutMs, o.cacheMs);
+  if (!r.ok) return { ok: false, problem: `${name} ${r.how} (its output is not shown)` };
+  const value = r.output.replace(/\r?\n$/, '');
+  if (value === '') return { ok: false, problem: `${name} printed nothing` };
+  return { ok: true, value: new Secret(name, value) };
+}
+
+export function runLocally(argv: string[], cwd: string, timeoutMs: number): Promise<CommandResult> {
   return new Promise((done) => {
-    execFile(
-      o.argv[0],
-      o.argv.slice(1),
-      { cwd: o.cwd, timeout: o.timeoutMs, maxBuffer: MAX_OUTPUT, encoding: 'utf8', windowsHide: true },
-      (err, stdout) => {
-        if (err) {
-          const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: string | number };
-          const how =
-            e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
-              ? `printed more than ${MAX_OUTPUT} bytes`
-              : e.killed && e.signal
-                ? `did not finish within ${o.timeoutMs / 1000}s`
-                : typeof e.code === 'number'
-                  ? `exited with code ${e.code}`
-                  : e.signal
-                    ? `was killed by ${e.signal}`
-                    : `could not run (${e.code ?? 'error'})`;
-          return done({ ok: false, problem: `${name} ${how} (its output is not shown)` });
-        }
-        const value = stdout.replace(/\r?\n$/, '');
-        if (value === '') return done({ ok: false, problem: `${name} printed nothing` });
-        done({ ok: true, value: new Secret(name, value) });
-      },
-    );
+    execFile(argv[0], argv.slice(1), { cwd, timeout: timeoutMs, maxBuffer: MAX_OUTPUT, encoding: 'utf8', windowsHide: true }, (err, stdout) => {
+      if (!err) return done({ ok: true, output: stdout });
+      const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string | null; code?: string | number };
+      const how =
+        e.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
+          ? `printed more than ${MAX_OUTPUT} bytes`
+          : e.killed && e.signal
+            ? `did not finish within ${timeoutMs / 1000}s`
+            : typeof e.code === 'number'
+              ? `exited with code ${e.code}`
+              : e.signal
+                ? `was killed by ${e.signal}`
+                : `could not run (${e.code ?? 'error'})`;
+      done({ ok: false, how });
+    });
   });
 }
 

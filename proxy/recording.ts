@@ -19,10 +19,14 @@ export interface Recording {
   setMetrics(m: Metrics): void;
 }
 
-export function openRecording(initial: Config, ref: ConfigRef): Recording {
+/** `onStoreEvent`: before each store event is logged (a state change the workers must know of). */
+export function openRecording(initial: Config, ref: ConfigRef, onStoreEvent?: () => void): Recording {
   const where = describeStore(initial.store);
   const store = openFlowStore(initial.store, {
-    onEvent: (e) => logEvent(e.level, e.msg, { ...e.fields, store: where, instance: initial.store.instance }),
+    onEvent: (e) => {
+      onStoreEvent?.();
+      logEvent(e.level, e.msg, { ...e.fields, store: where, instance: initial.store.instance });
+    },
     // Tokens count towards budgets once read from the stored response.
     onLlm: (flow, info) => budgets.used(ref.current, flow.ruleId, flow.agentUser, flow.listener, info, Date.now()),
   });

@@ -20,6 +20,7 @@ import { startOperatorServers } from '../operator-servers.ts';
 import { openRecording } from '../recording.ts';
 import { reloadPolicy } from '../reload.ts';
 import { agentListeners } from '../serving.ts';
+import { sharedCommands } from './shared-commands.ts';
 import type { Begun, FromWorker, PolicyText, StoreRefusal, ToWorker } from './protocol.ts';
 
 /** What `airlock start` needs of a running airlock, one process or many. */
@@ -48,16 +49,22 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const ref: ConfigRef = { current: initial };
   let current: PolicyText | undefined;
-  const rec = openRecording(initial, ref);
+  let refusal: StoreRefusal = null;
+  let opened = false;
+  // The store's state reaches every worker as it changes (before it is logged: a client that
+  // reads the log line and sends its next request meets the new state).
+  const rec = openRecording(initial, ref, () => storeChanged());
   const { store, budgets } = rec;
   const limits = initial.limits;
   const mints = new MintBudget(() => limits.leafMintsPerMinute);
+  const commands = sharedCommands();
   const perClient = new Map<string, number>();
   const workers: Worker[] = [];
   const waiting: [net.Socket, number][] = [];
   let restarts = 0;
   let nextConn = 0;
-  let refusal: StoreRefusal = store.availability.refusal();
+  refusal = store.availability.refusal();
+  opened = true;
   let closing: Promise<void> | undefined;
   const specs = agentListeners(initial);
   const bound: Bound[] = [];
@@ -67,13 +74,15 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   const broadcast = (m: ToWorker) => {
     for (const w of workers) if (w.ready && w.proc.connected) w.proc.send(m);
   };
-  // The store's state reaches every worker: while it cannot write they refuse new requests too.
-  const availability = setInterval(() => {
+  // While the store cannot write, workers refuse new requests too (store.on_unavailable: refuse).
+  function storeChanged() {
+    if (!opened) return;
     const now = store.availability.refusal();
     if (JSON.stringify(now) === JSON.stringify(refusal)) return;
     refusal = now;
     broadcast({ t: 'store', refusal });
-  }, 100);
+  }
+  const availability = setInterval(storeChanged, 100);
 
   const release = (w: Worker, id: number) => {
     const key = w.conns.get(id);
@@ -132,6 +141,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       case 'rpc': {
         const reply = (value: unknown) => w.proc.connected && w.proc.send({ t: 'reply', id: m.id, value } satisfies ToWorker);
         if (m.op === 'mint') reply(mints.take(m.client));
+        else if (m.op === 'exec') void commands(m.argv, m.cwd, m.timeoutMs, m.cacheMs).then(reply);
         else if (m.op === 'claim') void store.counters.claim(m.key, m.want, m.max).then(reply, () => reply(null));
         else void store.counters.read(m.from).then(reply, () => reply(null));
         return;

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { loadCa } from '../../ca/authority.ts';
 import { LeafMinter } from '../../ca/leaf-cache.ts';
 import { loadPolicyText } from '../../policies/load.ts';
+import { type CommandResult, useCommandRunner } from '../../policies/secret-exec.ts';
 import { createBudgets } from '../budgets/budgets.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { connOf } from '../conn.ts';
@@ -16,7 +17,7 @@ import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
 import type { Guard } from '../io/guard.ts';
 import { Upstream } from '../io/upstream.ts';
-import { flushLog, logEvent } from '../log.ts';
+import { flushLog } from '../log.ts';
 import { DRAIN_MS } from '../main.ts';
 import { reloadPolicy } from '../reload.ts';
 import { createServing } from '../serving.ts';
@@ -33,6 +34,7 @@ export async function runWorker(): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
   const init = await new Promise<Extract<ToWorker, { t: 'init' }>>((resolve) => process.once('message', (m: ToWorker) => m.t === 'init' && resolve(m)));
   const channel = new Channel();
+  useCommandRunner((argv, cwd, timeoutMs, cacheMs) => channel.call({ op: 'exec', argv, cwd, timeoutMs, cacheMs }) as Promise<CommandResult>);
   const r = loadPolicyText(init.start.text, init.start.path);
   if (!r.ok) {
     channel.send({ t: 'failed', error: r.errors.join('; ') });
@@ -114,7 +116,6 @@ export async function runWorker(): Promise<number> {
   const stats = setInterval(() => channel.send({ t: 'stats', active: pipeline.active(), minted: minter.stats.minted, hits: minter.stats.hits }), 250);
   stats.unref();
   channel.send({ t: 'ready' });
-  logEvent('info', 'worker ready', { pid: process.pid });
   await new Promise<void>((resolve) => process.once('disconnect', () => resolve()));
   return 0;
 }
@@ -155,7 +156,8 @@ function remoteCounters(channel: Channel, initial: ReturnType<CounterStore['read
   };
 }
 
-type Call = { op: 'claim'; key: [string, string, string, number]; want: number; max: number } | { op: 'read'; from: number } | { op: 'mint'; client: string };
+type Call = DistributiveOmit<Extract<FromWorker, { t: 'rpc' }>, 't' | 'id'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** The IPC channel to the supervisor: batched news, calls that await an answer. */
 class Channel {
