@@ -64,9 +64,31 @@ export class ExecSource extends SecretSource {
 /** How a command ended: its output, or why there is none (never its output then). */
 export type CommandResult = { ok: true; output: string } | { ok: false; how: string };
 /** Runs a command for its output: here, or (in a worker) through the supervisor, which runs it once for all workers. */
-export type CommandRunner = (argv: string[], cwd: string, timeoutMs: number, cacheMs: number) => Promise<CommandResult>;
+/** `now`: the caller's clock (ms), against which a shared run's age is judged. */
+export type CommandRunner = (argv: string[], cwd: string, timeoutMs: number, cacheMs: number, now: number) => Promise<CommandResult>;
 
-let runner: CommandRunner = runLocally;
+/**
+ * One run answers every caller in this process and, in a supervisor, every worker: a run still
+ * going, or one that succeeded within a quarter of the cache lifetime (workers and the policy
+ * check at load fetch a value at about the same time), is shared. Failures are not kept.
+ */
+export const runShared: CommandRunner = (() => {
+  const runs = new Map<string, { at: number; result: Promise<CommandResult> }>();
+  return (argv, cwd, timeoutMs, cacheMs, now) => {
+    const key = JSON.stringify([argv, cwd]);
+    const last = runs.get(key);
+    if (last && (last.at < 0 || (now >= last.at && now - last.at < cacheMs / 4))) return last.result;
+    const entry = { at: -1, started: now, result: runLocally(argv, cwd, timeoutMs) };
+    runs.set(key, entry);
+    void entry.result.then((r) => {
+      if (r.ok) entry.at = entry.started;
+      else runs.delete(key);
+    });
+    return entry.result;
+  };
+})();
+
+let runner: CommandRunner = runShared;
 
 /** A worker's commands run in its supervisor (proxy/workers/): one run serves every worker. */
 export function useCommandRunner(r: CommandRunner): void {
@@ -74,7 +96,7 @@ export function useCommandRunner(r: CommandRunner): void {
 }
 
 async function runCommand(name: string, o: ExecOptions): Promise<Got<Secret>> {
-  const r = await runner(o.argv, o.cwd, o.timeoutMs, o.cacheMs);
+  const r = await runner(o.argv, o.cwd, o.timeoutMs, o.cacheMs, (o.now ?? Date.now)());
   if (!r.ok) return { ok: false, problem: `${name} ${r.how} (its output is not shown)` };
   const value = r.output.replace(/\r?\n$/, '');
   if (value === '') return { ok: false, problem: `${name} printed nothing` };

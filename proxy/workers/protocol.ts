@@ -44,6 +44,6 @@ export type FromWorker =
   | { t: 'rpc'; id: number; op: 'claim'; key: [string, string, string, number]; want: number; max: number }
   | { t: 'rpc'; id: number; op: 'read'; from: number }
   | { t: 'rpc'; id: number; op: 'mint'; client: string }
-  | { t: 'rpc'; id: number; op: 'exec'; argv: string[]; cwd: string; timeoutMs: number; cacheMs: number }
+  | { t: 'rpc'; id: number; op: 'exec'; argv: string[]; cwd: string; timeoutMs: number; cacheMs: number; now: number }
   | { t: 'add'; rows: CounterRow[] }
   | { t: 'reloaded'; ok: boolean; errors?: string[] };

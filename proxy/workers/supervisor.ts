@@ -20,7 +20,7 @@ import { startOperatorServers } from '../operator-servers.ts';
 import { openRecording } from '../recording.ts';
 import { reloadPolicy } from '../reload.ts';
 import { agentListeners } from '../serving.ts';
-import { sharedCommands } from './shared-commands.ts';
+import { runShared } from '../../policies/secret-exec.ts';
 import type { Begun, FromWorker, PolicyText, StoreRefusal, ToWorker } from './protocol.ts';
 
 /** What `airlock start` needs of a running airlock, one process or many. */
@@ -57,7 +57,6 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   const { store, budgets } = rec;
   const limits = initial.limits;
   const mints = new MintBudget(() => limits.leafMintsPerMinute);
-  const commands = sharedCommands();
   const perClient = new Map<string, number>();
   const workers: Worker[] = [];
   const waiting: [net.Socket, number][] = [];
@@ -141,7 +140,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       case 'rpc': {
         const reply = (value: unknown) => w.proc.connected && w.proc.send({ t: 'reply', id: m.id, value } satisfies ToWorker);
         if (m.op === 'mint') reply(mints.take(m.client));
-        else if (m.op === 'exec') void commands(m.argv, m.cwd, m.timeoutMs, m.cacheMs).then(reply);
+        else if (m.op === 'exec') void runShared(m.argv, m.cwd, m.timeoutMs, m.cacheMs, m.now).then(reply);
         else if (m.op === 'claim') void store.counters.claim(m.key, m.want, m.max).then(reply, () => reply(null));
         else void store.counters.read(m.from).then(reply, () => reply(null));
         return;

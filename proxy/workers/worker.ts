@@ -34,7 +34,7 @@ export async function runWorker(): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
   const init = await new Promise<Extract<ToWorker, { t: 'init' }>>((resolve) => process.once('message', (m: ToWorker) => m.t === 'init' && resolve(m)));
   const channel = new Channel();
-  useCommandRunner((argv, cwd, timeoutMs, cacheMs) => channel.call({ op: 'exec', argv, cwd, timeoutMs, cacheMs }) as Promise<CommandResult>);
+  useCommandRunner((argv, cwd, timeoutMs, cacheMs, now) => channel.call({ op: 'exec', argv, cwd, timeoutMs, cacheMs, now }) as Promise<CommandResult>);
   const r = loadPolicyText(init.start.text, init.start.path);
   if (!r.ok) {
     channel.send({ t: 'failed', error: r.errors.join('; ') });
