@@ -62,6 +62,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   const waiting: [net.Socket, number][] = [];
   let restarts = 0;
   let nextConn = 0;
+  let turn = 0;
   refusal = store.availability.refusal();
   opened = true;
   let closing: Promise<void> | undefined;
@@ -104,8 +105,13 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
     }
     const ready = workers.filter((w) => w.ready && w.proc.connected);
     if (!ready.length) return void waiting.push([socket, l]);
-    let w = ready[0];
-    for (const c of ready) if (c.conns.size < w.conns.size) w = c;
+    // The fewest connections; among equals, the next in turn (short connections spread too).
+    turn++;
+    let w = ready[turn % ready.length];
+    for (let i = 1; i < ready.length; i++) {
+      const c = ready[(turn + i) % ready.length];
+      if (c.conns.size < w.conns.size) w = c;
+    }
     const id = ++nextConn;
     w.conns.set(id, key);
     perClient.set(key, (perClient.get(key) ?? 0) + 1);
@@ -182,6 +188,8 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
     let how: [NodeJS.Signals | null, number | null] = [null, null];
     proc.once('exit', (code, signal) => {
       w.exited = true;
+      w.ready = false;
+      w.stats = { ...w.stats, active: 0 };
       how = [signal, code];
       ended(signal, code);
     });
