@@ -13,8 +13,11 @@ import type { FlowStore } from './store/writer.ts';
 export interface Recording {
   store: FlowStore;
   budgets: Budgets;
-  /** `stored`: its bodies, already made ready for the store by the worker that served it. */
-  record(flow: Flow, stored?: StoredBody[]): void;
+  /**
+   * `config`: the policy the flow was handled under (its log.flows); `stored`: its bodies, already
+   * made ready for the store by the worker that served it.
+   */
+  record(flow: Flow, config?: Config, stored?: StoredBody[]): void;
   /** Counts every flow recorded from now on (set once the admin listener exists). */
   setMetrics(m: Metrics): void;
 }
@@ -35,7 +38,7 @@ export function openRecording(initial: Config, ref: ConfigRef, onStoreEvent?: ()
   return {
     store,
     budgets,
-    record(flow, stored) {
+    record(flow, config = ref.current, stored) {
       // A request refused because the store cannot write is counted and logged, not queued for the
       // store: the backlog is kept for flows that reached an upstream (docs/audit.md).
       if (flow.code === 'audit_store_unavailable') {
@@ -43,7 +46,7 @@ export function openRecording(initial: Config, ref: ConfigRef, onStoreEvent?: ()
       } else if (stored) store.recordStored(flow, stored);
       else store.record(flow);
       metrics.flow(flow);
-      if (ref.current.log.flows) logFlow(flow);
+      if (config.log.flows) logFlow(flow);
     },
     setMetrics(m) {
       metrics = m;

@@ -21,7 +21,8 @@ export interface ServingDeps {
   ref: ConfigRef;
   upstream: Upstream;
   minter: LeafMinter;
-  record(flow: Flow): void;
+  /** `config`: the policy the request was handled under. */
+  record(flow: Flow, config: Config): void;
   budgets: Budgets;
   storeRefusal: () => { reason: string; retryAfterS: number } | null;
   caCert: { pem: string; der: Buffer };

@@ -137,7 +137,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       case 'batch':
         for (const b of m.begun) w.begun.set(b[0], b);
         for (const k of m.ended) w.begun.delete(k);
-        for (const [f, stored] of m.flows) rec.record(f, stored ?? undefined);
+        for (const [f, stored] of m.flows) rec.record(f, ref.current, stored ?? undefined);
         for (const id of m.closed) release(w, id);
         return;
       case 'stats':

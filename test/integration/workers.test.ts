@@ -89,7 +89,7 @@ function curl(a: Running, url: string, more: string[] = []) {
 }
 
 async function health(a: Running): Promise<{ workers: { pid: number; ready: boolean; connections: number; active: number }[]; worker_restarts: number }> {
-  return (await fetch(`http://127.0.0.1:${a.admin}/healthz`)).json();
+  return (await fetch(`http://127.0.0.1:${a.admin}/healthz`)).json() as Promise<Awaited<ReturnType<typeof health>>>;
 }
 
 async function metric(a: Running, name: string): Promise<number> {
