@@ -81,7 +81,8 @@ hosts:
 log: { flows: false }
 `,
   );
-  const { proc, banner } = await startCli(['--config', 'policy.yaml'], dir);
+  // Two workers: flows cross from the workers to the one store writer; none may be lost.
+  const { proc, banner } = await startCli(['--config', 'policy.yaml', '--workers', '2'], dir);
   let err = '';
   proc.stderr!.on('data', (c) => (err += c));
   let out = '';
