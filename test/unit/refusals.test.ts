@@ -36,6 +36,7 @@ const NOT_SENT: Record<string, string> = {
   client_closed: 'the agent went away; nobody is answered',
   bad_websocket: 'a WebSocket close reason, not an HTTP refusal',
   token_response_too_large: "a token endpoint's answer: the agent gets credential_unavailable",
+  worker_exited: "the worker serving the request died: its connection is cut, nobody is answered; the supervisor records the flow",
   mcp_batch_refused: "the data of a JSON-RPC error beside a denied call; the flow's code is mcp_tool_denied",
 };
 
