@@ -57,8 +57,9 @@ export class Mint {
   #sentVersion = 0;
   #values?: { minted: number; sent: number; out: InjectedValues };
 
-  constructor(make: (onSecret: (values: string[]) => void) => () => Promise<Got<Minted>>) {
-    this.token = new MintedToken(make((values) => this.#sentThere(values)));
+  /** `key`: names the credential across workers, which share its token. */
+  constructor(make: (onSecret: (values: string[]) => void) => () => Promise<Got<Minted>>, key?: string) {
+    this.token = new MintedToken(make((values) => this.#sentThere(values)), Date.now, key);
   }
 
   /** Values sent to the token endpoint: kept (the latest few) to be scrubbed. */
@@ -271,7 +272,7 @@ export class Credentials {
         if (spec.kind === 'oauth2') return oauth2Minter(spec, viaPolicy, purpose, onSecret);
         if (spec.kind === 'github_app') return gitHubAppMinter(spec, viaPolicy, purpose, onSecret);
         throw new Error(`${spec.kind} is not minted`);
-      });
+      }, key);
       this.#mints.set(key, (mint = made));
     }
     return mint;

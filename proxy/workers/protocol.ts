@@ -2,7 +2,9 @@
 // serialization: Buffers and nested objects cross as they are). A worker's news (flows, requests
 // begun and ended, connections closed) travels in one batch per event-loop turn.
 import type { CounterRow } from '../store/writer.ts';
+import type { Got } from '../../policies/secrets.ts';
 import type { StoredBody } from '../capture.ts';
+import type { Minted } from '../credentials/minted.ts';
 import type { Flow } from '../flow.ts';
 
 export interface PolicyText {
@@ -32,6 +34,9 @@ export type ToWorker =
   | { t: 'conn'; l: number; id: number }
   | { t: 'policy'; policy: PolicyText }
   | { t: 'store'; refusal: StoreRefusal }
+  /** A token another worker minted (proxy/workers/token-share.ts). */
+  | { t: 'token'; key: string; token: Minted }
+  | { t: 'proven'; key: string; value: string }
   | { t: 'reply'; id: number; value: unknown }
   | { t: 'stop' };
 
@@ -44,6 +49,9 @@ export type FromWorker =
   | { t: 'rpc'; id: number; op: 'claim'; key: [string, string, string, number]; want: number; max: number }
   | { t: 'rpc'; id: number; op: 'read'; from: number }
   | { t: 'rpc'; id: number; op: 'mint'; client: string }
+  | { t: 'rpc'; id: number; op: 'token'; key: string; stale: string | undefined; forced: boolean }
+  | { t: 'minted'; key: string; got: Got<Minted>; forced: boolean }
+  | { t: 'proven'; key: string; value: string }
   | { t: 'rpc'; id: number; op: 'exec'; argv: string[]; cwd: string; timeoutMs: number; cacheMs: number; now: number }
   | { t: 'add'; rows: CounterRow[] }
   | { t: 'reloaded'; ok: boolean; errors?: string[] };

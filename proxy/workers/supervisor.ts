@@ -21,6 +21,7 @@ import { openRecording } from '../recording.ts';
 import { reloadPolicy } from '../reload.ts';
 import { agentListeners } from '../serving.ts';
 import { runShared } from '../../policies/secret-exec.ts';
+import { createTokenShare } from './token-share.ts';
 import type { Begun, FromWorker, PolicyText, StoreRefusal, ToWorker } from './protocol.ts';
 
 /** What `airlock start` needs of a running airlock, one process or many. */
@@ -57,6 +58,9 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   const { store, budgets } = rec;
   const limits = initial.limits;
   const mints = new MintBudget(() => limits.leafMintsPerMinute);
+  const tokens = createTokenShare((key, token, by) => {
+    for (const w of workers) if (w.ready && w.proc.pid !== by && w.proc.connected) w.proc.send({ t: 'token', key, token } satisfies ToWorker);
+  });
   const perClient = new Map<string, number>();
   const workers: Worker[] = [];
   const waiting: [net.Socket, number][] = [];
@@ -146,11 +150,20 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       case 'rpc': {
         const reply = (value: unknown) => w.proc.connected && w.proc.send({ t: 'reply', id: m.id, value } satisfies ToWorker);
         if (m.op === 'mint') reply(mints.take(m.client));
+        else if (m.op === 'token') tokens.acquire(m.key, m.stale, w.proc.pid!, reply);
         else if (m.op === 'exec') void runShared(m.argv, m.cwd, m.timeoutMs, m.cacheMs, m.now).then(reply);
         else if (m.op === 'claim') void store.counters.claim(m.key, m.want, m.max).then(reply, () => reply(null));
         else void store.counters.read(m.from).then(reply, () => reply(null));
         return;
       }
+      case 'proven':
+        if (tokens.proven(m.key, m.value)) {
+          for (const o of workers) if (o !== w && o.ready && o.proc.connected) o.proc.send({ t: 'proven', key: m.key, value: m.value } satisfies ToWorker);
+        }
+        return;
+      case 'minted':
+        tokens.minted(m.key, m.got, m.forced, w.proc.pid!);
+        return;
       case 'add':
         store.counters.add(m.rows);
         return;
@@ -205,6 +218,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
     const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
     for (const b of w.begun.values()) rec.record(cut(b, `the airlock worker serving this request ${how} before it finished; airlock started another`));
     for (const id of [...w.conns.keys()]) release(w, id);
+    tokens.gone(w.proc.pid!);
     restarts++;
     logEvent('error', 'worker died; starting another', { pid: w.proc.pid, signal, code, requests_cut: w.begun.size });
     const quick = Date.now() - w.startedAt < QUICK_DEATH_MS;

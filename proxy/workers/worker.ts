@@ -12,6 +12,7 @@ import { type CommandResult, useCommandRunner } from '../../policies/secret-exec
 import { createBudgets } from '../budgets/budgets.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { connOf } from '../conn.ts';
+import { shareTokens, tokenMintedElsewhere, tokenProvenElsewhere, type TokenShare } from '../credentials/minted.ts';
 import { nativeAddon } from '../dlp/native.ts';
 import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
@@ -34,6 +35,11 @@ export async function runWorker(): Promise<number> {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
   const init = await new Promise<Extract<ToWorker, { t: 'init' }>>((resolve) => process.once('message', (m: ToWorker) => m.t === 'init' && resolve(m)));
   const channel = new Channel();
+  shareTokens({
+    acquire: (key, stale, forced) => channel.call({ op: 'token', key, stale, forced }) as ReturnType<TokenShare['acquire']>,
+    minted: (key, got, forced) => channel.send({ t: 'minted', key, got, forced }),
+    proven: (key, value) => channel.send({ t: 'proven', key, value }),
+  });
   useCommandRunner((argv, cwd, timeoutMs, cacheMs, now) => channel.call({ op: 'exec', argv, cwd, timeoutMs, cacheMs, now }) as Promise<CommandResult>);
   const r = loadPolicyText(init.start.text, init.start.path);
   if (!r.ok) {
@@ -100,6 +106,12 @@ export async function runWorker(): Promise<number> {
       }
       case 'store':
         refusal = m.refusal;
+        return;
+      case 'token':
+        tokenMintedElsewhere(m.key, m.token);
+        return;
+      case 'proven':
+        tokenProvenElsewhere(m.key, m.value);
         return;
       case 'reply':
         channel.answer(m.id, m.value);

@@ -234,3 +234,14 @@ it('SIGTERM drains every worker: a request in progress completes and is recorded
   const verify = await run(process.execPath, [path.resolve('proxy/airlock.js'), 'flows', 'verify', '--config', path.join(a.at, 'policy.yaml')]);
   expect(verify.stdout).toMatch(/^ok: 1 flows verified/);
 });
+
+it('a base-URL route on a Unix socket (--network none) is served by the workers too', async () => {
+  const a = await start(`routes:\n  - listen: unix:./api.sock\n    upstream: https://api.test\n`);
+  const sock = path.join(a.at, 'api.sock');
+  const codes: string[] = [];
+  for (let i = 0; i < 4; i++) codes.push((await run('curl', ['-sS', '--max-time', '20', '--unix-socket', sock, '-o', '/dev/null', '-w', '%{http_code}', `http://api.test/echo?unix=${i}`])).stdout);
+  expect(codes).toEqual(Array(4).fill('200'));
+  const served = await until(() => flows(a).filter((f) => f.path === '/echo' && f.decision === 'allow'), (f) => f.length === 4);
+  expect(new Set(served.map((f) => pidOf(f.flow_id))).size).toBe(2);
+  expect(up.seen.filter((s) => s.url.startsWith('/echo?unix=')).map((s) => s.headers['x-policy'])).toEqual(Array(4).fill(keyOf('api.test')));
+});
