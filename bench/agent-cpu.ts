@@ -6,6 +6,7 @@
 // Run: npx tsx bench/agent-cpu.ts [sessions=60] [turns=60]
 //   AIRLOCK_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles airlock;
 //   AGENT_PATH=/v1/messages posts where airlock reads LLM calls (sessions are filed by the writer).
+//   WORKERS=2 runs two workers (CPU of the supervisor and of each worker, by thread).
 //   EXTRA_YAML=file appends to the policy (e.g. `dlp: { enabled: false }` to compare).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -37,7 +38,7 @@ hosts:
 ${process.env.EXTRA_YAML ? fs.readFileSync(process.env.EXTRA_YAML, 'utf8') : ''}`,
 );
 const flags = (process.env.AIRLOCK_NODE_FLAGS ?? '--max-semi-space-size=1').split(/\s+/).filter(Boolean);
-const child = spawn(process.execPath, [...flags, 'proxy/airlock.js', 'start', '--config', policy], { stdio: ['ignore', 'pipe', process.env.AIRLOCK_STDERR ? 'pipe' : 'inherit'] });
+const child = spawn(process.execPath, [...flags, 'proxy/airlock.js', 'start', '--config', policy, '--workers', process.env.WORKERS ?? '1'], { stdio: ['ignore', 'pipe', process.env.AIRLOCK_STDERR ? 'pipe' : 'inherit'] });
 process.on('exit', () => child.kill('SIGKILL'));
 if (process.env.AIRLOCK_STDERR) child.stderr!.pipe(fs.createWriteStream(process.env.AIRLOCK_STDERR));
 if (process.env.AIRLOCK_STDOUT) child.stdout!.pipe(fs.createWriteStream(process.env.AIRLOCK_STDOUT));
@@ -52,21 +53,27 @@ const proxyUrl = await new Promise<string>((resolve, reject) => {
 });
 
 /** CPU seconds of every thread of `pid`, by thread name. */
-function cpu(pid: number): Map<string, number> {
-  const tick = 100; // USER_HZ
+/** CPU seconds by thread, of airlock and of its workers (WORKERS=N: `--workers N`, default 1). */
+function cpu(root: number): Map<string, number> {
   const out = new Map<string, number>();
+  const kids = fs.readFileSync(`/proc/${root}/task/${root}/children`, 'utf8').trim();
+  for (const pid of [root, ...(kids ? kids.split(/\s+/).map(Number) : [])]) threadsCpu(pid, pid === root ? '' : `worker ${pid} `, out);
+  return out;
+}
+
+function threadsCpu(pid: number, prefix: string, out: Map<string, number>): void {
+  const tick = 100; // USER_HZ
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = Number(tid) === pid ? 'main' : `${name}/${tid}`;
+      const key = prefix + (Number(tid) === pid ? 'main' : `${name}/${tid}`);
       out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) / tick);
     } catch {
       // the thread ended
     }
   }
-  return out;
 }
 const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 
