@@ -11,8 +11,10 @@ import { caPaths, initCa } from '../../ca/authority.ts';
 import type { Config } from '../../policies/types.ts';
 import type { ConfigRef } from '../config-ref.ts';
 import { clientOf } from '../conn.ts';
+import { rulesFor } from '../dlp/policy.ts';
+import { sealFlowText } from '../stages/seal.ts';
 import { type Flow, newFlow } from '../flow.ts';
-import { type Bound, listen } from '../io/listen.ts';
+import { type Bound, describeAddr, listen } from '../io/listen.ts';
 import { clientKey, MintBudget } from '../limits.ts';
 import { flushLog, logEvent } from '../log.ts';
 import { type Airlock, agentAddresses, DRAIN_MS } from '../main.ts';
@@ -103,7 +105,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
     if ((perClient.get(key) ?? 0) >= limits.maxConnectionsPerClient) {
       const spec = specs[l];
       rec.record(
-        refused(spec.kind === 'route' ? 'route' : spec.kind === 'proxy' ? 'explicit' : 'transparent', agentBound[l]?.address ?? '', clientOf(socket), 'connection_limit', `more than limits.max_connections_per_client (${limits.maxConnectionsPerClient}) open connections from this client`),
+        refused(spec.kind === 'route' ? 'route' : spec.kind === 'proxy' ? 'explicit' : 'transparent', describeAddr(spec.addr), clientOf(socket), 'connection_limit', `more than limits.max_connections_per_client (${limits.maxConnectionsPerClient}) open connections from this client`),
       );
       return void socket.destroy();
     }
@@ -216,7 +218,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
 
   const died = (w: Worker, signal: NodeJS.Signals | null, code: number | null) => {
     const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
-    for (const b of w.begun.values()) rec.record(cut(b, `the airlock worker serving this request ${how} before it finished; airlock started another`));
+    for (const b of w.begun.values()) rec.record(cut(b, `the airlock worker serving this request ${how} before it finished; airlock started another`, ref.current));
     for (const id of [...w.conns.keys()]) release(w, id);
     tokens.gone(w.proc.pid!);
     restarts++;
@@ -301,10 +303,13 @@ function refused(entry: Flow['entry'], listener: string, client: string, code: s
   return newFlow({ entry, listener, client, protocol: 'tcp', decision: 'refuse', code, reason });
 }
 
-function cut(b: Begun, reason: string): Flow {
-  const [, startedAt, entry, listener, client, method, target, host, protocol] = b;
+/** A request a dead worker had in progress, as far as its head went: path and query sealed by DLP like any recorded head. */
+function cut(b: Begun, reason: string, config: Config): Flow {
+  const [, startedAt, entry, listener, client, method, raw, host, protocol] = b;
+  // An explicit proxy's plain-HTTP request names the whole URL; the flow keeps its path.
+  const target = /^https?:\/\//i.test(raw) ? raw.replace(/^https?:\/\/[^/?#]*/i, '') || '/' : raw;
   const q = target.indexOf('?');
-  return newFlow({
+  const flow = newFlow({
     startedAt,
     entry,
     listener,
@@ -316,8 +321,11 @@ function cut(b: Begun, reason: string): Flow {
     reason,
     totalMs: Date.now() - startedAt,
     ...(host ? { host } : {}),
-    ...(target.startsWith('/') ? { path: q < 0 ? target : target.slice(0, q) } : { path: target }),
+    path: q < 0 ? target : target.slice(0, q),
+    ...(q < 0 ? {} : { query: target.slice(q + 1) }),
   });
+  sealFlowText(flow, rulesFor(config.dlp, host ?? '', flow.path ?? '/'), null, true);
+  return flow;
 }
 
 /** proxy/airlock.js: the command itself, run again as a worker (from the bundle or the sources). */

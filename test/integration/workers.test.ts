@@ -101,10 +101,10 @@ async function metric(a: Running, name: string): Promise<number> {
 }
 
 /** Flows in the store: the process that served each is the flow id's second part (pid, base 36). */
-function flows(a: Running): { flow_id: string; path: string | null; code: string | null; decision: string; host: string | null }[] {
+function flows(a: Running): { flow_id: string; path: string | null; query: string | null; code: string | null; decision: string; host: string | null }[] {
   const db = new Database(a.db, { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT flow_id, path, code, decision, host FROM flows ORDER BY id').all() as ReturnType<typeof flows>;
+    return db.prepare('SELECT flow_id, path, query, code, decision, host FROM flows ORDER BY id').all() as ReturnType<typeof flows>;
   } finally {
     db.close();
   }
@@ -140,10 +140,18 @@ it('requests on new connections spread over both workers: the store names each w
 });
 
 it('a killed worker is replaced while another client goes on; its request in progress is recorded as an error', async () => {
-  const a = await start();
+  // A DLP rule that only logs: the request goes on, and every stored copy of what it finds is redacted.
+  const a = await start(`dlp:
+  custom:
+    - id: workers-test-token
+      pattern: 'wtt_[a-z]{12}'
+      keywords: [wtt_]
+      action: log
+      examples: { match: [wtt_abcdefghijkl], nomatch: [wtt_short] }
+`);
   const before = (await health(a)).workers.map((w) => w.pid);
   // One request the upstream never answers: it holds its worker.
-  const held = curl(a, 'https://api.test/hang');
+  const held = curl(a, 'https://api.test/hang?token=wtt_leakedsecret');
   const busy = await until(() => health(a), (h) => h.workers.some((w) => w.active === 1));
   const victim = busy.workers.find((w) => w.active === 1)!.pid;
   // Another client keeps making requests, before, during and after the kill.
@@ -166,6 +174,9 @@ it('a killed worker is replaced while another client goes on; its request in pro
   expect(after.workers.map((w) => w.pid)).toContain(before.find((p) => p !== victim));
   const cut = await until(() => flows(a).filter((f) => f.code === 'worker_exited'), (f) => f.length === 1);
   expect(cut).toEqual([expect.objectContaining({ decision: 'error', path: '/hang', host: 'api.test' })]);
+  // What the supervisor records of the dead worker's request is sealed like any recorded head.
+  expect(cut[0].query).toMatch(/^token=/);
+  expect(cut[0].query).not.toContain('wtt_leakedsecret');
   // The replacement serves too.
   const replacement = after.workers.find((w) => !before.includes(w.pid))!.pid;
   for (let i = 0; i < 4; i++) await curl(a, `https://api.test/echo?after=${i}`);
