@@ -35,6 +35,9 @@ export interface Airlock {
   close(): Promise<void>;
 }
 
+/** What `airlock start` needs of a running airlock, one process or many (proxy/workers/supervisor.ts). */
+export type Running = Omit<Airlock, 'minter' | 'store'>;
+
 export async function startAirlock(initial: Config): Promise<Airlock> {
   // Before any thread of airlock's own starts: one glibc arena for all (see the addon's comment).
   nativeAddon()?.limitMallocArenas(1);

@@ -1,7 +1,7 @@
 // The start-up banner: where everything is and how to point an agent at airlock.
 import path from 'node:path';
 import { nativeUnavailable } from '../dlp/native.ts';
-import type { Running } from '../workers/supervisor.ts';
+import type { Running } from '../main.ts';
 
 export function banner(a: Running): string {
   const rel = (p: string) => path.relative(process.cwd(), p) || p;

@@ -17,7 +17,7 @@ import { type Flow, newFlow } from '../flow.ts';
 import { type Bound, describeAddr, listen } from '../io/listen.ts';
 import { clientKey, MintBudget } from '../limits.ts';
 import { flushLog, logEvent } from '../log.ts';
-import { type Airlock, agentAddresses, DRAIN_MS } from '../main.ts';
+import { agentAddresses, DRAIN_MS, type Running } from '../main.ts';
 import { startOperatorServers } from '../operator-servers.ts';
 import { openRecording } from '../recording.ts';
 import { reloadPolicy } from '../reload.ts';
@@ -25,9 +25,6 @@ import { agentListeners } from '../serving.ts';
 import { runShared } from '../../policies/secret-exec.ts';
 import { createTokenShare } from './token-share.ts';
 import type { Begun, FromWorker, PolicyText, StoreRefusal, ToWorker } from './protocol.ts';
-
-/** What `airlock start` needs of a running airlock, one process or many. */
-export type Running = Omit<Airlock, 'minter' | 'store'> & { workerPids?(): number[] };
 
 /** A worker that dies this soon after starting is restarted only after a pause (a crash loop must not spin). */
 const QUICK_DEATH_MS = 5_000;
@@ -291,7 +288,6 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       openConnections: (client?: string) => (client === undefined ? workers.reduce((n, w) => n + w.conns.size, 0) : perClient.get(client) ?? 0),
       reload,
       close,
-      workerPids: () => workers.map((w) => w.proc.pid!),
     };
   } catch (err) {
     await close();
