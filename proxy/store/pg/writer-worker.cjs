@@ -84,6 +84,8 @@ let retryDelay = RETRY_FIRST_MS;
 /** PostgreSQL as last seen: up (true), unreachable (false), or not tried yet (null). */
 const pg = { up: null, since: Date.now(), error: null, replayed: 0, spooled: 0, lastLine: 0 };
 let spoolFull = null;
+/** The size of the batch the spool last refused: it is available again once that fits. */
+let spoolNeed = 0;
 
 function event(level, msg, fields) {
   parentPort.postMessage({ event: { level, msg, fields } });
@@ -206,8 +208,12 @@ function mib(n) {
  */
 function toSpool(msg, front = false, part = { json: msg.json, count: msg.count, rejected: 0, rejectedError: undefined }) {
   const blob = msg.blob ? Buffer.from(msg.blob) : null;
-  const problem = spoolProblem(spool.sizeOf(part.json, blob));
-  if (problem) return refuse(msg, problem, part);
+  const size = spool.sizeOf(part.json, blob);
+  const problem = spoolProblem(size);
+  if (problem) {
+    spoolNeed = size;
+    return refuse(msg, problem, part);
+  }
   try {
     spool.add(part.json, blob, part.count, front);
   } catch (err) {
@@ -431,7 +437,7 @@ async function pump() {
 /** A write PostgreSQL has not answered for SLOW_MS is spooled, with what waits behind it. */
 function tick() {
   slow();
-  const problem = spoolFull && spoolProblem(0) ? spoolFull : null;
+  const problem = spoolFull && spoolProblem(spoolNeed) ? spoolFull : null;
   if (spoolFull && !problem) {
     spoolFull = null;
     report();
@@ -518,8 +524,9 @@ parentPort.on('message', (msg) => {
   if (msg.retain) runRetention(msg.seq);
   if (msg.drained) void drained().then(() => parentPort.postMessage({ drained: true, seq: msg.seq }));
   if (msg.probe) {
-    // The store is unavailable only while the spool cannot take batches: it can again once there is room.
-    const problem = spoolProblem(0);
+    // The store is unavailable only while the spool cannot take batches: it can again once there
+    // is room for the batch it refused (room for nothing would let the next batch fail again).
+    const problem = spoolProblem(spoolFull ? spoolNeed : 0);
     if (!problem && spoolFull) {
       spoolFull = null;
       report();
