@@ -52,7 +52,7 @@ export async function startAirlock(initial: Config): Promise<Airlock> {
     ref,
     upstream,
     minter,
-    record: rec.record,
+    record: (flow, config) => rec.record(flow, config.log.flows),
     budgets,
     storeRefusal: () => store.availability.refusal(),
     caCert: { pem: ca.certPem, der: ca.certDer },

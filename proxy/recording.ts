@@ -14,10 +14,10 @@ export interface Recording {
   store: FlowStore;
   budgets: Budgets;
   /**
-   * `config`: the policy the flow was handled under (its log.flows); `stored`: its bodies, already
-   * made ready for the store by the worker that served it.
+   * `logged`: the log.flows of the policy the flow was handled under (default: the one in force);
+   * `stored`: its bodies, already made ready for the store by the worker that served it.
    */
-  record(flow: Flow, config?: Config, stored?: StoredBody[]): void;
+  record(flow: Flow, logged?: boolean, stored?: StoredBody[]): void;
   /** Counts every flow recorded from now on (set once the admin listener exists). */
   setMetrics(m: Metrics): void;
 }
@@ -38,7 +38,7 @@ export function openRecording(initial: Config, ref: ConfigRef, onStoreEvent?: ()
   return {
     store,
     budgets,
-    record(flow, config = ref.current, stored) {
+    record(flow, logged = ref.current.log.flows, stored) {
       // A request refused because the store cannot write is counted and logged, not queued for the
       // store: the backlog is kept for flows that reached an upstream (docs/audit.md).
       if (flow.code === 'audit_store_unavailable') {
@@ -46,7 +46,7 @@ export function openRecording(initial: Config, ref: ConfigRef, onStoreEvent?: ()
       } else if (stored) store.recordStored(flow, stored);
       else store.record(flow);
       metrics.flow(flow);
-      if (config.log.flows) logFlow(flow);
+      if (logged) logFlow(flow);
     },
     setMetrics(m) {
       metrics = m;

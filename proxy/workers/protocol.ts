@@ -43,8 +43,8 @@ export type ToWorker =
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'failed'; error: string }
-  /** flows: each with its bodies made ready for the store (null: none captured). */
-  | { t: 'batch'; flows: [Flow, StoredBody[] | null][]; begun: Begun[]; ended: number[]; closed: number[] }
+  /** flows: each with its bodies made ready for the store (null: none captured) and whether its policy logs it. */
+  | { t: 'batch'; flows: [Flow, StoredBody[] | null, boolean][]; begun: Begun[]; ended: number[]; closed: number[] }
   | { t: 'stats'; active: number; minted: number; hits: number }
   | { t: 'rpc'; id: number; op: 'claim'; key: [string, string, string, number]; want: number; max: number }
   | { t: 'rpc'; id: number; op: 'read'; from: number }

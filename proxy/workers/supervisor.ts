@@ -40,7 +40,8 @@ interface Worker {
   /** Requests begun and not ended. */
   begun: Map<number, Begun>;
   stats: { active: number; minted: number; hits: number };
-  exited: boolean;
+  /** How it ended, once it has. */
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   disconnected: boolean;
   done: Promise<void>;
 }
@@ -57,9 +58,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   const { store, budgets } = rec;
   const limits = initial.limits;
   const mints = new MintBudget(() => limits.leafMintsPerMinute);
-  const tokens = createTokenShare((key, token, by) => {
-    for (const w of workers) if (w.ready && w.proc.pid !== by && w.proc.connected) w.proc.send({ t: 'token', key, token } satisfies ToWorker);
-  });
+  const tokens = createTokenShare((key, token, by) => broadcast({ t: 'token', key, token }, by));
   const perClient = new Map<string, number>();
   const workers: Worker[] = [];
   const waiting: [net.Socket, number][] = [];
@@ -74,9 +73,10 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
   const agentBound: Bound[] = [];
   let own: { host?: string; port: number }[] = [];
 
-  const broadcast = (m: ToWorker) => {
-    for (const w of workers) if (w.ready && w.proc.connected) w.proc.send(m);
-  };
+  /** To every worker serving now, but the one (pid) the news came from. */
+  function broadcast(m: ToWorker, except?: number) {
+    for (const w of workers) if (w.ready && w.proc.connected && w.proc.pid !== except) w.proc.send(m);
+  }
   // While the store cannot write, workers refuse new requests too (store.on_unavailable: refuse).
   function storeChanged() {
     if (!opened) return;
@@ -140,7 +140,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       case 'batch':
         for (const b of m.begun) w.begun.set(b[0], b);
         for (const k of m.ended) w.begun.delete(k);
-        for (const [f, stored] of m.flows) rec.record(f, ref.current, stored ?? undefined);
+        for (const [f, stored, logged] of m.flows) rec.record(f, logged, stored ?? undefined);
         for (const id of m.closed) release(w, id);
         return;
       case 'stats':
@@ -156,9 +156,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
         return;
       }
       case 'proven':
-        if (tokens.proven(m.key, m.value)) {
-          for (const o of workers) if (o !== w && o.ready && o.proc.connected) o.proc.send({ t: 'proven', key: m.key, value: m.value } satisfies ToWorker);
-        }
+        if (tokens.proven(m.key, m.value)) broadcast({ t: 'proven', key: m.key, value: m.value }, w.proc.pid);
         return;
       case 'minted':
         tokens.minted(m.key, m.got, m.forced, w.proc.pid!);
@@ -183,7 +181,7 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
       conns: new Map(),
       begun: new Map(),
       stats: { active: 0, minted: 0, hits: 0 },
-      exited: false,
+      exit: undefined,
       disconnected: false,
       done: new Promise<void>((r) => (gone = r)),
     };
@@ -191,23 +189,20 @@ export async function startSupervisor(initial: Config, count: number, policy: Po
     proc.on('message', (m: FromWorker) => onMessage(w, m));
     proc.on('error', (err) => logEvent('error', 'worker process error', { error: err.message }));
     // Messages sent before it died are read before 'disconnect': act once both have come.
-    const ended = (signal: NodeJS.Signals | null, code: number | null) => {
-      if (!w.exited || !w.disconnected) return;
+    const ended = () => {
+      if (!w.exit || !w.disconnected) return;
       gone();
-      if (closing) return;
-      died(w, signal, code);
+      if (!closing) died(w, w.exit.signal, w.exit.code);
     };
-    let how: [NodeJS.Signals | null, number | null] = [null, null];
     proc.once('exit', (code, signal) => {
-      w.exited = true;
+      w.exit = { code, signal };
       w.ready = false;
       w.stats = { ...w.stats, active: 0 };
-      how = [signal, code];
-      ended(signal, code);
+      ended();
     });
     proc.once('disconnect', () => {
       w.disconnected = true;
-      ended(how[0], how[1]);
+      ended();
     });
     proc.send({ t: 'init', start: policy, ...(current ? { current } : {}), own, counters: store.counters.readNow(Date.now() - 86_400_000), storeRefusal: refusal } satisfies ToWorker);
     return w;

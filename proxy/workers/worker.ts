@@ -59,7 +59,7 @@ export async function runWorker(): Promise<number> {
     ref,
     upstream,
     minter,
-    record: (flow) => channel.flow(flow),
+    record: (flow, config) => channel.flow(flow, config.log.flows),
     budgets,
     storeRefusal: () => refusal,
     caCert: { pem: ca.certPem, der: ca.certDer },
@@ -173,7 +173,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 
 /** The IPC channel to the supervisor: batched news, calls that await an answer. */
 class Channel {
-  #flows: [Flow, StoredBody[] | null][] = [];
+  #flows: [Flow, StoredBody[] | null, boolean][] = [];
   #begun: Begun[] = [];
   #ended: number[] = [];
   #closed: number[] = [];
@@ -203,21 +203,21 @@ class Channel {
   }
 
   /** Bodies are made ready for the store here (decoded, scrubbed), so the supervisor only writes them. */
-  flow(f: Flow): void {
+  flow(f: Flow, logged: boolean): void {
     const captured = f.bodies;
-    if (!captured) return void this.#queue(f, null);
+    if (!captured) return void this.#queue(f, null, logged);
     f.bodies = undefined;
     const stored = storedBodies(captured, f.requestHeaders, f.responseHeaders);
-    if (!(stored instanceof Promise)) return void this.#queue(f, stored);
+    if (!(stored instanceof Promise)) return void this.#queue(f, stored, logged);
     this.#preparing++;
     stored.then(
-      (b) => this.#queue(f, b),
-      () => this.#queue(f, []),
+      (b) => this.#queue(f, b, logged),
+      () => this.#queue(f, [], logged),
     ).finally(() => this.#preparing--);
   }
 
-  #queue(f: Flow, stored: StoredBody[] | null): void {
-    this.#flows.push([f, stored]);
+  #queue(f: Flow, stored: StoredBody[] | null, logged: boolean): void {
+    this.#flows.push([f, stored, logged]);
     this.#schedule();
   }
 
