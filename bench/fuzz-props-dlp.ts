@@ -44,6 +44,18 @@ function build([pieces, cuts]: [string[], number[]]): { whole: Buffer; chunks: B
 const codeish = fc.stringMatching(/^[\x20-\x7e\n\t]{0,400}$/).map((x) => JSON.stringify({ role: 'user', content: `const token = process.env.X; // ${x}` }));
 const mixed = fc.tuple(fc.array(fc.oneof(secret, filler, codeish, fc.constantFrom('%2F%3D', '\\u0041KIA', '4111 1111 1111 1111', 'GB82 WEST 1234 5698 7654 32', '078-05-1120')), { minLength: 1, maxLength: 8 }), fc.constant([] as number[]));
 
+// Bytes at the edges of the classes the native scanner sorts bytes into 64 at a time (base64
+// alphabet, letters, digits, spaces, dashes; ASCII or not, valid UTF-8 or not), in runs of any
+// length, so that what follows them lands at every offset of a 64-byte block. As latin1 units:
+// '\xc3\xa9' is a valid UTF-8 character, '\xff' and a lone '\xe9' are not.
+const edgeBytes = fc.string({
+  unit: fc.constantFrom(' ', 'a', 'z', 'A', 'Z', '0', '9', '@', '[', '`', '{', '/', '+', '_', '-', '=', '.', ':', '\n', '\\', '%', '\xc3\xa9', '\xe9', '\xff'),
+  maxLength: 200,
+});
+const aligned = fc
+  .array(fc.tuple(edgeBytes, secret), { minLength: 1, maxLength: 4 })
+  .map((ps) => ps.flatMap(([edge, x]) => [Buffer.from(edge, 'latin1'), Buffer.from(x)]));
+
 const same = (a: unknown, b: unknown, what: string) => JSON.stringify(a) === JSON.stringify(b) || fail(`${what}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`);
 
 // An agent's conversation: messages whose text carries filler, code and the pack's examples, some
@@ -84,6 +96,17 @@ export const ENGINE_PROPS: Prop[] = nativeAddon()
         arbs: [mixed],
         predicate: (input: [string[], number[]]) => {
           const { whole } = build(input);
+          const a = run(all('redact', portable), [whole]);
+          const b = run(all('redact', engine), [whole]);
+          same(b.findings, a.findings, 'findings');
+          if (!a.out.equals(b.out)) fail('output differs');
+        },
+      },
+      {
+        name: 'DLP: the native scanner and the node-re2 engine find the same at every offset of a 64-byte block, next to every byte-class edge',
+        arbs: [aligned],
+        predicate: (parts: Buffer[]) => {
+          const whole = Buffer.concat(parts);
           const a = run(all('redact', portable), [whole]);
           const b = run(all('redact', engine), [whole]);
           same(b.findings, a.findings, 'findings');

@@ -8,6 +8,7 @@ import { ENGINE_PROPS } from '../../bench/fuzz-props-dlp.ts';
 import { BUILTIN_RULES } from '../../policies/dlp/index.ts';
 import { compileEngine, findMatches } from '../../proxy/dlp/engine.ts';
 import { nativeUnavailable } from '../../proxy/dlp/native.ts';
+import { type Rules, scanValue } from '../../proxy/dlp/stream.ts';
 
 describe('native DLP scanner', () => {
   plainIt('is built (npm run setup installs libhyperscan-dev and libre2-dev; AIRLOCK_DLP_ENGINE=re2 runs the suite without it)', () => {
@@ -39,6 +40,26 @@ describe('native DLP scanner', () => {
         expect(findMatches(one, Buffer.from(example), 0, () => true).length, `${rule.id}: ${example}`).toBeGreaterThan(0);
         const ids = findMatches(pack, Buffer.from(example), 0, () => true).map((m) => m.rule.rule.id);
         expect(ids, example).toContain(rule.id);
+      }
+    }
+  });
+
+  plainIt('finds a secret in base64, JSON-escaped or after a byte that is not UTF-8 at every offset of a 64-byte block, as node-re2 does', () => {
+    // The native scanner reads bytes 64 at a time (shapes.cc, views.cc): a base64 segment starting
+    // near the end of a block, or a byte that is not ASCII late in one, must not be missed.
+    const rules = (engine: ReturnType<typeof compileEngine>): Rules => ({ engine, actions: BUILTIN_RULES.map(() => 'log'), report: false });
+    const native = rules(compileEngine(BUILTIN_RULES));
+    const portable = rules(compileEngine(BUILTIN_RULES, { native: false }));
+    const aws = 'AKIARWWAV5VD7N3IYF7J';
+    // base64; a JSON \u escape; the same after a byte that is not UTF-8 (no decoding then).
+    const forms = [Buffer.from(`k=${aws}`).toString('base64'), `"\\u0041${aws.slice(1)}"`, `\xff "\\u0041${aws.slice(1)}"`];
+    for (const [i, form] of forms.entries()) {
+      for (let at = 0; at < 192; at++) {
+        const text = Buffer.from(`${'. '.repeat(at).slice(0, at)}${form} .`, 'latin1');
+        const found = (r: Rules) => scanValue(r, text, 'request body').findings.map((f) => `${f.ruleId}@${f.offset}+${f.length} via ${f.via}`);
+        const want = found(portable);
+        expect(want.length, `${form} at ${at}`).toBe(i < 2 ? 1 : 0);
+        expect(found(native), `${form} at ${at}`).toEqual(want);
       }
     }
   });
