@@ -35,6 +35,8 @@ export interface Rules {
 
 /** Bytes held back: longer than any built-in rule's longest match. */
 export const HOLD = 16 * 1024;
+/** Unreleased bytes that start a scan round. */
+const ROUND = 8 * HOLD;
 /** Bytes kept before the release point as left context (`\b`, split escapes). */
 const CONTEXT = 64;
 /** Findings kept per stream; more are counted, not listed. */
@@ -159,8 +161,10 @@ export class StreamScanner {
     // the held window would copy it again and again.
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    // Scan in steps of at least 3 x HOLD so that small chunks do not rescan the held window each time.
-    if (this.keep.length - this.from + this.pendingBytes < 4 * HOLD) return EMPTY;
+    // Scan in steps of at least 7 x HOLD: each round scans the held window again, so the larger
+    // the step, the less of it is rescanned (1/7 of the bytes instead of 1/3 at 3 x HOLD), for
+    // under 8 x HOLD (128 KiB) plus one chunk held per stream.
+    if (this.keep.length - this.from + this.pendingBytes < ROUND) return EMPTY;
     this.join();
     return this.round(false);
   }
