@@ -126,13 +126,17 @@ std::vector<uint8_t> decodeBase64(const uint8_t* p, size_t n) {
 
 void scanBlock(const Engine& engine, const uint8_t* raw, size_t len, size_t from, const ScanOptions& opts, bool final, BlockScan& out, int depth) {
   Layers L{raw, len, {}};
+  // One pass says which views can decode anything: most text has no backslash and no '%'.
+  ByteFacts facts = byteFacts(raw, len);
   // Binary bytes (images, archives) are scanned as they are: escapes and encodings mean
-  // something only in text, and decoding noise costs time for nothing.
-  if (looksLikeText(raw, len, from)) {
+  // something only in text, and decoding noise costs time for nothing. ASCII is text.
+  if (facts.ascii || looksLikeText(raw, len, from)) {
     View j;
-    if (jsonUnescape(L.top(), L.topLen(), j)) L.layers.push_back({"json", std::move(j)});
+    if (facts.backslash && jsonUnescape(L.top(), L.topLen(), j)) L.layers.push_back({"json", std::move(j)});
+    // The JSON view may hold a '%' or '+' the raw bytes do not (`\u0025`).
+    bool urlBytes = !L.layers.empty() || facts.percent || (opts.form && facts.plus);
     View u;
-    if (urlDecode(L.top(), L.topLen(), opts.form, u)) L.layers.push_back({"url", std::move(u)});
+    if (urlBytes && urlDecode(L.top(), L.topLen(), opts.form, u)) L.layers.push_back({"url", std::move(u)});
   }
   // JSON inside a JSON string (tool-call arguments, a tool result quoting JSON), or a JSON
   // document sent URL-encoded: more escapes appear once one layer is decoded.

@@ -215,6 +215,42 @@ __attribute__((target("avx2"))) size_t asciiBlocksAvx2(const uint8_t* p, size_t 
 const bool HAVE_AVX2 = __builtin_cpu_supports("avx2");
 #endif
 
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) size_t byteFactsAvx2(const uint8_t* p, size_t n, ByteFacts& f) {
+  const __m256i bs = _mm256_set1_epi8('\\'), pc = _mm256_set1_epi8('%'), pl = _mm256_set1_epi8('+');
+  __m256i high = _mm256_setzero_si256(), b = high, c = high, d = high;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+    high = _mm256_or_si256(high, v);
+    b = _mm256_or_si256(b, _mm256_cmpeq_epi8(v, bs));
+    c = _mm256_or_si256(c, _mm256_cmpeq_epi8(v, pc));
+    d = _mm256_or_si256(d, _mm256_cmpeq_epi8(v, pl));
+  }
+  f.ascii = _mm256_movemask_epi8(high) == 0;
+  f.backslash = _mm256_movemask_epi8(b) != 0;
+  f.percent = _mm256_movemask_epi8(c) != 0;
+  f.plus = _mm256_movemask_epi8(d) != 0;
+  return i;
+}
+#endif
+
+ByteFacts byteFacts(const uint8_t* p, size_t n) {
+  ByteFacts f{true, false, false, false};
+  size_t i = 0;
+#if defined(__x86_64__)
+  if (HAVE_AVX2) i = byteFactsAvx2(p, n, f);
+#endif
+  for (; i < n; i++) {
+    uint8_t c = p[i];
+    f.ascii = f.ascii && c < 0x80;
+    f.backslash = f.backslash || c == '\\';
+    f.percent = f.percent || c == '%';
+    f.plus = f.plus || c == '+';
+  }
+  return f;
+}
+
 bool isUtf8(const uint8_t* p, size_t n) {
   size_t i = 0;
 #if defined(__x86_64__)

@@ -32,6 +32,12 @@ bool jsonUnescape(const uint8_t* src, size_t n, View& out);
 /** %XX decoded (and `+` as a space in forms); false when there is nothing to decode. */
 bool urlDecode(const uint8_t* src, size_t n, bool plusIsSpace, View& out);
 
+/** What one pass over a buffer tells about it: a view has nothing to decode without its escape byte. */
+struct ByteFacts {
+  bool ascii, backslash, percent, plus;
+};
+ByteFacts byteFacts(const uint8_t* p, size_t n);
+
 /** Strict UTF-8, as Node's buffer.isUtf8. */
 bool isUtf8(const uint8_t* p, size_t n);
 
