@@ -147,6 +147,17 @@ export class SegmentedScanner implements BodyScanner {
     let rest = chunk;
     let restAt = this.pos;
     this.pos += chunk.length;
+    // Held bytes and this chunk up to its last cut, copied once into one buffer: the pieces are
+    // views of it, and when no rule changes them it is released as it is (no copy per piece).
+    const cuts = ends ? ends[0].length : 0;
+    if (cuts > 0 && this.held.length && !this.streaming) {
+      const upTo = ends![0][cuts - 1] - restAt;
+      rest = Buffer.concat([...this.held, chunk.subarray(0, upTo)]);
+      restAt = this.start;
+      this.held = [];
+      this.heldBytes = 0;
+    }
+    const tailOfChunk = cuts > 0 && rest !== chunk ? chunk.subarray(ends![0][cuts - 1] - this.pos + chunk.length) : undefined;
     // The pieces this chunk completes: [bytes, stream offset, keyed tag, SHA-256].
     const pieces: [Buffer, number, Buffer, Buffer][] = [];
     for (let i = 0; ends && i < ends[0].length; i++) {
@@ -179,6 +190,7 @@ export class SegmentedScanner implements BodyScanner {
         this.pieces.digests.push(sha);
       }
     }
+    if (tailOfChunk) rest = tailOfChunk;
     if (rest.length) {
       if (this.streaming) {
         if (!note(this.streaming.push(rest), this.streaming.lastStored)) return null;
@@ -196,7 +208,7 @@ export class SegmentedScanner implements BodyScanner {
     if (final && this.streaming && !note(this.streaming.end(), this.streaming.lastStored)) return null;
     this.storedPos = storedPos;
     this.stored = parts.some((p) => p.stored !== undefined) ? Buffer.concat(parts.map((p) => p.stored ?? p.out)) : undefined;
-    return parts.length === 1 ? parts[0].out : Buffer.concat(parts.map((p) => p.out));
+    return parts.length === 1 ? parts[0].out : (adjacent(parts) ?? Buffer.concat(parts.map((p) => p.out)));
   }
 
   /** Every rule's matches in each piece: remembered, or scanned in one native call for all the new ones. */
@@ -221,6 +233,19 @@ export class SegmentedScanner implements BodyScanner {
     });
     return out;
   }
+}
+
+/** Parts that lie one after another in one buffer (nothing redacted), as one view of it; else undefined. */
+function adjacent(parts: { out: Buffer }[]): Buffer | undefined {
+  if (parts.length === 0) return undefined;
+  const first = parts[0].out;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const b = parts[i].out;
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return undefined;
+    end += b.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 const ALL = new WeakMap<Engine, Uint8Array>();

@@ -148,6 +148,20 @@ describe('scanning a JSON body element by element', () => {
     if (!s.blocked && cap >= body.length && s.findings.length === 0 && body.length > 4096) expect(pieces?.digests.length).toBeGreaterThan(1);
   });
 
+  plainIt('releases exactly the body, whatever the chunk size: pieces spanning chunks, several pieces in one chunk, a redaction among them', () => {
+    const clean = conversationBody(Array.from({ length: 9 }, (_, i) => `m${i} ${'ab '.repeat(10 + 37 * i)}`));
+    const secret = conversationBody(['one', `use ${key} now`, 'two '.repeat(50), 'three']);
+    for (const [body, action] of [[clean, 'log'], [secret, 'log'], [secret, 'redact']] as const) {
+      const expected = action === 'redact' ? Buffer.from(body.toString().replace(key, '[REDACTED:anthropic-api-key]')) : body;
+      for (const size of [1, 2, 3, 7, 16, 63, 64, 100, 255, 256, 1000, 1500, body.length]) {
+        for (const cache of [null, new ScanCache()]) {
+          const out = scan(new SegmentedScanner(rules(action), 'request body', false, false, { cache, minPiece: 64, minRemembered: 0 }), body, size);
+          expect(out.toString(), `chunks of ${size}, ${action}`).toBe(expected.toString());
+        }
+      }
+    }
+  });
+
   plainIt('keeps at most its configured number of pieces', () => {
     const cache = new ScanCache(50);
     for (let i = 0; i < 200; i++) scan(new SegmentedScanner(rules('log'), 'request body', false, false, { cache, minPiece: 0, minRemembered: 0 }), conversationBody([`m${i} ${'z'.repeat(300)}`]));
