@@ -8,6 +8,8 @@
 //   AGENT_PATH=/v1/messages posts where airlock reads LLM calls (sessions are filed by the writer).
 //   WORKERS=2 runs two workers (CPU of the supervisor and of each worker, by thread).
 //   EXTRA_YAML=file appends to the policy (e.g. `dlp: { enabled: false }` to compare).
+//   KA16=1 measures the shared bench's `ka16` instead: 200-byte GETs on 16 keep-alive connections
+//   (sessions x turns requests), the per-request cost of issue 13.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,7 +20,8 @@ import { conversation, sessionBodies } from './agent-corpus.ts';
 
 const SESSIONS = Number(process.argv[2] ?? 60);
 const TURNS = Number(process.argv[3] ?? 60);
-const CONNECTIONS = 4;
+const KA16 = process.env.KA16 === '1';
+const CONNECTIONS = KA16 ? 16 : 4;
 const WARMUP_SESSIONS = 4;
 
 const dir = tempDir('airlock-bench-cpu-');
@@ -86,6 +89,16 @@ async function run(from: number, to: number): Promise<{ n: number; bytes: number
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       while (next < to) {
+        if (KA16) {
+          next++;
+          for (let t = 0; t < TURNS; t++) {
+            const r = await request('https://api.test/bytes?n=200', { dispatcher: agent });
+            await r.body.dump();
+            if (r.statusCode !== 200) throw new Error(`status ${r.statusCode}`);
+            n++;
+          }
+          continue;
+        }
         for (const body of sessionBodies(conv, next++)) {
           const r = await request(`https://api.test${process.env.AGENT_PATH ?? '/upload'}`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent });
           await r.body.dump();
@@ -106,7 +119,7 @@ const wall = Number(process.hrtime.bigint() - t0) / 1e9;
 const after = cpu(child.pid!);
 const used = total(after) - total(before);
 const mb = bytes / 1e6;
-console.log(`${n} requests, ${mb.toFixed(0)} MB of request bodies (${(bytes / n / 1e3).toFixed(0)} KB mean) in ${wall.toFixed(1)} s`);
+console.log(`${n} requests, ${mb.toFixed(0)} MB of request bodies (${(bytes / n / 1e3).toFixed(0)} KB mean) in ${wall.toFixed(1)} s (${(n / wall).toFixed(0)} req/s)`);
 console.log(`airlock CPU: ${used.toFixed(2)} s = ${((used / n) * 1e3).toFixed(2)} ms per request = ${(mb / used).toFixed(0)} MB/s of CPU time`);
 const threads = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0.01).sort((a, b) => b[1] - a[1]);
 console.log(`by thread: ${threads.map(([k, v]) => `${k} ${((v / n) * 1e3).toFixed(2)} ms`).join(', ')}`);
