@@ -144,20 +144,21 @@ export class SegmentedScanner implements BodyScanner {
       }
       return out !== null;
     };
-    let rest = chunk;
-    let restAt = this.pos;
+    const chunkAt = this.pos;
     this.pos += chunk.length;
+    let rest = chunk;
+    let restAt = chunkAt;
     // Held bytes and this chunk up to its last cut, copied once into one buffer: the pieces are
     // views of it, and when no rule changes them it is released as it is (no copy per piece).
-    const cuts = ends ? ends[0].length : 0;
-    if (cuts > 0 && this.held.length && !this.streaming) {
-      const upTo = ends![0][cuts - 1] - restAt;
-      rest = Buffer.concat([...this.held, chunk.subarray(0, upTo)]);
+    const lastCut = ends?.[0].at(-1);
+    let afterCuts: Buffer | undefined;
+    if (lastCut !== undefined && this.held.length && !this.streaming) {
+      rest = Buffer.concat([...this.held, chunk.subarray(0, lastCut - chunkAt)]);
       restAt = this.start;
+      afterCuts = chunk.subarray(lastCut - chunkAt);
       this.held = [];
       this.heldBytes = 0;
     }
-    const tailOfChunk = cuts > 0 && rest !== chunk ? chunk.subarray(ends![0][cuts - 1] - this.pos + chunk.length) : undefined;
     // The pieces this chunk completes: [bytes, stream offset, keyed tag, SHA-256].
     const pieces: [Buffer, number, Buffer, Buffer][] = [];
     for (let i = 0; ends && i < ends[0].length; i++) {
@@ -190,7 +191,7 @@ export class SegmentedScanner implements BodyScanner {
         this.pieces.digests.push(sha);
       }
     }
-    if (tailOfChunk) rest = tailOfChunk;
+    if (afterCuts) rest = afterCuts;
     if (rest.length) {
       if (this.streaming) {
         if (!note(this.streaming.push(rest), this.streaming.lastStored)) return null;
