@@ -52,6 +52,8 @@ interface Addon {
   topLevel(b: Buffer, keys: string[]): number[];
   /** [start, end] of each element of the JSON array b[start, end) (store/sessions.cjs). */
   arrayElements(b: Buffer, start: number, end: number): number[];
+  /** The widest vector path the scanner takes here: 'avx512', 'avx2' or 'sse2' (AIRLOCK_DLP_SIMD caps it). */
+  simdLevel(): string;
   /** Threads share `n` glibc heap arenas (main.ts, at start). */
   limitMallocArenas(n: number): boolean;
 }

@@ -2,12 +2,13 @@
 // one must be built here (CI installs Hyperscan and RE2), find what the portable one finds, and
 // honour every prefilter's contract (policies/dlp/prefilters.ts) on the rules' own examples.
 import { it } from '@fast-check/vitest';
+import { spawnSync } from 'node:child_process';
 import RE2 from 're2';
 import { describe, expect, it as plainIt } from 'vitest';
 import { ENGINE_PROPS } from '../../bench/fuzz-props-dlp.ts';
 import { BUILTIN_RULES } from '../../policies/dlp/index.ts';
 import { compileEngine, findMatches } from '../../proxy/dlp/engine.ts';
-import { nativeUnavailable } from '../../proxy/dlp/native.ts';
+import { nativeAddon, nativeUnavailable } from '../../proxy/dlp/native.ts';
 import { type Rules, scanValue } from '../../proxy/dlp/stream.ts';
 
 describe('native DLP scanner', () => {
@@ -17,6 +18,25 @@ describe('native DLP scanner', () => {
   });
 
   for (const p of ENGINE_PROPS) it.prop(p.arbs, { numRuns: 300 })(p.name, p.predicate);
+
+  // The scanner picks AVX-512, AVX2 or SSE2 at load (shapes.cc, views.cc); a machine runs only its
+  // widest path. This file runs again with each narrower path forced (AIRLOCK_DLP_SIMD caps it),
+  // so every path is held to node-re2 by the same properties and sweeps.
+  const cap = process.env.AIRLOCK_DLP_SIMD;
+  if (cap) {
+    plainIt(`runs the ${cap} path`, () => expect(nativeAddon()?.simdLevel()).toBe(cap));
+  } else if (nativeAddon() && process.arch === 'x64') {
+    for (const narrower of ['avx2', 'sse2']) {
+      plainIt(`with the scanner capped at ${narrower}, this file passes too`, { timeout: 120_000 }, () => {
+        const r = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--reporter=verbose', 'test/unit/dlp-engines.test.ts'], {
+          env: { ...process.env, AIRLOCK_DLP_SIMD: narrower },
+          encoding: 'utf8',
+        });
+        expect(r.status, r.stdout + r.stderr).toBe(0);
+        expect(r.stdout).toContain(`runs the ${narrower} path`);
+      });
+    }
+  }
 
   plainIt('every Hyperscan prefilter matches inside every example match of its rule', () => {
     for (const rule of BUILTIN_RULES) {

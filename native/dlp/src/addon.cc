@@ -402,6 +402,13 @@ napi_value limitMallocArenas(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/** simdLevel(): the widest vector path the scanner takes on this machine (AIRLOCK_DLP_SIMD caps it). */
+napi_value simdLevel(napi_env env, napi_callback_info) {
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, airlock::shapesSimd(), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 /** [start, end, ...] as a JS array, each moved by `offset` (an absent range, -1, stays -1). */
 napi_value rangesOut(napi_env env, const std::vector<std::pair<int64_t, int64_t>>& ranges, int64_t offset) {
   napi_value out, v;
@@ -479,6 +486,8 @@ napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "arrayElements", fn));
   CHECK(napi_create_function(env, "deflateRaw", NAPI_AUTO_LENGTH, deflateRaw, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "deflateRaw", fn));
+  CHECK(napi_create_function(env, "simdLevel", NAPI_AUTO_LENGTH, simdLevel, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "simdLevel", fn));
   CHECK(napi_create_function(env, "selfTest", NAPI_AUTO_LENGTH, selfTest, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "selfTest", fn));
   return exports;

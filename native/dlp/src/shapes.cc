@@ -1,5 +1,7 @@
 #include "shapes.h"
 
+#include "simd.h"
+
 #include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -79,7 +81,7 @@ __attribute__((target("avx2"))) void classifyAvx2(const uint8_t* b, size_t full,
   digits |= anyD;
   uppers |= anyU;
 }
-const bool HAVE_AVX2 = __builtin_cpu_supports("avx2");
+const bool HAVE_AVX2 = __builtin_cpu_supports("avx2") && simdAllowed("avx2");
 
 /** The same with AVX-512 byte compares, which yield the 64-bit masks directly. */
 __attribute__((target("avx512f,avx512bw"))) void classifyAvx512(const uint8_t* b, size_t full, Block* out, uint64_t& digits, uint64_t& uppers) {
@@ -102,11 +104,7 @@ __attribute__((target("avx512f,avx512bw"))) void classifyAvx512(const uint8_t* b
   digits |= anyD;
   uppers |= anyU;
 }
-#if defined(AIRLOCK_NO_AVX512)
-const bool HAVE_AVX512 = false;  // tests build this to check the AVX2 path on an AVX-512 machine
-#else
-const bool HAVE_AVX512 = __builtin_cpu_supports("avx512bw");
-#endif
+const bool HAVE_AVX512 = __builtin_cpu_supports("avx512bw") && simdAllowed("avx512");
 #endif
 
 void classify(const uint8_t* b, size_t n, Masks& m) {
@@ -283,6 +281,14 @@ void findShapes(const uint8_t* b, size_t n, size_t from, Shapes& out) {
   for (auto [st, en] : out.segments) {
     if (st >= 8 && b[st - 1] == '.' && b[st - 8] == '.') out.hits[SHAPE_DISCORD].push_back(st);
   }
+}
+
+const char* shapesSimd() {
+#if defined(__x86_64__)
+  if (HAVE_AVX512) return "avx512";
+  if (HAVE_AVX2) return "avx2";
+#endif
+  return "sse2";
 }
 
 }  // namespace airlock

@@ -25,4 +25,7 @@ struct Shapes {
 
 void findShapes(const uint8_t* b, size_t n, size_t from, Shapes& out);
 
+/** The widest vector path the shapes pass takes here: "avx512", "avx2" or "sse2" (simd.h). */
+const char* shapesSimd();
+
 }  // namespace airlock

@@ -1,5 +1,7 @@
 #include "views.h"
 
+#include "simd.h"
+
 #include "find.h"
 
 #include <algorithm>
@@ -212,7 +214,7 @@ __attribute__((target("avx2"))) size_t asciiBlocksAvx2(const uint8_t* p, size_t 
   }
   return i;
 }
-const bool HAVE_AVX2 = __builtin_cpu_supports("avx2");
+const bool HAVE_AVX2 = __builtin_cpu_supports("avx2") && simdAllowed("avx2");
 #endif
 
 #if defined(__x86_64__)
