@@ -81,7 +81,7 @@ __attribute__((target("avx2"))) void classifyAvx2(const uint8_t* b, size_t full,
   digits |= anyD;
   uppers |= anyU;
 }
-const bool HAVE_AVX2 = __builtin_cpu_supports("avx2") && simdAllowed("avx2");
+const bool HAVE_AVX2 = useAvx2();
 
 /** The same with AVX-512 byte compares, which yield the 64-bit masks directly. */
 __attribute__((target("avx512f,avx512bw"))) void classifyAvx512(const uint8_t* b, size_t full, Block* out, uint64_t& digits, uint64_t& uppers) {
@@ -104,7 +104,7 @@ __attribute__((target("avx512f,avx512bw"))) void classifyAvx512(const uint8_t* b
   digits |= anyD;
   uppers |= anyU;
 }
-const bool HAVE_AVX512 = __builtin_cpu_supports("avx512bw") && simdAllowed("avx512");
+const bool HAVE_AVX512 = useAvx512();
 #endif
 
 void classify(const uint8_t* b, size_t n, Masks& m) {

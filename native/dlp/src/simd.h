@@ -14,4 +14,10 @@ inline bool simdAllowed(const char* level) {
   return std::strcmp(cap, "sse2") != 0;                  // "avx2" keeps AVX2; "sse2" drops it too
 }
 
+#if defined(__x86_64__)
+/** Read once per file at load: the CPU has the instructions and AIRLOCK_DLP_SIMD allows them. */
+inline bool useAvx2() { return __builtin_cpu_supports("avx2") && simdAllowed("avx2"); }
+inline bool useAvx512() { return __builtin_cpu_supports("avx512bw") && simdAllowed("avx512"); }
+#endif
+
 }  // namespace airlock

@@ -214,10 +214,8 @@ __attribute__((target("avx2"))) size_t asciiBlocksAvx2(const uint8_t* p, size_t 
   }
   return i;
 }
-const bool HAVE_AVX2 = __builtin_cpu_supports("avx2") && simdAllowed("avx2");
-#endif
+const bool HAVE_AVX2 = useAvx2();
 
-#if defined(__x86_64__)
 __attribute__((target("avx2"))) size_t byteFactsAvx2(const uint8_t* p, size_t n, ByteFacts& f) {
   const __m256i bs = _mm256_set1_epi8('\\'), pc = _mm256_set1_epi8('%'), pl = _mm256_set1_epi8('+');
   __m256i high = _mm256_setzero_si256(), b = high, c = high, d = high;
