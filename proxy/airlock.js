@@ -1,11 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --v8-pool-size=1
 // The `airlock` command. Runs the bundle in proxy/dist, rebuilding it first when a source file
 // is newer (npm ci builds it once; an edited checkout rebuilds in well under a second), so users
 // never run a build step by hand and no TypeScript loader sits in the running proxy.
-// Every documented way to start airlock passes --max-semi-space-size=1 (this shebang, npm start,
-// the image's ENTRYPOINT): a 1 MB young generation frees the bulk-transfer chunks' buffers in
-// frequent cheap scavenges; with V8's default the 256 MiB memory test peaked at 140-160 MB
-// instead of ~128 MB (docs/design.md).
+// Every documented way to start airlock passes --max-semi-space-size=1 --v8-pool-size=1 (this
+// shebang, npm start, the image's ENTRYPOINT): a 1 MB young generation frees the bulk-transfer
+// chunks' buffers in frequent cheap scavenges, and one V8 background thread instead of one per core
+// keeps the optimizing compiler's memory in one malloc arena, not four (docs/design.md, Memory).
 import { ensureBuilt } from './build.js';
 
 // A reader that went away (`airlock flows export | head`) is not an error of airlock's.
