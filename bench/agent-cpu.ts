@@ -40,7 +40,7 @@ hosts:
     allow_ips: [${ip}]
 ${process.env.EXTRA_YAML ? fs.readFileSync(process.env.EXTRA_YAML, 'utf8') : ''}`,
 );
-const flags = (process.env.AIRLOCK_NODE_FLAGS ?? '--max-semi-space-size=1 --v8-pool-size=1').split(/\s+/).filter(Boolean);
+const flags = (process.env.AIRLOCK_NODE_FLAGS ?? '--max-semi-space-size=1 --v8-pool-size=1 --initial-old-space-size=32').split(/\s+/).filter(Boolean);
 const child = spawn(process.execPath, [...flags, 'proxy/airlock.js', 'start', '--config', policy, '--workers', process.env.WORKERS ?? '1'], { stdio: ['ignore', 'pipe', process.env.AIRLOCK_STDERR ? 'pipe' : 'inherit'] });
 process.on('exit', () => child.kill('SIGKILL'));
 if (process.env.AIRLOCK_STDERR) child.stderr!.pipe(fs.createWriteStream(process.env.AIRLOCK_STDERR));

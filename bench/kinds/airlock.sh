@@ -42,7 +42,7 @@ case ${1:-} in
     (cd "$repo" && node proxy/airlock.js ca import --data-dir "$d/data" \
       --cert "$BENCH_CA_DIR/ca.crt" --key "$BENCH_CA_DIR/ca.key") >"$d/ca-import.log" 2>&1
     cd "$repo"
-    run_pinned node ${AIRLOCK_NODE_FLAGS:---max-semi-space-size=1 --v8-pool-size=1} proxy/airlock.js start --config "$d/policy.yaml" >"$d/airlock.log" 2>&1 &
+    run_pinned node ${AIRLOCK_NODE_FLAGS:---max-semi-space-size=1 --v8-pool-size=1 --initial-old-space-size=32} proxy/airlock.js start --config "$d/policy.yaml" >"$d/airlock.log" 2>&1 &
     echo $!
     ;;
   stop) default_stop "${2:-}" ;;

@@ -327,8 +327,8 @@ function workerEntry(): string {
 
 /** The V8 memory flags airlock runs with (the bin's shebang), never a test runner's loader flags. */
 function workerFlags(): string[] {
-  const flags = process.execArgv.filter((f) => /^--(max-(semi|old)-space-size|v8-pool-size)=/.test(f));
-  for (const [name, value] of [['--max-semi-space-size', '1'], ['--v8-pool-size', '1']]) {
+  const flags = process.execArgv.filter((f) => /^--((max|initial)-(semi|old)-space-size|v8-pool-size)=/.test(f));
+  for (const [name, value] of [['--max-semi-space-size', '1'], ['--v8-pool-size', '1'], ['--initial-old-space-size', '32']]) {
     if (!flags.some((f) => f.startsWith(`${name}=`))) flags.push(`${name}=${value}`);
   }
   return flags;

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 export const BIN = path.resolve('proxy/airlock.js');
 /** What the bin's shebang, npm start and the image pass to node (proxy/airlock.js). */
-export const NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+export const NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1', '--initial-old-space-size=32'];
 /** Every process started here; tests kill the leftovers in afterEach. */
 export const children: ChildProcess[] = [];
 

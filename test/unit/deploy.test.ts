@@ -317,7 +317,7 @@ describe('deploy/Dockerfile', () => {
     expect(ins.some((i) => i.op === 'RUN' && /\bnpm ci --omit=dev\b/.test(i.args))).toBe(true);
     const entry = JSON.parse(ins.find((i) => i.op === 'ENTRYPOINT')!.args);
     const cmd = JSON.parse(ins.find((i) => i.op === 'CMD')!.args);
-    expect([...entry, ...cmd]).toEqual(['node', '--max-semi-space-size=1', '--v8-pool-size=1', 'proxy/airlock.js', 'start', '--config', '/etc/airlock/policy.yaml']);
+    expect([...entry, ...cmd]).toEqual(['node', '--max-semi-space-size=1', '--v8-pool-size=1', '--initial-old-space-size=32', 'proxy/airlock.js', 'start', '--config', '/etc/airlock/policy.yaml']);
     expect(ins.find((i) => i.op === 'EXPOSE')?.args.split(/\s+/)).toEqual(['8080', '8443']);
   });
 
