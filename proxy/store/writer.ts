@@ -49,9 +49,11 @@ export type StoreTarget = string | { postgres: PgTarget };
 const BATCH = 200;
 /**
  * A batch is sent early once its bodies reach this size. Kept small: the batch's blob counts as
- * V8 external memory until the next GC, and V8 starts a mark-compact once external memory grows
- * ~8 MB past the last one; with 4 MiB blobs agent traffic (184 KB bodies) paid ~3.5 of them a
- * second, with 1 MiB ~1 (bench/agent-cpu.ts: 7-12 % less CPU per request).
+ * V8 external memory until the next GC, and V8 starts a mark-compact once external memory fills
+ * the old generation's room. Measured when that room was ~8 MB: with 4 MiB blobs agent traffic
+ * (184 KB bodies) paid ~3.5 mark-compacts a second, with 1 MiB ~1 (bench/agent-cpu.ts: 7-12 % less
+ * CPU per request). airlock now starts with 32 MB of room (proxy/airlock.js), which removes most
+ * of them either way; the size was not measured again since.
  */
 const BATCH_BYTES = 1024 * 1024;
 const FLUSH_MS = 20;
