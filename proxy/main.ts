@@ -1,6 +1,7 @@
 // Composition root: config -> CA -> store -> pipeline -> listeners. Nothing else lives here.
 // With more than one worker, proxy/workers/supervisor.ts composes the same parts across processes.
 import { nativeAddon } from './dlp/native.ts';
+import { watchProcessMemory } from './memory-watch.ts';
 import { caPaths, initCa, loadCa } from '../ca/authority.ts';
 import { LeafMinter } from '../ca/leaf-cache.ts';
 import type { Config } from '../policies/types.ts';
@@ -41,6 +42,7 @@ export type Running = Omit<Airlock, 'minter' | 'store'>;
 export async function startAirlock(initial: Config): Promise<Airlock> {
   // Before any thread of airlock's own starts: one glibc arena for all (see the addon's comment).
   nativeAddon()?.limitMallocArenas(1);
+  watchProcessMemory(nativeAddon());
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const ca = loadCa(initial.dataDir);
   const minter = new LeafMinter(ca, { cacheSize: initial.ca.cacheSize });

@@ -56,6 +56,8 @@ interface Addon {
   simdLevel(): string;
   /** Threads share `n` glibc heap arenas (main.ts, at start). */
   limitMallocArenas(n: number): boolean;
+  /** Asks V8 to start an incremental mark-compact of this thread's heap (memory-watch.ts). */
+  collectSoon(): boolean;
 }
 
 let addon: Addon | null | undefined;

@@ -20,6 +20,8 @@ import { flushLog, logEvent } from '../log.ts';
 import { agentAddresses, DRAIN_MS, type Running } from '../main.ts';
 import { startOperatorServers } from '../operator-servers.ts';
 import { openRecording } from '../recording.ts';
+import { nativeAddon } from '../dlp/native.ts';
+import { watchProcessMemory } from '../memory-watch.ts';
 import { reloadPolicy } from '../reload.ts';
 import { agentListeners } from '../serving.ts';
 import { runShared } from '../../policies/secret-exec.ts';
@@ -47,6 +49,8 @@ interface Worker {
 }
 
 export async function startSupervisor(initial: Config, count: number, policy: PolicyText): Promise<Running> {
+  // Flows and their bodies arrive here from the workers: dead message buffers, as in a worker.
+  watchProcessMemory(nativeAddon());
   initCa(initial.dataDir, initial.ca.nameConstraints ? { nameConstraints: initial.hosts.map((h) => h.match) } : {});
   const ref: ConfigRef = { current: initial };
   let current: PolicyText | undefined;

@@ -14,6 +14,7 @@ import type { ConfigRef } from '../config-ref.ts';
 import { connOf } from '../conn.ts';
 import { shareTokens, tokenMintedElsewhere, tokenProvenElsewhere, type TokenShare } from '../credentials/minted.ts';
 import { nativeAddon } from '../dlp/native.ts';
+import { watchProcessMemory } from '../memory-watch.ts';
 import { type StoredBody, storedBodies } from '../capture.ts';
 import type { Flow } from '../flow.ts';
 import type { Guard } from '../io/guard.ts';
@@ -47,6 +48,7 @@ export async function runWorker(): Promise<number> {
     return 1;
   }
   nativeAddon()?.limitMallocArenas(1);
+  watchProcessMemory(nativeAddon());
   const ref: ConfigRef = { current: r.config };
   const upstream = new Upstream(r.config);
   if (init.current) reloadPolicy(ref, upstream, init.current.text);

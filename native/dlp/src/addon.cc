@@ -2,6 +2,7 @@
 // final)` runs scanBlock (scan.h) and returns [holdFrom, segments, matches], each match as
 // [rule, start, end, sStart, sEnd, via, secret].
 #include <node_api.h>
+#include <v8.h>
 
 #include <malloc.h>
 
@@ -402,6 +403,20 @@ napi_value limitMallocArenas(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/**
+ * collectSoon(): asks V8 to start an incremental mark-compact now (memory_watch.ts says when).
+ * V8 frees a body buffer that outlived two scavenges only at a mark-compact, and starts one for
+ * them only once such memory has grown 64 MB since the last; JavaScript has no way to ask earlier.
+ * The marking runs in steps and on V8's helper thread, as V8's own does: no full pause.
+ */
+napi_value collectSoon(napi_env env, napi_callback_info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate) isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kModerate);
+  napi_value out;
+  CHECK(napi_get_boolean(env, isolate != nullptr, &out));
+  return out;
+}
+
 /** simdLevel(): the widest vector path the scanner takes on this machine (AIRLOCK_DLP_SIMD caps it). */
 napi_value simdLevel(napi_env env, napi_callback_info) {
   napi_value out;
@@ -486,6 +501,8 @@ napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_set_named_property(env, exports, "arrayElements", fn));
   CHECK(napi_create_function(env, "deflateRaw", NAPI_AUTO_LENGTH, deflateRaw, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "deflateRaw", fn));
+  CHECK(napi_create_function(env, "collectSoon", NAPI_AUTO_LENGTH, collectSoon, nullptr, &fn));
+  CHECK(napi_set_named_property(env, exports, "collectSoon", fn));
   CHECK(napi_create_function(env, "simdLevel", NAPI_AUTO_LENGTH, simdLevel, nullptr, &fn));
   CHECK(napi_set_named_property(env, exports, "simdLevel", fn));
   CHECK(napi_create_function(env, "selfTest", NAPI_AUTO_LENGTH, selfTest, nullptr, &fn));
