@@ -8,6 +8,8 @@
 //   AGENT_PATH=/v1/messages posts where airlock reads LLM calls (sessions are filed by the writer).
 //   WORKERS=2 runs two workers (CPU of the supervisor and of each worker, by thread).
 //   EXTRA_YAML=file appends to the policy (e.g. `dlp: { enabled: false }` to compare).
+//   WARMUP=N sessions before the measured ones (default 4): V8 is still compiling airlock's hot
+//   paths for ~20 s after start, so a longer warm-up measures the steady state (docs/bench.md).
 //   KA16=1 measures the shared bench's `ka16` instead: 200-byte GETs on 16 keep-alive connections
 //   (sessions x turns requests), the per-request cost of issue 13.
 import { spawn } from 'node:child_process';
@@ -22,7 +24,7 @@ const SESSIONS = Number(process.argv[2] ?? 60);
 const TURNS = Number(process.argv[3] ?? 60);
 const KA16 = process.env.KA16 === '1';
 const CONNECTIONS = KA16 ? 16 : 4;
-const WARMUP_SESSIONS = 4;
+const WARMUP_SESSIONS = Number(process.env.WARMUP ?? 4);
 
 const dir = tempDir('airlock-bench-cpu-');
 const { ip, pki, up } = await startTlsUpstream(dir, ['api.test']);

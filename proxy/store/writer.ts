@@ -53,7 +53,8 @@ const BATCH = 200;
  * the old generation's room. Measured when that room was ~8 MB: with 4 MiB blobs agent traffic
  * (184 KB bodies) paid ~3.5 mark-compacts a second, with 1 MiB ~1 (bench/agent-cpu.ts: 7-12 % less
  * CPU per request). airlock now starts with 32 MB of room (proxy/airlock.js), which removes most
- * of them either way; the size was not measured again since.
+ * of them either way. Measured again with that room and the external memory watch
+ * (memory-watch.ts): 1 MiB and 4 MiB gave the same CPU and peak RSS within this machine's noise.
  */
 const BATCH_BYTES = 1024 * 1024;
 const FLUSH_MS = 20;
