@@ -404,7 +404,7 @@ napi_value limitMallocArenas(napi_env env, napi_callback_info info) {
 }
 
 /**
- * collectSoon(): asks V8 to start an incremental mark-compact now (memory_watch.ts says when).
+ * collectSoon(): asks V8 to start an incremental mark-compact now (proxy/memory-watch.ts says when).
  * V8 frees a body buffer that outlived two scavenges only at a mark-compact, and starts one for
  * them only once such memory has grown 64 MB since the last; JavaScript has no way to ask earlier.
  * The marking runs in steps and on V8's helper thread, as V8's own does: no full pause.
