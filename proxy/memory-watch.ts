@@ -9,7 +9,7 @@
 import v8 from 'node:v8';
 
 /** Growth of external memory that starts a collection. */
-export const SLACK_BYTES = 16 * 1024 * 1024;
+const SLACK_BYTES = 16 * 1024 * 1024;
 const INTERVAL_MS = 250;
 
 export interface ExternalMemoryWatch {

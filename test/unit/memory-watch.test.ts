@@ -44,7 +44,7 @@ describe('the external memory watch', () => {
     expect(await ticks([10, 19, 15, 20, 11, 20], 10)).toEqual([]);
   });
 
-  it('keeps promoted dead buffers far below V8 own 64 MB margin (real V8, the native addon)', () => {
+  it("keeps promoted dead buffers far below V8's own 64 MB margin (real V8, the native addon)", () => {
     const run = (mode: 'watch' | 'off') => {
       const r = spawnSync(
         process.execPath,
