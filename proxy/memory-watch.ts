@@ -2,8 +2,8 @@
 // scavenges (a request body is held until its response ends) moves to the old generation, and
 // V8 frees it only at a mark-compact. V8 starts one for such memory only once external memory
 // has grown 64 MB past where the last one left it, and the 32 MB initial old generation
-// (proxy/airlock.js) makes the heap's own trigger rare too. Under agent traffic the dead buffers piled up
-// to ~45 MB, all of it resident (bench/agent-cpu.ts: peak RSS 166-177 MB; docs/bench.md).
+// (proxy/airlock.js) makes the heap's own trigger rare too. Under agent traffic the dead buffers
+// piled up to ~45 MB, all of it resident (bench/agent-cpu.ts: peak RSS 166-177 MB; docs/bench.md).
 // This watch asks V8 for an incremental mark-compact (the native addon's collectSoon) once
 // external memory has grown SLACK_BYTES past its lowest point since the last one it asked for.
 import v8 from 'node:v8';

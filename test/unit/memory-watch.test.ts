@@ -6,8 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { processMemoryWatch, watchExternalMemory } from '../../proxy/memory-watch.ts';
 import { startTestAirlock } from '../helpers/airlock.ts';
 
-const MB = 1024 * 1024;
-
 /** Runs the watch over scripted readings, one per tick; resolves with the ticks that collected. */
 async function ticks(readings: number[], slackBytes: number): Promise<number[]> {
   let i = 0;
